@@ -1,0 +1,151 @@
+//! Claims, their outcomes, and the early-bird leaderboard.
+//!
+//! # Scoring
+//!
+//! The n-th successful claim of a SKU (0-based, in the order the store granted them)
+//! earns `max(10, 100 - 5·n)` points: the first claimer of a SKU gets 100, the 19th and
+//! later get 10. A viewer's points add up over SKUs and quests. The board orders by points
+//! (high first), then by who scored first, then by handle.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClaimCode, DropId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimState {
+    Held,
+    Redeemed,
+    Expired,
+}
+
+/// One granted claim: a hold on one unit until `hold_until_ms`, then a sale or an expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub code: ClaimCode,
+    pub drop_id: DropId,
+    pub sku: String,
+    pub viewer_id: String,
+    pub handle: String,
+    pub rid: String,
+    pub state: ClaimState,
+    pub created_ms: u64,
+    pub hold_until_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_ms: Option<u64>,
+    /// 0-based order of this claim among the SKU's claims.
+    pub rank: u32,
+    pub points: u32,
+}
+
+/// Why a claim (or a coupon request) was refused. The names are the API's `reason` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimReason {
+    SoldOut,
+    LimitReached,
+    NotOpen,
+    Closed,
+    Unauthorized,
+    RateLimited,
+    Unavailable,
+}
+
+impl ClaimReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimReason::SoldOut => "sold_out",
+            ClaimReason::LimitReached => "limit_reached",
+            ClaimReason::NotOpen => "not_open",
+            ClaimReason::Closed => "closed",
+            ClaimReason::Unauthorized => "unauthorized",
+            ClaimReason::RateLimited => "rate_limited",
+            ClaimReason::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What the store answers to a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    Granted(Claim),
+    Refused(ClaimReason),
+}
+
+/// Points for the claim of rank `rank` (0-based) within its SKU. See the module doc.
+pub fn claim_points(rank: u32) -> u32 {
+    100u32.saturating_sub(rank.saturating_mul(5)).max(10)
+}
+
+/// One viewer's running score.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    pub viewer_id: String,
+    pub handle: String,
+    pub points: u32,
+    /// When the viewer first scored (Unix ms); earlier wins a tie.
+    pub first_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderEntry {
+    pub rank: u32,
+    pub handle: String,
+    pub points: u32,
+}
+
+/// The top `n` of `scores`, ranked by the rule in the module doc.
+pub fn leaderboard<'a>(scores: impl IntoIterator<Item = &'a Score>, n: usize) -> Vec<LeaderEntry> {
+    let mut all: Vec<&Score> = scores.into_iter().collect();
+    all.sort_by(|a, b| {
+        b.points
+            .cmp(&a.points)
+            .then(a.first_ms.cmp(&b.first_ms))
+            .then_with(|| a.handle.cmp(&b.handle))
+            .then_with(|| a.viewer_id.cmp(&b.viewer_id))
+    });
+    all.into_iter()
+        .take(n)
+        .zip(1..)
+        .map(|(s, rank)| LeaderEntry {
+            rank,
+            handle: s.handle.clone(),
+            points: s.points,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_claims_earn_more() {
+        assert_eq!(claim_points(0), 100);
+        assert_eq!(claim_points(1), 95);
+        assert_eq!(claim_points(18), 10);
+        assert_eq!(claim_points(u32::MAX), 10);
+    }
+
+    #[test]
+    fn ties_go_to_who_scored_first() {
+        let s = |v: &str, p, t| Score {
+            viewer_id: v.into(),
+            handle: v.into(),
+            points: p,
+            first_ms: t,
+        };
+        let scores = [
+            s("b", 100, 5),
+            s("a", 100, 9),
+            s("c", 150, 20),
+            s("d", 10, 1),
+        ];
+        let top = leaderboard(&scores, 3);
+        let names: Vec<_> = top.iter().map(|e| (e.rank, e.handle.as_str())).collect();
+        assert_eq!(names, [(1, "c"), (2, "b"), (3, "a")]);
+    }
+}

@@ -1,0 +1,29 @@
+//! The dropwire domain, pure: no sockets, no Redis, no clock. Everything that depends on
+//! time takes `now_ms` (Unix epoch milliseconds) as an argument, so every hub node
+//! computes the same answer from the same inputs.
+//!
+//! # Layout
+//!
+//! - [`ids`]: drop ids (slugs), viewer ids, claim codes.
+//! - [`drop`]: the create body ([`DropSpec`]), inventory, the stored [`DropRecord`].
+//! - [`script`]: cues and script validation, with messages that name the cue.
+//! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
+//!   function of (script, control log, now).
+//! - [`claim`]: claim records, outcomes, the leaderboard scoring rule.
+//! - [`protocol`]: the viewer WebSocket's frames, as in `API.md`.
+//! - [`error`]: this crate's error type.
+
+pub mod claim;
+pub mod drop;
+pub mod error;
+pub mod ids;
+pub mod protocol;
+pub mod script;
+pub mod timeline;
+
+pub use claim::{Claim, ClaimOutcome, ClaimReason, ClaimState, LeaderEntry};
+pub use drop::{DropKind, DropRecord, DropSpec, InventoryItem};
+pub use error::CoreError;
+pub use ids::{ClaimCode, DropId};
+pub use script::{Cue, CueType, Script};
+pub use timeline::{ControlAction, ControlEntry, DropState, FireTarget, TimelineView};

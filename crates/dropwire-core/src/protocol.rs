@@ -1,0 +1,416 @@
+//! The viewer WebSocket's frames (`API.md`, "Viewer WebSocket"), and the drop snapshot
+//! shared with `GET /api/v1/drops/{id}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::claim::LeaderEntry;
+use crate::drop::{DropKind, DropRecord, InventoryItem};
+use crate::script::{Cue, CueType, Script};
+use crate::timeline::{DropState, FiredCue, TimelineView};
+
+/// The largest text frame a client may send.
+pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
+
+/// A frame from the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Hello {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    Claim {
+        sku: String,
+        rid: String,
+    },
+    /// Asks for a personal code of the unique flash coupon running now.
+    Coupon {
+        rid: String,
+    },
+    Ping {
+        #[serde(default)]
+        ts: Option<serde_json::Value>,
+    },
+}
+
+/// Why a client frame was refused; the names are the `error` frame's `code` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    BadJson,
+    UnknownType,
+    BadFrame,
+    TooLarge,
+}
+
+impl FrameError {
+    pub fn code(self) -> &'static str {
+        match self {
+            FrameError::BadJson => "bad_json",
+            FrameError::UnknownType => "unknown_type",
+            FrameError::BadFrame => "bad_frame",
+            FrameError::TooLarge => "too_large",
+        }
+    }
+}
+
+const CLIENT_TYPES: [&str; 4] = ["hello", "claim", "coupon", "ping"];
+
+impl ClientMsg {
+    /// Parses one text frame, telling malformed JSON from an unknown `type` from bad fields.
+    pub fn parse(text: &str) -> Result<ClientMsg, (FrameError, String)> {
+        if text.len() > MAX_CLIENT_FRAME {
+            return Err((
+                FrameError::TooLarge,
+                format!("frames are limited to {MAX_CLIENT_FRAME} bytes"),
+            ));
+        }
+        match serde_json::from_str::<ClientMsg>(text) {
+            Ok(msg) => Ok(msg),
+            Err(err) => {
+                #[derive(Deserialize)]
+                struct Typed {
+                    #[serde(rename = "type")]
+                    kind: String,
+                }
+                match serde_json::from_str::<Typed>(text) {
+                    Ok(Typed { kind }) if !CLIENT_TYPES.contains(&kind.as_str()) => Err((
+                        FrameError::UnknownType,
+                        format!(
+                            "unknown type {:?}; expected one of {}",
+                            truncate(&kind, 40),
+                            CLIENT_TYPES.join(", ")
+                        ),
+                    )),
+                    Ok(_) => Err((FrameError::BadFrame, err.to_string())),
+                    Err(_) if serde_json::from_str::<serde_json::Value>(text).is_ok() => Err((
+                        FrameError::BadFrame,
+                        "a frame is a JSON object with a string \"type\"".into(),
+                    )),
+                    Err(_) => Err((FrameError::BadJson, format!("not JSON: {err}"))),
+                }
+            }
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockItem {
+    pub sku: String,
+    pub left: u32,
+}
+
+/// A frame from the server. Broadcasts carry `seq` and `ts`; the rest go to one client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        viewer_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handle: Option<String>,
+        server_ms: u64,
+        seq: u64,
+    },
+    Snapshot {
+        seq: u64,
+        drop: Box<DropSnapshot>,
+    },
+    State {
+        seq: u64,
+        ts: u64,
+        state: DropState,
+        elapsed_s: f64,
+    },
+    Cue {
+        seq: u64,
+        ts: u64,
+        index: Option<usize>,
+        cue: Cue,
+        /// When it fired (Unix ms).
+        at_ms: u64,
+    },
+    Stock {
+        seq: u64,
+        ts: u64,
+        items: Vec<StockItem>,
+    },
+    Leaderboard {
+        seq: u64,
+        ts: u64,
+        top: Vec<LeaderEntry>,
+    },
+    Viewers {
+        seq: u64,
+        ts: u64,
+        count: u64,
+    },
+    ClaimResult {
+        rid: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sku: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold_until_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    CouponResult {
+        rid: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        percent_off: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Pong {
+        ts: Option<serde_json::Value>,
+        server_ms: u64,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    /// The broadcast sequence number, for broadcasts.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ServerMsg::State { seq, .. }
+            | ServerMsg::Cue { seq, .. }
+            | ServerMsg::Stock { seq, .. }
+            | ServerMsg::Leaderboard { seq, .. }
+            | ServerMsg::Viewers { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        ServerMsg::Error {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiredCueView {
+    pub index: Option<usize>,
+    pub at_ms: u64,
+    pub cue: Cue,
+}
+
+impl From<&FiredCue> for FiredCueView {
+    fn from(f: &FiredCue) -> Self {
+        FiredCueView {
+            index: f.index(),
+            at_ms: f.at_ms,
+            cue: f.cue.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextCue {
+    pub index: usize,
+    #[serde(rename = "type")]
+    pub kind: CueType,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponView {
+    pub index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The shared code; absent for a unique coupon (ask with a `coupon` frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub percent_off: u32,
+    pub unique: bool,
+    pub expires_ms: u64,
+}
+
+/// Who a snapshot is for: viewers must not see unrevealed products, future cues or the OBS key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Viewer,
+    Admin,
+}
+
+/// The drop with its live state: `GET /api/v1/drops/{id}` and the WebSocket `snapshot`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DropSnapshot {
+    pub id: String,
+    pub title: String,
+    pub kind: DropKind,
+    pub currency: String,
+    pub hold_s: u32,
+    pub created_ms: u64,
+    pub state: DropState,
+    pub elapsed_s: f64,
+    pub duration_s: u32,
+    pub started_ms: Option<u64>,
+    pub closed_ms: Option<u64>,
+    pub ends_ms: Option<u64>,
+    /// Admin: every SKU. Viewer: the revealed ones.
+    pub inventory: Vec<InventoryItem>,
+    pub fired: Vec<FiredCueView>,
+    pub current_cue: Option<FiredCueView>,
+    pub next_cue: Option<NextCue>,
+    pub open_skus: Vec<String>,
+    pub coupons: Vec<CouponView>,
+    pub stock: Vec<StockItem>,
+    pub leaderboard: Vec<LeaderEntry>,
+    pub viewers: u64,
+    pub server_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Script>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obs_key: Option<String>,
+}
+
+/// Live figures that come from the store and the hub rather than the timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveFigures {
+    pub stock: Vec<StockItem>,
+    pub leaderboard: Vec<LeaderEntry>,
+    pub viewers: u64,
+}
+
+impl DropSnapshot {
+    pub fn build(
+        record: &DropRecord,
+        view: &TimelineView,
+        live: LiveFigures,
+        now_ms: u64,
+        audience: Audience,
+    ) -> Self {
+        let spec = &record.spec;
+        let admin = audience == Audience::Admin;
+        let visible = |sku: &str| admin || view.is_revealed(sku);
+        DropSnapshot {
+            id: record.id.to_string(),
+            title: spec.title.clone(),
+            kind: spec.kind,
+            currency: spec.currency.clone(),
+            hold_s: spec.hold_s,
+            created_ms: record.created_ms,
+            state: view.state,
+            elapsed_s: view.elapsed_ms as f64 / 1000.0,
+            duration_s: spec.script.duration_s,
+            started_ms: view.started_ms,
+            closed_ms: view.closed_ms,
+            ends_ms: view.ends_ms,
+            inventory: spec
+                .inventory
+                .iter()
+                .filter(|i| visible(&i.sku))
+                .cloned()
+                .collect(),
+            fired: view.fired.iter().map(FiredCueView::from).collect(),
+            current_cue: view.current().map(FiredCueView::from),
+            next_cue: view.next.map(|(index, at_ms)| NextCue {
+                index,
+                kind: spec.script.cues[index].kind,
+                at_ms,
+            }),
+            open_skus: spec
+                .inventory
+                .iter()
+                .filter(|i| view.window(&i.sku) == crate::timeline::ClaimWindow::Open)
+                .map(|i| i.sku.clone())
+                .collect(),
+            coupons: view
+                .active_coupons(now_ms)
+                .map(|(f, until)| CouponView {
+                    index: f.index(),
+                    title: f.cue.title.clone(),
+                    code: f.cue.code.clone(),
+                    percent_off: f.cue.percent_off.unwrap_or(0),
+                    unique: f.cue.unique,
+                    expires_ms: until,
+                })
+                .collect(),
+            stock: live.stock.into_iter().filter(|s| visible(&s.sku)).collect(),
+            leaderboard: live.leaderboard,
+            viewers: live.viewers,
+            server_ms: now_ms,
+            script: admin.then(|| spec.script.clone()),
+            obs_key: admin.then(|| record.obs_key.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_told_apart() {
+        assert!(matches!(
+            ClientMsg::parse(r#"{"type":"hello","since":4}"#),
+            Ok(ClientMsg::Hello {
+                since: Some(4),
+                token: None
+            })
+        ));
+        assert_eq!(
+            ClientMsg::parse("{nope").unwrap_err().0,
+            FrameError::BadJson
+        );
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().0,
+            FrameError::UnknownType
+        );
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"claim"}"#).unwrap_err().0,
+            FrameError::BadFrame
+        );
+        assert_eq!(
+            ClientMsg::parse("[1,2]").unwrap_err().0,
+            FrameError::BadFrame
+        );
+        let big = format!(
+            r#"{{"type":"ping","ts":"{}"}}"#,
+            "x".repeat(MAX_CLIENT_FRAME)
+        );
+        assert_eq!(ClientMsg::parse(&big).unwrap_err().0, FrameError::TooLarge);
+    }
+
+    #[test]
+    fn broadcasts_serialize_as_the_api_says() {
+        let msg = ServerMsg::Viewers {
+            seq: 7,
+            ts: 1000,
+            count: 3,
+        };
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"type":"viewers","seq":7,"ts":1000,"count":3}"#
+        );
+        let res = ServerMsg::ClaimResult {
+            rid: "r1".into(),
+            ok: false,
+            code: None,
+            sku: None,
+            hold_until_ms: None,
+            reason: Some("sold_out".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&res).unwrap(),
+            r#"{"type":"claim_result","rid":"r1","ok":false,"reason":"sold_out"}"#
+        );
+    }
+}

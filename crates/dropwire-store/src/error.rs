@@ -1,0 +1,51 @@
+//! The one error type of `dropwire-store`.
+
+use dropwire_core::{ClaimCode, ClaimState, DropId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a drop with id {0} already exists")]
+    AlreadyExists(DropId),
+    #[error("no drop with id {0}")]
+    NoSuchDrop(DropId),
+    #[error("no claim with code {0}")]
+    NoSuchClaim(ClaimCode),
+    #[error("claim {code} is {state:?}, not held")]
+    NotHeld { code: ClaimCode, state: ClaimState },
+    #[error("the control log changed meanwhile; read the drop again")]
+    Conflict,
+    #[error("journal I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("journal record at byte {offset} is unreadable: {source}")]
+    Corrupt {
+        offset: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("journal {path} is version {found}; this build reads version {expected}")]
+    JournalVersion {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error("the store failed earlier and refuses writes until restarted: {0}")]
+    Failed(String),
+    #[error("no randomness from the OS: {0}")]
+    Random(String),
+    #[error("the store is overloaded; try again")]
+    Busy,
+}
+
+impl StoreError {
+    /// Whether the backend, not the request, is at fault (claims answer `unavailable`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_)
+                | StoreError::Failed(_)
+                | StoreError::Random(_)
+                | StoreError::Busy
+                | StoreError::Corrupt { .. }
+        )
+    }
+}

@@ -1,0 +1,141 @@
+//! Where dropwire keeps its state: one small [`Store`] trait, two backends, one
+//! conformance suite that proves both behave the same.
+//!
+//! # Layout
+//!
+//! - [`Store`] (this file): the trait the hub talks to, and its request/answer types.
+//! - [`error`]: [`StoreError`], this crate's one error type.
+//! - [`memory`]: [`MemoryStore`], the embedded default. State lives in memory, finely
+//!   locked per drop and per SKU; every change is appended to a journal ([`journal`]) and
+//!   fsync'd in group commits before the caller hears "claimed". Start-up replays it.
+//! - [`conformance`]: one function per guarantee, generic over any `Store`; each
+//!   backend's tests call them all.
+//!
+//! The store allocates stock; it does not decide *whether* a claim window is open. The hub
+//! computes that from the timeline (a pure function of the control log and the time, the
+//! same on every node) and only asks the store when the window is open.
+
+pub mod conformance;
+pub mod error;
+pub mod journal;
+pub mod memory;
+
+use async_trait::async_trait;
+use dropwire_core::claim::LeaderEntry;
+use dropwire_core::protocol::StockItem;
+use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRecord};
+use serde::{Deserialize, Serialize};
+
+pub use error::StoreError;
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+/// A viewer asks for one unit of `sku` (the hub has checked that its window is open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub drop_id: DropId,
+    pub sku: String,
+    pub viewer_id: String,
+    pub handle: String,
+    /// The client's request id: the same (viewer, rid) always gets the same answer.
+    pub rid: String,
+    pub now_ms: u64,
+}
+
+/// A viewer asks for a personal code of a unique flash coupon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponRequest {
+    pub drop_id: DropId,
+    /// Which coupon: `s{index}` for a script cue, `a{log position}` for an ad-hoc one.
+    pub coupon: String,
+    /// How many personal codes the coupon has.
+    pub limit: u32,
+    pub viewer_id: String,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponOutcome {
+    /// The viewer's personal code (the same one if it asks again).
+    Granted {
+        code: String,
+    },
+    SoldOut,
+}
+
+/// Counts that change as viewers claim: stock, claims by state, the leaderboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropFigures {
+    /// Units left per SKU, in inventory order.
+    pub stock: Vec<StockItem>,
+    pub held: u64,
+    pub redeemed: u64,
+    pub expired: u64,
+    /// Distinct viewers with at least one claim.
+    pub claimers: u64,
+    /// The top 10, by the rule in [`dropwire_core::claim`].
+    pub leaderboard: Vec<LeaderEntry>,
+}
+
+/// The hub's state, behind one small trait. Every method is atomic on its own.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores a new drop; [`StoreError::AlreadyExists`] when its id is taken.
+    async fn create_drop(&self, record: DropRecord) -> Result<(), StoreError>;
+
+    /// One drop with its control log.
+    async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, StoreError>;
+
+    /// Every drop, oldest first.
+    async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError>;
+
+    /// Appends to the control log if it still has `expected_len` entries (so two nodes
+    /// cannot both start a drop), and returns the new log; [`StoreError::Conflict`] if not.
+    async fn append_control(
+        &self,
+        id: &DropId,
+        expected_len: usize,
+        entry: ControlEntry,
+    ) -> Result<Vec<ControlEntry>, StoreError>;
+
+    /// Allocates one unit atomically: stock, the per-viewer limit and the rid are checked,
+    /// and a granted claim is durable before this returns.
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError>;
+
+    /// `held` → `redeemed`. [`StoreError::NoSuchClaim`] for an unknown code,
+    /// [`StoreError::NotHeld`] for an expired or already redeemed one (a hold past its
+    /// deadline counts as expired even before the sweeper has run).
+    async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError>;
+
+    /// Expires every hold whose deadline is at or before `now_ms`, returning its unit to
+    /// stock; returns the claims it expired. Safe to run concurrently from several nodes.
+    async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError>;
+
+    /// Every claim of a drop, in the order they were granted.
+    async fn claims(&self, id: &DropId) -> Result<Vec<Claim>, StoreError>;
+
+    /// Stock left, claims by state and the leaderboard.
+    async fn figures(&self, id: &DropId) -> Result<DropFigures, StoreError>;
+
+    /// Hands out a personal code of a unique coupon, at most `limit` in all, one per viewer.
+    async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError>;
+
+    /// Reserves `n` broadcast sequence numbers for a drop and returns the first. Numbers
+    /// are never handed out twice, across restarts too.
+    async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError>;
+
+    /// Whether the backend is reachable and healthy (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Random bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(buf)
+}
+
+/// A fresh claim code from the OS CSPRNG.
+pub fn new_claim_code() -> Result<ClaimCode, StoreError> {
+    Ok(ClaimCode::from_random(random_bytes()?))
+}

@@ -1,0 +1,6 @@
+//! MemoryStore.
+use crate::*;
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStoreConfig;
+#[derive(Debug)]
+pub struct MemoryStore;
