@@ -133,6 +133,9 @@ pub enum ServerMsg {
         cue: Cue,
         /// When it fired (Unix ms).
         at_ms: u64,
+        /// For a `reveal`: the product it reveals, so a viewer can show name and price at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<InventoryItem>,
     },
     Stock {
         seq: u64,
