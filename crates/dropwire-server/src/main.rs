@@ -1,1 +1,132 @@
-fn main() {}
+//! `dropwire serve`: the hub binary.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use clap::Parser;
+use dropwire_server::config::{Cli, Command, Config};
+use dropwire_server::{AppState, Options};
+use dropwire_store::{MemoryStore, MemoryStoreConfig, Store};
+use tracing_subscriber::EnvFilter;
+
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli {
+        command: Command::Serve(args),
+    } = Cli::parse();
+    let filter = EnvFilter::try_from_env("DROPWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::resolve(args)?;
+    run(config).await
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create --data-dir {}", config.data_dir.display()))?;
+    let admin_token = match &config.admin_token {
+        Some(t) => t.clone(),
+        None => admin_token_from(&config.data_dir)?,
+    };
+    let store: Arc<dyn Store> = match &config.redis {
+        Some(_) => anyhow::bail!(
+            "--redis: the Redis backend is not part of this build yet; run without --redis for the embedded store"
+        ),
+        None => Arc::new(
+            MemoryStore::open(MemoryStoreConfig {
+                data_dir: Some(config.data_dir.clone()),
+                fsync: config.fsync,
+            })
+            .with_context(|| {
+                format!(
+                    "cannot open the embedded store in {}",
+                    config.data_dir.display()
+                )
+            })?,
+        ),
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on --bind {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let mut opts = Options::new(store, admin_token.clone());
+    opts.jwt_secret = config.jwt_secret.clone();
+    opts.viewer_queue = config.viewer_queue;
+    opts.socket_send_buffer = config.socket_send_buffer;
+    opts.shutdown_grace = Duration::from_secs(config.shutdown_grace_s);
+    let state = AppState::start(opts)
+        .await
+        .context("cannot load drops from the store")?;
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "dropwire listening on http://{addr}")?;
+    writeln!(out, "control panel: {base}/panel")?;
+    writeln!(out, "admin token:   {admin_token}")?;
+    out.flush()?;
+    drop(out);
+    dropwire_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the admin token kept in the data dir, or makes one (readable by the owner only).
+fn admin_token_from(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => {
+            let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            return Ok(t.trim().to_owned());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let token = format!(
+        "dwa_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(dropwire_store::random_bytes::<24>()?)
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(f, "{token}")?;
+    f.sync_all()?;
+    Ok(token)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,186 @@
+//! Claims, figures and viewer identity: list claims, stats, redeem, mint viewer tokens.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
+use serde::{Deserialize, Serialize};
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::{Admin, bearer, clean_handle};
+use crate::error::AppError;
+use crate::hub::ViewerCounts;
+
+/// A claim as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ClaimView {
+    code: String,
+    sku: String,
+    viewer: String,
+    handle: String,
+    state: ClaimState,
+    created_ms: u64,
+    hold_until_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redeemed_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_ms: Option<u64>,
+    rank: u32,
+    points: u32,
+}
+
+impl From<Claim> for ClaimView {
+    fn from(c: Claim) -> Self {
+        ClaimView {
+            code: c.code.to_string(),
+            sku: c.sku,
+            viewer: c.viewer_id,
+            handle: c.handle,
+            state: c.state,
+            created_ms: c.created_ms,
+            hold_until_ms: c.hold_until_ms,
+            redeemed_ms: c.redeemed_ms,
+            expired_ms: c.expired_ms,
+            rank: c.rank,
+            points: c.points,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimList {
+    drop_id: String,
+    claims: Vec<ClaimView>,
+}
+
+/// `GET /api/v1/drops/{id}/claims`
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClaimList>, AppError> {
+    let hub = state.hub_by_path(&id).await?;
+    let claims = state.store.claims(&hub.id).await?;
+    Ok(Json(ClaimList {
+        drop_id: hub.id.to_string(),
+        claims: claims.into_iter().map(ClaimView::from).collect(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimCounts {
+    held: u64,
+    redeemed: u64,
+    expired: u64,
+    total: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    drop_id: String,
+    state: DropState,
+    viewers: ViewerCounts,
+    claims: ClaimCounts,
+    claimers: u64,
+    stock: Vec<dropwire_core::protocol::StockItem>,
+    stock_left: u64,
+    /// Distinct claimers over unique viewers (0 when nobody watched).
+    conversion: f64,
+}
+
+/// `GET /api/v1/drops/{id}/stats`
+pub async fn stats(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Stats>, AppError> {
+    let hub = state.hub_by_path(&id).await?;
+    let f = state.store.figures(&hub.id).await?;
+    let viewers = hub.viewer_counts();
+    let (_, view) = hub.view_at(state.clock.now_ms());
+    let conversion = if viewers.unique == 0 {
+        0.0
+    } else {
+        (f.claimers as f64 / viewers.unique as f64).min(1.0)
+    };
+    Ok(Json(Stats {
+        drop_id: hub.id.to_string(),
+        state: view.state,
+        viewers,
+        claims: ClaimCounts {
+            held: f.held,
+            redeemed: f.redeemed,
+            expired: f.expired,
+            total: f.held + f.redeemed + f.expired,
+        },
+        claimers: f.claimers,
+        stock_left: f.stock.iter().map(|s| u64::from(s.left)).sum(),
+        stock: f.stock,
+        conversion,
+    }))
+}
+
+/// `POST /api/v1/claims/{code}/redeem`: the shop confirms checkout.
+pub async fn redeem(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<ClaimView>, AppError> {
+    let code = ClaimCode::parse(&code)
+        .map_err(|_| AppError::NotFound(format!("no claim with code {code:?}")))?;
+    let claim = state.store.redeem(&code, state.clock.now_ms()).await?;
+    tracing::info!(drop = %claim.drop_id, code = %claim.code, "claim redeemed");
+    Ok(Json(ClaimView::from(claim)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MintBody {
+    handle: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Minted {
+    viewer_id: String,
+    token: String,
+    handle: String,
+}
+
+/// `POST /api/v1/viewers`: a signed viewer token. Rate-limited per IP unless the caller
+/// presents the admin token (a shop or a load test minting in bulk).
+pub async fn mint_viewer(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<MintBody>,
+) -> Result<Json<Minted>, AppError> {
+    let is_admin = bearer(&headers).is_some_and(|t| state.keys.is_admin(t));
+    if !is_admin {
+        if let Err(not_until) = state.mint_limiter.check_key(&peer.ip()) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err(AppError::RateLimited {
+                retry_after_s: wait.as_secs() + 1,
+            });
+        }
+    }
+    let handle = clean_handle(&body.handle).ok_or_else(|| {
+        AppError::bad_request(
+            "bad_request",
+            "handle must have 1-32 visible characters",
+            Some("handle".into()),
+        )
+    })?;
+    let viewer_id = ulid::Ulid::new().to_string();
+    let token = state
+        .keys
+        .mint(&viewer_id, &handle, state.clock.now_ms() / 1000);
+    Ok(Json(Minted {
+        viewer_id,
+        token,
+        handle,
+    }))
+}

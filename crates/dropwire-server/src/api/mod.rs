@@ -1,0 +1,63 @@
+//! The HTTP API under `/api/v1` (see `docs/api.md`).
+
+mod claims;
+mod drops;
+
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+/// The largest request body the API reads.
+pub const MAX_BODY: usize = 1 << 20;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/drops", post(drops::create).get(drops::list))
+        .route("/api/v1/drops/{id}", get(drops::get))
+        .route("/api/v1/drops/{id}/start", post(drops::start))
+        .route("/api/v1/drops/{id}/pause", post(drops::pause))
+        .route("/api/v1/drops/{id}/resume", post(drops::resume))
+        .route("/api/v1/drops/{id}/close", post(drops::close))
+        .route("/api/v1/drops/{id}/fire", post(drops::fire))
+        .route("/api/v1/drops/{id}/claims", get(claims::list))
+        .route("/api/v1/drops/{id}/stats", get(claims::stats))
+        .route("/api/v1/claims/{code}/redeem", post(claims::redeem))
+        .route("/api/v1/viewers", post(claims::mint_viewer))
+}
+
+/// A JSON body whose errors name the offending field, in the API's error shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge { limit: MAX_BODY }
+            } else {
+                AppError::bad_request("bad_body", e.body_text(), None)
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = (path != ".").then_some(path);
+                let inner = e.into_inner();
+                let code = if inner.is_syntax() || inner.is_eof() {
+                    "bad_json"
+                } else {
+                    "bad_request"
+                };
+                AppError::bad_request(code, inner.to_string(), field)
+            })
+    }
+}

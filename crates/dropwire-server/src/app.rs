@@ -1,0 +1,280 @@
+//! The application: shared state, the router, the background tasks, and `serve`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::{Json, Router, middleware};
+use dropwire_core::DropId;
+use dropwire_store::{Store, StoreError};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api;
+use crate::auth::Keys;
+use crate::clock::Clock;
+use crate::error::AppError;
+use crate::hub::{DropHub, HubCtx};
+use crate::metrics::{self, Metrics};
+use crate::pages;
+use crate::ws;
+
+/// What `AppState::start` needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub admin_token: String,
+    pub jwt_secret: Option<String>,
+    pub viewer_queue: usize,
+    pub socket_send_buffer: usize,
+    pub shutdown_grace: Duration,
+    /// Viewer tokens one IP may mint per minute without the admin token.
+    pub mints_per_minute: u32,
+    /// How long a new connection may take to say hello.
+    pub hello_timeout: Duration,
+    /// A write to a viewer that takes longer than this marks it slow.
+    pub send_timeout: Duration,
+}
+
+impl Options {
+    /// Options with the defaults of `dropwire serve`.
+    pub fn new(store: Arc<dyn Store>, admin_token: String) -> Self {
+        Options {
+            store,
+            clock: Clock::System,
+            admin_token,
+            jwt_secret: None,
+            viewer_queue: 256,
+            socket_send_buffer: 64 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            mints_per_minute: 30,
+            hello_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Every loaded drop's hub on this node.
+#[derive(Debug)]
+pub struct Hubs {
+    ctx: HubCtx,
+    map: Mutex<HashMap<DropId, Arc<DropHub>>>,
+}
+
+impl Hubs {
+    /// The hub of a drop, started on first use; `None` if the drop does not exist.
+    pub async fn get(&self, id: &DropId) -> Result<Option<Arc<DropHub>>, StoreError> {
+        if let Some(hub) = self.loaded(id) {
+            return Ok(Some(hub));
+        }
+        let Some(record) = self.ctx.store.drop_record(id).await? else {
+            return Ok(None);
+        };
+        let hub = DropHub::start(self.ctx.clone(), record).await?;
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Another request may have loaded it meanwhile; keep the first (the spare's task idles).
+        Ok(Some(Arc::clone(map.entry(id.clone()).or_insert(hub))))
+    }
+
+    pub fn loaded(&self, id: &DropId) -> Option<Arc<DropHub>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+/// Shared by every handler and connection; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub hubs: Arc<Hubs>,
+    pub keys: Arc<Keys>,
+    pub metrics: Metrics,
+    pub clock: Clock,
+    pub shutdown: watch::Receiver<bool>,
+    /// Viewer connections open now (for draining on shutdown).
+    pub connections: Arc<AtomicUsize>,
+    pub draining: Arc<AtomicBool>,
+    pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    pub hello_timeout: Duration,
+    pub send_timeout: Duration,
+    socket_send_buffer: usize,
+    shutdown_grace: Duration,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// Builds the state, loads every drop (live ones resume their timeline) and starts the
+    /// hold sweeper.
+    pub async fn start(opts: Options) -> Result<AppState, StoreError> {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let metrics = Metrics::new();
+        let ctx = HubCtx {
+            store: Arc::clone(&opts.store),
+            clock: opts.clock,
+            metrics: metrics.clone(),
+            viewer_queue: opts.viewer_queue,
+            shutdown: shutdown.clone(),
+        };
+        let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let state = AppState {
+            store: opts.store,
+            hubs: Arc::new(Hubs {
+                ctx,
+                map: Mutex::new(HashMap::new()),
+            }),
+            keys: Arc::new(Keys::new(opts.admin_token, opts.jwt_secret.as_deref())),
+            metrics,
+            clock: opts.clock,
+            shutdown,
+            connections: Arc::new(AtomicUsize::new(0)),
+            draining: Arc::new(AtomicBool::new(false)),
+            mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            hello_timeout: opts.hello_timeout,
+            send_timeout: opts.send_timeout,
+            socket_send_buffer: opts.socket_send_buffer,
+            shutdown_grace: opts.shutdown_grace,
+            shutdown_tx: Arc::new(shutdown_tx),
+        };
+        for record in state.store.list_drops().await? {
+            state.hubs.get(&record.id).await?;
+        }
+        tokio::spawn(sweep_holds(state.clone()));
+        Ok(state)
+    }
+
+    pub async fn hub(&self, id: &DropId) -> Result<Arc<DropHub>, AppError> {
+        self.hubs
+            .get(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no drop with id {id}")))
+    }
+
+    /// The hub named by a path segment (404 for a malformed id too).
+    pub async fn hub_by_path(&self, id: &str) -> Result<Arc<DropHub>, AppError> {
+        let id =
+            DropId::parse(id).map_err(|_| AppError::NotFound(format!("no drop with id {id:?}")))?;
+        self.hub(&id).await
+    }
+
+    /// Phase one of shutdown: refuse readiness, tell every connection and hub to finish.
+    pub fn begin_shutdown(&self) {
+        self.draining.store(true, Ordering::Release);
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// Returns expired holds to stock, every second, and tells the hubs.
+async fn sweep_holds(state: AppState) {
+    let mut shutdown = state.shutdown.clone();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        ticks += 1;
+        match state.store.expire_due(state.clock.now_ms()).await {
+            Ok(expired) => {
+                for claim in &expired {
+                    tracing::info!(drop = %claim.drop_id, code = %claim.code, "hold expired");
+                    if let Some(hub) = state.hubs.loaded(&claim.drop_id) {
+                        hub.stock_changed();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),
+        }
+        if ticks % 60 == 0 {
+            state.mint_limiter.retain_recent();
+        }
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.draining.load(Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining"})),
+        );
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "store unavailable", "error": e.to_string()})),
+        ),
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .route("/ws/v1/drops/{id}", get(ws::upgrade))
+        .merge(pages::routes().layer(CompressionLayer::new()))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track_http,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `signal` resolves, then shuts down in two phases: stop accepting and tell
+/// every viewer (close frame 1001), then wait for connections to drain, at most the grace.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let send_buffer = state.socket_send_buffer;
+    let listener = listener.tap_io(move |tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+    });
+    let drain = state.clone();
+    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("shutting down: closing viewer connections");
+            drain.begin_shutdown();
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + state.shutdown_grace;
+    while state.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = state.connections.load(Ordering::Acquire);
+    if left > 0 {
+        tracing::warn!(left, "shutdown grace over; dropping the rest");
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Configuration: defaults ← file (`--config`, TOML) ← `DROPWIRE_*` environment ← flags.
+//! Anything unknown or invalid stops start-up with a message that names it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dropwire",
+    version,
+    about = "The live drop hub: timed reveals, flash coupons and atomic claims for thousands of viewers."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub.
+    Serve(ServeArgs),
+}
+
+/// Flags of `dropwire serve`; each has a `DROPWIRE_*` twin.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "DROPWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "DROPWIRE_BIND")]
+    pub bind: Option<String>,
+    /// Where the embedded store keeps its journal and the admin token [default: ./dropwire-data].
+    #[arg(long, env = "DROPWIRE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The streamer's admin token [default: generated once and kept in the data dir].
+    #[arg(long, env = "DROPWIRE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Shared secret for HS256 viewer JWTs signed by a host platform.
+    #[arg(long, env = "DROPWIRE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Keep state in Redis instead of the embedded store (redis://host:port/db).
+    #[arg(long, env = "DROPWIRE_REDIS_URL")]
+    pub redis: Option<String>,
+    /// Public base URL printed for the panel and used in copyable links [default: http://<bind>].
+    #[arg(long, env = "DROPWIRE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How many broadcasts a viewer may fall behind before it is dropped as slow [default: 256].
+    #[arg(long, env = "DROPWIRE_VIEWER_QUEUE")]
+    pub viewer_queue: Option<usize>,
+    /// Kernel send buffer per viewer socket, bytes [default: 65536].
+    #[arg(long, env = "DROPWIRE_SOCKET_SEND_BUFFER")]
+    pub socket_send_buffer: Option<usize>,
+    /// fsync the journal before acknowledging a claim [default: true].
+    #[arg(long, env = "DROPWIRE_FSYNC")]
+    pub fsync: Option<bool>,
+    /// Seconds to drain connections on shutdown [default: 10].
+    #[arg(long, env = "DROPWIRE_SHUTDOWN_GRACE_S")]
+    pub shutdown_grace_s: Option<u64>,
+}
+
+/// The same settings, as a config file holds them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    admin_token: Option<String>,
+    jwt_secret: Option<String>,
+    redis: Option<String>,
+    public_url: Option<String>,
+    viewer_queue: Option<usize>,
+    socket_send_buffer: Option<usize>,
+    fsync: Option<bool>,
+    shutdown_grace_s: Option<u64>,
+}
+
+/// The settings in force, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub redis: Option<String>,
+    pub public_url: Option<String>,
+    pub viewer_queue: usize,
+    pub socket_send_buffer: usize,
+    pub fsync: bool,
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("dropwire-data"),
+            admin_token: None,
+            jwt_secret: None,
+            redis: None,
+            public_url: None,
+            viewer_queue: 256,
+            socket_send_buffer: 64 * 1024,
+            fsync: true,
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+/// Every `DROPWIRE_*` variable this build reads; any other is a typo and an error.
+const KNOWN_ENV: &[&str] = &[
+    "DROPWIRE_CONFIG",
+    "DROPWIRE_BIND",
+    "DROPWIRE_DATA_DIR",
+    "DROPWIRE_ADMIN_TOKEN",
+    "DROPWIRE_JWT_SECRET",
+    "DROPWIRE_REDIS_URL",
+    "DROPWIRE_PUBLIC_URL",
+    "DROPWIRE_VIEWER_QUEUE",
+    "DROPWIRE_SOCKET_SEND_BUFFER",
+    "DROPWIRE_FSYNC",
+    "DROPWIRE_SHUTDOWN_GRACE_S",
+    "DROPWIRE_LOG",
+];
+
+impl Config {
+    /// Resolves `args` (flags and environment, already merged by clap) over the file over the defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("DROPWIRE_") && !KNOWN_ENV.contains(&key.as_ref()) {
+                return Err(ConfigError::UnknownEnv(key.into_owned()));
+            }
+        }
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let bind = args.bind.or(file.bind);
+        let bind = match bind {
+            Some(b) => b.parse().map_err(|_| ConfigError::Invalid {
+                name: "bind",
+                message: format!("{b:?} is not an address like 127.0.0.1:8080"),
+            })?,
+            None => d.bind,
+        };
+        let cfg = Config {
+            bind,
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            admin_token: args.admin_token.or(file.admin_token),
+            jwt_secret: args.jwt_secret.or(file.jwt_secret),
+            redis: args.redis.or(file.redis),
+            public_url: args.public_url.or(file.public_url),
+            viewer_queue: args
+                .viewer_queue
+                .or(file.viewer_queue)
+                .unwrap_or(d.viewer_queue),
+            socket_send_buffer: args
+                .socket_send_buffer
+                .or(file.socket_send_buffer)
+                .unwrap_or(d.socket_send_buffer),
+            fsync: args.fsync.or(file.fsync).unwrap_or(d.fsync),
+            shutdown_grace_s: args
+                .shutdown_grace_s
+                .or(file.shutdown_grace_s)
+                .unwrap_or(d.shutdown_grace_s),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &'static str, message: &str| {
+            Err(ConfigError::Invalid {
+                name,
+                message: message.into(),
+            })
+        };
+        if let Some(t) = &self.admin_token {
+            if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return invalid(
+                    "admin-token",
+                    "must be at least 16 characters with no spaces",
+                );
+            }
+        }
+        if let Some(s) = &self.jwt_secret {
+            if s.len() < 32 {
+                return invalid("jwt-secret", "must be at least 32 bytes");
+            }
+        }
+        if let Some(url) = &self.redis {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return invalid("redis", "must be a redis:// or rediss:// URL");
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid("public-url", "must start with http:// or https://");
+            }
+        }
+        if !(8..=65_536).contains(&self.viewer_queue) {
+            return invalid("viewer-queue", "must be 8-65536");
+        }
+        if !(4096..=16 << 20).contains(&self.socket_send_buffer) {
+            return invalid("socket-send-buffer", "must be 4096-16777216 bytes");
+        }
+        if self.shutdown_grace_s > 600 {
+            return invalid("shutdown-grace-s", "must be at most 600");
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data-dir", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let cfg = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        let err = Config::resolve(ServeArgs {
+            bind: Some("nowhere".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("bind"), "{err}");
+        let err = Config::resolve(ServeArgs {
+            viewer_queue: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("viewer-queue"), "{err}");
+    }
+
+    #[test]
+    fn file_values_apply_under_flags_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropwire.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9999\"\nviewer_queue = 64\n").unwrap();
+        let cfg = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            viewer_queue: Some(32),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((cfg.bind.port(), cfg.viewer_queue), (9999, 32));
+        std::fs::write(&path, "bnd = \"x\"\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("bnd"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The server's one error type, and its one mapping to HTTP responses.
+
+use std::path::PathBuf;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dropwire_core::CoreError;
+use dropwire_store::StoreError;
+use serde_json::json;
+
+/// Start-up errors are named after the setting; request errors become API.md's error shape.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    // --- start-up ---
+    #[error("invalid --{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error(
+        "unknown environment variable {0}; see `dropwire serve --help` for the DROPWIRE_* settings"
+    )]
+    UnknownEnv(String),
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    // --- requests ---
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("missing admin token: send Authorization: Bearer <admin token>")]
+    Unauthorized,
+    #[error("wrong admin token")]
+    Forbidden,
+    #[error("wrong or missing OBS key for this drop")]
+    BadObsKey,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("too many requests; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error(transparent)]
+    Domain(#[from] CoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Start-up errors from reading the configuration.
+pub type ConfigError = AppError;
+
+impl AppError {
+    pub fn bad_request(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+            field,
+        }
+    }
+
+    /// The HTTP status and the stable `code` of each error: the one place they are decided.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::Invalid { .. }
+            | AppError::UnknownEnv(_)
+            | AppError::Read { .. }
+            | AppError::Parse { .. }
+            | AppError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::BadObsKey => (StatusCode::FORBIDDEN, "bad_obs_key"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Domain(CoreError::Invalid { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
+            AppError::Domain(CoreError::NoSuchCue { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "no_such_cue")
+            }
+            AppError::Domain(CoreError::WrongState { .. }) => (StatusCode::CONFLICT, "wrong_state"),
+            AppError::Domain(CoreError::AlreadyFired { .. }) => {
+                (StatusCode::CONFLICT, "already_fired")
+            }
+            AppError::Store(StoreError::AlreadyExists(_)) => {
+                (StatusCode::CONFLICT, "already_exists")
+            }
+            AppError::Store(StoreError::NoSuchDrop(_)) => (StatusCode::NOT_FOUND, "no_such_drop"),
+            AppError::Store(StoreError::NoSuchClaim(_)) => (StatusCode::NOT_FOUND, "no_such_claim"),
+            AppError::Store(StoreError::NotHeld { .. }) => (StatusCode::CONFLICT, "not_held"),
+            AppError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Store(
+                StoreError::Io(_)
+                | StoreError::Corrupt { .. }
+                | StoreError::JournalVersion { .. }
+                | StoreError::Failed(_)
+                | StoreError::Random(_)
+                | StoreError::Busy,
+            ) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            AppError::BadRequest { field, .. } => field.clone(),
+            AppError::Domain(CoreError::Invalid { field, .. }) => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            AppError::Domain(CoreError::Invalid { field, message }) => {
+                format!("{field}: {message}")
+            }
+            AppError::Store(StoreError::NotHeld { code, state }) => {
+                let state = serde_json::to_value(state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("claim {code} is {state}, not held")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut body = json!({"error": {"code": code, "message": self.message()}});
+        if let Some(field) = self.field() {
+            body["error"]["field"] = json!(field);
+        }
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let AppError::RateLimited { retry_after_s } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_s.max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,31 @@
+//! The dropwire hub: viewer WebSocket fan-out, the control API, the scheduler, the pages
+//! and the metrics, over a [`dropwire_store::Store`].
+//!
+//! # Layout
+//!
+//! - [`app`]: shared state ([`app::AppState`]), the router ([`app::app`]), background
+//!   tasks, and [`app::serve`] (which tests call on an ephemeral port).
+//! - [`hub`]: one fan-out hub per drop: sequencing, serialize-once broadcast, history for
+//!   resume, the timeline task that fires cues, coalesced figures.
+//! - [`ws`]: the viewer WebSocket, one task per connection.
+//! - [`requests`]: claims and coupons asked over the socket.
+//! - [`api`]: the HTTP control API.
+//! - [`pages`]: the embedded overlay, OBS and panel pages.
+//! - [`auth`]: the admin token and viewer tokens.
+//! - [`config`]: defaults ← file ← environment ← flags.
+//! - [`metrics`], [`clock`], [`error`].
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod pages;
+pub mod requests;
+pub mod ws;
+
+pub use app::{AppState, Options, app, serve};
+pub use error::AppError;

@@ -1,0 +1,119 @@
+//! Prometheus metrics (`/metrics`) and the HTTP request counter middleware.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::app::AppState;
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub connections: IntGauge,
+    pub connections_total: IntCounter,
+    pub messages_sent: IntCounter,
+    pub broadcasts: IntCounter,
+    pub publish_seconds: Histogram,
+    pub delivery_seconds: Histogram,
+    pub slow_disconnects: IntCounter,
+    pub flood_disconnects: IntCounter,
+    pub frame_errors: IntCounterVec,
+    pub claims: IntCounterVec,
+    pub http_requests: IntCounterVec,
+    pub http_seconds: HistogramVec,
+}
+
+fn must<T>(r: Result<T, prometheus::Error>) -> T {
+    // Metric names and labels are fixed at compile time; a failure is a programming error.
+    r.expect("metric definition")
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("dropwire".into()), None).expect("registry");
+        let buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        let m = Metrics {
+            connections: must(IntGauge::new("connections", "Viewer WebSocket connections open now")),
+            connections_total: must(IntCounter::new("connections_total", "Viewer WebSocket connections accepted")),
+            messages_sent: must(IntCounter::new("messages_sent_total", "Frames handed to viewer connections (broadcast copies and replies)")),
+            broadcasts: must(IntCounter::new("broadcasts_total", "Broadcasts published (each serialized once)")),
+            publish_seconds: must(Histogram::with_opts(
+                HistogramOpts::new("broadcast_publish_seconds", "Time to sequence, serialize and hand a broadcast to every connection's queue").buckets(buckets.clone()),
+            )),
+            delivery_seconds: must(Histogram::with_opts(
+                HistogramOpts::new("broadcast_fanout_seconds", "Time from publishing a broadcast to writing it to a viewer's socket (sampled viewers)").buckets(buckets.clone()),
+            )),
+            slow_disconnects: must(IntCounter::new("slow_consumer_disconnects_total", "Viewers dropped for falling behind")),
+            flood_disconnects: must(IntCounter::new("flood_disconnects_total", "Viewers dropped for flooding")),
+            frame_errors: must(IntCounterVec::new(Opts::new("frame_errors_total", "Client frames refused, by error code"), &["code"])),
+            claims: must(IntCounterVec::new(Opts::new("claims_total", "Claim results, by result"), &["result"])),
+            http_requests: must(IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route and status"), &["route", "status"])),
+            http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets), &["route"])),
+            registry,
+        };
+        let r = &m.registry;
+        must(r.register(Box::new(m.connections.clone())));
+        must(r.register(Box::new(m.connections_total.clone())));
+        must(r.register(Box::new(m.messages_sent.clone())));
+        must(r.register(Box::new(m.broadcasts.clone())));
+        must(r.register(Box::new(m.publish_seconds.clone())));
+        must(r.register(Box::new(m.delivery_seconds.clone())));
+        must(r.register(Box::new(m.slow_disconnects.clone())));
+        must(r.register(Box::new(m.flood_disconnects.clone())));
+        must(r.register(Box::new(m.frame_errors.clone())));
+        must(r.register(Box::new(m.claims.clone())));
+        must(r.register(Box::new(m.http_requests.clone())));
+        must(r.register(Box::new(m.http_seconds.clone())));
+        m
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// Counts every request by its route template (never the raw path, to bound label values).
+pub async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_seconds
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&route, resp.status().as_str()])
+        .inc();
+    resp
+}

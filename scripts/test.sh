@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: lints, Rust tests (real servers, real sockets, real redis-server),
+# browser tests (headless Debian chromium), and a k6 smoke run of every load script.
+# Installs what it needs first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+bash scripts/setup.sh
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== rust tests"
+cargo test --workspace
+
+echo "== browser tests"
+cargo build --quiet --bin dropwire
+if [ -f overlay-web/tests/package.json ]; then
+  DROPWIRE_BIN="$PWD/target/debug/dropwire" npm --prefix overlay-web/tests test
+fi
+
+echo "== k6 smoke"
+if [ -x load-tests/smoke.sh ]; then
+  bash scripts/with-server.sh bash load-tests/smoke.sh
+fi
+echo "== all tests passed"
