@@ -73,6 +73,8 @@ impl Options {
 pub struct Hubs {
     ctx: HubCtx,
     map: Mutex<HashMap<DropId, Arc<DropHub>>>,
+    /// Serializes loading, so a drop never gets two hubs.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Hubs {
@@ -81,13 +83,16 @@ impl Hubs {
         if let Some(hub) = self.loaded(id) {
             return Ok(Some(hub));
         }
+        let _loading = self.loading.lock().await;
+        if let Some(hub) = self.loaded(id) {
+            return Ok(Some(hub));
+        }
         let Some(record) = self.ctx.store.drop_record(id).await? else {
             return Ok(None);
         };
         let hub = DropHub::start(self.ctx.clone(), record).await?;
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // Another request may have loaded it meanwhile; keep the first (the spare's task idles).
-        Ok(Some(Arc::clone(map.entry(id.clone()).or_insert(hub))))
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Arc::clone(&hub));
+        Ok(Some(hub))
     }
 
     pub fn loaded(&self, id: &DropId) -> Option<Arc<DropHub>> {
