@@ -143,6 +143,7 @@ impl AppState {
             hubs: Arc::new(Hubs {
                 ctx,
                 map: Mutex::new(HashMap::new()),
+                loading: tokio::sync::Mutex::new(()),
             }),
             keys: Arc::new(Keys::new(opts.admin_token, opts.jwt_secret.as_deref())),
             metrics,
