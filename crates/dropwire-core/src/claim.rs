@@ -68,6 +68,8 @@ impl ClaimReason {
 }
 
 /// What the store answers to a claim.
+// Returned once per claim and matched at once: boxing the claim would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimOutcome {
