@@ -1,1 +1,112 @@
-fn main() {}
+//! `dropwire-swarm`: a load generator for dropwire, and the floor it is measured against.
+//!
+//! - `dropwire-swarm --server http://127.0.0.1:8080 --admin-token T --viewers N
+//!   [--claim --stock S] [--report FILE]` creates its own drop, connects N viewers (each
+//!   socket bound to one of 127.0.0.1..64, so one process can hold thousands without
+//!   running out of ports), starts the drop, fires measured broadcasts one at a time,
+//!   optionally reveals the item so every viewer claims at once, closes the drop, prints a
+//!   summary and writes a JSON report (HDR-histogram percentiles, connections, gaps,
+//!   claims, the server's RSS and CPU time from `/proc` when it runs here).
+//! - `--join ID` watches a drop another swarm process created, for runs larger than one
+//!   process's open-file limit; `dropwire-swarm merge A.json B.json --report ALL.json`
+//!   merges their reports exactly (histograms are carried whole).
+//! - `dropwire-swarm floor --bind 127.0.0.1:9000` runs the reference broadcaster: a bare
+//!   tokio-tungstenite server that writes the same pre-serialized bytes to every socket.
+
+mod floor;
+mod frame;
+mod procfs;
+mod report;
+mod run;
+mod target;
+mod viewer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::report::Report;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dropwire-swarm",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: run::RunArgs,
+    /// No progress lines on stderr.
+    #[arg(long, global = true)]
+    quiet: bool,
+    /// Print the JSON report on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the reference broadcaster (the floor).
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        bind: SocketAddr,
+    },
+    /// Merges the reports of swarm processes that watched the same drop.
+    Merge {
+        /// The reports; the coordinator's server figures are kept.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Where to write the merged report (default: stdout).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn write_report(report: &Report, path: Option<&PathBuf>) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    match path {
+        Some(p) => std::fs::write(p, json + "\n")
+            .with_context(|| format!("cannot write the report to {}", p.display())),
+        None => {
+            println!("{json}");
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Floor { bind }) => floor::serve(bind).await,
+        Some(Command::Merge { reports, report }) => {
+            let parts = reports
+                .iter()
+                .map(|p| Report::read(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = Report::merge(parts)?;
+            if !cli.quiet {
+                eprint!("{}", merged.human());
+            }
+            write_report(&merged, report.as_ref())
+        }
+        None => {
+            let path = cli.run.report.clone();
+            let report = run::run(cli.run, cli.quiet).await?;
+            if cli.json {
+                write_report(&report, None)?;
+            } else {
+                print!("{}", report.human());
+            }
+            if let Some(p) = &path {
+                write_report(&report, Some(p))?;
+            }
+            Ok(())
+        }
+    }
+}
