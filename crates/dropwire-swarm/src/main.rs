@@ -47,6 +47,10 @@ struct Cli {
     /// Print the JSON report on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Exit with status 2 when the run was not sound (failed or dropped connections, gaps,
+    /// missed broadcasts, unanswered claims, oversell).
+    #[arg(long, global = true)]
+    strict: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +83,17 @@ fn write_report(report: &Report, path: Option<&PathBuf>) -> anyhow::Result<()> {
     }
 }
 
+/// Lists the run's problems; with `--strict`, any problem ends the process with status 2.
+fn check(report: &Report, strict: bool) {
+    let problems = report.problems();
+    for p in &problems {
+        eprintln!("[swarm] problem: {p}");
+    }
+    if strict && !problems.is_empty() {
+        std::process::exit(2);
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -93,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
             if !cli.quiet {
                 eprint!("{}", merged.human());
             }
-            write_report(&merged, report.as_ref())
+            write_report(&merged, report.as_ref())?;
+            check(&merged, cli.strict);
+            Ok(())
         }
         None => {
             let path = cli.run.report.clone();
@@ -106,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(p) = &path {
                 write_report(&report, Some(p))?;
             }
+            check(&report, cli.strict);
             Ok(())
         }
     }

@@ -291,6 +291,56 @@ impl Report {
         Ok(out)
     }
 
+    /// What went wrong in the run, if anything: refused or lost connections, gaps, missed
+    /// broadcasts, unanswered or odd claims, oversell. Empty for a sound run.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.connected < self.viewers {
+            p.push(format!(
+                "{} of {} viewers connected",
+                self.connected, self.viewers
+            ));
+        }
+        if self.dropped > 0 {
+            p.push(format!("{} viewers dropped by the server", self.dropped));
+        }
+        if self.gaps > 0 || self.out_of_order > 0 {
+            p.push(format!(
+                "{} gaps, {} out of order",
+                self.gaps, self.out_of_order
+            ));
+        }
+        for r in self.per_broadcast.iter().filter(|r| r.kind == "bench_cue") {
+            if r.received < self.connected {
+                p.push(format!(
+                    "broadcast seq {} reached {} of {} viewers",
+                    r.seq, r.received, self.connected
+                ));
+            }
+        }
+        if self.claims_unanswered > 0 {
+            p.push(format!("{} claims unanswered", self.claims_unanswered));
+        }
+        if !self.claims_other.is_empty() {
+            p.push(format!(
+                "claims refused for other reasons: {:?}",
+                self.claims_other
+            ));
+        }
+        if let Some(n) = self.oversell.filter(|n| *n > 0) {
+            p.push(format!("oversold by {n}"));
+        }
+        if let (Some(stock), Some(left)) = (self.stock, self.stock_left) {
+            if self.claims_ok + left != stock {
+                p.push(format!(
+                    "{} ok claims + {left} left != stock {stock}",
+                    self.claims_ok
+                ));
+            }
+        }
+        p
+    }
+
     pub fn read(path: &std::path::Path) -> anyhow::Result<Report> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read report {}", path.display()))?;

@@ -1,0 +1,174 @@
+//! The swarm against the real reference broadcaster (`dropwire-swarm floor`), over real
+//! sockets: one process, then two processes on one drop with merged reports.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dropwire-swarm");
+
+/// The floor on a free port; killed when dropped.
+struct Floor {
+    child: Child,
+    url: String,
+}
+
+impl Floor {
+    fn start() -> Floor {
+        let mut child = Command::new(BIN)
+            .args(["floor", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the floor starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the floor prints its address");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Floor { child, url }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dropwire-swarm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn read(path: &PathBuf) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn bench_rows(report: &Value) -> Vec<&Value> {
+    report["per_broadcast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "bench_cue")
+        .collect()
+}
+
+#[test]
+fn one_process_times_every_broadcast_to_every_viewer() {
+    let floor = Floor::start();
+    let path = scratch("one.json");
+    let status = Command::new(BIN)
+        .args([
+            "--server",
+            &floor.url,
+            "--viewers",
+            "120",
+            "--broadcasts",
+            "4",
+            "--gap-ms",
+            "10",
+        ])
+        .args(["--quiet", "--strict", "--report"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "swarm exited with {status}");
+    let r = read(&path);
+    assert_eq!(r["target"], "floor");
+    assert_eq!(r["connected"], 120);
+    assert_eq!(r["failed_connects"], 0);
+    assert_eq!(r["gaps"], 0);
+    assert_eq!(r["broadcasts"], 4);
+    let rows = bench_rows(&r);
+    assert_eq!(rows.len(), 4);
+    // Consecutive seqs, each delivered to all 120 viewers, then the close.
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["seq"], i as u64 + 1);
+        assert_eq!(row["received"], 120);
+        assert!(row["fire_to_last_ms"].is_number());
+    }
+    assert_eq!(r["delivered_messages"], 480);
+    assert_eq!(r["cue_latency_ms"]["count"], 480);
+    for key in ["p50", "p99", "max"] {
+        assert!(r["cue_latency_ms"][key].is_number());
+        assert!(r["claim_latency_ms"][key].is_number());
+    }
+    // The floor runs here: its memory and CPU time were read from /proc.
+    assert!(r["server_rss_kib"].as_u64().unwrap() > 0);
+    assert!(r["server_cpu_broadcast_ms"].is_number());
+}
+
+#[test]
+fn two_processes_watch_one_drop_and_their_reports_merge() {
+    let floor = Floor::start();
+    let (a, b, all) = (scratch("a.json"), scratch("b.json"), scratch("all.json"));
+    let drop_id = format!("merge-{}", std::process::id());
+    let lead = Command::new(BIN)
+        .args([
+            "--server",
+            &floor.url,
+            "--viewers",
+            "70",
+            "--broadcasts",
+            "3",
+            "--gap-ms",
+            "10",
+        ])
+        .args([
+            "--drop-id",
+            &drop_id,
+            "--expect-viewers",
+            "100",
+            "--quiet",
+            "--strict",
+            "--report",
+        ])
+        .arg(&a)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let joiner = Command::new(BIN)
+        .args([
+            "--server",
+            &floor.url,
+            "--viewers",
+            "30",
+            "--join",
+            &drop_id,
+        ])
+        .args(["--quiet", "--strict", "--report"])
+        .arg(&b)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(lead.wait_with_output().unwrap().status.success());
+    assert!(joiner.wait_with_output().unwrap().status.success());
+    assert_eq!(read(&b)["role"], "join");
+    let status = Command::new(BIN)
+        .args(["merge", "--quiet", "--strict", "--report"])
+        .arg(&all)
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let m = read(&all);
+    assert_eq!(m["processes"], 2);
+    assert_eq!(m["connected"], 100);
+    assert_eq!(m["gaps"], 0);
+    let rows = bench_rows(&m);
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["received"] == 100));
+    assert_eq!(m["delivered_messages"], 300);
+    assert_eq!(m["cue_latency_ms"]["count"], 300);
+}
