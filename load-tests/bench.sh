@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# The benchmark: dropwire against the floor (the bare reference broadcaster) on this
+# machine, in the same minute, at 1k, 5k and 15k viewers, plus a 10k-viewer claim storm;
+# writes load-tests/RESULTS.md. Each server is fresh for each run (so memory per
+# connection is measured from its own base). Runs bounded: every swarm has a timeout.
+#
+#   bash load-tests/bench.sh
+#
+# Environment (all optional):
+#   BENCH_SIZES="1000 5000 15000"   viewers per fan-out run
+#   BENCH_BROADCASTS=20             measured broadcasts per run
+#   BENCH_STORM=10000               claim-storm viewers (0 skips it)
+#   BENCH_STORM_STOCK=50            units in the storm
+#   BENCH_PER_PROCESS=15000         viewers per swarm process (more → several processes)
+#   BENCH_TARGETS="floor dropwire redis"   what to run; redis needs redis-server and a
+#                                   dropwire built with the Redis backend (else noted)
+#   BENCH_OUT=load-tests/RESULTS.md
+#   BENCH_KEEP=1                    keep the work dir (reports, server logs)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+SIZES="${BENCH_SIZES:-1000 5000 15000}"
+BROADCASTS="${BENCH_BROADCASTS:-20}"
+STORM="${BENCH_STORM:-10000}"
+STORM_STOCK="${BENCH_STORM_STOCK:-50}"
+PER_PROCESS="${BENCH_PER_PROCESS:-15000}"
+TARGETS="${BENCH_TARGETS:-floor dropwire redis}"
+OUT="${BENCH_OUT:-$here/RESULTS.md}"
+
+echo "== build (release)"
+pkgs=(-p dropwire-swarm)
+[[ " $TARGETS " == *" dropwire "* || " $TARGETS " == *" redis "* ]] && pkgs+=(-p dropwire-server)
+(cd "$root" && cargo build --release --quiet "${pkgs[@]}")
+dw="$CARGO_TARGET_DIR/release/dropwire"
+swarm="$CARGO_TARGET_DIR/release/dropwire-swarm"
+
+# Many sockets: every file descriptor this shell may have, for the servers and swarms.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "== open files per process: $(ulimit -n); local ports: $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' '-')"
+
+work="$(mktemp -d /tmp/dropwire-bench.XXXXXX)"
+token="bench-$(date +%s%N)"
+declare -a live=()
+cleanup() {
+  for p in "${live[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${live[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$work"; else echo "work dir kept: $work"; fi
+}
+trap cleanup EXIT
+
+# Waits for "listening on http://…" in $1 from process $2; prints the URL.
+wait_url() {
+  local file=$1 pid=$2 url=""
+  for _ in $(seq 1 200); do
+    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$file" | head -n1)
+    [ -n "$url" ] && { echo "$url"; return 0; }
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# Starts a server; sets SRV_URL and SRV_PID. $1 = name, then the command.
+start() {
+  local name=$1
+  shift
+  mkdir -p "$work/$name"
+  "$@" >"$work/$name/stdout" 2>"$work/$name/stderr" &
+  SRV_PID=$!
+  live+=("$SRV_PID")
+  if ! SRV_URL=$(wait_url "$work/$name/stdout" "$SRV_PID"); then
+    echo "!! $name did not start:" >&2
+    head -n 5 "$work/$name/stderr" >&2
+    return 1
+  fi
+}
+
+stop() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# run_swarm REPORT URL PID VIEWERS [swarm flags…]: one process, or several on one drop.
+run_swarm() {
+  local out=$1 url=$2 pid=$3 n=$4
+  shift 4
+  local procs=$(((n + PER_PROCESS - 1) / PER_PROCESS))
+  local common=(--server "$url" --admin-token "$token" --server-pid "$pid" --quiet --timeout-s 300)
+  if [ "$procs" -le 1 ]; then
+    timeout 400 "$swarm" "${common[@]}" --viewers "$n" --report "$out" "$@" >"$out.txt" 2>&1 || true
+  else
+    local per=$((n / procs)) id="bench-$(date +%s)-$RANDOM" parts=() i
+    timeout 400 "$swarm" "${common[@]}" --viewers $((n - per * (procs - 1))) --drop-id "$id" \
+      --expect-viewers "$n" --report "$out.0" "$@" >"$out.0.txt" 2>&1 &
+    local waits=($!)
+    parts+=("$out.0")
+    for i in $(seq 1 $((procs - 1))); do
+      timeout 400 "$swarm" "${common[@]}" --viewers "$per" --join "$id" --report "$out.$i" \
+        $([[ " $* " == *" --claim "* ]] && echo --claim) >"$out.$i.txt" 2>&1 &
+      waits+=($!)
+      parts+=("$out.$i")
+    done
+    for w in "${waits[@]}"; do wait "$w" || true; done
+    "$swarm" merge --quiet --report "$out" "${parts[@]}" >/dev/null 2>&1 || true
+  fi
+  if [ -f "$out" ]; then
+    python3 - "$out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"   {r['target']:8} {r['viewers']:>6} viewers: {r['connected']} connected, "
+      f"last viewer median {r['time_to_last_ms']['median']:.2f} ms, worst {r['time_to_last_ms']['worst']:.2f} ms, "
+      f"cpu/msg {r.get('cpu_per_msg_us')} µs, rss/conn {r.get('rss_per_conn_kib')} KiB, gaps {r['gaps']}"
+      + (f", claims ok {r['claims_ok']} p99 {r['claim_latency_ms']['p99']} ms" if r['claims_sent'] else ""))
+PY
+  else
+    echo "   !! no report: $(tail -n 3 "$out.txt" 2>/dev/null)"
+  fi
+}
+
+redis_pid=""
+redis_note=""
+start_redis_dropwire() { # name → SRV_URL, SRV_PID (dropwire on a fresh redis-server)
+  local name=$1 port
+  port=$(free_port)
+  mkdir -p "$work/$name-redis"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$work/$name-redis" >"$work/$name-redis/log" 2>&1 &
+  redis_pid=$!
+  live+=("$redis_pid")
+  for _ in $(seq 1 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  start "$name" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/$name/data" \
+    --admin-token "$token" --redis "redis://127.0.0.1:$port"
+}
+
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+use_redis=0
+if want redis; then
+  if ! command -v redis-server >/dev/null; then
+    redis_note="Redis: not run (no redis-server on this machine)."
+  elif start_redis_dropwire probe; then
+    use_redis=1
+    stop "$SRV_PID"
+    stop "$redis_pid"
+  else
+    redis_note="Redis: not run — \`dropwire serve --redis\` refused to start: $(head -c 300 "$work/probe/stderr" | tr '\n' ' ')"
+    stop "$redis_pid"
+  fi
+fi
+
+for n in $SIZES; do
+  echo "== $n viewers"
+  if want floor; then
+    start "floor-$n" "$swarm" floor --bind 127.0.0.1:0
+    run_swarm "$work/floor-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
+    stop "$SRV_PID"
+  fi
+  if want dropwire; then
+    start "dw-$n" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/dw-$n/data" --admin-token "$token"
+    run_swarm "$work/dropwire-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
+    stop "$SRV_PID"
+  fi
+  if [ "$use_redis" = 1 ]; then
+    start_redis_dropwire "redis-$n"
+    run_swarm "$work/redis-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
+    stop "$SRV_PID"
+    stop "$redis_pid"
+  fi
+done
+
+if [ "$STORM" -gt 0 ]; then
+  echo "== claim storm: $STORM viewers, $STORM_STOCK units"
+  if want dropwire; then
+    start "storm" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/storm/data" --admin-token "$token"
+    run_swarm "$work/storm-embedded.json" "$SRV_URL" "$SRV_PID" "$STORM" --broadcasts 0 \
+      --claim --stock "$STORM_STOCK"
+    stop "$SRV_PID"
+  fi
+  if [ "$use_redis" = 1 ]; then
+    start_redis_dropwire "storm-r"
+    run_swarm "$work/storm-redis.json" "$SRV_URL" "$SRV_PID" "$STORM" --broadcasts 0 \
+      --claim --stock "$STORM_STOCK"
+    stop "$SRV_PID"
+    stop "$redis_pid"
+  fi
+fi
+
+echo "== writing $OUT"
+python3 "$here/results.py" --work "$work" --out "$OUT" --sizes "$SIZES" \
+  --broadcasts "$BROADCASTS" --storm "$STORM" --note "$redis_note" \
+  --commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"

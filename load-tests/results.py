@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Renders the swarm reports of one bench.sh run as load-tests/RESULTS.md."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+TARGET_RATIO = 1.15
+RSS_TARGET_KIB = 8.0
+CLAIM_P99_TARGET_MS = 20.0
+
+
+def load(work, name):
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    nproc = os.cpu_count()
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    k6 = subprocess.run(["sh", "-c", "k6 version 2>/dev/null | head -n1"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{nproc} CPUs ({cpu}), {mem_kib / 1048576:.1f} GiB RAM, Linux {platform.release()}, "
+        f"{rustc}{', ' + k6 if k6 else ''}; server and load generator on the same machine"
+    )
+
+
+def f(x, digits=2):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sizes", required=True)
+    ap.add_argument("--broadcasts", required=True)
+    ap.add_argument("--storm", required=True)
+    ap.add_argument("--note", default="")
+    ap.add_argument("--commit", default="unknown")
+    a = ap.parse_args()
+    sizes = [int(s) for s in a.sizes.split()]
+
+    lines = []
+    w = lines.append
+    w("# dropwire benchmark results")
+    w("")
+    w(f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC at commit `{a.commit}` "
+      "with `bash load-tests/bench.sh`.")
+    w("")
+    w(f"Machine: {machine()}.")
+    w("")
+    w("Each run starts a fresh server, connects the viewers with `dropwire-swarm` (sockets spread "
+      "over 127.0.0.1–64), then fires "
+      f"{a.broadcasts} ad-hoc cues one at a time (each waits until every viewer has it). "
+      "*Time to the last viewer* of a broadcast is the largest (receive time − the frame's `ts`) over "
+      "all viewers; the table gives its median and worst over the broadcasts. *CPU per delivered "
+      "message* is the server's CPU time (user + system, from `/proc`) from the first to the last "
+      "broadcast divided by the broadcast frames the viewers received in that window. *RSS per "
+      "connection* is (server RSS with everyone connected − RSS before the first connection) / "
+      "connections. The floor is `dropwire-swarm floor`: a bare tokio-tungstenite server writing "
+      "the same pre-serialized bytes to every socket, measured by the same swarm in the same minute.")
+    w("")
+    w("## Fan-out")
+    w("")
+    w("| viewers | server | connected | last viewer, median (ms) | worst (ms) | × floor | CPU per msg (µs) | × floor | RSS per conn (KiB) | connect rate (/s) | gaps | dropped |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    checks = []
+    for n in sizes:
+        floor = load(a.work, f"floor-{n}.json")
+        for name in ("floor", "dropwire", "redis"):
+            r = load(a.work, f"{name}-{n}.json")
+            if r is None:
+                continue
+            label = {"floor": "floor", "dropwire": "dropwire (embedded)", "redis": "dropwire (Redis)"}[name]
+            t = r["time_to_last_ms"]
+            tr = ratio(t["median"], floor["time_to_last_ms"]["median"]) if floor and name != "floor" else None
+            cr = ratio(r.get("cpu_per_msg_us"), floor.get("cpu_per_msg_us")) if floor and name != "floor" else None
+            w(f"| {n:,} | {label} | {r['connected']:,} | {f(t['median'])} | {f(t['worst'])} | "
+              f"{f(tr) if tr else '—'} | {f(r.get('cpu_per_msg_us'))} | {f(cr) if cr else '—'} | "
+              f"{f(r.get('rss_per_conn_kib'))} | {r['connect_rate_per_s']:,.0f} | {r['gaps']} | {r['dropped']} |")
+            if name != "floor":
+                checks.append((f"{label}, {n:,} viewers: time to the last viewer ≤ {TARGET_RATIO}× floor",
+                               f"{f(tr)}×" if tr else "n/a", verdict(None if tr is None else tr <= TARGET_RATIO)))
+                checks.append((f"{label}, {n:,} viewers: CPU per delivered message ≤ {TARGET_RATIO}× floor",
+                               f"{f(cr)}×" if cr else "n/a", verdict(None if cr is None else cr <= TARGET_RATIO)))
+                if n == max(sizes):
+                    rss = r.get("rss_per_conn_kib")
+                    checks.append((f"{label}, {n:,} viewers: ≤ {RSS_TARGET_KIB:g} KiB RSS per connection",
+                                   f"{f(rss)} KiB", verdict(None if rss is None else rss <= RSS_TARGET_KIB)))
+                if r["gaps"] or r["dropped"] or r["connected"] < r["viewers"]:
+                    checks.append((f"{label}, {n:,} viewers: every viewer connected, no gaps, none dropped",
+                                   f"{r['connected']}/{r['viewers']}, {r['gaps']} gaps, {r['dropped']} dropped", "**missed**"))
+    w("")
+    w("Cue latency percentiles over every viewer and broadcast (ms):")
+    w("")
+    w("| viewers | server | p50 | p90 | p99 | p99.9 | max | fire → last viewer, median (ms) |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        for name in ("floor", "dropwire", "redis"):
+            r = load(a.work, f"{name}-{n}.json")
+            if r is None:
+                continue
+            c = r["cue_latency_ms"]
+            fl = sorted(x["fire_to_last_ms"] for x in r["per_broadcast"] if x.get("fire_to_last_ms") is not None)
+            med = fl[len(fl) // 2] if fl else None
+            w(f"| {n:,} | {name} | {f(c['p50'])} | {f(c['p90'])} | {f(c['p99'])} | {f(c['p999'])} | {f(c['max'])} | {f(med)} |")
+    w("")
+    if int(a.storm) > 0:
+        w("## Claim storm")
+        w("")
+        w(f"{int(a.storm):,} viewers with tokens; the reveal is fired once all are connected and every viewer "
+          "claims the moment it arrives. Claim latency runs from the reveal reaching the viewer to the "
+          "claim's answer reaching it.")
+        w("")
+        w("| store | connected | stock | ok | sold out | other | unanswered | oversell | p50 (ms) | p90 | p99 | p99.9 | max | server CPU (ms) | token mint rate (/s) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, label in (("storm-embedded", "embedded"), ("storm-redis", "Redis")):
+            r = load(a.work, f"{name}.json")
+            if r is None:
+                continue
+            c = r["claim_latency_ms"]
+            other = sum(r["claims_other"].values())
+            w(f"| {label} | {r['connected']:,} | {r['stock']} | {r['claims_ok']} | {r['claims_sold_out']:,} | {other} | "
+              f"{r['claims_unanswered']} | {r['oversell']} | {f(c['p50'])} | {f(c['p90'])} | {f(c['p99'])} | "
+              f"{f(c['p999'])} | {f(c['max'])} | {f(r.get('server_cpu_claims_ms'), 0)} | {f(r.get('mint_rate_per_s'), 0)} |")
+            checks.append((f"claim storm ({label}): claim p99 ≤ {CLAIM_P99_TARGET_MS:g} ms",
+                           f"{f(c['p99'])} ms", verdict(c["p99"] <= CLAIM_P99_TARGET_MS)))
+            checks.append((f"claim storm ({label}): zero oversell, ok claims = stock",
+                           f"oversell {r['oversell']}, {r['claims_ok']} ok of {r['stock']}",
+                           verdict(r["oversell"] == 0 and r["claims_ok"] == r["stock"])))
+        w("")
+    w("## Targets")
+    w("")
+    w("| target | measured | |")
+    w("|---|---:|---|")
+    for what, measured, ok in checks:
+        w(f"| {what} | {measured} | {ok} |")
+    w("")
+    if a.note:
+        w(a.note)
+        w("")
+    with open(a.out, "w") as out:
+        out.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
