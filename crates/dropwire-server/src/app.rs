@@ -91,7 +91,10 @@ impl Hubs {
             return Ok(None);
         };
         let hub = DropHub::start(self.ctx.clone(), record).await?;
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Arc::clone(&hub));
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), Arc::clone(&hub));
         Ok(Some(hub))
     }
 

@@ -152,7 +152,18 @@ impl Connection {
             }
             tracing::debug!(?reason, "closing viewer");
             let close = socket.send(Message::Close(Some(reason.frame())));
-            let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), close).await {
+                // Read until the client's close (bounded), so the kernel sends FIN, not RST,
+                // and the client gets to read our close frame.
+                let drain = async {
+                    while let Some(Ok(msg)) = socket.recv().await {
+                        if let Message::Close(_) = msg {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            }
         }
         tracing::debug!("viewer gone");
     }

@@ -105,12 +105,15 @@ async fn the_http_api_refuses_bad_requests_in_the_error_shape() -> Result<()> {
         (400, Some("handle"))
     );
 
-    let resp = server
-        .http
-        .get(format!("{}/ws/v1/drops/nope", server.base))
-        .send()
-        .await?;
-    assert_eq!(resp.status(), 404);
+    let refused =
+        tokio_tungstenite::connect_async(format!("{}/ws/v1/drops/nope", server.ws_base)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
+        other => panic!(
+            "expected a 404 before the upgrade, got {:?}",
+            other.map(|_| ())
+        ),
+    }
     server.stop().await
 }
 
@@ -151,30 +154,30 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_open() -> Result<()> {
     let mut v = server.connect(&id).await?;
     v.send(json!({"type": "claim", "sku": "mug", "rid": "r1"}))
         .await?;
-    assert_eq!(v.next().await?["code"], "hello_required");
+    assert_eq!(v.next_of("error").await?["code"], "hello_required");
     v.send(json!({"type": "hello", "token": "dw1.forged.token"}))
         .await?;
-    assert_eq!(v.next().await?["code"], "bad_token");
+    assert_eq!(v.next_of("error").await?["code"], "bad_token");
     let welcome = v.next_of("welcome").await?;
     assert_eq!(welcome["viewer_id"], Value::Null);
     v.next_of("snapshot").await?;
 
     v.send_raw("{not json".into()).await?;
-    assert_eq!(v.next().await?["code"], "bad_json");
+    assert_eq!(v.next_of("error").await?["code"], "bad_json");
     v.send(json!({"type": "dance"})).await?;
-    assert_eq!(v.next().await?["code"], "unknown_type");
+    assert_eq!(v.next_of("error").await?["code"], "unknown_type");
     v.send(json!({"type": "claim", "sku": 5})).await?;
-    assert_eq!(v.next().await?["code"], "bad_frame");
+    assert_eq!(v.next_of("error").await?["code"], "bad_frame");
     v.send(json!({"type": "ping", "ts": "x".repeat(17 * 1024)}))
         .await?;
-    assert_eq!(v.next().await?["code"], "too_large");
+    assert_eq!(v.next_of("error").await?["code"], "too_large");
     v.ws.send(tokio_tungstenite::tungstenite::Message::binary(vec![
         1u8, 2, 3,
     ]))
     .await?;
-    assert_eq!(v.next().await?["code"], "bad_json");
+    assert_eq!(v.next_of("error").await?["code"], "bad_json");
     v.send(json!({"type": "hello"})).await?;
-    assert_eq!(v.next().await?["code"], "already_hello");
+    assert_eq!(v.next_of("error").await?["code"], "already_hello");
     v.send(json!({"type": "claim", "sku": "mug", "rid": "r1"}))
         .await?;
     assert_eq!(v.next_of("claim_result").await?["reason"], "unauthorized");
@@ -203,7 +206,7 @@ async fn a_silent_client_is_closed_and_a_flood_is_cut_off() -> Result<()> {
         .await?;
 
     let mut silent = server.connect(&id).await?;
-    assert_eq!(silent.next().await?["code"], "hello_timeout");
+    assert_eq!(silent.next_of("error").await?["code"], "hello_timeout");
     assert_eq!(silent.closed().await?, Some(4408));
 
     let (mut flood, _) = server.join(&id, None, None).await?;

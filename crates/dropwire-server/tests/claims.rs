@@ -55,7 +55,7 @@ async fn five_hundred_viewers_race_for_forty_mugs() -> Result<()> {
         viewers
             .iter_mut()
             .enumerate()
-            .map(|(i, v)| v.claim("mug", &format!("r{i}"))),
+            .map(|(i, v)| async move { v.claim("mug", &format!("r{i}")).await }),
     )
     .await?;
     let (ok, codes, sold_out, _) = tally(&results);

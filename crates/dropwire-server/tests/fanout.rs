@@ -98,8 +98,8 @@ async fn two_hundred_viewers_get_the_reveal_in_order_and_a_reconnect_gets_what_i
             .iter()
             .any(|f| f["type"] == "cue" && f["cue"]["type"] == "cta")
     );
-    // A `since` from before the history (or from nowhere) gets a snapshot instead.
-    let (mut stale, _) = server.join(&id, None, Some(1)).await?;
+    // A `since` the hub cannot serve (here: from another incarnation) gets a snapshot instead.
+    let (mut stale, _) = server.join(&id, None, Some(1_000_000_000)).await?;
     let snap = stale.next().await?;
     assert_eq!(snap["type"], "snapshot");
     assert_eq!(snap["drop"]["state"], "live");
