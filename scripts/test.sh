@@ -22,7 +22,7 @@ if [ -f overlay-web/tests/package.json ]; then
 fi
 
 echo "== k6 smoke"
-if [ -x load-tests/smoke.sh ]; then
+if [ -f load-tests/smoke.sh ]; then
   bash scripts/with-server.sh bash load-tests/smoke.sh
 fi
 echo "== all tests passed"
