@@ -125,6 +125,9 @@ pub enum ServerMsg {
         ts: u64,
         state: DropState,
         elapsed_s: f64,
+        /// The next script cue and when it is due, while live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cue: Option<NextCue>,
     },
     Cue {
         seq: u64,
@@ -136,6 +139,9 @@ pub enum ServerMsg {
         /// For a `reveal`: the product it reveals, so a viewer can show name and price at once.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         item: Option<InventoryItem>,
+        /// The next script cue and when it is due, while live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cue: Option<NextCue>,
     },
     Stock {
         seq: u64,
@@ -230,6 +236,13 @@ pub struct NextCue {
     #[serde(rename = "type")]
     pub kind: CueType,
     pub at_ms: u64,
+}
+
+impl NextCue {
+    /// The next script cue of `view`, if the drop is live.
+    pub fn of(view: &TimelineView, script: &Script) -> Option<NextCue> {
+        view.next.map(|(index, at_ms)| NextCue { index, kind: script.cues[index].kind, at_ms })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use dropwire_core::claim::LeaderEntry;
-use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, ServerMsg, StockItem};
+use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, ServerMsg, StockItem};
 use dropwire_core::script::CueType;
 use dropwire_core::timeline::ClaimWindow;
 use dropwire_core::{ControlAction, ControlEntry, DropId, DropRecord, DropState, TimelineView};
@@ -233,11 +233,13 @@ impl DropHub {
         } else {
             0..0
         };
+        let next_cue = NextCue::of(&view, &sh.record.spec.script);
         let state_msg = |seq, ts| ServerMsg::State {
             seq,
             ts,
             state: view.state,
             elapsed_s: view.elapsed_ms as f64 / 1000.0,
+            next_cue: next_cue.clone(),
         };
         if state_changed && view.state != DropState::Closed {
             self.publish(sh, state_msg);
@@ -256,6 +258,7 @@ impl DropHub {
                 cue: f.cue.clone(),
                 at_ms: f.at_ms,
                 item,
+                next_cue: next_cue.clone(),
             });
         }
         if state_changed && view.state == DropState::Closed {
