@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use dropwire_core::protocol::ServerMsg;
-use dropwire_core::{DropState, FireTarget};
+use dropwire_core::protocol::{NextCue, ServerMsg};
+use dropwire_core::{CueType, DropState, FireTarget};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -230,6 +230,13 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
                         cue: *cue,
                         at_ms: ts,
                         item: None,
+                        // As dropwire's frames for the swarm's drop carry (its reveal is due
+                        // later), so both send frames of the same size.
+                        next_cue: Some(NextCue {
+                            index: crate::target::REVEAL_CUE,
+                            kind: CueType::Reveal,
+                            at_ms: ts + 3_590_000,
+                        }),
                     })?;
                     ("200 OK", json!({ "seq": seq }))
                 }
@@ -245,6 +252,7 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
                 ts,
                 state: DropState::Closed,
                 elapsed_s: 0.0,
+                next_cue: None,
             })?;
             ("200 OK", json!({ "seq": seq }))
         }

@@ -142,6 +142,7 @@ mod tests {
             cue: cta,
             at_ms: 1_700_000_000_123,
             item: None,
+            next_cue: None,
         })
         .unwrap();
         let f = parse(&text).unwrap();
@@ -158,6 +159,7 @@ mod tests {
             cue: reveal,
             at_ms: 5,
             item: None,
+            next_cue: None,
         })
         .unwrap();
         let f = parse(&text).unwrap();
@@ -169,6 +171,7 @@ mod tests {
             ts: 6,
             state: DropState::Closed,
             elapsed_s: 1.5,
+            next_cue: None,
         })
         .unwrap();
         assert_eq!(parse(&text).unwrap().kind, Kind::State { closed: true });
