@@ -1,1 +1,510 @@
-//! Conformance suite (to be written).
+//! The conformance suite: one function per guarantee, generic over any [`Store`]. Each
+//! backend's tests expand [`conformance_tests!`](crate::conformance_tests) with a way to
+//! make a store, so every backend proves the same behaviour, concurrency included. Each
+//! function uses its own freshly named drop, so the suite may share one backend.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dropwire_core::timeline::{ControlAction, ControlEntry};
+use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId, DropRecord, DropSpec};
+use serde_json::json;
+
+use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
+
+/// Expands to one `#[tokio::test]` per guarantee, each getting a store from `$make`
+/// (an async expression evaluated once per test).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            drops_are_created_once,
+            the_control_log_is_compare_and_append,
+            a_storm_never_oversells,
+            nobody_gets_past_the_per_viewer_limit,
+            a_retried_rid_gets_the_same_answer,
+            redemption_moves_held_to_redeemed_once,
+            expiry_returns_stock_exactly_once,
+            an_expired_viewer_may_claim_again,
+            a_unique_coupon_hands_out_exactly_its_limit,
+            sequence_ranges_never_overlap,
+            figures_count_claims_and_rank_the_early_birds
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = ::std::sync::Arc::new($make.await);
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+const T0: u64 = 1_800_000_000_000;
+
+/// A fresh drop id no other test uses.
+pub fn fresh_id(name: &str) -> DropId {
+    let r: [u8; 4] = crate::random_bytes().unwrap_or([0; 4]);
+    let suffix: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    DropId::parse(&format!(
+        "{}-{suffix}",
+        name.replace('_', "-").chars().take(40).collect::<String>()
+    ))
+    .expect("valid id")
+}
+
+/// A drop with SKU `mug` (`stock`, `limit`) and `jug` (5, 1), holds of `hold_s`.
+pub fn record(id: &DropId, stock: u32, limit: u32, hold_s: u32) -> DropRecord {
+    let spec: DropSpec = serde_json::from_value(json!({
+        "id": id.as_str(), "title": "Conformance", "hold_s": hold_s,
+        "inventory": [
+            {"sku": "mug", "name": "Mug", "price_cents": 3400, "stock": stock, "per_viewer_limit": limit},
+            {"sku": "jug", "name": "Jug", "price_cents": 2900, "stock": 5, "per_viewer_limit": 1}
+        ],
+        "script": {"duration_s": 600, "cues": [{"at_s": 0, "type": "reveal", "sku": "mug"}, {"at_s": 600, "type": "close"}]}
+    }))
+    .expect("valid spec");
+    DropRecord {
+        id: id.clone(),
+        spec,
+        obs_key: "key".into(),
+        created_ms: T0,
+        log: Vec::new(),
+    }
+}
+
+async fn new_drop<S: Store>(store: &S, name: &str, stock: u32, limit: u32, hold_s: u32) -> DropId {
+    let id = fresh_id(name);
+    store
+        .create_drop(record(&id, stock, limit, hold_s))
+        .await
+        .expect("create");
+    id
+}
+
+fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
+    ClaimRequest {
+        drop_id: drop.clone(),
+        sku: sku.into(),
+        viewer_id: viewer.into(),
+        handle: format!("@{viewer}"),
+        rid: rid.into(),
+        now_ms,
+    }
+}
+
+/// Claims concurrently, one task per request; returns the outcomes in request order.
+async fn storm<S: Store>(store: &Arc<S>, reqs: Vec<ClaimRequest>) -> Vec<ClaimOutcome> {
+    let tasks: Vec<_> = reqs
+        .into_iter()
+        .map(|r| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move { store.claim(r).await.expect("claim") })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn granted(outcomes: &[ClaimOutcome]) -> Vec<&dropwire_core::Claim> {
+    outcomes
+        .iter()
+        .filter_map(|o| {
+            if let ClaimOutcome::Granted(c) = o {
+                Some(c)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn refused(outcomes: &[ClaimOutcome], reason: ClaimReason) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| **o == ClaimOutcome::Refused(reason))
+        .count()
+}
+
+pub async fn drops_are_created_once<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "created-once", 3, 1, 60).await;
+    let again = store.create_drop(record(&id, 3, 1, 60)).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
+    let got = store.drop_record(&id).await.expect("read").expect("exists");
+    assert_eq!(got, record(&id, 3, 1, 60));
+    assert!(
+        store
+            .list_drops()
+            .await
+            .expect("list")
+            .iter()
+            .any(|r| r.id == id)
+    );
+    assert_eq!(
+        store.drop_record(&fresh_id("missing")).await.expect("read"),
+        None
+    );
+    let missing = store
+        .claim(req(&fresh_id("missing"), "mug", "v", "r", T0))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NoSuchDrop(_))),
+        "{missing:?}"
+    );
+}
+
+pub async fn the_control_log_is_compare_and_append<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "control-log", 3, 1, 60).await;
+    let start = ControlEntry {
+        at_ms: T0,
+        action: ControlAction::Start,
+    };
+    let log = store
+        .append_control(&id, 0, start.clone())
+        .await
+        .expect("append");
+    assert_eq!(log, vec![start.clone()]);
+    // Two nodes racing to pause: exactly one wins.
+    let pause = ControlEntry {
+        at_ms: T0 + 5,
+        action: ControlAction::Pause,
+    };
+    let (a, b) = tokio::join!(
+        store.append_control(&id, 1, pause.clone()),
+        store.append_control(&id, 1, pause.clone())
+    );
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    assert!(
+        [a, b]
+            .into_iter()
+            .any(|r| matches!(r, Err(StoreError::Conflict)))
+    );
+    assert_eq!(
+        store
+            .drop_record(&id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .log,
+        vec![start, pause]
+    );
+}
+
+pub async fn a_storm_never_oversells<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "storm", 40, 1, 900).await;
+    let reqs = (0..500)
+        .map(|i| req(&id, "mug", &format!("v{i}"), "r1", T0 + i))
+        .collect();
+    let outcomes = storm(&store, reqs).await;
+    let won = granted(&outcomes);
+    assert_eq!(won.len(), 40);
+    assert_eq!(refused(&outcomes, ClaimReason::SoldOut), 460);
+    let codes: HashSet<_> = won.iter().map(|c| c.code.clone()).collect();
+    assert_eq!(codes.len(), 40, "codes are unique");
+    let ranks: HashSet<u32> = won.iter().map(|c| c.rank).collect();
+    assert_eq!(ranks, (0..40).collect(), "ranks are 0..40, each once");
+    let listed = store.claims(&id).await.expect("claims");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| c.code.clone())
+            .collect::<HashSet<_>>(),
+        codes
+    );
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.held, f.claimers), (0, 40, 40));
+}
+
+pub async fn nobody_gets_past_the_per_viewer_limit<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "limit-two", 40, 2, 900).await;
+    let reqs = (0..30)
+        .flat_map(|i| (0..3).map(move |k| (i, k)))
+        .map(|(i, k)| req(&id, "mug", &format!("v{i}"), &format!("r{k}"), T0))
+        .collect();
+    let outcomes = storm(&store, reqs).await;
+    let won = granted(&outcomes);
+    assert_eq!(won.len(), 40);
+    for i in 0..30 {
+        let mine = won
+            .iter()
+            .filter(|c| c.viewer_id == format!("v{i}"))
+            .count();
+        assert!(mine <= 2, "viewer v{i} got {mine}");
+    }
+    assert!(refused(&outcomes, ClaimReason::LimitReached) >= 1);
+}
+
+pub async fn a_retried_rid_gets_the_same_answer<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "rid", 1, 1, 900).await;
+    let first = store
+        .claim(req(&id, "mug", "ana", "r1", T0))
+        .await
+        .expect("claim");
+    let again = store
+        .claim(req(&id, "mug", "ana", "r1", T0 + 10))
+        .await
+        .expect("claim");
+    assert!(matches!(first, ClaimOutcome::Granted(_)));
+    assert_eq!(first, again);
+    let bo = store
+        .claim(req(&id, "mug", "bo", "x", T0))
+        .await
+        .expect("claim");
+    assert_eq!(bo, ClaimOutcome::Refused(ClaimReason::SoldOut));
+    assert_eq!(
+        store
+            .claim(req(&id, "mug", "bo", "x", T0))
+            .await
+            .expect("claim"),
+        bo
+    );
+    let unknown = store
+        .claim(req(&id, "vase", "cy", "y", T0))
+        .await
+        .expect("claim");
+    assert_eq!(unknown, ClaimOutcome::Refused(ClaimReason::NotOpen));
+    assert_eq!(store.claims(&id).await.expect("claims").len(), 1);
+}
+
+pub async fn redemption_moves_held_to_redeemed_once<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "redeem", 3, 1, 60).await;
+    let ClaimOutcome::Granted(c) = store
+        .claim(req(&id, "mug", "ana", "r", T0))
+        .await
+        .expect("claim")
+    else {
+        panic!("not granted")
+    };
+    let redeemed = store.redeem(&c.code, T0 + 1000).await.expect("redeem");
+    assert_eq!(
+        (redeemed.state, redeemed.redeemed_ms),
+        (ClaimState::Redeemed, Some(T0 + 1000))
+    );
+    let twice = store.redeem(&c.code, T0 + 2000).await;
+    assert!(
+        matches!(
+            twice,
+            Err(StoreError::NotHeld {
+                state: ClaimState::Redeemed,
+                ..
+            })
+        ),
+        "{twice:?}"
+    );
+    let unknown = dropwire_core::ClaimCode::from_random([7; 10]);
+    assert!(matches!(
+        store.redeem(&unknown, T0).await,
+        Err(StoreError::NoSuchClaim(_))
+    ));
+    // A hold past its deadline is expired on the spot, even before any sweep.
+    let ClaimOutcome::Granted(late) = store
+        .claim(req(&id, "mug", "bo", "r", T0))
+        .await
+        .expect("claim")
+    else {
+        panic!("not granted")
+    };
+    let r = store.redeem(&late.code, late.hold_until_ms).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::NotHeld {
+                state: ClaimState::Expired,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.redeemed, f.expired), (2, 1, 1));
+    assert!(
+        store
+            .expire_due(late.hold_until_ms + 1)
+            .await
+            .expect("sweep")
+            .iter()
+            .all(|x| x.code != late.code)
+    );
+}
+
+pub async fn expiry_returns_stock_exactly_once<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "expiry", 10, 1, 60).await;
+    let reqs = (0..10)
+        .map(|i| req(&id, "mug", &format!("v{i}"), "r", T0))
+        .collect();
+    let won = granted(&storm(&store, reqs).await).len();
+    assert_eq!(won, 10);
+    assert!(
+        store
+            .expire_due(T0 + 59_999)
+            .await
+            .expect("sweep")
+            .iter()
+            .all(|c| c.drop_id != id)
+    );
+    // Two nodes sweeping at once: each claim is reported expired exactly once.
+    let (a, b) = tokio::join!(store.expire_due(T0 + 60_000), store.expire_due(T0 + 60_000));
+    let mut mine: Vec<_> = a
+        .expect("sweep")
+        .into_iter()
+        .chain(b.expect("sweep"))
+        .filter(|c| c.drop_id == id)
+        .map(|c| c.code)
+        .collect();
+    let n = mine.len();
+    mine.sort();
+    mine.dedup();
+    assert_eq!((n, mine.len()), (10, 10));
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.held, f.expired), (10, 0, 10));
+    assert!(
+        store
+            .claims(&id)
+            .await
+            .expect("claims")
+            .iter()
+            .all(|c| c.state == ClaimState::Expired && c.expired_ms == Some(T0 + 60_000))
+    );
+}
+
+pub async fn an_expired_viewer_may_claim_again<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "again", 1, 1, 60).await;
+    assert!(matches!(
+        store
+            .claim(req(&id, "mug", "ana", "r1", T0))
+            .await
+            .expect("claim"),
+        ClaimOutcome::Granted(_)
+    ));
+    assert_eq!(
+        store
+            .claim(req(&id, "mug", "ana", "r2", T0))
+            .await
+            .expect("claim"),
+        ClaimOutcome::Refused(ClaimReason::LimitReached)
+    );
+    store.expire_due(T0 + 60_000).await.expect("sweep");
+    let again = store
+        .claim(req(&id, "mug", "ana", "r3", T0 + 61_000))
+        .await
+        .expect("claim");
+    let ClaimOutcome::Granted(c) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(c.rank, 1, "the second grant of the SKU");
+}
+
+pub async fn a_unique_coupon_hands_out_exactly_its_limit<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "coupon", 1, 1, 60).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let id = id.clone();
+            tokio::spawn(async move {
+                store
+                    .take_coupon(CouponRequest {
+                        drop_id: id,
+                        coupon: "s3".into(),
+                        limit: 5,
+                        viewer_id: format!("v{i}"),
+                        now_ms: T0,
+                    })
+                    .await
+                    .expect("coupon")
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    let mut sold_out = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            CouponOutcome::Granted { code } => codes.push(code),
+            CouponOutcome::SoldOut => sold_out += 1,
+        }
+    }
+    let unique: HashSet<_> = codes.iter().collect();
+    assert_eq!((codes.len(), unique.len(), sold_out), (5, 5, 15));
+    let same = store
+        .take_coupon(CouponRequest {
+            drop_id: id.clone(),
+            coupon: "s3".into(),
+            limit: 5,
+            viewer_id: "v0".into(),
+            now_ms: T0,
+        })
+        .await;
+    if let Ok(CouponOutcome::Granted { code }) = same {
+        assert!(unique.contains(&code), "a viewer keeps its code");
+    }
+    let other = store
+        .take_coupon(CouponRequest {
+            drop_id: id,
+            coupon: "s4".into(),
+            limit: 1,
+            viewer_id: "v0".into(),
+            now_ms: T0,
+        })
+        .await;
+    assert!(
+        matches!(other, Ok(CouponOutcome::Granted { .. })),
+        "coupons are counted apart"
+    );
+}
+
+pub async fn sequence_ranges_never_overlap<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "seq", 1, 1, 60).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let id = id.clone();
+            tokio::spawn(async move { store.reserve_seq(&id, 100).await.expect("reserve") })
+        })
+        .collect();
+    let mut starts = Vec::new();
+    for t in tasks {
+        starts.push(t.await.expect("task"));
+    }
+    starts.sort_unstable();
+    assert!(starts[0] >= 1);
+    for w in starts.windows(2) {
+        assert!(w[1] >= w[0] + 100, "ranges overlap: {starts:?}");
+    }
+}
+
+pub async fn figures_count_claims_and_rank_the_early_birds<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "figures", 10, 1, 60).await;
+    for (i, viewer) in ["ana", "bo", "cy"].iter().enumerate() {
+        store
+            .claim(req(&id, "mug", viewer, "r", T0 + i as u64))
+            .await
+            .expect("claim");
+    }
+    store
+        .claim(req(&id, "jug", "cy", "r2", T0 + 10))
+        .await
+        .expect("claim");
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!(
+        f.stock
+            .iter()
+            .map(|s| (s.sku.as_str(), s.left))
+            .collect::<Vec<_>>(),
+        [("mug", 7), ("jug", 4)]
+    );
+    assert_eq!((f.held, f.claimers), (4, 3));
+    let board: Vec<_> = f
+        .leaderboard
+        .iter()
+        .map(|e| (e.rank, e.handle.as_str(), e.points))
+        .collect();
+    assert_eq!(board, [(1, "@cy", 190), (2, "@ana", 100), (3, "@bo", 95)]);
+}
