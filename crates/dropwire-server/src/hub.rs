@@ -57,6 +57,8 @@ pub struct HubCtx {
 struct Shared {
     record: Arc<DropRecord>,
     view: TimelineView,
+    /// The time `view` was computed for.
+    viewed_at_ms: u64,
     /// The last seq published; `seq_end` is the first one not reserved.
     seq: u64,
     seq_end: u64,
@@ -139,6 +141,7 @@ impl DropHub {
             shared: Mutex::new(Shared {
                 record: Arc::new(record),
                 view,
+                viewed_at_ms: now,
                 seq: first.saturating_sub(1),
                 seq_end: first + SEQ_BLOCK,
                 spare_block: None,
@@ -182,7 +185,16 @@ impl DropHub {
         (record, view)
     }
 
+    /// Whether `sku` can be claimed at `now_ms`. The hub's last view answers while nothing
+    /// is due before `now_ms` (the common case in a claim storm); otherwise it is recomputed.
     pub fn window(&self, sku: &str, now_ms: u64) -> ClaimWindow {
+        {
+            let sh = self.lock();
+            let current = sh.view.next_change_ms().is_none_or(|t| now_ms < t);
+            if current && sh.viewed_at_ms <= now_ms {
+                return sh.view.window(sku);
+            }
+        }
         self.view_at(now_ms).1.window(sku)
     }
 
@@ -265,6 +277,7 @@ impl DropHub {
             self.publish(sh, state_msg);
         }
         sh.view = view;
+        sh.viewed_at_ms = now_ms;
         if revealed {
             self.stock_changed();
         }
@@ -487,7 +500,9 @@ impl DropHub {
                 _ = tokio::time::sleep_until(wake.unwrap_or(far)), if wake.is_some() => {}
                 _ = self.timeline_changed.notified() => {}
                 _ = self.figures_changed.notified(), if figures_due.is_none() => {
-                    figures_due = Some((last_figures + COALESCE).max(tokio::time::Instant::now()));
+                    // Trailing edge: a burst of claims is summed up once it has had time to land,
+                    // instead of fanning out mid-burst while answers are still owed.
+                    figures_due = Some((last_figures + COALESCE).max(tokio::time::Instant::now() + COALESCE / 2));
                 }
                 _ = tokio::time::sleep_until(figures_due.unwrap_or(far)), if figures_due.is_some() => {
                     figures_due = None;

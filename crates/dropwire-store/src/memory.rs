@@ -442,7 +442,6 @@ impl Store for MemoryStore {
             return Ok(ClaimOutcome::Refused(ClaimReason::NotOpen));
         };
         let hold_s = lock(&slot.record).spec.hold_s;
-        let code = new_claim_code()?;
         let (claim, pending) = {
             let mut led = lock(sku);
             let refusal = if led.per_viewer.get(&req.viewer_id).copied().unwrap_or(0) >= led.limit {
@@ -458,7 +457,7 @@ impl Store for MemoryStore {
                 return Ok(ClaimOutcome::Refused(reason));
             }
             let claim = Claim {
-                code,
+                code: new_claim_code()?,
                 drop_id: req.drop_id.clone(),
                 sku: req.sku.clone(),
                 viewer_id: req.viewer_id.clone(),
