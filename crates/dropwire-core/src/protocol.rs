@@ -241,7 +241,11 @@ pub struct NextCue {
 impl NextCue {
     /// The next script cue of `view`, if the drop is live.
     pub fn of(view: &TimelineView, script: &Script) -> Option<NextCue> {
-        view.next.map(|(index, at_ms)| NextCue { index, kind: script.cues[index].kind, at_ms })
+        view.next.map(|(index, at_ms)| NextCue {
+            index,
+            kind: script.cues[index].kind,
+            at_ms,
+        })
     }
 }
 
