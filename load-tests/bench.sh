@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark: dropwire against the floor (the bare reference broadcaster) on this
-# machine, in the same minute, at 1k, 5k and 15k viewers, plus a 10k-viewer claim storm;
-# writes load-tests/RESULTS.md. Each server is fresh for each run (so memory per
-# connection is measured from its own base). Runs bounded: every swarm has a timeout.
+# machine, in the same minute, at 1k, 5k and 15k viewers (three rounds, order alternating),
+# plus a 10k-viewer claim storm against both; writes load-tests/RESULTS.md. Each server is
+# fresh for each run (so memory per connection is measured from its own base). Runs are
+# bounded: every swarm has a timeout. About 8 minutes with the defaults.
 #
 #   bash load-tests/bench.sh
 #
 # Environment (all optional):
 #   BENCH_SIZES="1000 5000 15000"   viewers per fan-out run
 #   BENCH_BROADCASTS=20             measured broadcasts per run
+#   BENCH_ROUNDS=3                  floor/dropwire pairs per size (order alternates)
 #   BENCH_STORM=10000               claim-storm viewers (0 skips it)
 #   BENCH_STORM_STOCK=50            units in the storm
 #   BENCH_PER_PROCESS=15000         viewers per swarm process (more → several processes)
@@ -25,6 +27,7 @@ BROADCASTS="${BENCH_BROADCASTS:-20}"
 STORM="${BENCH_STORM:-10000}"
 STORM_STOCK="${BENCH_STORM_STOCK:-50}"
 PER_PROCESS="${BENCH_PER_PROCESS:-15000}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 TARGETS="${BENCH_TARGETS:-floor dropwire redis}"
 OUT="${BENCH_OUT:-$here/RESULTS.md}"
 
@@ -150,49 +153,61 @@ if want redis; then
     stop "$SRV_PID"
     stop "$redis_pid"
   else
-    redis_note="Redis: not run — \`dropwire serve --redis\` refused to start: $(head -c 300 "$work/probe/stderr" | tr '\n' ' ')"
+    redis_note="Redis: not run — \`dropwire serve --redis\` refused to start: $(grep -m1 . "$work/probe/stderr")"
     stop "$redis_pid"
   fi
 fi
 
+run_floor() { # REPORT VIEWERS [swarm flags…]
+  local out=$1 n=$2
+  shift 2
+  start "$(basename "$out" .json)" "$swarm" floor --bind 127.0.0.1:0
+  run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
+  stop "$SRV_PID"
+}
+
+run_dropwire() { # REPORT VIEWERS [swarm flags…]
+  local out=$1 n=$2 name
+  shift 2
+  name="$(basename "$out" .json)"
+  start "$name" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/$name/data" --admin-token "$token"
+  run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
+  stop "$SRV_PID"
+}
+
+run_redis() { # REPORT VIEWERS [swarm flags…]
+  local out=$1 n=$2
+  shift 2
+  start_redis_dropwire "$(basename "$out" .json)"
+  run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
+  stop "$SRV_PID"
+  stop "$redis_pid"
+}
+
 for n in $SIZES; do
-  echo "== $n viewers"
-  if want floor; then
-    start "floor-$n" "$swarm" floor --bind 127.0.0.1:0
-    run_swarm "$work/floor-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
-    stop "$SRV_PID"
-  fi
-  if want dropwire; then
-    start "dw-$n" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/dw-$n/data" --admin-token "$token"
-    run_swarm "$work/dropwire-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
-    stop "$SRV_PID"
-  fi
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "== $n viewers, round $round"
+    # Alternate the order so neither side always runs first.
+    if [ $((round % 2)) = 1 ]; then order="floor dropwire"; else order="dropwire floor"; fi
+    for t in $order; do
+      want "$t" || continue
+      "run_$t" "$work/$t-$n-r$round.json" "$n" --broadcasts "$BROADCASTS"
+    done
+  done
   if [ "$use_redis" = 1 ]; then
-    start_redis_dropwire "redis-$n"
-    run_swarm "$work/redis-$n.json" "$SRV_URL" "$SRV_PID" "$n" --broadcasts "$BROADCASTS"
-    stop "$SRV_PID"
-    stop "$redis_pid"
+    run_redis "$work/redis-$n-r1.json" "$n" --broadcasts "$BROADCASTS"
   fi
 done
 
 if [ "$STORM" -gt 0 ]; then
   echo "== claim storm: $STORM viewers, $STORM_STOCK units"
-  if want dropwire; then
-    start "storm" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/storm/data" --admin-token "$token"
-    run_swarm "$work/storm-embedded.json" "$SRV_URL" "$SRV_PID" "$STORM" --broadcasts 0 \
-      --claim --stock "$STORM_STOCK"
-    stop "$SRV_PID"
-  fi
-  if [ "$use_redis" = 1 ]; then
-    start_redis_dropwire "storm-r"
-    run_swarm "$work/storm-redis.json" "$SRV_URL" "$SRV_PID" "$STORM" --broadcasts 0 \
-      --claim --stock "$STORM_STOCK"
-    stop "$SRV_PID"
-    stop "$redis_pid"
-  fi
+  storm=(--broadcasts 0 --claim --stock "$STORM_STOCK")
+  want floor && run_floor "$work/storm-floor.json" "$STORM" "${storm[@]}"
+  want dropwire && run_dropwire "$work/storm-embedded.json" "$STORM" "${storm[@]}"
+  [ "$use_redis" = 1 ] && run_redis "$work/storm-redis.json" "$STORM" "${storm[@]}"
 fi
 
 echo "== writing $OUT"
 python3 "$here/results.py" --work "$work" --out "$OUT" --sizes "$SIZES" \
-  --broadcasts "$BROADCASTS" --storm "$STORM" --note "$redis_note" \
+  --broadcasts "$BROADCASTS" --rounds "$ROUNDS" --storm "$STORM" --note "$redis_note" \
   --commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"

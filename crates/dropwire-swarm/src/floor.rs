@@ -3,12 +3,16 @@
 //! socket gets a `welcome` after its `hello`, then the same pre-serialized bytes of each
 //! broadcast, one write per viewer, through one `tokio::sync::broadcast` ring.
 //!
+//! For claim storms it answers each `claim` frame with a `claim_result` from one atomic
+//! stock counter (no store, no journal, no limits): the floor of a claim's round trip.
+//!
 //! It answers just enough of dropwire's HTTP API for the swarm to drive it unchanged
 //! (hand-parsed HTTP/1.1, one request per connection):
-//! `POST /api/v1/drops` (→ `{"id", "floor": true}`), `POST …/{id}/start` (no-op),
-//! `POST …/{id}/fire` with `{"cue": {…ad-hoc cue…}}`, `POST …/{id}/close` (a `state`
-//! `closed` broadcast), `GET …/{id}/stats` (`{"viewers": {"now"}}`). Any other GET that
-//! asks for a WebSocket upgrade, on any path, is a viewer.
+//! `POST /api/v1/drops` (→ `{"id", "floor": true}`; keeps the first inventory item),
+//! `POST …/{id}/start` (no-op), `POST …/{id}/fire` with `{"cue": {…ad-hoc cue…}}` or
+//! `{"cue": N}` (any index: a reveal of the kept item), `POST …/{id}/close` (a `state`
+//! `closed` broadcast), `GET …/{id}/stats`, `POST /api/v1/viewers` (a dummy token). Any GET
+//! that asks for a WebSocket upgrade, on any path, is a viewer.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use dropwire_core::protocol::{NextCue, ServerMsg};
-use dropwire_core::{CueType, DropState, FireTarget};
+use dropwire_core::protocol::{ClientMsg, NextCue, ServerMsg};
+use dropwire_core::{Cue, CueType, DropSpec, DropState, FireTarget, InventoryItem};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,10 +36,16 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// Broadcasts a socket may fall behind before it is dropped (as dropwire's default queue).
 const QUEUE: usize = 256;
 
+static NEXT_VIEWER: AtomicU64 = AtomicU64::new(1);
+
 struct Floor {
     /// The last seq, and the sender: both under one lock so seqs go out in order.
     ring: Mutex<(u64, broadcast::Sender<Utf8Bytes>)>,
     viewers: AtomicU64,
+    /// The item of the last created drop, revealed by any script-index fire.
+    item: Mutex<Option<InventoryItem>>,
+    stock_left: AtomicU64,
+    granted: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -52,6 +62,9 @@ pub async fn serve(bind: SocketAddr) -> anyhow::Result<()> {
     let floor = Arc::new(Floor {
         ring: Mutex::new((0, broadcast::channel(QUEUE).0)),
         viewers: AtomicU64::new(0),
+        item: Mutex::new(None),
+        stock_left: AtomicU64::new(0),
+        granted: AtomicU64::new(0),
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -145,6 +158,11 @@ async fn viewer(floor: Arc<Floor>, stream: TcpStream) -> anyhow::Result<()> {
                     Err(_) => return anyhow::Ok(()),
                 },
                 msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(answer) = claim(&floor, &text) {
+                            ws.send(Message::text(answer)).await?;
+                        }
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     Some(Ok(_)) => {}
                 },
@@ -159,6 +177,28 @@ async fn viewer(floor: Arc<Floor>, stream: TcpStream) -> anyhow::Result<()> {
 #[derive(Deserialize)]
 struct FireBody {
     cue: FireTarget,
+}
+
+/// Answers a `claim` frame from the one stock counter; other frames get no answer.
+fn claim(floor: &Floor, text: &str) -> Option<String> {
+    let Ok(ClientMsg::Claim { sku, rid }) = ClientMsg::parse(text) else {
+        return None;
+    };
+    let took = floor
+        .stock_left
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    let now = now_ms();
+    let n = floor.granted.fetch_add(u64::from(took), Ordering::AcqRel);
+    let msg = ServerMsg::ClaimResult {
+        rid,
+        ok: took,
+        code: took.then(|| format!("FLOOR-{n:06}")),
+        sku: took.then_some(sku),
+        hold_until_ms: took.then_some(now + 900_000),
+        reason: (!took).then(|| "sold_out".to_owned()),
+    };
+    serde_json::to_string(&msg).ok()
 }
 
 /// Serializes `msg(seq, ts)` once and hands the bytes to every socket.
@@ -211,11 +251,26 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (status, answer) = match (method, parts.as_slice()) {
         ("POST", ["api", "v1", "drops"]) => {
-            let id = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            let spec = serde_json::from_slice::<DropSpec>(body).ok();
+            let id = spec
+                .as_ref()
+                .and_then(|s| s.id.clone())
                 .unwrap_or_else(|| "floor".into());
+            let item = spec.and_then(|s| s.inventory.into_iter().next());
+            floor.stock_left.store(
+                item.as_ref().map_or(0, |i| u64::from(i.stock)),
+                Ordering::Release,
+            );
+            floor.granted.store(0, Ordering::Release);
+            *floor.item.lock().unwrap_or_else(|p| p.into_inner()) = item;
             ("201 Created", json!({ "id": id, "floor": true }))
+        }
+        ("POST", ["api", "v1", "viewers"]) => {
+            let n = NEXT_VIEWER.fetch_add(1, Ordering::Relaxed);
+            (
+                "201 Created",
+                json!({ "viewer_id": format!("floor-{n}"), "token": "floor", "handle": "floor" }),
+            )
         }
         ("POST", ["api", "v1", "drops", _, "start"]) => ("200 OK", json!({ "state": "live" })),
         ("POST", ["api", "v1", "drops", _, "fire"]) => {
@@ -240,9 +295,27 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
                     })?;
                     ("200 OK", json!({ "seq": seq }))
                 }
-                _ => (
+                Ok(FireBody {
+                    cue: FireTarget::Script(index),
+                }) => {
+                    let item = floor.item.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let mut cue = Cue::new(0, CueType::Reveal);
+                    cue.sku = item.as_ref().map(|i| i.sku.clone());
+                    cue.title = Some("The swarm's item".into());
+                    let seq = publish(&floor, |seq, ts| ServerMsg::Cue {
+                        seq,
+                        ts,
+                        index: Some(index),
+                        cue,
+                        at_ms: ts,
+                        item,
+                        next_cue: None,
+                    })?;
+                    ("200 OK", json!({ "seq": seq }))
+                }
+                Err(_) => (
                     "400 Bad Request",
-                    json!({"error": {"code": "bad_cue", "message": "the floor fires ad-hoc cues only: {\"cue\": {\"type\": \"cta\", …}}"}}),
+                    json!({"error": {"code": "bad_cue", "message": "fire {\"cue\": N} or {\"cue\": {\"type\": \"cta\", …}}"}}),
                 ),
             }
         }
@@ -256,10 +329,22 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
             })?;
             ("200 OK", json!({ "seq": seq }))
         }
-        ("GET", ["api", "v1", "drops", _, "stats"]) => (
-            "200 OK",
-            json!({ "viewers": { "now": floor.viewers.load(Ordering::Acquire) } }),
-        ),
+        ("GET", ["api", "v1", "drops", _, "stats"]) => {
+            let sku = floor
+                .item
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|i| i.sku.clone());
+            (
+                "200 OK",
+                json!({
+                    "viewers": { "now": floor.viewers.load(Ordering::Acquire) },
+                    "claims": { "held": floor.granted.load(Ordering::Acquire), "redeemed": 0, "expired": 0 },
+                    "stock": sku.map(|sku| vec![json!({ "sku": sku, "left": floor.stock_left.load(Ordering::Acquire) })]).unwrap_or_default(),
+                }),
+            )
+        }
         ("GET", ["healthz"]) => ("200 OK", json!({ "ok": true })),
         _ => (
             "404 Not Found",

@@ -168,9 +168,6 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
     };
     report.target = if floor { "floor" } else { "dropwire" }.into();
     report.drop_id = Some(drop_id.clone());
-    if floor && args.claim {
-        bail!("--claim needs a dropwire server; the reference broadcaster does not sell anything");
-    }
     say(format!(
         "{} drop {drop_id} at {}",
         report.target, args.server
