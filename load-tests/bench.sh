@@ -18,6 +18,8 @@
 #                                   dropwire built with the Redis backend (else noted)
 #   BENCH_OUT=load-tests/RESULTS.md
 #   BENCH_KEEP=1                    keep the work dir (reports, server logs)
+#   BENCH_COMMIT=abc123             the commit to name (default: git rev-parse HEAD)
+# load-tests/analysis.md, when present, is appended to RESULTS.md (the profile notes).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -210,4 +212,5 @@ fi
 echo "== writing $OUT"
 python3 "$here/results.py" --work "$work" --out "$OUT" --sizes "$SIZES" \
   --broadcasts "$BROADCASTS" --rounds "$ROUNDS" --storm "$STORM" --note "$redis_note" \
-  --commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  --commit "${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
+  --notes "$here/analysis.md"

@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--storm", required=True)
     ap.add_argument("--note", default="")
     ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--notes", default="", help="a markdown file appended as it is")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split()]
 
@@ -203,6 +204,10 @@ def main():
     w("")
     if a.note:
         w(a.note)
+        w("")
+    if a.notes and os.path.exists(a.notes):
+        with open(a.notes) as notes:
+            w(notes.read().rstrip("\n"))
         w("")
     with open(a.out, "w") as out:
         out.write("\n".join(lines))

@@ -172,3 +172,42 @@ fn two_processes_watch_one_drop_and_their_reports_merge() {
     assert_eq!(m["delivered_messages"], 300);
     assert_eq!(m["cue_latency_ms"]["count"], 300);
 }
+
+#[test]
+fn a_claim_storm_sells_the_stock_once() {
+    let floor = Floor::start();
+    let path = scratch("storm.json");
+    let status = Command::new(BIN)
+        .args([
+            "--server",
+            &floor.url,
+            "--viewers",
+            "40",
+            "--broadcasts",
+            "0",
+        ])
+        .args(["--claim", "--stock", "7", "--quiet", "--strict", "--report"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "swarm exited with {status}");
+    let r = read(&path);
+    assert_eq!(r["claims_sent"], 40);
+    assert_eq!(r["claims_ok"], 7);
+    assert_eq!(r["claims_sold_out"], 33);
+    assert_eq!(r["claims_unanswered"], 0);
+    assert_eq!(r["stock_left"], 0);
+    assert_eq!(r["server_claims"], 7);
+    assert_eq!(r["oversell"], 0);
+    assert_eq!(r["claim_latency_ms"]["count"], 40);
+    // Every viewer saw the reveal.
+    let reveals: Vec<&Value> = r["per_broadcast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["kind"] == "reveal")
+        .collect();
+    assert_eq!(reveals.len(), 1);
+    assert_eq!(reveals[0]["received"], 40);
+}
