@@ -13,7 +13,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== rust tests"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 echo "== browser tests"
 cargo build --quiet --bin dropwire

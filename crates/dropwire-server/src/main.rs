@@ -70,11 +70,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    // The banner is for the person who started us; a closed stdout must not stop the hub.
+    let banner = format!(
+        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\nadmin token:   {admin_token}\n"
+    );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "dropwire listening on http://{addr}")?;
-    writeln!(out, "control panel: {base}/panel")?;
-    writeln!(out, "admin token:   {admin_token}")?;
-    out.flush()?;
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     drop(out);
     dropwire_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -119,11 +118,7 @@ async fn the_http_api_refuses_bad_requests_in_the_error_shape() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minting_is_rate_limited_per_ip_but_not_for_the_admin() -> Result<()> {
-    let store = dropwire_store::MemoryStore::open(dropwire_store::MemoryStoreConfig {
-        data_dir: None,
-        fsync: false,
-    })?;
-    let mut opts = dropwire_server::Options::new(Arc::new(store), ADMIN.into());
+    let mut opts = common::memory_options()?;
     opts.mints_per_minute = 3;
     let server = TestServer::with(opts).await?;
     let url = format!("{}/api/v1/viewers", server.base);
@@ -194,11 +189,7 @@ use futures_util::SinkExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_client_is_closed_and_a_flood_is_cut_off() -> Result<()> {
-    let store = dropwire_store::MemoryStore::open(dropwire_store::MemoryStoreConfig {
-        data_dir: None,
-        fsync: false,
-    })?;
-    let mut opts = dropwire_server::Options::new(Arc::new(store), ADMIN.into());
+    let mut opts = common::memory_options()?;
     opts.hello_timeout = Duration::from_millis(300);
     let server = TestServer::with(opts).await?;
     let id = server

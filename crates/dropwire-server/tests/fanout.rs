@@ -216,11 +216,7 @@ async fn stalled_viewer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_stops_reading_is_dropped_while_fifty_others_get_everything() -> Result<()> {
-    let store = dropwire_store::MemoryStore::open(dropwire_store::MemoryStoreConfig {
-        data_dir: None,
-        fsync: false,
-    })?;
-    let mut opts = dropwire_server::Options::new(std::sync::Arc::new(store), common::ADMIN.into());
+    let mut opts = common::memory_options()?;
     opts.viewer_queue = 32;
     opts.socket_send_buffer = 4096;
     opts.send_timeout = Duration::from_millis(500);

@@ -89,6 +89,8 @@ impl Hub {
                 break addr.trim().to_owned();
             }
         };
+        // Keep reading, so the hub never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Ok(Hub { child, base })
     }
 }

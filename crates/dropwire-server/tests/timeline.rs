@@ -6,20 +6,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use dropwire_core::{ControlAction, DropId, DropRecord, DropSpec, FireTarget};
+use dropwire_server::AppState;
 use dropwire_server::auth::Viewer;
 use dropwire_server::clock::Clock;
 use dropwire_server::hub::{DropHub, Frame};
-use dropwire_server::{AppState, Options};
-use dropwire_store::{MemoryStore, MemoryStoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 async fn paused_server() -> Result<AppState> {
-    let store = MemoryStore::open(MemoryStoreConfig {
-        data_dir: None,
-        fsync: false,
-    })?;
-    let mut opts = Options::new(Arc::new(store), common::ADMIN.into());
+    let mut opts = common::memory_options()?;
     opts.clock = Clock::tokio_anchored();
     Ok(AppState::start(opts).await?)
 }

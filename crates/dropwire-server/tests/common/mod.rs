@@ -166,6 +166,15 @@ impl TestServer {
     }
 }
 
+/// The options of `dropwire serve` over an in-memory store, for tests to adjust.
+pub fn memory_options() -> Result<Options> {
+    let store = MemoryStore::open(MemoryStoreConfig {
+        data_dir: None,
+        fsync: false,
+    })?;
+    Ok(Options::new(Arc::new(store), ADMIN.into()))
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

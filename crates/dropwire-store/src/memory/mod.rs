@@ -4,23 +4,23 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use dropwire_core::claim::{Score, claim_points, leaderboard};
+use dropwire_core::claim::{claim_points, leaderboard};
 use dropwire_core::protocol::StockItem;
 use dropwire_core::{
     Claim, ClaimCode, ClaimOutcome, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::journal::{Journal, Pending};
+
+mod book;
+
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
-
-/// Refused rids remembered per viewer (granted ones are kept with their claims).
-const REFUSED_RIDS: usize = 32;
+use book::{Change, DropSlot, lock};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStoreConfig {
@@ -28,67 +28,6 @@ pub struct MemoryStoreConfig {
     pub data_dir: Option<PathBuf>,
     /// fsync each group commit (turn off only to measure what fsync costs).
     pub fsync: bool,
-}
-
-/// One journal record: a change, replayed in order on start-up.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-enum Change {
-    Drop {
-        record: DropRecord,
-    },
-    Control {
-        drop: DropId,
-        entry: ControlEntry,
-    },
-    Claim {
-        claim: Claim,
-    },
-    Redeem {
-        code: ClaimCode,
-        at_ms: u64,
-    },
-    Expire {
-        code: ClaimCode,
-        at_ms: u64,
-    },
-    Coupon {
-        drop: DropId,
-        coupon: String,
-        viewer: String,
-        code: String,
-    },
-    Seq {
-        drop: DropId,
-        next: u64,
-    },
-}
-
-#[derive(Debug)]
-struct SkuLedger {
-    left: u32,
-    limit: u32,
-    granted: u32,
-    /// Non-expired claims per viewer.
-    per_viewer: HashMap<String, u32>,
-}
-
-#[derive(Debug, Default)]
-struct Book {
-    claims: HashMap<ClaimCode, Claim>,
-    order: Vec<ClaimCode>,
-    scores: HashMap<String, Score>,
-    granted_rids: HashMap<(String, String), ClaimCode>,
-    refused_rids: HashMap<String, Vec<(String, ClaimReason)>>,
-}
-
-#[derive(Debug)]
-struct DropSlot {
-    record: Mutex<DropRecord>,
-    skus: HashMap<String, Mutex<SkuLedger>>,
-    book: Mutex<Book>,
-    coupons: Mutex<HashMap<String, HashMap<String, String>>>,
-    seq_next: Mutex<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -103,73 +42,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl DropSlot {
-    fn new(record: DropRecord) -> Self {
-        let skus = record
-            .spec
-            .inventory
-            .iter()
-            .map(|i| {
-                let ledger = SkuLedger {
-                    left: i.stock,
-                    limit: i.per_viewer_limit,
-                    granted: 0,
-                    per_viewer: HashMap::new(),
-                };
-                (i.sku.clone(), Mutex::new(ledger))
-            })
-            .collect();
-        DropSlot {
-            record: Mutex::new(record),
-            skus,
-            book: Mutex::new(Book::default()),
-            coupons: Mutex::default(),
-            seq_next: Mutex::new(1),
-        }
-    }
-}
-
-impl Book {
-    fn add(&mut self, claim: Claim) {
-        let score = self
-            .scores
-            .entry(claim.viewer_id.clone())
-            .or_insert_with(|| Score {
-                viewer_id: claim.viewer_id.clone(),
-                handle: claim.handle.clone(),
-                points: 0,
-                first_ms: claim.created_ms,
-            });
-        score.points += claim.points;
-        self.granted_rids.insert(
-            (claim.viewer_id.clone(), claim.rid.clone()),
-            claim.code.clone(),
-        );
-        self.order.push(claim.code.clone());
-        self.claims.insert(claim.code.clone(), claim);
-    }
-
-    fn refused(&self, viewer: &str, rid: &str) -> Option<ClaimReason> {
-        self.refused_rids
-            .get(viewer)?
-            .iter()
-            .find(|(r, _)| r == rid)
-            .map(|(_, reason)| *reason)
-    }
-
-    fn remember_refusal(&mut self, viewer: &str, rid: &str, reason: ClaimReason) {
-        let list = self.refused_rids.entry(viewer.to_owned()).or_default();
-        if list.len() == REFUSED_RIDS {
-            list.remove(0);
-        }
-        list.push((rid.to_owned(), reason));
-    }
 }
 
 impl MemoryStore {
