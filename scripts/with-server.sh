@@ -7,7 +7,7 @@ bin="${DROPWIRE_BIN:-$PWD/target/debug/dropwire}"
 data=$(mktemp -d)
 out="$data/stdout"
 token="smoke-admin-token-$(date +%s%N)"
-"$bin" serve --bind 127.0.0.1:0 --data-dir "$data" --admin-token "$token" >"$out" 2>"$data/stderr" &
+env -u DROPWIRE_BIN "$bin" serve --bind 127.0.0.1:0 --data-dir "$data" --admin-token "$token" >"$out" 2>"$data/stderr" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do

@@ -35,9 +35,10 @@ export class Hub {
   }
 
   spawn() {
-    const bin = process.env.DROPWIRE_BIN || join(repo, 'target', 'debug', 'dropwire');
+    const { DROPWIRE_BIN, ...env } = process.env; // the hub refuses DROPWIRE_* settings it does not know
+    const bin = DROPWIRE_BIN || join(repo, 'target', 'debug', 'dropwire');
     this.proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--admin-token', ADMIN],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DROPWIRE_LOG: 'warn' } });
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DROPWIRE_LOG: 'warn' } });
     this.base = `http://127.0.0.1:${this.port}`;
     return new Promise((ok, fail) => {
       let out = '';
