@@ -104,6 +104,17 @@ test('the OBS page is transparent, display-only, and needs its key', async () =>
   const wrong = await fetch(`${hub.base}/obs/obs-check?key=nope`);
   assert.equal(wrong.status, 403);
   assert.equal((await fetch(`${hub.base}/obs/obs-check`)).status, 403);
+  const denied = await b.newPage({ viewport: { width: 1920, height: 1080 } });
+  const said = [];
+  denied.on('console', (m) => said.push(m.text()));
+  const deniedResp = await denied.goto(`${hub.base}/obs/obs-check?key=wrong`);
+  assert.equal(deniedResp.status(), 403);
+  assert.equal((await denied.evaluate(() => document.body.innerText)).trim(), '', 'nothing shows on stream');
+  assert.equal(topLeftPixel(await denied.screenshot({ omitBackground: true }))[3], 0);
+  await denied.waitForFunction(() => true);
+  assert.ok(said.some((t) => t.includes('wrong or missing ?key=')), `console said: ${said}`);
+  await denied.close();
+
   const page = await b.newPage({ viewport: { width: 1920, height: 1080 } });
   const resp = await page.goto(`${hub.base}/obs/obs-check?key=${encodeURIComponent(created.obs_key)}`);
   assert.match(resp.headers()['cache-control'], /no-store/);

@@ -47,8 +47,6 @@ pub enum AppError {
     Unauthorized,
     #[error("wrong admin token")]
     Forbidden,
-    #[error("wrong or missing OBS key for this drop")]
-    BadObsKey,
     #[error("{0}")]
     NotFound(String),
     #[error("the body is larger than {limit} bytes")]
@@ -88,7 +86,6 @@ impl AppError {
             AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            AppError::BadObsKey => (StatusCode::FORBIDDEN, "bad_obs_key"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

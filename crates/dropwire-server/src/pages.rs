@@ -104,28 +104,38 @@ struct ObsQuery {
     key: Option<String>,
 }
 
+/// Without the drop's key the OBS source gets a 403 whose page shows nothing on stream
+/// (transparent) and says why in the browser console only.
 async fn obs(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ObsQuery>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let hub = state
-        .hub_by_path(&id)
-        .await
-        .map_err(|_| AppError::BadObsKey)?;
-    let key = q.key.unwrap_or_default();
-    let good: bool = key.as_bytes().ct_eq(hub.record().obs_key.as_bytes()).into();
-    if !good {
-        return Err(AppError::BadObsKey);
+) -> Response {
+    let good = match state.hub_by_path(&id).await {
+        Ok(hub) => {
+            let key = q.key.unwrap_or_default();
+            key.as_bytes().ct_eq(hub.record().obs_key.as_bytes()).into()
+        }
+        Err(_) => false,
+    };
+    if good {
+        return embedded(
+            Pages::get("obs.html"),
+            "obs.html",
+            &headers,
+            "no-store",
+            true,
+        );
     }
-    Ok(embedded(
-        Pages::get("obs.html"),
-        "obs.html",
+    let page = embedded(
+        Pages::get("obs-denied.html"),
+        "obs-denied.html",
         &headers,
         "no-store",
         true,
-    ))
+    );
+    (StatusCode::FORBIDDEN, page).into_response()
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
