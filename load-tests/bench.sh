@@ -17,6 +17,8 @@
 #   BENCH_TARGETS="floor dropwire redis"   what to run; redis needs redis-server and a
 #                                   dropwire built with the Redis backend (else noted)
 #   BENCH_OUT=load-tests/RESULTS.md
+#   BENCH_QUIET_PCT=10 BENCH_QUIET_WAIT=300   before each run, wait up to 300 s for the
+#                                   machine to be at most 10% busy
 #   BENCH_KEEP=1                    keep the work dir (reports, server logs)
 #   BENCH_COMMIT=abc123             the commit to name (default: git rev-parse HEAD)
 # load-tests/analysis.md, when present, is appended to RESULTS.md (the profile notes).
@@ -30,6 +32,8 @@ STORM="${BENCH_STORM:-10000}"
 STORM_STOCK="${BENCH_STORM_STOCK:-50}"
 PER_PROCESS="${BENCH_PER_PROCESS:-15000}"
 ROUNDS="${BENCH_ROUNDS:-3}"
+QUIET_PCT="${BENCH_QUIET_PCT:-10}"
+QUIET_WAIT="${BENCH_QUIET_WAIT:-300}"
 TARGETS="${BENCH_TARGETS:-floor dropwire redis}"
 OUT="${BENCH_OUT:-$here/RESULTS.md}"
 
@@ -160,8 +164,38 @@ if want redis; then
   fi
 fi
 
+# Waits (at most BENCH_QUIET_WAIT s) until the machine is quiet: other processes (a build
+# beside the bench) would be measured as noise. Each report also records what else ran.
+machine_busy_pct() {
+  local a b
+  a=$(head -n1 /proc/stat)
+  sleep 1
+  b=$(head -n1 /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x); split(b, y);
+    busy = (y[2]+y[3]+y[4]+y[7]+y[8]) - (x[2]+x[3]+x[4]+x[7]+x[8]);
+    idle = (y[5]+y[6]) - (x[5]+x[6]);
+    printf "%d", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
+}
+
+wait_quiet() {
+  local waited=0 busy
+  while :; do
+    busy=$(machine_busy_pct)
+    [ "$busy" -le "$QUIET_PCT" ] && return 0
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      echo "   (machine still ${busy}% busy after ${waited} s; measuring anyway)"
+      return 0
+    fi
+    [ "$waited" = 0 ] && echo "   (machine ${busy}% busy: waiting for it to go quiet)"
+    sleep 4
+    waited=$((waited + 5))
+  done
+}
+
 run_floor() { # REPORT VIEWERS [swarm flags…]
   local out=$1 n=$2
+  wait_quiet
   shift 2
   start "$(basename "$out" .json)" "$swarm" floor --bind 127.0.0.1:0
   run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
@@ -170,6 +204,7 @@ run_floor() { # REPORT VIEWERS [swarm flags…]
 
 run_dropwire() { # REPORT VIEWERS [swarm flags…]
   local out=$1 n=$2 name
+  wait_quiet
   shift 2
   name="$(basename "$out" .json)"
   start "$name" "$dw" serve --bind 127.0.0.1:0 --data-dir "$work/$name/data" --admin-token "$token"
@@ -179,6 +214,7 @@ run_dropwire() { # REPORT VIEWERS [swarm flags…]
 
 run_redis() { # REPORT VIEWERS [swarm flags…]
   local out=$1 n=$2
+  wait_quiet
   shift 2
   start_redis_dropwire "$(basename "$out" .json)"
   run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
@@ -204,9 +240,16 @@ done
 if [ "$STORM" -gt 0 ]; then
   echo "== claim storm: $STORM viewers, $STORM_STOCK units"
   storm=(--broadcasts 0 --claim --stock "$STORM_STOCK")
-  want floor && run_floor "$work/storm-floor.json" "$STORM" "${storm[@]}"
-  want dropwire && run_dropwire "$work/storm-embedded.json" "$STORM" "${storm[@]}"
-  [ "$use_redis" = 1 ] && run_redis "$work/storm-redis.json" "$STORM" "${storm[@]}"
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="floor dropwire"; else order="dropwire floor"; fi
+    for t in $order; do
+      want "$t" || continue
+      "run_$t" "$work/storm-$t-r$round.json" "$STORM" "${storm[@]}"
+    done
+  done
+  if [ "$use_redis" = 1 ]; then
+    run_redis "$work/storm-redis-r1.json" "$STORM" "${storm[@]}"
+  fi
 fi
 
 echo "== writing $OUT"

@@ -112,6 +112,21 @@ pub fn pid_listening_on(port: u16) -> Option<u32> {
     None
 }
 
+/// The whole machine's busy CPU time and the hypervisor's steal, from `/proc/stat`, in µs.
+pub fn machine_cpu_us() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?;
+    let steal = *f.get(7)?;
+    Some((busy * tick_us(), steal * tick_us()))
+}
+
 /// This process's soft and hard limits on open files.
 pub fn open_files_limit() -> Option<(u64, u64)> {
     let limits = fs::read_to_string("/proc/self/limits").ok()?;

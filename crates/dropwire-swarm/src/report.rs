@@ -160,6 +160,15 @@ pub struct Report {
     pub delivered_messages: u64,
     pub cpu_per_msg_us: Option<f64>,
     pub server_cpu_claims_ms: Option<f64>,
+    /// The broadcasts' wall time, and what else used the CPUs meanwhile: this swarm process,
+    /// every other process (a busy neighbour; includes ksoftirqd), the hypervisor's steal.
+    pub broadcast_window_s: Option<f64>,
+    pub swarm_cpu_broadcast_ms: Option<f64>,
+    pub other_cpu_broadcast_ms: Option<f64>,
+    pub steal_broadcast_ms: Option<f64>,
+    /// The same for the claim storm (reveal to the last answer).
+    pub claims_window_s: Option<f64>,
+    pub other_cpu_claims_ms: Option<f64>,
 
     pub per_broadcast: Vec<BroadcastRow>,
     pub hist: Hists,
@@ -431,6 +440,14 @@ impl Report {
                 opt(self.server_cpu_broadcast_ms, "ms"),
                 self.delivered_messages,
                 opt(self.cpu_per_msg_us, "µs")
+            );
+            let _ = writeln!(
+                s,
+                "meanwhile: swarm {}, other processes {}, steal {} over {}",
+                opt(self.swarm_cpu_broadcast_ms, "ms"),
+                opt(self.other_cpu_broadcast_ms, "ms"),
+                opt(self.steal_broadcast_ms, "ms"),
+                opt(self.broadcast_window_s, "s")
             );
         }
         s

@@ -87,6 +87,50 @@ impl Probe {
     }
 }
 
+/// What else the machine did while the broadcasts ran: a busy neighbour shows up here.
+struct Window {
+    start: Instant,
+    machine: Option<(u64, u64)>,
+    me: Option<u64>,
+}
+
+impl Window {
+    fn open() -> Self {
+        Window {
+            start: Instant::now(),
+            machine: procfs::machine_cpu_us(),
+            me: procfs::cpu_us(std::process::id()),
+        }
+    }
+
+    fn close(self, server_ms: Option<f64>) -> Meanwhile {
+        let mut m = Meanwhile {
+            window_s: Some(self.start.elapsed().as_secs_f64()),
+            ..Meanwhile::default()
+        };
+        let (Some((busy0, steal0)), Some((busy1, steal1))) =
+            (self.machine, procfs::machine_cpu_us())
+        else {
+            return m;
+        };
+        m.swarm_ms = cpu_ms(self.me, procfs::cpu_us(std::process::id()));
+        m.steal_ms = Some(steal1.saturating_sub(steal0) as f64 / 1000.0);
+        if let (Some(me), Some(server)) = (m.swarm_ms, server_ms) {
+            let busy = busy1.saturating_sub(busy0) as f64 / 1000.0;
+            m.other_ms = Some((busy - me - server).max(0.0));
+        }
+        m
+    }
+}
+
+#[derive(Debug, Default)]
+struct Meanwhile {
+    window_s: Option<f64>,
+    swarm_ms: Option<f64>,
+    other_ms: Option<f64>,
+    steal_ms: Option<f64>,
+}
+
 fn cpu_ms(a: Option<u64>, b: Option<u64>) -> Option<f64> {
     Some(b?.saturating_sub(a?) as f64 / 1000.0)
 }
@@ -262,6 +306,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
 
         // The measured broadcasts, one at a time.
         let cpu0 = probe.cpu_us();
+        let window = Window::open();
         for b in 0..args.broadcasts {
             let live = progress.connected.load(Ordering::Acquire)
                 - progress.dropped.load(Ordering::Acquire);
@@ -282,11 +327,18 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
                 tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
             }
         }
-        report.server_cpu_broadcast_ms = cpu_ms(cpu0, probe.cpu_us());
+        let cpu1 = probe.cpu_us();
+        report.server_cpu_broadcast_ms = cpu_ms(cpu0, cpu1);
+        let m = window.close(report.server_cpu_broadcast_ms);
+        report.broadcast_window_s = m.window_s;
+        report.swarm_cpu_broadcast_ms = m.swarm_ms;
+        report.other_cpu_broadcast_ms = m.other_ms;
+        report.steal_broadcast_ms = m.steal_ms;
         note_peak(probe.rss());
 
         if args.claim {
             let cpu0 = probe.cpu_us();
+            let window = Window::open();
             target.fire_reveal(&drop_id).await?;
             let live = progress.connected.load(Ordering::Acquire)
                 - progress.dropped.load(Ordering::Acquire);
@@ -295,6 +347,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             })
             .await;
             report.server_cpu_claims_ms = cpu_ms(cpu0, probe.cpu_us());
+            let m = window.close(report.server_cpu_claims_ms);
+            report.claims_window_s = m.window_s;
+            report.other_cpu_claims_ms = m.other_ms;
             if !answered {
                 say(format!(
                     "{} of {live} claims answered within 30 s",
