@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Keep state in Redis instead of the embedded store (redis://host:port/db).
     #[arg(long, env = "DROPWIRE_REDIS_URL")]
     pub redis: Option<String>,
+    /// With --redis: replicas each granted claim must reach before it is acknowledged [default: 0].
+    #[arg(long, env = "DROPWIRE_REDIS_WAIT_REPLICAS")]
+    pub redis_wait_replicas: Option<u32>,
     /// Public base URL printed for the panel and used in copyable links [default: http://<bind>].
     #[arg(long, env = "DROPWIRE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -73,6 +76,7 @@ struct FileConfig {
     admin_token: Option<String>,
     jwt_secret: Option<String>,
     redis: Option<String>,
+    redis_wait_replicas: Option<u32>,
     public_url: Option<String>,
     viewer_queue: Option<usize>,
     socket_send_buffer: Option<usize>,
@@ -88,6 +92,7 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub jwt_secret: Option<String>,
     pub redis: Option<String>,
+    pub redis_wait_replicas: u32,
     pub public_url: Option<String>,
     pub viewer_queue: usize,
     pub socket_send_buffer: usize,
@@ -103,6 +108,7 @@ impl Default for Config {
             admin_token: None,
             jwt_secret: None,
             redis: None,
+            redis_wait_replicas: 0,
             public_url: None,
             viewer_queue: 256,
             socket_send_buffer: 64 * 1024,
@@ -120,6 +126,7 @@ const KNOWN_ENV: &[&str] = &[
     "DROPWIRE_ADMIN_TOKEN",
     "DROPWIRE_JWT_SECRET",
     "DROPWIRE_REDIS_URL",
+    "DROPWIRE_REDIS_WAIT_REPLICAS",
     "DROPWIRE_PUBLIC_URL",
     "DROPWIRE_VIEWER_QUEUE",
     "DROPWIRE_SOCKET_SEND_BUFFER",
@@ -156,6 +163,10 @@ impl Config {
             admin_token: args.admin_token.or(file.admin_token),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
             redis: args.redis.or(file.redis),
+            redis_wait_replicas: args
+                .redis_wait_replicas
+                .or(file.redis_wait_replicas)
+                .unwrap_or(d.redis_wait_replicas),
             public_url: args.public_url.or(file.public_url),
             viewer_queue: args
                 .viewer_queue
@@ -199,6 +210,12 @@ impl Config {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return invalid("redis", "must be a redis:// or rediss:// URL");
             }
+        }
+        if self.redis_wait_replicas > 16 {
+            return invalid("redis-wait-replicas", "must be 0-16");
+        }
+        if self.redis_wait_replicas > 0 && self.redis.is_none() {
+            return invalid("redis-wait-replicas", "only applies with --redis");
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -112,7 +112,8 @@ impl AppError {
                 | StoreError::JournalVersion { .. }
                 | StoreError::Failed(_)
                 | StoreError::Random(_)
-                | StoreError::Busy,
+                | StoreError::Busy
+                | StoreError::Redis(_),
             ) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

@@ -11,7 +11,7 @@ use base64::Engine;
 use clap::Parser;
 use dropwire_server::config::{Cli, Command, Config};
 use dropwire_server::{AppState, Options};
-use dropwire_store::{MemoryStore, MemoryStoreConfig, Store};
+use dropwire_store::{MemoryStore, MemoryStoreConfig, RedisStore, RedisStoreConfig, Store};
 use tracing_subscriber::EnvFilter;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -38,9 +38,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None => admin_token_from(&config.data_dir)?,
     };
     let store: Arc<dyn Store> = match &config.redis {
-        Some(_) => anyhow::bail!(
-            "--redis: the Redis backend is not part of this build yet; run without --redis for the embedded store"
-        ),
+        Some(url) => {
+            let mut redis = RedisStoreConfig::new(url.clone());
+            redis.wait_replicas = config.redis_wait_replicas;
+            Arc::new(
+                RedisStore::connect(redis)
+                    .await
+                    .with_context(|| format!("cannot reach --redis {url}"))?,
+            )
+        }
         None => Arc::new(
             MemoryStore::open(MemoryStoreConfig {
                 data_dir: Some(config.data_dir.clone()),

@@ -34,6 +34,8 @@ pub enum StoreError {
     Random(String),
     #[error("the store is overloaded; try again")]
     Busy,
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 impl StoreError {
@@ -46,6 +48,7 @@ impl StoreError {
                 | StoreError::Random(_)
                 | StoreError::Busy
                 | StoreError::Corrupt { .. }
+                | StoreError::Redis(_)
         )
     }
 }

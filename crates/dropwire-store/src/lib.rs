@@ -8,6 +8,8 @@
 //! - [`memory`]: [`MemoryStore`], the embedded default. State lives in memory, finely
 //!   locked per drop and per SKU; every change is appended to a journal ([`journal`]) and
 //!   fsync'd in group commits before the caller hears "claimed". Start-up replays it.
+//! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
+//!   per drop, so it runs on Redis Cluster too).
 //! - [`conformance`]: one function per guarantee, generic over any `Store`; each
 //!   backend's tests call them all.
 //!
@@ -19,6 +21,9 @@ pub mod conformance;
 pub mod error;
 pub mod journal;
 pub mod memory;
+pub mod redis;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use async_trait::async_trait;
 use dropwire_core::claim::LeaderEntry;
@@ -28,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use redis::{RedisStore, RedisStoreConfig};
 
 /// A viewer asks for one unit of `sku` (the hub has checked that its window is open).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,101 @@
+//! The hub on RedisStore (one node): exact claims over real sockets, and a Redis outage
+//! answered with `unavailable` claims and a 503 `/readyz`, recovered without a restart.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{TestServer, drop_spec, far_script};
+use dropwire_server::Options;
+use dropwire_store::testing::RedisServer;
+use dropwire_store::{RedisStore, RedisStoreConfig};
+use futures_util::future::try_join_all;
+use serde_json::json;
+
+async fn on_redis(redis: &RedisServer) -> Result<TestServer> {
+    let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
+    TestServer::with(Options::new(Arc::new(store), common::ADMIN.into())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_viewers_race_for_forty_mugs_on_redis() -> Result<()> {
+    let redis = RedisServer::start();
+    let server = on_redis(&redis).await?;
+    let id = server
+        .create(drop_spec("redis-storm", 40, 1, far_script()))
+        .await?;
+    let mut viewers = Vec::new();
+    for i in 0..200 {
+        let token = server.mint(&format!("v{i}")).await?;
+        let (mut v, _) = server.join(&id, Some(&token), None).await?;
+        v.next_of("snapshot").await?;
+        viewers.push(v);
+    }
+    server
+        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
+        .await?;
+    server
+        .ok(&format!("/api/v1/drops/{id}/fire"), json!({"cue": 1}))
+        .await?;
+    try_join_all(viewers.iter_mut().map(|v| v.cue("reveal"))).await?;
+    let results = try_join_all(
+        viewers
+            .iter_mut()
+            .enumerate()
+            .map(|(i, v)| async move { v.claim("mug", &format!("r{i}")).await }),
+    )
+    .await?;
+    let codes: HashSet<&str> = results.iter().filter_map(|r| r["code"].as_str()).collect();
+    assert_eq!(codes.len(), 40);
+    assert_eq!(
+        results.iter().filter(|r| r["reason"] == "sold_out").count(),
+        160
+    );
+    let (_, stats) = server.get(&format!("/api/v1/drops/{id}/stats")).await?;
+    assert_eq!(stats["claims"]["held"], 40);
+    assert_eq!(stats["stock"][0], json!({"sku": "mug", "left": 0}));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_means_unavailable_and_503_then_recovers_by_itself() -> Result<()> {
+    let mut redis = RedisServer::start();
+    let server = on_redis(&redis).await?;
+    let id = server
+        .create(drop_spec("redis-outage", 5, 1, far_script()))
+        .await?;
+    let token = server.mint("ana").await?;
+    let (mut ana, _) = server.join(&id, Some(&token), None).await?;
+    ana.next_of("snapshot").await?;
+    server
+        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
+        .await?;
+    server
+        .ok(&format!("/api/v1/drops/{id}/fire"), json!({"cue": 1}))
+        .await?;
+    ana.cue("reveal").await?;
+    let ready = format!("{}/readyz", server.base);
+    assert_eq!(server.http.get(&ready).send().await?.status(), 200);
+
+    redis.kill9();
+    assert_eq!(ana.claim("mug", "r1").await?["reason"], "unavailable");
+    assert_eq!(server.http.get(&ready).send().await?.status(), 503);
+    ana.send(json!({"type": "ping", "ts": 1})).await?;
+    ana.next_of("pong").await?; // the viewer stays connected
+
+    redis.restart();
+    let mut answer = serde_json::Value::Null;
+    for i in 0..100 {
+        answer = ana.claim("mug", &format!("again{i}")).await?;
+        if answer["ok"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(server.http.get(&ready).send().await?.status(), 200);
+    server.stop().await
+}
