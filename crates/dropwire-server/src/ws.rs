@@ -247,12 +247,13 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 _ = shutdown.changed() => Step::Close(CloseReason::Shutdown),
-                frame = rx.recv() => self.deliver(socket, &mut rx, frame).await,
+                // A viewer's own request (a claim) is answered before queued broadcasts.
                 msg = socket.recv() => match self.read(msg) {
                     Ok(Some(text)) => self.handle(socket, text).await,
                     Ok(None) => Step::Continue,
                     Err(step) => step,
                 },
+                frame = rx.recv() => self.deliver(socket, &mut rx, frame).await,
             };
             if !matches!(step, Step::Continue) {
                 return step;
