@@ -19,7 +19,7 @@ use dropwire_store::{Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -72,38 +72,49 @@ impl Options {
 #[derive(Debug)]
 pub struct Hubs {
     ctx: HubCtx,
-    map: Mutex<HashMap<DropId, Arc<DropHub>>>,
-    /// Serializes loading, so a drop never gets two hubs.
-    loading: tokio::sync::Mutex<()>,
+    /// One cell per drop: concurrent first uses wait on the same load, so a drop never
+    /// gets two hubs, and no lock is held while loading.
+    map: Mutex<HashMap<DropId, Arc<OnceCell<Arc<DropHub>>>>>,
 }
 
 impl Hubs {
     /// The hub of a drop, started on first use; `None` if the drop does not exist.
     pub async fn get(&self, id: &DropId) -> Result<Option<Arc<DropHub>>, StoreError> {
-        if let Some(hub) = self.loaded(id) {
-            return Ok(Some(hub));
-        }
-        let _loading = self.loading.lock().await;
-        if let Some(hub) = self.loaded(id) {
-            return Ok(Some(hub));
-        }
-        let Some(record) = self.ctx.store.drop_record(id).await? else {
-            return Ok(None);
+        let cell = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(id.clone()).or_default())
         };
-        let hub = DropHub::start(self.ctx.clone(), record).await?;
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), Arc::clone(&hub));
-        Ok(Some(hub))
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let record = self
+                    .ctx
+                    .store
+                    .drop_record(id)
+                    .await
+                    .map_err(Some)?
+                    .ok_or(None)?;
+                DropHub::start(self.ctx.clone(), record).await.map_err(Some)
+            })
+            .await;
+        match loaded {
+            Ok(hub) => Ok(Some(Arc::clone(hub))),
+            Err(missing_or_failed) => {
+                // Forget the empty cell, so unknown ids cost no memory.
+                let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+                if map
+                    .get(id)
+                    .is_some_and(|c| Arc::ptr_eq(c, &cell) && !c.initialized())
+                {
+                    map.remove(id);
+                }
+                missing_or_failed.map_or(Ok(None), Err)
+            }
+        }
     }
 
     pub fn loaded(&self, id: &DropId) -> Option<Arc<DropHub>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).and_then(|cell| cell.get().cloned())
     }
 }
 
@@ -146,7 +157,6 @@ impl AppState {
             hubs: Arc::new(Hubs {
                 ctx,
                 map: Mutex::new(HashMap::new()),
-                loading: tokio::sync::Mutex::new(()),
             }),
             keys: Arc::new(Keys::new(opts.admin_token, opts.jwt_secret.as_deref())),
             metrics,
