@@ -112,8 +112,17 @@ pub fn pid_listening_on(port: u16) -> Option<u32> {
     None
 }
 
-/// The whole machine's busy CPU time and the hypervisor's steal, from `/proc/stat`, in µs.
-pub fn machine_cpu_us() -> Option<(u64, u64)> {
+/// The whole machine's CPU time from `/proc/stat`, in µs: time charged to processes (user,
+/// nice, system), interrupt time (irq + softirq, which Linux does not charge to the process
+/// it interrupted: on loopback that is the receiving side of every send), and steal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    pub tasks_us: u64,
+    pub irq_us: u64,
+    pub steal_us: u64,
+}
+
+pub fn machine_cpu() -> Option<MachineCpu> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let f: Vec<u64> = line
@@ -122,9 +131,11 @@ pub fn machine_cpu_us() -> Option<(u64, u64)> {
         .filter_map(|w| w.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal …
-    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?;
-    let steal = *f.get(7)?;
-    Some((busy * tick_us(), steal * tick_us()))
+    Some(MachineCpu {
+        tasks_us: (f.first()? + f.get(1)? + f.get(2)?) * tick_us(),
+        irq_us: (f.get(5)? + f.get(6)?) * tick_us(),
+        steal_us: f.get(7)? * tick_us(),
+    })
 }
 
 /// This process's soft and hard limits on open files.

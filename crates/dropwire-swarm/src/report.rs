@@ -166,6 +166,9 @@ pub struct Report {
     pub swarm_cpu_broadcast_ms: Option<f64>,
     pub other_cpu_broadcast_ms: Option<f64>,
     pub steal_broadcast_ms: Option<f64>,
+    /// Interrupt time (mostly softirq: the loopback's receive path), machine-wide. Linux
+    /// charges it to no process, so it is in neither the server's nor the swarm's CPU time.
+    pub softirq_broadcast_ms: Option<f64>,
     /// The same for the claim storm (reveal to the last answer).
     pub claims_window_s: Option<f64>,
     pub other_cpu_claims_ms: Option<f64>,
@@ -443,9 +446,10 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "meanwhile: swarm {}, other processes {}, steal {} over {}",
+                "meanwhile: swarm {}, other processes {}, softirq {}, steal {} over {}",
                 opt(self.swarm_cpu_broadcast_ms, "ms"),
                 opt(self.other_cpu_broadcast_ms, "ms"),
+                opt(self.softirq_broadcast_ms, "ms"),
                 opt(self.steal_broadcast_ms, "ms"),
                 opt(self.broadcast_window_s, "s")
             );

@@ -90,7 +90,7 @@ impl Probe {
 /// What else the machine did while the broadcasts ran: a busy neighbour shows up here.
 struct Window {
     start: Instant,
-    machine: Option<(u64, u64)>,
+    machine: Option<procfs::MachineCpu>,
     me: Option<u64>,
 }
 
@@ -98,7 +98,7 @@ impl Window {
     fn open() -> Self {
         Window {
             start: Instant::now(),
-            machine: procfs::machine_cpu_us(),
+            machine: procfs::machine_cpu(),
             me: procfs::cpu_us(std::process::id()),
         }
     }
@@ -108,16 +108,15 @@ impl Window {
             window_s: Some(self.start.elapsed().as_secs_f64()),
             ..Meanwhile::default()
         };
-        let (Some((busy0, steal0)), Some((busy1, steal1))) =
-            (self.machine, procfs::machine_cpu_us())
-        else {
+        let (Some(a), Some(b)) = (self.machine, procfs::machine_cpu()) else {
             return m;
         };
+        let ms = |x: u64, y: u64| y.saturating_sub(x) as f64 / 1000.0;
         m.swarm_ms = cpu_ms(self.me, procfs::cpu_us(std::process::id()));
-        m.steal_ms = Some(steal1.saturating_sub(steal0) as f64 / 1000.0);
+        m.irq_ms = Some(ms(a.irq_us, b.irq_us));
+        m.steal_ms = Some(ms(a.steal_us, b.steal_us));
         if let (Some(me), Some(server)) = (m.swarm_ms, server_ms) {
-            let busy = busy1.saturating_sub(busy0) as f64 / 1000.0;
-            m.other_ms = Some((busy - me - server).max(0.0));
+            m.other_ms = Some((ms(a.tasks_us, b.tasks_us) - me - server).max(0.0));
         }
         m
     }
@@ -128,6 +127,7 @@ struct Meanwhile {
     window_s: Option<f64>,
     swarm_ms: Option<f64>,
     other_ms: Option<f64>,
+    irq_ms: Option<f64>,
     steal_ms: Option<f64>,
 }
 
@@ -334,6 +334,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         report.swarm_cpu_broadcast_ms = m.swarm_ms;
         report.other_cpu_broadcast_ms = m.other_ms;
         report.steal_broadcast_ms = m.steal_ms;
+        report.softirq_broadcast_ms = m.irq_ms;
         note_peak(probe.rss());
 
         if args.claim {
