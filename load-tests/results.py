@@ -119,7 +119,9 @@ def main():
       "the same pre-serialized bytes to every socket, measured by the same swarm in the same minute. "
       "*Other load* is the share of the machine's CPUs that other processes (neither the server nor the "
       "swarm) used during the measured window: bench.sh waits for a quiet machine before each run, and "
-      "a round with a high figure was disturbed by a neighbour.")
+      "a round with a high figure was disturbed by a neighbour. As root the bench runs in a session "
+      "of its own at a raised priority (autogroup nice −15), so a neighbour mostly gets the gaps "
+      "between broadcasts, which is where most of a high *other load* figure then comes from.")
     w("")
     w("## Fan-out")
     w("")

@@ -78,14 +78,14 @@ export class Hub {
   }
 }
 
-export function dropSpec(id, { stock = 5, revealAt = 3600, cues } = {}) {
+export function dropSpec(id, { stock = 5, revealAt = 3600, duration = 3600, cues } = {}) {
   return {
     id, title: 'Speckled mugs, batch 12', kind: 'drop', currency: 'EUR', hold_s: 900,
     inventory: [{ sku: 'mug', name: 'Speckled mug', price_cents: 3400, stock, per_viewer_limit: 1 }],
-    script: { duration_s: 3600, cues: cues || [
+    script: { duration_s: duration, cues: cues || [
       { at_s: 0, type: 'intro', title: 'Welcome to the studio' },
       { at_s: revealAt, type: 'reveal', sku: 'mug', title: 'Batch 12 is here' },
-      { at_s: 3600, type: 'close' },
+      { at_s: duration, type: 'close' },
     ] },
   };
 }
@@ -99,15 +99,29 @@ export async function browser() {
   });
 }
 
-/** A viewer page that joined with `handle`. */
-export async function viewer(b, hub, id, handle, viewport = { width: 1280, height: 800 }) {
+/** Collects uncaught page errors (asserted empty at the end of each test) and, with DEBUG, console lines. */
+export function watch(page, name) {
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(`${name}: ${e.message}`));
+  if (process.env.DEBUG) page.on('console', (m) => console.log(`[${name}] ${m.type()}: ${m.text()}`));
+  return page;
+}
+
+/** A new page in its own browser context (own localStorage), at `viewport`. */
+export async function openPage(b, name, viewport = { width: 1280, height: 800 }) {
   const ctx = await b.newContext({ viewport });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => { throw e; });
+  return watch(await ctx.newPage(), name);
+}
+
+/** A viewer page that joined with `handle` (first visit: the join dialog mints a token). */
+export async function viewer(b, hub, id, handle, viewport) {
+  const page = await openPage(b, handle, viewport);
   await page.goto(`${hub.base}/live/${id}`);
+  await page.waitForSelector('#join[open]');
   await page.fill('#handle', handle);
-  await page.click('#join-form button[type=submit]');
-  await page.waitForFunction(() => document.body.dataset.connected === 'yes' && !document.querySelector('#join').open);
+  await page.click('#join-submit');
+  await page.waitForFunction(() => document.body.dataset.connected === 'yes' && !document.querySelector('#join').open
+    && document.querySelector('#me-handle').textContent.length > 1);
   return page;
 }
 

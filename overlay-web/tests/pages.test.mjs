@@ -1,11 +1,15 @@
-// The three pages in headless Chromium against the real binary.
+// The three pages in headless Chromium against the real binary: the panel drives a drop,
+// viewers claim, the OBS source follows; a race for the last unit; the OBS source's
+// transparency and key; a server restart under an open page. Screenshots land in
+// test-artifacts/screenshots/ for a person to look at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Hub, dropSpec, browser, viewer, topLeftPixel, ADMIN, SHOTS } from './harness.mjs';
+import { Hub, dropSpec, browser, viewer, openPage, topLeftPixel, ADMIN, SHOTS } from './harness.mjs';
 
 let hub;
 let b;
+const pages = [];
 
 before(async () => {
   hub = await Hub.start();
@@ -17,130 +21,253 @@ after(async () => {
   await hub?.stop();
 });
 
+/** Opens a page and remembers it, so its uncaught errors fail the test. */
+async function track(promise) {
+  const page = await promise;
+  pages.push(page);
+  return page;
+}
+
+function noPageErrors() {
+  const errors = pages.splice(0).flatMap((p) => p.errors);
+  assert.deepEqual(errors, [], 'no uncaught errors in the pages');
+}
+
+const shot = (page, name, opts = {}) => page.screenshot({ path: join(SHOTS, `${name}.png`), ...opts });
+const box = async (page, sel) => {
+  const r = await page.locator(sel).boundingBox();
+  return [r.x, r.y, r.width, r.height].map(Math.round);
+};
+
+/** A ten-minute script whose reveal comes 3 s after Go live. */
+function showSpec(id, stock = 5) {
+  return dropSpec(id, {
+    stock, duration: 600, cues: [
+      { at_s: 0, type: 'intro', title: 'Welcome to the studio' },
+      { at_s: 3, type: 'reveal', sku: 'mug', title: 'Batch 12 is here' },
+      { at_s: 60, type: 'cta', title: 'Tap Claim while they last' },
+      { at_s: 240, type: 'flash_coupon', code: 'KILN10', percent_off: 10, ttl_s: 120, title: '10% off for two minutes' },
+      { at_s: 540, type: 'soft_close', title: 'Last call' },
+      { at_s: 600, type: 'close' },
+    ],
+  });
+}
+
 test('a streamer creates and runs a drop in the panel; a viewer claims; the panel and OBS follow', async () => {
-  const panelCtx = await b.newContext({ viewport: { width: 1920, height: 1080 } });
-  const panel = await panelCtx.newPage();
+  const panel = await track(openPage(b, 'panel', { width: 1920, height: 1080 }));
   await panel.goto(`${hub.base}/panel`);
   await panel.fill('#token', ADMIN);
-  await panel.click('#login-form button[type=submit]');
+  await panel.press('#token', 'Enter');
   await panel.click('#new-drop');
+  await panel.waitForSelector('#create:not([hidden]) #inv-rows .row-item');
 
-  // A script with a wrong SKU is refused, with the server's message beside the field.
-  const bad = dropSpec('panel-drop', { revealAt: 4 });
-  bad.script.cues[1].sku = 'vase';
-  await panel.fill('#create-form input[name=title]', 'Speckled mugs, batch 12');
-  await panel.fill('#create-json', JSON.stringify({ inventory: bad.inventory, script: bad.script, id: 'panel-drop' }));
+  // The form, with a reveal naming a SKU that does not exist: the server's message sits beside that field.
+  await panel.click('#load-example');
+  await panel.fill('[data-field="script.cues[2].sku"]', 'vase');
   await panel.click('#create-form button[type=submit]');
-  await panel.waitForFunction(() => document.querySelector('#create-error').textContent.includes('unknown sku'));
-  assert.match(await panel.textContent('#create-error'), /script\.cues\[1\]\.sku/);
+  const skuError = panel.locator('[data-field="script.cues[2].sku"] + .field-error');
+  await skuError.waitFor();
+  assert.match(await skuError.textContent(), /unknown sku/i);
+  assert.equal(await panel.getAttribute('[data-field="script.cues[2].sku"]', 'class'), 'invalid');
+  assert.match(await panel.textContent('#create-error'), /script\.cues\[2\]\.sku/);
 
-  const good = dropSpec('panel-drop', { revealAt: 4 });
-  await panel.fill('#create-json', JSON.stringify({ inventory: good.inventory, script: good.script, id: 'panel-drop' }));
-  await panel.click('#create-form button[type=submit]');
+  // A bad number in pasted JSON names its field too.
+  const spec = showSpec('panel-drop');
+  await panel.click('#tab-json');
+  await panel.fill('#create-json', JSON.stringify({ ...spec, hold_s: 1 }));
+  await panel.click('#json-form button[type=submit]');
+  await panel.waitForFunction(() => document.querySelector('#json-error').textContent.includes('hold_s'));
+
+  // The good script, pasted as JSON.
+  await panel.fill('#create-json', JSON.stringify(spec, null, 2));
+  await panel.click('#json-form button[type=submit]');
   await panel.waitForSelector('#drop:not([hidden])');
-  const obsUrl = await panel.inputValue('#obs-url');
+  await panel.waitForFunction(() => document.querySelector('#drop-state').textContent === 'scheduled');
+  assert.equal(await panel.locator('#timeline .mark').count(), spec.script.cues.length, 'every cue is on the timeline bar');
   assert.equal(await panel.inputValue('#viewer-url'), `${hub.base}/live/panel-drop`);
+  const obsUrl = await panel.inputValue('#obs-url');
+  assert.match(obsUrl, new RegExp(`^${hub.base}/obs/panel-drop\\?key=.+`));
 
-  const ana = await viewer(b, hub, 'panel-drop', 'ana');
-  const obsCtx = await b.newContext({ viewport: { width: 1920, height: 1080 } });
-  const obs = await obsCtx.newPage();
+  const ana = await track(viewer(b, hub, 'panel-drop', 'ana', { width: 390, height: 844 }));
+  const obs = await track(openPage(b, 'obs', { width: 1920, height: 1080 }));
   await obs.goto(obsUrl);
+  const claimBox = await box(ana, '#claim');
 
   await panel.click('.controls button[data-action=start]');
   await panel.waitForFunction(() => document.querySelector('#drop-state').textContent === 'live');
-  // The reveal arrives at its cue time (4 s of live time), not before.
-  assert.equal(await ana.isDisabled('#claim'), true);
+  await ana.waitForFunction(() => document.querySelector('#card').dataset.kind === 'intro');
+  assert.equal(await ana.isDisabled('#claim'), true, 'nothing to claim before the reveal');
+  await obs.waitForFunction(() => document.querySelector('.cue')?.dataset.type === 'intro');
+
+  // The reveal arrives at its cue time on the viewer page and on the OBS source.
   await ana.waitForFunction(() => document.querySelector('#card').dataset.kind === 'reveal', null, { timeout: 20000 });
-  assert.match(await ana.textContent('#price'), /Speckled mug · €34\.00|Speckled mug · 34\.00/);
-  await obs.waitForFunction(() => document.querySelector('#cue')?.dataset.type === 'reveal');
-  assert.match(await obs.textContent('#cue'), /Batch 12 is here/);
+  assert.equal(await ana.textContent('#cue-title'), 'Batch 12 is here');
+  assert.equal(await ana.textContent('#item-name'), 'Speckled mug');
+  assert.match(await ana.textContent('#price'), /^(€34\.00|34\.00 €|EUR 34\.00)$/);
+  assert.equal(await ana.textContent('#card-stock'), '5 of 5 left');
+  await obs.waitForFunction(() => document.querySelector('.cue.enter')?.dataset.type === 'reveal');
+  assert.match(await obs.textContent('.cue.enter'), /Batch 12 is here/);
+  assert.deepEqual(await box(ana, '#claim'), claimBox, 'the Claim button does not move when a cue arrives');
 
   await ana.waitForFunction(() => !document.querySelector('#claim').disabled);
   await ana.click('#claim');
   await ana.waitForFunction(() => document.querySelector('#claim-result').dataset.ok === 'yes');
   const code = await ana.textContent('.claim-code');
   assert.match(code, /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/);
-  await ana.waitForFunction(() => /held for you for \d+:\d\d/.test(document.querySelector('.hold-time').textContent));
+  await ana.waitForFunction(() => /Held for you for 1[45]:\d\d/.test(document.querySelector('.hold-time').textContent));
+  assert.equal(await ana.textContent('#claim'), 'It’s yours ✓');
+  assert.deepEqual(await box(ana, '#claim'), claimBox, 'the Claim button does not move when the result arrives');
 
+  // The panel's figures and the OBS stock follow without a reload.
   await panel.waitForFunction(() => document.querySelector('#f-held').textContent === '1');
+  await panel.waitForFunction((c) => document.querySelector('#f-claims').textContent.includes(c), code);
+  await panel.waitForFunction(() => document.querySelector('#f-stock [data-sku=mug] .stock-left')?.textContent === '4 / 5');
   await obs.waitForFunction(() => document.querySelector('.stock-row[data-sku=mug] .stock-left')?.textContent === '4 left');
+  await obs.waitForFunction(() => document.querySelector('#board-list')?.textContent.includes('ana'));
   const claims = await hub.api('GET', '/drops/panel-drop/claims');
-  assert.deepEqual(claims.claims.map((c) => c.code), [code]);
+  assert.deepEqual(claims.claims.map((c) => [c.code, c.handle, c.state]), [[code, 'ana', 'held']]);
 
-  await panel.screenshot({ path: join(SHOTS, 'panel-1920x1080.png'), fullPage: true });
-  await ana.setViewportSize({ width: 1920, height: 1080 });
-  await ana.screenshot({ path: join(SHOTS, 'live-1920x1080.png') });
-  await ana.setViewportSize({ width: 390, height: 844 });
-  await ana.screenshot({ path: join(SHOTS, 'live-390x844.png'), fullPage: true });
-  await panel.setViewportSize({ width: 390, height: 844 });
-  await panel.screenshot({ path: join(SHOTS, 'panel-390x844.png'), fullPage: true });
-  await obs.screenshot({ path: join(SHOTS, 'obs-1920x1080.png'), omitBackground: true });
+  // An ad-hoc flash coupon from the panel reaches the viewer (with its copy button) and the OBS source.
+  await panel.fill('#c-code', 'STUDIO15');
+  await panel.fill('#c-off', '15');
+  await panel.click('#coupon-form button[type=submit]');
+  await ana.waitForFunction(() => document.querySelector('#coupon-code').textContent === 'STUDIO15');
+  assert.equal(await ana.isVisible('#coupon-copy'), true);
+  await ana.waitForFunction(() => /ends in [12]:\d\d/.test(document.querySelector('#coupon-time').textContent));
+  await obs.waitForFunction(() => document.querySelector('.cue.enter')?.dataset.type === 'flash_coupon');
+  assert.match(await obs.textContent('.cue.enter'), /STUDIO15/);
+
+  // A reload keeps the viewer's token and hold: no join prompt, the same code.
+  await ana.reload();
+  await ana.waitForFunction(() => document.body.dataset.connected === 'yes');
+  await ana.waitForFunction((c) => document.querySelector('.claim-code')?.textContent === c, code);
+  assert.equal(await ana.evaluate(() => document.querySelector('#join').open), false);
+
+  // Screenshots for a person: 1920×1080 and 390×844 of each page.
+  await obs.waitForTimeout(900); // let the entrance animation finish for the picture
+  await shot(obs, 'obs-1920x1080', { omitBackground: true });
   await obs.setViewportSize({ width: 390, height: 844 });
-  await obs.screenshot({ path: join(SHOTS, 'obs-390x844.png'), omitBackground: true });
-  await Promise.all([panelCtx.close(), obsCtx.close(), ana.context().close()]);
+  await shot(obs, 'obs-390x844', { omitBackground: true });
+  await shot(ana, 'live-390x844', { fullPage: true });
+  await ana.setViewportSize({ width: 1920, height: 1080 });
+  await shot(ana, 'live-1920x1080');
+  await shot(panel, 'panel-1920x1080', { fullPage: true });
+  await panel.setViewportSize({ width: 390, height: 844 });
+  await shot(panel, 'panel-390x844', { fullPage: true });
+  await panel.setViewportSize({ width: 1920, height: 1080 });
+  await panel.click('#new-drop');
+  await panel.click('#tab-form');
+  await panel.click('#load-example');
+  await panel.fill('[data-field="script.cues[2].sku"]', 'vase');
+  await panel.click('#create-form button[type=submit]');
+  await skuError.waitFor();
+  await shot(panel, 'panel-create-1920x1080', { fullPage: true });
+  noPageErrors();
+  await Promise.all([panel, ana, obs].map((p) => p.context().close()));
 });
 
-test('two viewers race for the last unit: one code, one sold out', async () => {
+test('two viewers race for the last unit: one code, one "sold out"', async () => {
   await hub.api('POST', '/drops', dropSpec('last-one', { stock: 1 }));
-  const [a, c] = await Promise.all([viewer(b, hub, 'last-one', 'ana'), viewer(b, hub, 'last-one', 'bo')]);
+  const [ana, bo] = await Promise.all([track(viewer(b, hub, 'last-one', 'ana')), track(viewer(b, hub, 'last-one', 'bo'))]);
   await hub.api('POST', '/drops/last-one/start', {});
   await hub.api('POST', '/drops/last-one/fire', { cue: 1 });
-  await Promise.all([a, c].map((p) => p.waitForFunction(() => !document.querySelector('#claim').disabled)));
-  await Promise.all([a.click('#claim'), c.click('#claim')]);
-  const outcomes = await Promise.all([a, c].map(async (p) => {
+  await Promise.all([ana, bo].map((p) => p.waitForFunction(() => !document.querySelector('#claim').disabled)));
+  // Both press Claim at the same instant (a timer in each page, one browser clock), so both requests are in flight.
+  const at = Date.now() + 400;
+  await Promise.all([ana, bo].map((p) => p.evaluate((t) => setTimeout(() => document.querySelector('#claim').click(), t - Date.now()), at)));
+  const outcomes = await Promise.all([ana, bo].map(async (p) => {
     await p.waitForFunction(() => document.querySelector('#claim-result').dataset.ok);
-    return p.evaluate(() => ({ ok: document.querySelector('#claim-result').dataset.ok,
-      text: document.querySelector('#claim-result').textContent }));
+    return p.evaluate(() => ({
+      ok: document.querySelector('#claim-result').dataset.ok,
+      reason: document.querySelector('#claim-result .reason')?.dataset.reason,
+      text: document.querySelector('#claim-result').textContent,
+      button: document.querySelector('#claim').textContent,
+      code: document.querySelector('.claim-code')?.textContent,
+    }));
   }));
   assert.deepEqual(outcomes.map((o) => o.ok).sort(), ['no', 'yes']);
-  assert.match(outcomes.find((o) => o.ok === 'no').text, /Sold out/);
+  const loser = outcomes.find((o) => o.ok === 'no');
+  assert.equal(loser.reason, 'sold_out');
+  assert.match(loser.text, /Sold out/);
+  assert.equal(loser.button, 'Sold out');
   const claims = await hub.api('GET', '/drops/last-one/claims');
-  assert.equal(claims.claims.length, 1);
-  await Promise.all([a, c].map((p) => p.context().close()));
+  assert.deepEqual(claims.claims.map((c) => c.code), [outcomes.find((o) => o.ok === 'yes').code]);
+  // Both pages end showing the SKU sold out.
+  await Promise.all([ana, bo].map((p) => p.waitForFunction(() => document.querySelector('.stock-row[data-sku=mug]')?.classList.contains('sold-out'))));
+  await shot(outcomes[0].ok === 'no' ? ana : bo, 'live-sold-out-1280x800');
+  noPageErrors();
+  await Promise.all([ana, bo].map((p) => p.context().close()));
 });
 
 test('the OBS page is transparent, display-only, and needs its key', async () => {
-  const created = await hub.api('POST', '/drops', dropSpec('obs-check'));
-  const wrong = await fetch(`${hub.base}/obs/obs-check?key=nope`);
-  assert.equal(wrong.status, 403);
+  const created = await hub.api('POST', '/drops', showSpec('obs-check'));
+  assert.equal((await fetch(`${hub.base}/obs/obs-check?key=nope`)).status, 403);
   assert.equal((await fetch(`${hub.base}/obs/obs-check`)).status, 403);
-  const denied = await b.newPage({ viewport: { width: 1920, height: 1080 } });
+  assert.equal((await fetch(`${hub.base}/obs/no-such-drop?key=${created.obs_key}`)).status, 403);
+
+  // A wrong key: nothing on stream, one line in the console.
+  const denied = await track(openPage(b, 'obs-denied', { width: 1920, height: 1080 }));
   const said = [];
   denied.on('console', (m) => said.push(m.text()));
   const deniedResp = await denied.goto(`${hub.base}/obs/obs-check?key=wrong`);
   assert.equal(deniedResp.status(), 403);
   assert.equal((await denied.evaluate(() => document.body.innerText)).trim(), '', 'nothing shows on stream');
   assert.equal(topLeftPixel(await denied.screenshot({ omitBackground: true }))[3], 0);
-  await denied.waitForFunction(() => true);
   assert.ok(said.some((t) => t.includes('wrong or missing ?key=')), `console said: ${said}`);
-  await denied.close();
 
-  const page = await b.newPage({ viewport: { width: 1920, height: 1080 } });
+  const page = await track(openPage(b, 'obs', { width: 1920, height: 1080 }));
   const resp = await page.goto(`${hub.base}/obs/obs-check?key=${encodeURIComponent(created.obs_key)}`);
-  assert.match(resp.headers()['cache-control'], /no-store/);
+  assert.match(resp.headers()['cache-control'], /no-store/, 'OBS never caches stale HTML');
   await hub.api('POST', '/drops/obs-check/start', {});
-  await page.waitForFunction(() => document.querySelector('#cue')?.dataset.type === 'intro');
+  await page.waitForFunction(() => document.querySelector('.cue')?.dataset.type === 'intro');
+  await page.waitForFunction(() => document.querySelector('.cue')?.dataset.type === 'reveal', null, { timeout: 20000 });
   const bg = await page.evaluate(() => [getComputedStyle(document.documentElement).backgroundColor, getComputedStyle(document.body).backgroundColor]);
   assert.deepEqual(bg, ['rgba(0, 0, 0, 0)', 'rgba(0, 0, 0, 0)']);
   const png = await page.screenshot({ omitBackground: true });
   assert.equal(topLeftPixel(png)[3], 0, 'the corner pixel is fully transparent');
-  const interactive = await page.evaluate(() => document.querySelectorAll('button, input, select, textarea, a[href], [tabindex], dialog').length);
-  assert.equal(interactive, 0);
-  const scroll = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]);
-  assert.deepEqual(scroll, [1920, 1080]);
-  await page.close();
+  const interactive = await page.evaluate(() => document.querySelectorAll(
+    'button, input, select, textarea, a[href], [tabindex], [contenteditable], dialog, details, [onclick]').length);
+  assert.equal(interactive, 0, 'no interactive element');
+  const scroll = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight,
+    getComputedStyle(document.documentElement).overflow, getComputedStyle(document.body).overflow]);
+  assert.deepEqual(scroll, [1920, 1080, 'hidden', 'hidden'], 'no scrollbars');
+
+  // The CSS and JS come with their content types, compressed, with ETags.
+  for (const [path, type] of [['/assets/css/obs.css', /^text\/css/], ['/assets/js/obs.js', /javascript/]]) {
+    const r = await fetch(`${hub.base}${path}`, { headers: { 'accept-encoding': 'gzip, br' } });
+    assert.match(r.headers.get('content-type'), type, path);
+    assert.ok(r.headers.get('etag'), `${path} has an ETag`);
+    assert.match(r.headers.get('content-encoding') || '', /gzip|br/, `${path} is compressed`);
+    const again = await fetch(`${hub.base}${path}`, { headers: { 'if-none-match': r.headers.get('etag') } });
+    assert.equal(again.status, 304);
+  }
+  noPageErrors();
+  await Promise.all([denied, page].map((p) => p.context().close()));
 });
 
 test('a viewer page reconnects by itself after a server restart and shows the current state', async () => {
-  await hub.api('POST', '/drops', dropSpec('restart-page'));
-  await hub.api('POST', '/drops/restart-page/start', {});
-  const page = await viewer(b, hub, 'restart-page', 'cy');
+  const created = await hub.api('POST', '/drops', showSpec('restart-page'));
+  const page = await track(viewer(b, hub, 'restart-page', 'cy'));
+  const started = await hub.api('POST', '/drops/restart-page/start', {});
   await page.waitForFunction(() => document.querySelector('#card').dataset.kind === 'intro');
-  await hub.restart();
+  assert.ok(created.obs_key);
+
+  // Down across the reveal: it fires (on the timeline) while nobody is connected.
+  await hub.stop();
   await page.waitForFunction(() => document.body.dataset.connected === 'no');
+  assert.equal(await page.isDisabled('#claim'), true);
+  const revealAt = started.started_ms + 3000;
+  while (Date.now() < revealAt + 300) await new Promise((ok) => setTimeout(ok, 100));
+  await hub.spawn();
+
   await page.waitForFunction(() => document.body.dataset.connected === 'yes', null, { timeout: 40000 });
-  await hub.api('POST', '/drops/restart-page/fire', { cue: 1 });
   await page.waitForFunction(() => document.querySelector('#card').dataset.kind === 'reveal');
   await page.waitForFunction(() => !document.querySelector('#claim').disabled);
+  // Claimed with the keyboard alone: Tab reaches the button, Enter presses it.
+  for (let i = 0; i < 12 && (await page.evaluate(() => document.activeElement?.id)) !== 'claim'; i += 1) await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'claim', 'Tab reaches the Claim button');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#claim-result').dataset.ok === 'yes');
+  noPageErrors();
   await page.context().close();
 });

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
 use dropwire_core::DropId;
-use dropwire_store::{Store, StoreError};
+use dropwire_store::{RedisBus, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -48,6 +48,8 @@ pub struct Options {
     pub hello_timeout: Duration,
     /// A write to a viewer that takes longer than this marks it slow.
     pub send_timeout: Duration,
+    /// The cross-node bus (with a Redis store): set it when several nodes serve one drop.
+    pub bus: Option<RedisBus>,
 }
 
 impl Options {
@@ -64,6 +66,7 @@ impl Options {
             mints_per_minute: 30,
             hello_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(5),
+            bus: None,
         }
     }
 }
@@ -150,6 +153,7 @@ impl AppState {
             metrics: metrics.clone(),
             viewer_queue: opts.viewer_queue,
             shutdown: shutdown.clone(),
+            bus: opts.bus,
         };
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let state = AppState {

@@ -7,6 +7,8 @@
 //!   tasks, and [`app::serve`] (which tests call on an ephemeral port).
 //! - [`hub`]: one fan-out hub per drop: sequencing, serialize-once broadcast, history for
 //!   resume, the timeline task that fires cues, coalesced figures.
+//! - [`relay`]: with Redis, a hub's link to the other hub nodes (one `seq` order across
+//!   nodes, gaps filled from the drop's stream, one copy of each cue).
 //! - [`ws`]: the viewer WebSocket, one task per connection.
 //! - [`requests`]: claims and coupons asked over the socket.
 //! - [`api`]: the HTTP control API.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod pages;
+pub mod relay;
 pub mod requests;
 pub mod ws;
 

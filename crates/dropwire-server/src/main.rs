@@ -11,7 +11,9 @@ use base64::Engine;
 use clap::Parser;
 use dropwire_server::config::{Cli, Command, Config};
 use dropwire_server::{AppState, Options};
-use dropwire_store::{MemoryStore, MemoryStoreConfig, RedisStore, RedisStoreConfig, Store};
+use dropwire_store::{
+    MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
+};
 use tracing_subscriber::EnvFilter;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -37,27 +39,35 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(t) => t.clone(),
         None => admin_token_from(&config.data_dir)?,
     };
-    let store: Arc<dyn Store> = match &config.redis {
+    let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
         Some(url) => {
             let mut redis = RedisStoreConfig::new(url.clone());
             redis.wait_replicas = config.redis_wait_replicas;
-            Arc::new(
-                RedisStore::connect(redis)
-                    .await
-                    .with_context(|| format!("cannot reach --redis {url}"))?,
-            )
+            let store = RedisStore::connect(redis)
+                .await
+                .with_context(|| format!("cannot reach --redis {url}"))?;
+            // Any number of nodes may share this Redis: the bus carries each drop's
+            // broadcasts to all of them in one order.
+            let node = format!("{}-{}", std::process::id(), ulid::Ulid::new());
+            let bus = RedisBus::open(&store, node)
+                .await
+                .with_context(|| format!("cannot open the cross-node bus on --redis {url}"))?;
+            (Arc::new(store), Some(bus))
         }
-        None => Arc::new(
-            MemoryStore::open(MemoryStoreConfig {
-                data_dir: Some(config.data_dir.clone()),
-                fsync: config.fsync,
-            })
-            .with_context(|| {
-                format!(
-                    "cannot open the embedded store in {}",
-                    config.data_dir.display()
-                )
-            })?,
+        None => (
+            Arc::new(
+                MemoryStore::open(MemoryStoreConfig {
+                    data_dir: Some(config.data_dir.clone()),
+                    fsync: config.fsync,
+                })
+                .with_context(|| {
+                    format!(
+                        "cannot open the embedded store in {}",
+                        config.data_dir.display()
+                    )
+                })?,
+            ),
+            None,
         ),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -65,6 +75,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on --bind {}", config.bind))?;
     let addr = listener.local_addr()?;
     let mut opts = Options::new(store, admin_token.clone());
+    opts.bus = bus;
     opts.jwt_secret = config.jwt_secret.clone();
     opts.viewer_queue = config.viewer_queue;
     opts.socket_send_buffer = config.socket_send_buffer;

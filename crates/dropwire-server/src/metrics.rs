@@ -27,6 +27,8 @@ pub struct Metrics {
     pub claims: IntCounterVec,
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
+    /// Cross-node bus events, by what happened (published, duplicate, stale, gap_filled, lost, failed).
+    pub bus: IntCounterVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -57,6 +59,7 @@ impl Metrics {
             claims: must(IntCounterVec::new(Opts::new("claims_total", "Claim results, by result"), &["result"])),
             http_requests: must(IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route and status"), &["route", "status"])),
             http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets), &["route"])),
+            bus: must(IntCounterVec::new(Opts::new("bus_events_total", "Cross-node bus (Redis): publications and what became of them, gaps filled from the stream, broadcasts lost"), &["event"])),
             registry,
         };
         let r = &m.registry;
@@ -72,6 +75,7 @@ impl Metrics {
         must(r.register(Box::new(m.claims.clone())));
         must(r.register(Box::new(m.http_requests.clone())));
         must(r.register(Box::new(m.http_seconds.clone())));
+        must(r.register(Box::new(m.bus.clone())));
         m
     }
 

@@ -8,16 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{TestServer, drop_spec, far_script};
+use common::{TestServer, claim_all, drop_spec, far_script};
 use dropwire_server::Options;
 use dropwire_store::testing::RedisServer;
-use dropwire_store::{RedisStore, RedisStoreConfig};
+use dropwire_store::{RedisBus, RedisStore, RedisStoreConfig};
 use futures_util::future::try_join_all;
 use serde_json::json;
 
 async fn on_redis(redis: &RedisServer) -> Result<TestServer> {
     let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
-    TestServer::with(Options::new(Arc::new(store), common::ADMIN.into())).await
+    let bus = RedisBus::open(&store, "only".into()).await?;
+    let mut opts = Options::new(Arc::new(store), common::ADMIN.into());
+    opts.bus = Some(bus);
+    TestServer::with(opts).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,20 +37,9 @@ async fn two_hundred_viewers_race_for_forty_mugs_on_redis() -> Result<()> {
         v.next_of("snapshot").await?;
         viewers.push(v);
     }
-    server
-        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
-        .await?;
-    server
-        .ok(&format!("/api/v1/drops/{id}/fire"), json!({"cue": 1}))
-        .await?;
+    server.start_and_reveal(&id).await?;
     try_join_all(viewers.iter_mut().map(|v| v.cue("reveal"))).await?;
-    let results = try_join_all(
-        viewers
-            .iter_mut()
-            .enumerate()
-            .map(|(i, v)| async move { v.claim("mug", &format!("r{i}")).await }),
-    )
-    .await?;
+    let results = claim_all(&mut viewers, "mug").await?;
     let codes: HashSet<&str> = results.iter().filter_map(|r| r["code"].as_str()).collect();
     assert_eq!(codes.len(), 40);
     assert_eq!(
@@ -70,12 +62,7 @@ async fn a_redis_outage_means_unavailable_and_503_then_recovers_by_itself() -> R
     let token = server.mint("ana").await?;
     let (mut ana, _) = server.join(&id, Some(&token), None).await?;
     ana.next_of("snapshot").await?;
-    server
-        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
-        .await?;
-    server
-        .ok(&format!("/api/v1/drops/{id}/fire"), json!({"cue": 1}))
-        .await?;
+    server.start_and_reveal(&id).await?;
     ana.cue("reveal").await?;
     let ready = format!("{}/readyz", server.base);
     assert_eq!(server.http.get(&ready).send().await?.status(), 200);

@@ -4,11 +4,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
-use common::{ADMIN, TestServer, Viewer};
+use common::{ADMIN, Spawned, TestServer, Viewer};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -60,52 +58,10 @@ async fn a_restarted_hub_continues_the_drop_at_the_right_cue() -> Result<()> {
     server.stop().await
 }
 
-struct Hub {
-    child: Child,
-    base: String,
-}
-
-impl Hub {
-    fn spawn(dir: &std::path::Path) -> Result<Hub> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dropwire"))
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--admin-token",
-                ADMIN,
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("DROPWIRE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines.next().context("the hub exited before listening")??;
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                break addr.trim().to_owned();
-            }
-        };
-        // Keep reading, so the hub never writes into a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(Hub { child, base })
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut hub = Hub::spawn(dir.path())?;
+    let mut hub = Spawned::on_dir(dir.path())?;
     let http = reqwest::Client::new();
     let api = |base: &str, path: &str| format!("{base}{path}");
     let spec = common::drop_spec("crash", 150, 1, common::far_script());
@@ -179,7 +135,7 @@ async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
         told.insert(code);
     }
 
-    let hub = Hub::spawn(dir.path())?;
+    let hub = Spawned::on_dir(dir.path())?;
     let claims: Value = http
         .get(api(&hub.base, &format!("/api/v1/drops/{id}/claims")))
         .bearer_auth(ADMIN)

@@ -1,21 +1,44 @@
-//! Claims per second the MemoryStore sustains in-process, with and without the journal.
+//! Claims per second the MemoryStore sustains in-process: without a journal, journaled
+//! without fsync, and journaled with fsync'd group commits. Concurrent tasks claim round
+//! robin over four SKUs with stock to spare, each claim from a new viewer.
 //!
 //! `cargo run --release -p dropwire-store --example claim_bench [claims] [tasks]`
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use dropwire_core::DropId;
-use dropwire_store::conformance::record;
+use dropwire_core::{ClaimOutcome, DropId, DropRecord};
 use dropwire_store::{ClaimRequest, MemoryStore, MemoryStoreConfig, Store};
+
+const SKUS: [&str; 4] = ["mug", "jug", "bowl", "vase"];
+
+fn bench_record(id: &DropId) -> DropRecord {
+    let inventory: Vec<_> = SKUS
+        .iter()
+        .map(|sku| {
+            serde_json::json!({"sku": sku, "name": sku, "price_cents": 3400,
+                "stock": 1_000_000, "per_viewer_limit": 1})
+        })
+        .collect();
+    let spec = serde_json::from_value(serde_json::json!({
+        "id": id.as_str(), "title": "Bench", "hold_s": 900, "inventory": inventory,
+        "script": {"duration_s": 600, "cues": [{"at_s": 0, "type": "reveal", "sku": "mug"},
+            {"at_s": 600, "type": "close"}]}
+    }))
+    .expect("valid spec");
+    DropRecord {
+        id: id.clone(),
+        spec,
+        obs_key: "key".into(),
+        created_ms: 1,
+        log: Vec::new(),
+    }
+}
 
 async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
     let store = Arc::new(MemoryStore::open(config).expect("open"));
     let id = DropId::parse("bench").expect("id");
-    store
-        .create_drop(record(&id, 1_000_000, 1, 900))
-        .await
-        .expect("create");
+    store.create_drop(bench_record(&id)).await.expect("create");
     let started = Instant::now();
     let per_task = claims / tasks;
     let mut handles = Vec::new();
@@ -27,14 +50,15 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
             for i in 0..per_task {
                 let req = ClaimRequest {
                     drop_id: id.clone(),
-                    sku: "mug".into(),
+                    sku: SKUS[(i % 4) as usize].into(),
                     viewer_id: format!("v{t}-{i}"),
                     handle: "h".into(),
                     rid: "r".into(),
                     now_ms: 1,
                 };
                 let t0 = Instant::now();
-                store.claim(req).await.expect("claim");
+                let outcome = store.claim(req).await.expect("claim");
+                assert!(matches!(outcome, ClaimOutcome::Granted(_)), "{outcome:?}");
                 lat.push(t0.elapsed().as_micros() as u64);
             }
             lat
@@ -60,7 +84,11 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let claims: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let tasks: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
-    println!("{claims} claims from {tasks} concurrent tasks, one SKU\n");
+    println!(
+        "{claims} claims ({} with fsync) from {tasks} concurrent tasks over {} SKUs\n",
+        claims / 4,
+        SKUS.len()
+    );
     println!("| store                    | claims/s  | p50       | p99       |");
     println!("|--------------------------|-----------|-----------|-----------|");
     run(

@@ -22,6 +22,7 @@ macro_rules! conformance_tests {
             the_control_log_is_compare_and_append,
             a_storm_never_oversells,
             nobody_gets_past_the_per_viewer_limit,
+            a_rid_sent_many_times_at_once_gets_one_answer,
             a_retried_rid_gets_the_same_answer,
             redemption_moves_held_to_redeemed_once,
             expiry_returns_stock_exactly_once,
@@ -182,10 +183,12 @@ pub async fn the_control_log_is_compare_and_append<S: Store>(store: Arc<S>) {
         at_ms: T0 + 5,
         action: ControlAction::Pause,
     };
-    let (a, b) = tokio::join!(
-        store.append_control(&id, 1, pause.clone()),
-        store.append_control(&id, 1, pause.clone())
-    );
+    let race = |store: Arc<S>, id: DropId, entry: ControlEntry| {
+        tokio::spawn(async move { store.append_control(&id, 1, entry).await })
+    };
+    let a = race(Arc::clone(&store), id.clone(), pause.clone());
+    let b = race(Arc::clone(&store), id.clone(), pause.clone());
+    let (a, b) = (a.await.expect("task"), b.await.expect("task"));
     let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{a:?} {b:?}");
     assert!(
@@ -217,6 +220,11 @@ pub async fn a_storm_never_oversells<S: Store>(store: Arc<S>) {
     assert_eq!(codes.len(), 40, "codes are unique");
     let ranks: HashSet<u32> = won.iter().map(|c| c.rank).collect();
     assert_eq!(ranks, (0..40).collect(), "ranks are 0..40, each once");
+    for c in &won {
+        assert_eq!(c.state, ClaimState::Held);
+        assert_eq!(c.hold_until_ms, c.created_ms + 900_000);
+        assert_eq!(c.points, dropwire_core::claim::claim_points(c.rank));
+    }
     let listed = store.claims(&id).await.expect("claims");
     assert_eq!(
         listed
@@ -230,14 +238,36 @@ pub async fn a_storm_never_oversells<S: Store>(store: Arc<S>) {
 }
 
 pub async fn nobody_gets_past_the_per_viewer_limit<S: Store>(store: Arc<S>) {
-    let id = new_drop(&*store, "limit-two", 40, 2, 900).await;
-    let reqs = (0..30)
+    // Plenty of stock: 100 viewers each try 3 times at once with a limit of 2.
+    let id = new_drop(&*store, "limit-two", 250, 2, 900).await;
+    let reqs = (0..100)
         .flat_map(|i| (0..3).map(move |k| (i, k)))
         .map(|(i, k)| req(&id, "mug", &format!("v{i}"), &format!("r{k}"), T0))
         .collect();
     let outcomes = storm(&store, reqs).await;
     let won = granted(&outcomes);
+    assert_eq!(won.len(), 200);
+    assert_eq!(refused(&outcomes, ClaimReason::LimitReached), 100);
+    for i in 0..100 {
+        let mine = won
+            .iter()
+            .filter(|c| c.viewer_id == format!("v{i}"))
+            .count();
+        assert_eq!(mine, 2, "viewer v{i} got {mine}");
+    }
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.held, f.claimers), (50, 200, 100));
+
+    // Scarce stock: 30 viewers each claim twice at once, 40 units.
+    let id = new_drop(&*store, "limit-two-scarce", 40, 2, 900).await;
+    let reqs = (0..30)
+        .flat_map(|i| (0..2).map(move |k| (i, k)))
+        .map(|(i, k)| req(&id, "mug", &format!("v{i}"), &format!("r{k}"), T0))
+        .collect();
+    let outcomes = storm(&store, reqs).await;
+    let won = granted(&outcomes);
     assert_eq!(won.len(), 40);
+    assert_eq!(refused(&outcomes, ClaimReason::SoldOut), 20);
     for i in 0..30 {
         let mine = won
             .iter()
@@ -245,7 +275,45 @@ pub async fn nobody_gets_past_the_per_viewer_limit<S: Store>(store: Arc<S>) {
             .count();
         assert!(mine <= 2, "viewer v{i} got {mine}");
     }
-    assert!(refused(&outcomes, ClaimReason::LimitReached) >= 1);
+    assert_eq!(store.claims(&id).await.expect("claims").len(), 40);
+}
+
+pub async fn a_rid_sent_many_times_at_once_gets_one_answer<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "rid-race", 3, 2, 900).await;
+    let outcomes = storm(
+        &store,
+        (0..50).map(|_| req(&id, "mug", "ana", "r1", T0)).collect(),
+    )
+    .await;
+    assert!(
+        matches!(outcomes[0], ClaimOutcome::Granted(_)),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
+    // jug allows one per viewer: the second rid is refused, every copy alike.
+    assert!(matches!(
+        store
+            .claim(req(&id, "jug", "ana", "j1", T0))
+            .await
+            .expect("claim"),
+        ClaimOutcome::Granted(_)
+    ));
+    let outcomes = storm(
+        &store,
+        (0..50).map(|_| req(&id, "jug", "ana", "j2", T0)).collect(),
+    )
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == ClaimOutcome::Refused(ClaimReason::LimitReached)),
+        "{outcomes:?}"
+    );
+    let claims = store.claims(&id).await.expect("claims");
+    assert_eq!(claims.len(), 2, "one claim per rid");
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.stock[1].left), (2, 4));
 }
 
 pub async fn a_retried_rid_gets_the_same_answer<S: Store>(store: Arc<S>) {
@@ -349,7 +417,9 @@ pub async fn expiry_returns_stock_exactly_once<S: Store>(store: Arc<S>) {
             .all(|c| c.drop_id != id)
     );
     // Two nodes sweeping at once: each claim is reported expired exactly once.
-    let (a, b) = tokio::join!(store.expire_due(T0 + 60_000), store.expire_due(T0 + 60_000));
+    let sweep = |store: Arc<S>| tokio::spawn(async move { store.expire_due(T0 + 60_000).await });
+    let (a, b) = (sweep(Arc::clone(&store)), sweep(Arc::clone(&store)));
+    let (a, b) = (a.await.expect("task"), b.await.expect("task"));
     let mut mine: Vec<_> = a
         .expect("sweep")
         .into_iter()
@@ -422,27 +492,32 @@ pub async fn a_unique_coupon_hands_out_exactly_its_limit<S: Store>(store: Arc<S>
             })
         })
         .collect();
+    let mut outcomes = Vec::new();
     let mut codes = Vec::new();
     let mut sold_out = 0;
     for t in tasks {
-        match t.await.expect("task") {
-            CouponOutcome::Granted { code } => codes.push(code),
+        let outcome = t.await.expect("task");
+        match &outcome {
+            CouponOutcome::Granted { code } => codes.push(code.clone()),
             CouponOutcome::SoldOut => sold_out += 1,
         }
+        outcomes.push(outcome);
     }
     let unique: HashSet<_> = codes.iter().collect();
     assert_eq!((codes.len(), unique.len(), sold_out), (5, 5, 15));
-    let same = store
-        .take_coupon(CouponRequest {
-            drop_id: id.clone(),
-            coupon: "s3".into(),
-            limit: 5,
-            viewer_id: "v0".into(),
-            now_ms: T0,
-        })
-        .await;
-    if let Ok(CouponOutcome::Granted { code }) = same {
-        assert!(unique.contains(&code), "a viewer keeps its code");
+    // Asking again: the same code for a winner, still sold out for the others.
+    for (i, first) in outcomes.iter().enumerate() {
+        let again = store
+            .take_coupon(CouponRequest {
+                drop_id: id.clone(),
+                coupon: "s3".into(),
+                limit: 5,
+                viewer_id: format!("v{i}"),
+                now_ms: T0,
+            })
+            .await
+            .expect("coupon");
+        assert_eq!(&again, first, "viewer v{i} asked again");
     }
     let other = store
         .take_coupon(CouponRequest {

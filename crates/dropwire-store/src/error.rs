@@ -16,11 +16,13 @@ pub enum StoreError {
     Conflict,
     #[error("journal I/O: {0}")]
     Io(#[from] std::io::Error),
-    #[error("journal record at byte {offset} is unreadable: {source}")]
+    /// A stored record cannot be read: in the journal (at byte `offset`) or in Redis.
+    #[error("stored record at byte {offset} is unreadable: {what}")]
     Corrupt {
         offset: u64,
+        what: &'static str,
         #[source]
-        source: serde_json::Error,
+        source: Option<serde_json::Error>,
     },
     #[error("journal {path} is version {found}; this build reads version {expected}")]
     JournalVersion {

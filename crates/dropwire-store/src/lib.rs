@@ -9,7 +9,8 @@
 //!   locked per drop and per SKU; every change is appended to a journal ([`journal`]) and
 //!   fsync'd in group commits before the caller hears "claimed". Start-up replays it.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
-//!   per drop, so it runs on Redis Cluster too).
+//!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
+//!   orders one drop's broadcasts across hub nodes.
 //! - [`conformance`]: one function per guarantee, generic over any `Store`; each
 //!   backend's tests call them all.
 //!
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use redis::bus::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
 pub use redis::{RedisStore, RedisStoreConfig};
 
 /// A viewer asks for one unit of `sku` (the hub has checked that its window is open).

@@ -1,5 +1,6 @@
 //! Test support: a real `redis-server` on a free port, with its own directory, killed when
-//! dropped — and, should the test process die first, by a watchdog that sees it go.
+//! dropped — and, should the test process die first, by a watchdog that sees it go. Also a
+//! 3-master Redis Cluster of such servers ([`RedisCluster`]).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile_dir::Dir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 mod tempfile_dir {
@@ -28,10 +30,15 @@ mod tempfile_dir {
 impl RedisServer {
     /// Starts one on a free port; panics if `redis-server` is not installed.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra `redis-server` arguments (`["--replicaof", "127.0.0.1", "7000"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::start_on(free_port(false), extra)
+    }
+
+    fn start_on(port: u16, extra: &[&str]) -> RedisServer {
         let dir =
             std::env::temp_dir().join(format!("dropwire-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("redis dir");
@@ -39,6 +46,7 @@ impl RedisServer {
             port,
             dir: tempfile_dir::Dir(dir),
             child: None,
+            extra: extra.iter().map(|a| format!("'{a}'")).collect(),
         };
         server.spawn();
         server
@@ -56,11 +64,12 @@ impl RedisServer {
         // The shell waits for redis-server and kills it once this process is gone.
         let script = format!(
             "redis-server --port {port} --bind 127.0.0.1 --dir '{dir}' --save '' --appendonly yes --appendfsync always \
-             --logfile '{dir}/redis.log' & r=$!; echo $r > '{dir}/pid'; \
+             --logfile '{dir}/redis.log' {extra} & r=$!; echo $r > '{dir}/pid'; \
              while kill -0 {parent} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.2; done; kill -9 $r 2>/dev/null",
             port = self.port,
             dir = self.dir.0.display(),
             parent = std::process::id(),
+            extra = self.extra.join(" "),
         );
         let child = Command::new("sh")
             .arg("-c")
@@ -113,5 +122,98 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A free port on 127.0.0.1; with `bus`, one whose cluster bus port (+10000) is free too.
+fn free_port(bus: bool) -> u16 {
+    for _ in 0..200 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !bus {
+            return port;
+        }
+        if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port with a free cluster bus port");
+}
+
+/// A Redis Cluster of three masters (no replicas) on free ports, each an
+/// append-only [`RedisServer`], joined with `redis-cli --cluster create`.
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts and joins the three masters and waits until the cluster serves every slot.
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_on(
+                    free_port(true),
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| n.cluster_ok()) {
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// Every node's URL (any of them is a seed for the cluster client).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+impl RedisServer {
+    /// Whether this cluster node reports `cluster_state:ok`.
+    fn cluster_ok(&self) -> bool {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "cluster", "info"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+    }
+
+    /// Runs `redis-cli -p PORT args…` against this server and returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }

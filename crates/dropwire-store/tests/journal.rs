@@ -134,6 +134,112 @@ async fn a_bad_record_in_the_middle_is_corruption_not_silence() {
     ));
 }
 
+/// Where each record of a journal starts.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        starts.push(at);
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    starts
+}
+
+/// A well-framed record around `payload`.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test]
+async fn any_damaged_tail_is_cut_off_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let id = populate(&store).await;
+    let claims = store.claims(&id).await.unwrap();
+    drop(store);
+    let path = dir.path().join("journal.dwj");
+    let pristine = std::fs::read(&path).unwrap();
+    // The last record is the sequence reservation; cutting it keeps every claim.
+    let last = *record_starts(&pristine).last().unwrap();
+    let mut flipped = pristine.clone();
+    flipped[last + 12] ^= 0x20;
+    let cases = [
+        (
+            "garbage",
+            [&pristine[..], b"\xde\xad\xbe\xef not a record"].concat(),
+            pristine.len(),
+        ),
+        (
+            "zeros",
+            [&pristine[..], &[0u8; 64][..]].concat(),
+            pristine.len(),
+        ),
+        (
+            "half a header",
+            [&pristine[..], &[5u8, 0, 0][..]].concat(),
+            pristine.len(),
+        ),
+        ("a flipped byte in the last record", flipped, last),
+        (
+            "a checksummed record of unknown JSON",
+            [&pristine[..], &frame(b"{\"t\":\"nope\"}")[..]].concat(),
+            pristine.len(),
+        ),
+    ];
+    for (what, bytes, good_len) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let again = open(dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            good_len,
+            "{what}"
+        );
+        assert_eq!(again.claims(&id).await.unwrap(), claims, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_length_or_magic_is_corruption_and_a_torn_header_a_new_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    populate(&store).await;
+    drop(store);
+    let path = dir.path().join("journal.dwj");
+    let pristine = std::fs::read(&path).unwrap();
+    // The first record's length now runs past the end of the file, but good records
+    // follow it: that is damage, not a torn tail.
+    let mut long = pristine.clone();
+    long[8..12].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    std::fs::write(&path, &long).unwrap();
+    assert!(matches!(
+        open(dir.path()),
+        Err(StoreError::Corrupt { offset: 8, .. })
+    ));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        long,
+        "a damaged journal is left as it is"
+    );
+
+    let mut magic = pristine.clone();
+    magic[0] = b'X';
+    std::fs::write(&path, &magic).unwrap();
+    assert!(matches!(
+        open(dir.path()),
+        Err(StoreError::Corrupt { offset: 0, .. })
+    ));
+
+    // A crash while the header of a new journal was being written.
+    std::fs::write(&path, b"DW").unwrap();
+    let fresh = open(dir.path()).unwrap();
+    assert!(fresh.list_drops().await.unwrap().is_empty());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Claim { viewer: u8 },

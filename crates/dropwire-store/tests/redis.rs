@@ -59,7 +59,12 @@ async fn redis_away_means_unavailable_at_once_and_back_means_working() {
         .await
         .expect_err("redis is gone");
     assert!(err.is_unavailable(), "{err}");
+    let claim_failed = started.elapsed();
     assert!(store.ping().await.is_err());
+    eprintln!(
+        "redis away: a claim failed after {claim_failed:?}, a ping after {:?} more",
+        started.elapsed() - claim_failed
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answers come at once, not after a hang"
@@ -85,6 +90,7 @@ async fn redis_away_means_unavailable_at_once_and_back_means_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
+    const STOCK: u32 = 100_000;
     let mut server = RedisServer::start();
     let store = Arc::new(
         RedisStore::connect(RedisStoreConfig::new(server.url()))
@@ -93,26 +99,33 @@ async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
     );
     let id = fresh_id("redis-crash");
     store
-        .create_drop(record(&id, 150, 1, 900))
+        .create_drop(record(&id, STOCK, 1, 900))
         .await
         .expect("create");
+    // 32 claimers, each claiming for fresh viewers until Redis stops answering.
     let (told_tx, mut told_rx) = tokio::sync::mpsc::unbounded_channel();
-    let tasks: Vec<_> = (0..300)
-        .map(|i| {
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
             let store = Arc::clone(&store);
             let id = id.clone();
             let told = told_tx.clone();
             tokio::spawn(async move {
-                if let Ok(ClaimOutcome::Granted(c)) = store.claim(req(&id, &format!("v{i}"))).await
-                {
-                    let _ = told.send(c.code);
+                for i in 0.. {
+                    match store.claim(req(&id, &format!("v{t}-{i}"))).await {
+                        Ok(ClaimOutcome::Granted(c)) => {
+                            let _ = told.send(c.code);
+                        }
+                        Ok(other) => panic!("{other:?}"),
+                        Err(e) => return e.is_unavailable(),
+                    }
                 }
+                false
             })
         })
         .collect();
     drop(told_tx);
     let mut told = HashSet::new();
-    while told.len() < 20 {
+    while told.len() < 300 {
         match told_rx.recv().await {
             Some(code) => told.insert(code),
             None => break,
@@ -120,7 +133,10 @@ async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
     }
     server.kill9();
     for t in tasks {
-        let _ = t.await;
+        assert!(
+            t.await.expect("task"),
+            "every claimer ends on `unavailable`"
+        );
     }
     while let Ok(code) = told_rx.try_recv() {
         told.insert(code);
@@ -141,8 +157,83 @@ async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
     let f = fresh.figures(&id).await.expect("figures");
     assert_eq!(
         u64::from(f.stock[0].left) + f.held + f.redeemed,
-        150,
+        u64::from(STOCK),
         "stock accounting holds"
     );
     assert_eq!(f.held as usize, listed.len());
+    assert!(listed.len() >= told.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_in_the_control_log_refuses_every_later_claim() {
+    use dropwire_core::ClaimReason;
+    use dropwire_core::timeline::{ControlAction, ControlEntry};
+    let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
+        .await
+        .expect("connect");
+    let id = fresh_id("closed");
+    store
+        .create_drop(record(&id, 10, 1, 60))
+        .await
+        .expect("create");
+    for (n, action) in [ControlAction::Start, ControlAction::Close]
+        .into_iter()
+        .enumerate()
+    {
+        let entry = ControlEntry { at_ms: 1, action };
+        store.append_control(&id, n, entry).await.expect("append");
+    }
+    assert_eq!(
+        store.claim(req(&id, "ana")).await.expect("claim"),
+        ClaimOutcome::Refused(ClaimReason::Closed)
+    );
+    assert!(store.claims(&id).await.expect("claims").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_replicas_a_claim_is_acknowledged_only_once_a_replica_has_it() {
+    let primary = RedisServer::start();
+    let mut config = RedisStoreConfig::new(primary.url());
+    config.wait_replicas = 1;
+    config.op_timeout = Duration::from_millis(300);
+    let store = RedisStore::connect(config).await.expect("connect");
+    let id = fresh_id("replicas");
+    store
+        .create_drop(record(&id, 10, 1, 60))
+        .await
+        .expect("create");
+
+    // No replica: granted on the primary, but not acknowledged.
+    let err = store
+        .claim(req(&id, "ana"))
+        .await
+        .expect_err("no replica confirms");
+    assert!(err.is_unavailable(), "{err}");
+
+    let port = primary.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !replica
+        .cli(&["info", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(Instant::now() < deadline, "the replica did not sync");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The same rid again: the same hold, now confirmed by the replica.
+    let again = store.claim(req(&id, "ana")).await.expect("acknowledged");
+    let ClaimOutcome::Granted(claim) = again else {
+        panic!("{again:?}")
+    };
+    assert!(matches!(
+        store.claim(req(&id, "bo")).await,
+        Ok(ClaimOutcome::Granted(_))
+    ));
+    let on_replica = replica.cli(&[
+        "hexists",
+        &format!("dw:{{drop:{id}}}:claims"),
+        claim.code.as_str(),
+    ]);
+    assert_eq!(on_replica, "1", "the replica has the acknowledged claim");
+    assert_eq!(store.claims(&id).await.expect("claims").len(), 2);
 }

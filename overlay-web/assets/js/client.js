@@ -1,31 +1,47 @@
 // The shared dropwire client: one WebSocket to a drop, resumed with `since` after any
 // drop of the connection, with a server-clock offset so every countdown runs on server
-// time. Pages subscribe to `change` and read `client.drop` (the snapshot, kept current).
+// time (OBS pauses hidden sources and local timers drift). Pages listen for `change`
+// and `status` events and read `client.drop`, the viewer snapshot kept current from
+// broadcasts. Speaks only the public API (docs/api.md).
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const PING_EVERY_MS = 10000;
+const SILENCE_LIMIT_MS = 30000;   // no frame for this long: the socket is dead, reconnect
+const REQUEST_TIMEOUT_MS = 15000; // a claim unanswered this long (across reconnects) gives up
+const CLOCK_SAMPLES = 8;
 
+/** The drop id from `/live/{id}` or `/obs/{id}`. */
 export function dropIdFromPath() {
   const parts = location.pathname.split('/').filter(Boolean);
   return decodeURIComponent(parts[1] || '');
 }
 
+/** The delay before reconnect attempt `attempt` (0-based): exponential, capped, jittered. */
+export function backoffMs(attempt) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+  return base / 2 + (Math.random() * base) / 2; // "equal jitter": half to all of the step
+}
+
 export class DropClient extends EventTarget {
-  constructor(dropId, { token = null, onLog = () => {} } = {}) {
+  constructor(dropId, { token = null, log = () => {} } = {}) {
     super();
     this.dropId = dropId;
     this.token = token;
-    this.log = onLog;
-    this.drop = null;          // the viewer snapshot, updated by broadcasts
-    this.seq = null;           // last broadcast seq seen
+    this.log = log;
+    this.drop = null;         // the viewer snapshot, updated by broadcasts
+    this.seq = null;          // last broadcast seq applied
     this.viewerId = null;
-    this.offsetMs = 0;         // server clock − local clock
-    this.rttMs = null;
+    this.handle = null;
     this.connected = false;
+    this.everConnected = false;
     this.attempt = 0;
-    this.pending = new Map();  // rid → resolve
+    this.retryAt = null;      // local ms of the next reconnect attempt, while waiting
+    this.samples = [];        // [{rtt, offset}] from pongs
+    this.offsetMs = 0;        // server clock − local clock
+    this.pending = new Map(); // rid → {msg, resolve, timer}
     this.ws = null;
+    this.lastFrameAt = 0;
     this.stopped = false;
   }
 
@@ -36,10 +52,23 @@ export class DropClient extends EventTarget {
 
   start() {
     this.connect();
-    this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
-    document.addEventListener('visibilitychange', () => {
+    this.pinger = setInterval(() => this.heartbeat(), PING_EVERY_MS);
+    this.onVisible = () => {
+      // OBS and phones suspend hidden pages: come back at once rather than at the next backoff step.
       if (!document.hidden && !this.connected) this.reconnectSoon(0);
-    });
+      if (!document.hidden && this.connected) this.ping();
+    };
+    document.addEventListener('visibilitychange', this.onVisible);
+    addEventListener('online', this.onVisible);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearInterval(this.pinger);
+    clearTimeout(this.retry);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    removeEventListener('online', this.onVisible);
+    this.ws?.close(1000);
   }
 
   url() {
@@ -49,10 +78,13 @@ export class DropClient extends EventTarget {
 
   connect() {
     clearTimeout(this.retry);
+    this.retryAt = null;
+    if (this.stopped) return;
     let ws;
     try {
       ws = new WebSocket(this.url());
     } catch (e) {
+      this.log(`dropwire: cannot open a WebSocket: ${e.message}`);
       this.reconnectSoon();
       return;
     }
@@ -62,38 +94,70 @@ export class DropClient extends EventTarget {
       if (this.token) hello.token = this.token;
       if (this.seq !== null) hello.since = this.seq;
       ws.send(JSON.stringify(hello));
+      this.lastFrameAt = Date.now();
       this.ping();
     };
-    ws.onmessage = (ev) => this.onFrame(ev.data);
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return;
-      this.connected = false;
-      this.emit('status', { connected: false, code: ev.code });
-      if (ev.code === 1006 && this.attempt === 0 && !this.everConnected) {
-        this.log(`dropwire: cannot connect to drop ${this.dropId}`);
-      }
-      for (const resolve of this.pending.values()) resolve({ ok: false, reason: 'unavailable' });
-      this.pending.clear();
-      this.reconnectSoon();
+    ws.onmessage = (ev) => {
+      this.lastFrameAt = Date.now();
+      this.onFrame(ev.data);
     };
+    ws.onclose = (ev) => this.closed(ws, ev.code, ev.reason);
     ws.onerror = () => {};
+  }
+
+  /** Forgets `ws` and schedules the next attempt. */
+  closed(ws, code, reason) {
+    if (this.ws !== ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    this.ws = null;
+    const was = this.connected;
+    this.connected = false;
+    if (!this.everConnected && this.attempt === 0) {
+      // The server refuses the upgrade of an unknown drop with 404, which a browser reports as 1006.
+      this.log(`dropwire: cannot connect to drop "${this.dropId}" (close ${code}${reason ? `: ${reason}` : ''}); is the id right and the server up? Retrying.`);
+    } else if (was && code !== 1000 && code !== 4000) {
+      this.log(`dropwire: connection lost (close ${code}${reason ? `: ${reason}` : ''}); reconnecting`);
+    }
+    this.reconnectSoon();
+    this.emit('status', this.status());
+  }
+
+  /** Drops the current socket (a seq gap, or silence) and reconnects with `since`. */
+  restart(why) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.log(`dropwire: ${why}; resuming`);
+    this.closed(ws, 4000, why);
+    try { ws.close(); } catch { /* already closing */ }
+    this.reconnectSoon(0);
   }
 
   reconnectSoon(delay) {
     if (this.stopped) return;
     clearTimeout(this.retry);
     if (delay === undefined) {
-      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
-      delay = base / 2 + Math.random() * base / 2; // jitter: half to full backoff
+      delay = backoffMs(this.attempt);
       this.attempt += 1;
     }
+    this.retryAt = Date.now() + delay;
     this.retry = setTimeout(() => this.connect(), delay);
   }
 
-  ping() {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ type: 'ping', ts: Date.now() }));
+  status() {
+    return { connected: this.connected, viewerId: this.viewerId, handle: this.handle,
+      attempt: this.attempt, retryAt: this.retryAt };
+  }
+
+  heartbeat() {
+    if (this.connected && Date.now() - this.lastFrameAt > SILENCE_LIMIT_MS) {
+      this.restart('no frame from the server for 30 s');
+      return;
     }
+    this.ping();
+  }
+
+  ping() {
+    this.send({ type: 'ping', ts: Date.now() });
   }
 
   send(msg) {
@@ -102,16 +166,29 @@ export class DropClient extends EventTarget {
     return true;
   }
 
-  /** Sends a request with a fresh rid; resolves with the reply. */
+  /**
+   * Sends a request with a fresh rid and resolves with the server's reply. An unanswered
+   * request is sent again, with the same rid, after a reconnect: the server answers the
+   * same rid with the same result, so a claim whose answer was lost is never lost.
+   */
   request(msg) {
     const rid = `${msg.type}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const full = { ...msg, rid };
     return new Promise((resolve) => {
-      if (!this.send({ ...msg, rid })) {
-        resolve({ ok: false, reason: 'unavailable' });
-        return;
-      }
-      this.pending.set(rid, resolve);
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        resolve({ type: `${msg.type}_result`, rid, ok: false, reason: 'unavailable' });
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(rid, { msg: full, resolve, timer });
+      if (this.connected) this.send(full);
     });
+  }
+
+  /** Uses a new viewer token from now on (reconnects; `since` keeps our place). */
+  setToken(token) {
+    this.token = token;
+    if (this.ws) this.restart('new viewer token');
+    else this.reconnectSoon(0);
   }
 
   claim(sku) {
@@ -124,6 +201,15 @@ export class DropClient extends EventTarget {
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  clockSample(serverMs, rtt) {
+    this.samples.push({ rtt, offset: serverMs + rtt / 2 - Date.now() });
+    if (this.samples.length > CLOCK_SAMPLES) this.samples.shift();
+    // The sample with the shortest round trip bounds the error best.
+    const best = this.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    this.offsetMs = best.offset;
+    this.rttMs = rtt;
   }
 
   onFrame(text) {
@@ -139,32 +225,31 @@ export class DropClient extends EventTarget {
         this.everConnected = true;
         this.attempt = 0;
         this.viewerId = m.viewer_id;
-        this.offsetMs = m.server_ms - Date.now();
-        this.emit('status', { connected: true, viewerId: m.viewer_id, handle: m.handle });
-        if (this.seq !== null && m.seq === this.seq) this.emit('change', { kind: 'resume' });
+        this.handle = m.handle || null;
+        if (!this.samples.length) this.offsetMs = m.server_ms - Date.now();
+        for (const p of this.pending.values()) this.send(p.msg);
+        this.emit('status', this.status());
         return;
       case 'snapshot':
-        this.drop = m.drop;
+        this.drop = normalize(m.drop);
         this.seq = m.seq;
-        this.offsetMs = m.drop.server_ms - Date.now();
+        if (!this.samples.length) this.offsetMs = m.drop.server_ms - Date.now();
         this.emit('change', { kind: 'snapshot' });
         return;
       case 'pong':
-        if (typeof m.ts === 'number') {
-          const rtt = Date.now() - m.ts;
-          this.rttMs = rtt;
-          this.offsetMs = m.server_ms + rtt / 2 - Date.now();
-        }
+        if (typeof m.ts === 'number') this.clockSample(m.server_ms, Math.max(0, Date.now() - m.ts));
         return;
       case 'claim_result':
       case 'coupon_result': {
-        const resolve = this.pending.get(m.rid);
+        const p = this.pending.get(m.rid);
+        if (!p) return;
         this.pending.delete(m.rid);
-        if (resolve) resolve(m);
+        clearTimeout(p.timer);
+        p.resolve(m);
         return;
       }
       case 'error':
-        this.log(`dropwire: ${m.code}: ${m.message}`);
+        this.log(`dropwire: server said ${m.code}: ${m.message}`);
         return;
       default:
         if (typeof m.seq === 'number') this.onBroadcast(m);
@@ -173,9 +258,9 @@ export class DropClient extends EventTarget {
 
   onBroadcast(m) {
     if (this.seq !== null && m.seq <= this.seq) return;
-    if (this.seq !== null && m.seq !== this.seq + 1 && this.ws) {
-      // A gap: reconnect and resume, the server fills it or sends a snapshot.
-      this.ws.close();
+    if (this.seq !== null && m.seq !== this.seq + 1) {
+      // A gap: reconnect with `since`; the server fills it or sends a fresh snapshot.
+      this.restart(`missed broadcasts ${this.seq + 1}..${m.seq - 1}`);
       return;
     }
     this.seq = m.seq;
@@ -186,24 +271,26 @@ export class DropClient extends EventTarget {
         d.state = m.state;
         d.elapsed_s = m.elapsed_s;
         d.next_cue = m.next_cue || null;
-        if (m.state === 'closed') d.open_skus = [];
         break;
       case 'cue': {
         const fired = { index: m.index, at_ms: m.at_ms, cue: m.cue };
         d.fired.push(fired);
         d.current_cue = fired;
-        if (m.item && !d.inventory.some((i) => i.sku === m.item.sku)) d.inventory.push(m.item);
-        if (m.cue.type === 'reveal' && m.cue.sku && d.state === 'live' && !d.open_skus.includes(m.cue.sku)) {
-          d.open_skus.push(m.cue.sku);
+        if (m.item) {
+          const at = d.inventory.findIndex((i) => i.sku === m.item.sku);
+          if (at < 0) d.inventory.push(m.item);
+          else d.inventory[at] = m.item;
+          // Nobody can claim before the reveal, so the whole stock is left until a `stock` says otherwise.
+          if (!d.stock.some((s) => s.sku === m.item.sku)) d.stock.push({ sku: m.item.sku, left: m.item.stock });
         }
-        if (m.cue.type === 'flash_coupon') {
+        if (m.cue.type === 'flash_coupon' && m.cue.ttl_s) {
           d.coupons.push({
-            index: m.index, title: m.cue.title, code: m.cue.code, percent_off: m.cue.percent_off,
-            unique: !!m.cue.unique, expires_ms: m.at_ms + (m.cue.ttl_s || 0) * 1000,
+            index: m.index, title: m.cue.title, code: m.cue.code, percent_off: m.cue.percent_off || 0,
+            unique: !!m.cue.unique, expires_ms: m.at_ms + m.cue.ttl_s * 1000,
           });
         }
-        if (m.cue.type === 'close') d.open_skus = [];
-        d.next_cue = m.next_cue || null;
+        if (m.cue.type === 'close') d.state = 'closed';
+        d.next_cue = m.next_cue || null; // sent while live, absent after the last cue
         break;
       }
       case 'stock':
@@ -218,15 +305,38 @@ export class DropClient extends EventTarget {
       default:
         break;
     }
+    d.open_skus = openSkus(d);
     this.emit('change', { kind: m.type, message: m });
   }
 }
 
-/** "1:05" from milliseconds. */
+/** SKUs revealed by fired cues. */
+export function revealedSkus(d) {
+  return [...new Set(d.fired.filter((f) => f.cue.type === 'reveal' && f.cue.sku).map((f) => f.cue.sku))];
+}
+
+/** Claims are open on every revealed SKU while the drop is live (the server's rule). */
+function openSkus(d) {
+  return d.state === 'live' ? revealedSkus(d) : [];
+}
+
+function normalize(d) {
+  for (const k of ['inventory', 'fired', 'open_skus', 'coupons', 'stock', 'leaderboard']) d[k] = d[k] || [];
+  return d;
+}
+
+/** Coupons still running at server time `now`, newest last. */
+export function activeCoupons(d, now) {
+  return d.coupons.filter((c) => c.expires_ms > now);
+}
+
+/** "1:05" (or "1:02:05") from milliseconds, rounded up so 0:00 means now. */
 export function clock(ms) {
   const s = Math.max(0, Math.ceil(ms / 1000));
-  const m = Math.floor(s / 60);
-  return `${m}:${String(s % 60).padStart(2, '0')}`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
 export function money(cents, currency) {
@@ -237,18 +347,31 @@ export function money(cents, currency) {
   }
 }
 
-/** Creates an element: el('div', {class: 'x'}, 'text', child). */
+/** Scarcity of a SKU: `plenty`, `scarce` (a fifth or at most 3 left) or `sold-out`. */
+export function scarcity(left, total) {
+  if (left <= 0) return 'sold-out';
+  if (left <= Math.max(3, Math.ceil(total * 0.2))) return 'scarce';
+  return 'plenty';
+}
+
+/** Creates an element: el('div', {class: 'x', onclick: f}, 'text', child). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     if (k === 'class') node.className = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k === 'style' && typeof v === 'object') Object.assign(node.style, v);
+    else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children) {
+  for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return node;
+}
+
+/** Sets text only when it changed (keeps screen readers and layout calm). */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }

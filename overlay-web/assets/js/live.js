@@ -1,207 +1,401 @@
-// The viewer overlay: countdown, reveal card, coupon, stock, leaderboard, one big Claim button.
-import { DropClient, dropIdFromPath, clock, money, el } from './client.js';
+// The viewer overlay: countdown, reveal card, flash coupon, stock, leaderboard, one big
+// Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
+import { DropClient, dropIdFromPath, activeCoupons, revealedSkus, clock, money, scarcity, el, setText } from './client.js';
 
 const $ = (id) => document.getElementById(id);
-const STORE_KEY = 'dropwire.viewer';
+const VIEWER_KEY = 'dropwire.viewer';
+const dropId = dropIdFromPath();
+const HOLDS_KEY = `dropwire.holds.${dropId}`;
+
 const REASONS = {
   sold_out: 'Sold out — every piece has found a home.',
-  limit_reached: 'You already have yours. Thank you!',
-  not_open: 'Not open yet — wait for the reveal.',
+  limit_reached: 'You already have yours — one per person.',
+  not_open: 'Not open yet — claims open at the reveal.',
   closed: 'The drop is closed.',
-  unauthorized: 'Pick a handle first.',
-  rate_limited: 'Easy! Try again in a second.',
+  unauthorized: 'Pick a handle first, then claim.',
+  rate_limited: 'Easy there — try again in a second.',
   unavailable: 'Connection hiccup — try again.',
 };
-const KIND = { intro: 'Welcome', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
-  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'Closed' };
+const KIND = {
+  intro: 'Welcome', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
+  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'That’s a wrap',
+};
+const NEXT = {
+  reveal: 'Next reveal in', flash_coupon: 'Flash coupon in', soft_close: 'Last call in', close: 'The drop closes in',
+};
 
-const dropId = dropIdFromPath();
-const saved = JSON.parse(localStorage.getItem(STORE_KEY) || 'null');
-const client = new DropClient(dropId, { token: saved?.token, onLog: (m) => console.info(m) });
+const load = (key, fallback) => {
+  try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
+};
+let me = load(VIEWER_KEY, null); // {viewer_id, token, handle}
+const holds = load(HOLDS_KEY, {}); // sku → {code, sku, until}
+const failures = {};               // sku → reason of the last refused claim
+const uniqueCodes = {};            // coupon expires_ms → personal code
 let chosenSku = null;
-let hold = null; // {code, sku, until}
-let uniqueCode = null;
+let claiming = false;
 
-function revealedSkus(d) {
-  return d.fired.filter((f) => f.cue.type === 'reveal' && f.cue.sku).map((f) => f.cue.sku);
+const client = new DropClient(dropId, { token: me?.token, log: (m) => console.info(m) });
+
+function itemOf(d, sku) {
+  return d.inventory.find((i) => i.sku === sku) || null;
 }
 
-function currentSku(d) {
-  const open = d.open_skus || [];
-  if (chosenSku && open.includes(chosenSku)) return chosenSku;
-  const revealed = revealedSkus(d).filter((s) => open.includes(s));
-  return revealed[revealed.length - 1] || revealedSkus(d).slice(-1)[0] || null;
+function leftOf(d, sku) {
+  return d.stock.find((s) => s.sku === sku)?.left;
+}
+
+/** The SKU the card and the button are about: the chosen one, else the newest reveal. */
+function focusSku(d) {
+  const revealed = revealedSkus(d).filter((s) => itemOf(d, s));
+  if (chosenSku && revealed.includes(chosenSku)) return chosenSku;
+  const current = d.current_cue?.cue;
+  if (current?.type === 'reveal' && revealed.includes(current.sku)) return current.sku;
+  return revealed[revealed.length - 1] || null;
 }
 
 function render() {
   const d = client.drop;
   if (!d) return;
   document.title = `${d.title} · live`;
-  $('title').textContent = d.title;
-  $('state').textContent = d.state;
+  setText($('title'), d.title);
+  const stateLabel = { scheduled: 'soon', live: 'live', paused: 'paused', closed: 'ended' }[d.state] || d.state;
+  setText($('state'), stateLabel);
   $('state').dataset.state = d.state;
-  $('viewers').textContent = `${d.viewers} watching`;
-
-  const cur = d.current_cue;
-  const sku = currentSku(d);
-  const item = d.inventory.find((i) => i.sku === sku);
-  $('cue-kind').textContent = cur ? KIND[cur.cue.type] || cur.cue.type : 'Soon';
-  $('cue-title').textContent = cur?.cue.title || (item ? item.name : 'Something handmade is coming');
-  $('cue-body').textContent = cur?.cue.body || (item && cur?.cue.type !== 'reveal' ? item.name : '');
-  $('price').textContent = item ? `${item.name} · ${money(item.price_cents, d.currency)}` : '';
-  const image = cur?.cue.image_url || item?.image_url;
-  $('card-image').style.backgroundImage = image ? `url("${image.replace(/"/g, '')}")` : '';
-  $('card').dataset.kind = cur?.cue.type || 'none';
-
-  // Which item to claim, when several are open.
-  const open = (d.open_skus || []).filter((s) => d.inventory.some((i) => i.sku === s));
-  const choice = $('sku-choice');
-  choice.replaceChildren(...(open.length > 1 ? open.map((s) => {
-    const i = d.inventory.find((x) => x.sku === s);
-    return el('button', { type: 'button', role: 'radio', 'aria-checked': String(s === sku), class: 'chip',
-      onclick: () => { chosenSku = s; render(); } }, i.name);
-  }) : []));
-
-  const stockOf = (s) => d.stock.find((x) => x.sku === s)?.left;
-  const left = sku ? stockOf(sku) : undefined;
-  const btn = $('claim');
-  const canClaim = !!sku && open.includes(sku) && left !== 0 && !!client.token && client.connected;
-  const mine = hold && hold.sku === sku;
-  btn.disabled = !canClaim || mine;
-  btn.textContent = !sku ? 'Claim opens at the reveal'
-    : mine ? 'Claimed ✓'
-    : left === 0 ? 'Sold out'
-    : d.state === 'closed' ? 'Closed'
-    : !open.includes(sku) ? 'Not open'
-    : `Claim ${item ? item.name : ''}`.trim();
-
+  setText($('viewers'), `${d.viewers} watching`);
+  renderMe();
+  renderCard(d);
+  renderClaim(d);
   renderStock(d);
   renderBoard(d);
   renderCoupon(d);
   tick();
 }
 
+function renderMe() {
+  $('me').hidden = !!me;
+  $('me-handle').hidden = !me;
+  if (me) setText($('me-handle'), `@${me.handle}`);
+}
+
+function renderCard(d) {
+  const cur = d.current_cue;
+  const sku = focusSku(d);
+  const item = sku ? itemOf(d, sku) : null;
+  const cue = cur?.cue;
+  $('card').dataset.kind = cue?.type || 'none';
+  $('card').dataset.revealed = item ? 'yes' : 'no';
+  setText($('cue-kind'), cue ? KIND[cue.type] || cue.type : 'Coming up');
+  setText($('cue-title'), cue?.title || item?.name || (d.state === 'scheduled' ? 'Something handmade is coming' : d.title));
+  setText($('cue-body'), cue?.body || (!cue && !item ? 'Stay here: the reveal, the coupon and the Claim button all appear on this page.' : ''));
+  setText($('item-name'), item && item.name !== cue?.title ? item.name : '');
+  setText($('price'), item ? money(item.price_cents, d.currency) : '');
+  const left = item ? leftOf(d, sku) : undefined;
+  const state = left === undefined ? '' : scarcity(left, item.stock);
+  setText($('card-stock'), left === undefined ? '' : left === 0 ? 'sold out' : state === 'scarce' ? `only ${left} left!` : `${left} of ${item.stock} left`);
+  $('card-stock').dataset.scarcity = state;
+  const image = (cue?.type === 'reveal' && cue.sku === sku && cue.image_url) || item?.image_url || null;
+  const img = $('card-img');
+  if (image) {
+    if (img.getAttribute('src') !== image) img.src = image;
+    img.hidden = false;
+  } else {
+    img.hidden = true;
+    img.removeAttribute('src');
+  }
+  setText($('card-initial'), item ? item.name.trim().charAt(0).toUpperCase() : '?');
+}
+
+function renderClaim(d) {
+  const sku = focusSku(d);
+  const item = sku ? itemOf(d, sku) : null;
+  const left = sku ? leftOf(d, sku) : undefined;
+  const open = d.open_skus.includes(sku);
+  const hold = sku ? holds[sku] : null;
+  const btn = $('claim');
+  let label;
+  let enabled = false;
+  if (!sku) label = d.state === 'closed' ? 'The drop is closed' : 'Opens at the reveal';
+  else if (hold) label = 'It’s yours ✓';
+  else if (left === 0) label = 'Sold out';
+  else if (d.state === 'closed') label = 'The drop is closed';
+  else if (d.state === 'paused') label = 'Paused — back soon';
+  else if (!open) label = 'Not open yet';
+  else if (!client.connected) label = 'Reconnecting…';
+  else if (claiming) label = 'Claiming…';
+  else if (!me) { label = 'Join to claim'; enabled = true; }
+  else { label = `Claim · ${money(item.price_cents, d.currency)}`; enabled = true; }
+  setText(btn, label);
+  btn.disabled = !enabled;
+  btn.dataset.state = hold ? 'held' : left === 0 ? 'sold-out' : enabled ? 'ready' : 'waiting';
+
+  // Which piece, when several are open. The row keeps its height either way.
+  const revealed = revealedSkus(d).filter((s) => itemOf(d, s));
+  const choice = $('sku-choice');
+  const info = !item ? 'Claims open the moment a piece is revealed.'
+    : `${item.name} · ${item.per_viewer_limit === 1 ? 'one per person' : `up to ${item.per_viewer_limit} per person`}`;
+  const key = `${revealed.join('|')}#${sku}#${info}`;
+  if (choice.dataset.key !== key) {
+    choice.dataset.key = key;
+    choice.setAttribute('role', revealed.length > 1 ? 'radiogroup' : 'note');
+    choice.replaceChildren(...(revealed.length > 1 ? revealed.map((s) => el('button', {
+      type: 'button', role: 'radio', class: 'chip', 'aria-checked': String(s === sku), tabindex: s === sku ? '0' : '-1',
+      onclick: () => { chosenSku = s; render(); },
+      onkeydown: (ev) => chooseByKey(ev, revealed, s),
+    }, itemOf(d, s).name)) : [el('span', { class: 'claim-info' }, info)]));
+  }
+
+  const out = $('claim-result');
+  const reason = sku && !hold ? failures[sku] : null;
+  const shown = hold ? `hold:${hold.code}` : reason ? `no:${reason}` : 'hint';
+  if (out.dataset.shown === shown) return;
+  out.dataset.shown = shown;
+  if (hold) {
+    out.dataset.ok = 'yes';
+    out.replaceChildren(
+      el('span', { class: 'won' }, 'It’s yours! Your claim code:'),
+      el('span', { class: 'code-row' },
+        el('code', { class: 'claim-code' }, hold.code),
+        el('button', { type: 'button', class: 'small-button', onclick: (ev) => copy(hold.code, ev.currentTarget) }, 'Copy')),
+      el('span', { class: 'hold-time' }, ''));
+  } else if (reason) {
+    out.dataset.ok = 'no';
+    out.replaceChildren(el('span', { class: 'reason', 'data-reason': reason }, REASONS[reason] || reason));
+  } else {
+    delete out.dataset.ok;
+    out.replaceChildren(el('span', { class: 'hint' }, 'One tap when the piece appears. First come, first served.'));
+  }
+}
+
+function chooseByKey(ev, skus, current) {
+  const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[ev.key];
+  if (!step) return;
+  ev.preventDefault();
+  chosenSku = skus[(skus.indexOf(current) + step + skus.length) % skus.length];
+  render();
+  $('sku-choice').querySelector('[aria-checked="true"]')?.focus();
+}
+
+/** Updates a keyed list in place, so bars animate instead of being rebuilt. */
+function keyed(list, rows, make, update) {
+  const byKey = new Map([...list.children].map((n) => [n.dataset.key, n]));
+  const nodes = rows.map(([key, row]) => {
+    const node = byKey.get(key) || make(row);
+    node.dataset.key = key;
+    update(node, row);
+    return node;
+  });
+  nodes.forEach((n, i) => { if (list.children[i] !== n) list.insertBefore(n, list.children[i] || null); });
+  while (list.children.length > nodes.length) list.lastChild.remove();
+}
+
 function renderStock(d) {
-  $('stock').replaceChildren(...d.stock.map((s) => {
-    const item = d.inventory.find((i) => i.sku === s.sku);
-    const total = item?.stock || Math.max(s.left, 1);
-    const state = s.left === 0 ? 'sold-out' : s.left <= Math.max(3, total * 0.2) ? 'scarce' : 'plenty';
-    const label = s.left === 0 ? 'sold out' : state === 'scarce' ? `only ${s.left} left` : `${s.left} left`;
-    return el('li', { class: `stock-row ${state}` },
-      el('span', { class: 'stock-name' }, item?.name || s.sku),
-      el('span', { class: 'stock-bar', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': total, 'aria-valuenow': s.left },
-        el('span', { class: 'stock-fill', style: `width:${Math.round((100 * s.left) / total)}%` })),
-      el('span', { class: 'stock-left' }, label));
-  }));
+  const rows = d.stock.map((s) => [s.sku, { ...s, item: itemOf(d, s.sku) }]);
+  if (!rows.length) rows.push(['empty', null]);
+  keyed($('stock'), rows, (row) => (row ? el('li', { class: 'stock-row' },
+    el('span', { class: 'stock-name' }),
+    el('span', { class: 'stock-bar', role: 'meter', 'aria-valuemin': '0' }, el('span', { class: 'stock-fill' })),
+    el('span', { class: 'stock-left' })) : el('li', { class: 'empty' }, 'Stock shows up at the reveal.')),
+  (node, row) => {
+    if (!row) return;
+    const total = row.item?.stock || Math.max(row.left, 1);
+    const state = scarcity(row.left, total);
+    node.className = `stock-row ${state}`;
+    node.dataset.sku = row.sku;
+    setText(node.children[0], row.item?.name || row.sku);
+    const bar = node.children[1];
+    bar.setAttribute('aria-valuemax', String(total));
+    bar.setAttribute('aria-valuenow', String(row.left));
+    bar.setAttribute('aria-label', `${row.item?.name || row.sku}: ${row.left} of ${total} left`);
+    bar.firstChild.style.width = `${Math.max(0, Math.min(100, (100 * row.left) / total))}%`;
+    setText(node.children[2], state === 'sold-out' ? 'sold out' : state === 'scarce' ? `only ${row.left} left` : `${row.left} left`);
+  });
 }
 
 function renderBoard(d) {
-  const rows = d.leaderboard.length ? d.leaderboard.map((e) =>
-    el('li', {}, el('span', { class: 'rank' }, e.rank), el('span', { class: 'who' }, e.handle), el('span', { class: 'pts' }, `${e.points}`)))
-    : [el('li', { class: 'muted' }, 'First claimers score the most points.')];
-  $('board').replaceChildren(...rows);
+  const rows = d.leaderboard.slice(0, 10).map((e) => el('li', { class: me && e.handle === me.handle ? 'mine' : '' },
+    el('span', { class: 'rank' }, e.rank), el('span', { class: 'who' }, e.handle), el('span', { class: 'pts' }, `${e.points} pts`)));
+  const key = JSON.stringify(d.leaderboard.slice(0, 10)) + me?.handle;
+  if ($('board').dataset.key === key) return;
+  $('board').dataset.key = key;
+  $('board').replaceChildren(...(rows.length ? rows : [el('li', { class: 'empty' }, 'The first claimers score the most points.')]));
 }
 
-function activeCoupon(d) {
-  const now = client.now();
-  const live = d.coupons.filter((c) => c.expires_ms > now);
+function currentCoupon(d) {
+  const live = activeCoupons(d, client.now());
   return live[live.length - 1] || null;
 }
 
 function renderCoupon(d) {
-  const c = activeCoupon(d);
-  $('coupon').dataset.active = c ? 'yes' : 'no';
-  const code = c ? (c.unique ? uniqueCode : c.code) : null;
-  $('coupon-code').textContent = c ? (code || `${c.percent_off}% off`) : 'No coupon right now';
-  $('coupon-copy').disabled = !code;
-  $('coupon-get').hidden = !(c && c.unique && !uniqueCode);
+  const c = currentCoupon(d);
+  const box = $('coupon');
+  box.dataset.active = c ? 'yes' : 'no';
+  const code = c ? (c.unique ? uniqueCodes[c.expires_ms] : c.code) : null;
+  setText($('coupon-kind'), c ? `Flash coupon · ${c.percent_off}% off` : 'Flash coupon');
+  setText($('coupon-code'), c ? code || (c.title || `${c.percent_off}% off`) : 'None right now — they drop during the show');
+  $('coupon-code').dataset.code = code ? 'yes' : 'no';
+  $('coupon-copy').hidden = !code;
+  $('coupon-get').hidden = !(c && c.unique && !code);
+  $('coupon-get').disabled = !client.connected || !me;
 }
 
+/** Per-frame figures: countdowns and bars, all from server time. */
 function tick() {
   const d = client.drop;
   if (!d) return;
   const now = client.now();
   if (d.state === 'live' && d.next_cue) {
-    const next = { close: 'The drop closes', reveal: 'Next reveal', flash_coupon: 'Flash coupon' }[d.next_cue.type] || `Next: ${KIND[d.next_cue.type] || d.next_cue.type}`;
-    $('next-label').textContent = `${next} in`;
-    $('next-time').textContent = clock(d.next_cue.at_ms - now);
+    setText($('next-label'), NEXT[d.next_cue.type] || 'Next up in');
+    setText($('next-time'), clock(d.next_cue.at_ms - now));
+    const from = d.current_cue?.at_ms || d.started_ms || now;
+    const span = Math.max(1, d.next_cue.at_ms - from);
+    $('next-bar').style.width = `${Math.max(0, Math.min(100, (100 * (now - from)) / span))}%`;
   } else {
-    $('next-label').textContent = { scheduled: 'The drop starts soon', paused: 'Paused — back in a moment',
-      closed: 'Thanks for coming!', live: 'Live now' }[d.state] || '';
-    $('next-time').textContent = '';
+    setText($('next-label'), {
+      scheduled: 'Starts when the maker goes live', paused: 'Paused — back in a moment',
+      closed: 'That’s a wrap — thanks for coming!', live: 'Live now',
+    }[d.state] || '');
+    setText($('next-time'), d.state === 'live' ? 'now' : d.state === 'closed' ? 'closed' : '—');
+    $('next-bar').style.width = d.state === 'closed' ? '100%' : '0%';
   }
-  const c = activeCoupon(d);
-  $('coupon-time').textContent = c ? `ends in ${clock(c.expires_ms - now)}` : '';
-  if (hold) {
+  const c = currentCoupon(d);
+  if (($('coupon').dataset.active === 'yes') !== !!c) renderCoupon(d);
+  if (c) {
+    setText($('coupon-time'), `ends in ${clock(c.expires_ms - now)}`);
+    const fired = d.fired.find((f) => f.cue.type === 'flash_coupon' && f.at_ms + (f.cue.ttl_s || 0) * 1000 === c.expires_ms);
+    const ttl = fired ? fired.cue.ttl_s * 1000 : c.expires_ms - now;
+    $('coupon-bar').style.width = `${Math.max(0, Math.min(100, (100 * (c.expires_ms - now)) / ttl))}%`;
+  } else {
+    setText($('coupon-time'), '');
+    $('coupon-bar').style.width = '0%';
+  }
+  const sku = focusSku(d);
+  const hold = sku && holds[sku];
+  const holdTime = $('claim-result').querySelector('.hold-time');
+  if (hold && holdTime) {
     const rest = hold.until - now;
-    $('claim-result').querySelector('.hold-time')?.replaceChildren(rest > 0 ? `held for you for ${clock(rest)}` : 'hold expired');
+    setText(holdTime, rest > 0 ? `Held for you for ${clock(rest)} — use the code at checkout.` : 'Your hold has expired.');
+    holdTime.dataset.expired = rest > 0 ? 'no' : 'yes';
   }
+  const conn = $('conn');
+  if (client.connected) setText(conn, '');
+  else if (client.retryAt) setText(conn, `reconnecting${client.retryAt > Date.now() + 1500 ? ` in ${Math.ceil((client.retryAt - Date.now()) / 1000)} s` : '…'}`);
+  else setText(conn, 'connecting…');
 }
 
 async function claim() {
+  if (!me) {
+    openJoin();
+    return;
+  }
   const d = client.drop;
-  const sku = d && currentSku(d);
-  if (!sku) return;
-  $('claim').disabled = true;
+  const sku = d && focusSku(d);
+  if (!sku || claiming) return;
+  claiming = true;
+  render();
   const r = await client.claim(sku);
-  const out = $('claim-result');
+  claiming = false;
   if (r.ok) {
-    hold = { code: r.code, sku: r.sku, until: r.hold_until_ms };
-    out.dataset.ok = 'yes';
-    out.replaceChildren(el('span', {}, 'It’s yours! Your claim code:'), el('code', { class: 'claim-code' }, r.code),
-      el('span', { class: 'hold-time' }, ''));
+    holds[r.sku || sku] = { code: r.code, sku: r.sku || sku, until: r.hold_until_ms };
+    localStorage.setItem(HOLDS_KEY, JSON.stringify(holds));
+    delete failures[sku];
   } else {
-    out.dataset.ok = 'no';
-    out.replaceChildren(el('span', { class: 'reason', 'data-reason': r.reason }, REASONS[r.reason] || r.reason));
+    failures[sku] = r.reason;
+    if (r.reason === 'unauthorized') forgetMe();
+    // The hub just said none are left: show it now rather than at the next stock broadcast.
+    const row = r.reason === 'sold_out' && client.drop?.stock.find((x) => x.sku === sku);
+    if (row) row.left = 0;
   }
   render();
 }
 
-async function copyCoupon() {
-  const text = $('coupon-code').textContent;
+async function copy(text, button) {
+  let ok = false;
   try {
     await navigator.clipboard.writeText(text);
-    $('coupon-copy').textContent = 'Copied';
+    ok = true;
   } catch {
-    const range = document.createRange();
-    range.selectNodeContents($('coupon-code'));
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
+    // Clipboard refused (plain http, or no permission): select the text for a manual copy.
+    const node = button.parentElement.querySelector('code');
+    if (node) {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+    }
   }
-  setTimeout(() => { $('coupon-copy').textContent = 'Copy'; }, 1500);
+  button.textContent = ok ? 'Copied ✓' : 'Selected';
+  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+}
+
+function openJoin() {
+  $('join-error').textContent = '';
+  if (!$('join').open) $('join').showModal();
+  $('handle').focus();
+}
+
+function forgetMe() {
+  me = null;
+  client.token = null;
+  localStorage.removeItem(VIEWER_KEY);
+  openJoin();
 }
 
 async function join(ev) {
   ev.preventDefault();
   const handle = $('handle').value.trim();
-  const resp = await fetch('/api/v1/viewers', { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ handle }) });
-  const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) {
-    $('join-error').textContent = body?.error?.message || 'Could not join; try again.';
+  if (!handle) {
+    $('join-error').textContent = 'Type a handle (1–32 characters).';
     return;
   }
-  localStorage.setItem(STORE_KEY, JSON.stringify(body));
-  client.token = body.token;
+  $('join-submit').disabled = true;
+  let resp;
+  let body = {};
+  try {
+    resp = await fetch('/api/v1/viewers', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle }),
+    });
+    body = await resp.json().catch(() => ({}));
+  } catch {
+    resp = null;
+  } finally {
+    $('join-submit').disabled = false;
+  }
+  if (!resp || !resp.ok) {
+    const wait = resp?.headers.get('retry-after');
+    $('join-error').textContent = body?.error?.message || (wait ? `Too many joins; try again in ${wait} s.` : 'Could not join; try again.');
+    return;
+  }
+  me = { viewer_id: body.viewer_id, token: body.token, handle: body.handle || handle };
+  localStorage.setItem(VIEWER_KEY, JSON.stringify(me));
   $('join').close();
-  client.ws?.close(); // reconnect with the token; `since` keeps our place
+  client.setToken(me.token);
+  render();
 }
 
 $('claim').addEventListener('click', claim);
-$('coupon-copy').addEventListener('click', copyCoupon);
+$('me').addEventListener('click', openJoin);
+$('coupon-copy').addEventListener('click', (ev) => copy($('coupon-code').textContent, ev.currentTarget));
 $('coupon-get').addEventListener('click', async () => {
+  const d = client.drop;
+  const c = d && currentCoupon(d);
+  if (!c) return;
+  $('coupon-get').disabled = true;
   const r = await client.coupon();
-  if (r.ok) uniqueCode = r.code;
-  else $('coupon-code').textContent = REASONS[r.reason] || r.reason;
-  render();
+  if (r.ok) uniqueCodes[c.expires_ms] = r.code;
+  else setText($('coupon-code'), REASONS[r.reason] || r.reason);
+  if (r.ok) render();
+  else $('coupon-get').disabled = false;
 });
 $('join-form').addEventListener('submit', join);
+$('join-skip').addEventListener('click', () => $('join').close());
 client.addEventListener('change', render);
 client.addEventListener('status', (ev) => {
-  $('conn').textContent = ev.detail.connected ? '' : 'reconnecting…';
   document.body.dataset.connected = ev.detail.connected ? 'yes' : 'no';
+  if (ev.detail.connected && client.token && !ev.detail.viewerId) forgetMe(); // the hub refused the token
   render();
+  tick();
 });
 setInterval(tick, 250);
 client.start();
-if (!saved?.token) $('join').showModal();
+renderMe();
+if (!me) openJoin();

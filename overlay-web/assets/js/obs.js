@@ -1,67 +1,173 @@
-// The OBS browser source: display only, transparent, 1920×1080. Animates each cue in,
-// keeps the stock bar and the top five in fixed corners, reconnects on its own.
-import { DropClient, dropIdFromPath, clock, money, el } from './client.js';
+// The OBS browser source: display only, transparent, laid out at 1920×1080. Each cue
+// enters with an animation; the countdown, the top five and the stock bar keep to fixed
+// corners. It never needs a click: it reconnects on its own and runs on server time.
+import { DropClient, dropIdFromPath, activeCoupons, clock, money, scarcity, el, setText } from './client.js';
 
 const $ = (id) => document.getElementById(id);
-const KIND = { intro: 'Live now', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
-  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'That’s a wrap' };
+const LINGER_MS = 15000; // intro, cta, scarcity, soft_close leave the screen after this
+const KIND = {
+  intro: 'Live now', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
+  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'That’s a wrap',
+};
+const NEXT = { reveal: 'Next reveal in', flash_coupon: 'Flash coupon in', soft_close: 'Last call in', close: 'Drop closes in' };
 
-const client = new DropClient(dropIdFromPath(), { onLog: (m) => console.warn(m) });
-let shownCue = null;
+const client = new DropClient(dropIdFromPath(), { log: (m) => console.warn(m) });
+let shownKey = null;
+
+/** Scales the 1920×1080 stage to the source's size (OBS sources are not always 1080p). */
+function fit() {
+  const s = Math.min(innerWidth / 1920, innerHeight / 1080) || 1;
+  $('stage').style.transform = s === 1 ? '' : `scale(${s})`;
+}
+
+/** How long a fired cue stays on screen, in server ms (Infinity: until the next cue). */
+function visibleUntil(f) {
+  switch (f.cue.type) {
+    case 'reveal':
+    case 'close':
+      return Infinity;
+    case 'flash_coupon':
+      return f.at_ms + (f.cue.ttl_s || 0) * 1000;
+    case 'quest':
+      return f.at_ms + Math.max(LINGER_MS, (f.cue.ttl_s || 0) * 1000);
+    default:
+      return f.at_ms + LINGER_MS;
+  }
+}
+
+function itemOf(d, sku) {
+  return d.inventory.find((i) => i.sku === sku) || null;
+}
+
+function cueCard(d, f) {
+  const { cue } = f;
+  const item = cue.sku ? itemOf(d, cue.sku) : null;
+  const image = cue.type === 'reveal' ? cue.image_url || item?.image_url : cue.image_url;
+  const text = [el('div', { class: 'kicker' }, KIND[cue.type] || cue.type)];
+  if (cue.type === 'reveal') {
+    text.push(el('div', { class: 'title' }, cue.title || item?.name || ''));
+    if (item) {
+      text.push(el('div', { class: 'price' }, `${item.name} · ${money(item.price_cents, d.currency)}`,
+        el('span', { class: 'avail' }, `${item.stock} made`)));
+    }
+  } else if (cue.type === 'flash_coupon') {
+    text.push(el('div', { class: 'title' }, cue.title || `${cue.percent_off}% off everything`));
+    text.push(el('div', { class: 'code-row' },
+      cue.unique ? el('span', { class: 'code personal' }, 'Your personal code is on the live page') : el('span', { class: 'code' }, cue.code || ''),
+      el('span', { class: 'ends', id: 'cue-ends' }, '')));
+  } else {
+    text.push(el('div', { class: 'title' }, cue.title || (cue.type === 'close' ? 'Thanks for watching!' : KIND[cue.type] || '')));
+    if (cue.body) text.push(el('div', { class: 'body' }, cue.body));
+  }
+  const parts = [];
+  if (image) parts.push(el('div', { class: 'thumb', style: { backgroundImage: `url("${image.replace(/["\\\n]/g, '')}")` } }));
+  parts.push(el('div', { class: 'text' }, ...text));
+  return el('div', { class: 'plate cue enter', 'data-type': cue.type, 'data-key': `${f.index}:${f.at_ms}` }, ...parts);
+}
 
 function showCue(d) {
   const f = d.current_cue;
-  const key = f ? `${f.index}:${f.at_ms}` : null;
-  if (key === shownCue) return;
-  shownCue = key;
-  const box = $('cue');
-  if (!f) {
-    box.replaceChildren();
-    return;
+  const now = client.now();
+  const visible = f && visibleUntil(f) > now ? f : null;
+  const key = visible ? `${visible.index}:${visible.at_ms}` : null;
+  if (key === shownKey) return;
+  shownKey = key;
+  const slot = $('cue-slot');
+  for (const old of slot.querySelectorAll('.cue:not(.leave)')) {
+    old.classList.remove('enter');
+    old.classList.add('leave');
+    setTimeout(() => old.remove(), 600);
   }
-  const item = f.cue.sku ? d.inventory.find((i) => i.sku === f.cue.sku) : null;
-  const parts = [el('div', { class: 'kicker' }, KIND[f.cue.type] || f.cue.type),
-    el('div', { class: 'title' }, f.cue.title || item?.name || '')];
-  if (f.cue.type === 'reveal' && item) parts.push(el('div', { class: 'price' }, `${item.name} · ${money(item.price_cents, d.currency)}`));
-  if (f.cue.type === 'flash_coupon') {
-    parts.push(el('div', { class: 'code' }, f.cue.code || `${f.cue.percent_off}% OFF`));
-  }
-  const fresh = el('div', { class: 'cue enter', id: 'cue', 'data-type': f.cue.type }, ...parts);
-  box.replaceWith(fresh);
+  if (visible) slot.append(cueCard(d, visible));
+}
+
+function renderStock(d) {
+  const box = $('stock');
+  box.hidden = d.stock.length === 0;
+  const byKey = new Map([...box.children].map((n) => [n.dataset.sku, n]));
+  const rows = d.stock.map((s) => {
+    let row = byKey.get(s.sku);
+    if (!row) {
+      row = el('div', { class: 'stock-row', 'data-sku': s.sku },
+        el('span', { class: 'stock-name' }),
+        el('span', { class: 'stock-bar' }, el('span', { class: 'stock-fill' })),
+        el('span', { class: 'stock-left' }));
+    }
+    const item = itemOf(d, s.sku);
+    const total = item?.stock || Math.max(s.left, 1);
+    const state = scarcity(s.left, total);
+    row.className = `stock-row ${state}`;
+    setText(row.children[0], item?.name || s.sku);
+    row.children[1].firstChild.style.width = `${Math.max(0, Math.min(100, (100 * s.left) / total))}%`;
+    const label = state === 'sold-out' ? 'SOLD OUT' : state === 'scarce' ? `only ${s.left} left` : `${s.left} left`;
+    const left = row.children[2];
+    if (left.textContent !== label) {
+      left.textContent = label;
+      left.classList.remove('bump');
+      void left.offsetWidth; // restart the animation
+      left.classList.add('bump');
+    }
+    return row;
+  });
+  box.replaceChildren(...rows);
+}
+
+function renderBoard(d) {
+  const top = d.leaderboard.slice(0, 5);
+  $('board').hidden = top.length === 0;
+  const key = JSON.stringify(top);
+  if ($('board-list').dataset.key === key) return;
+  $('board-list').dataset.key = key;
+  $('board-list').replaceChildren(...top.map((e) => el('li', {},
+    el('span', { class: 'rank' }, e.rank), el('span', { class: 'who' }, e.handle), el('span', { class: 'pts' }, e.points))));
 }
 
 function render() {
   const d = client.drop;
   if (!d) return;
   showCue(d);
-  $('stock').replaceChildren(...d.stock.map((s) => {
-    const item = d.inventory.find((i) => i.sku === s.sku);
-    const total = item?.stock || Math.max(s.left, 1);
-    const state = s.left === 0 ? 'sold-out' : s.left <= Math.max(3, total * 0.2) ? 'scarce' : 'plenty';
-    return el('div', { class: `stock-row ${state}`, 'data-sku': s.sku },
-      el('span', {}, item?.name || s.sku),
-      el('span', { class: 'stock-bar' }, el('span', { class: 'stock-fill', style: `width:${Math.round((100 * s.left) / total)}%` })),
-      el('span', { class: 'stock-left' }, s.left === 0 ? 'SOLD OUT' : `${s.left} left`));
-  }));
-  const top = d.leaderboard.slice(0, 5);
-  $('board').hidden = top.length === 0;
-  $('board-list').replaceChildren(...top.map((e) => el('li', {}, el('span', {}, `#${e.rank}`), el('span', {}, e.handle), el('span', {}, e.points))));
+  renderStock(d);
+  renderBoard(d);
   tick();
 }
 
 function tick() {
   const d = client.drop;
   if (!d) return;
+  const now = client.now();
+  showCue(d);
   const box = $('countdown');
   if (d.state === 'live' && d.next_cue) {
-    const label = { close: 'Drop closes in', reveal: 'Next reveal in', flash_coupon: 'Flash coupon in' }[d.next_cue.type] || `${KIND[d.next_cue.type] || d.next_cue.type} in`;
-    box.replaceChildren(el('span', {}, label),
-      el('span', { class: 'time' }, clock(d.next_cue.at_ms - client.now())));
+    box.hidden = false;
+    box.dataset.state = 'live';
+    setText($('countdown-label'), NEXT[d.next_cue.type] || 'Next up in');
+    setText($('countdown-time'), clock(d.next_cue.at_ms - now));
+    const from = d.current_cue?.at_ms || d.started_ms || now;
+    $('countdown-bar').style.width = `${Math.max(0, Math.min(100, (100 * (now - from)) / Math.max(1, d.next_cue.at_ms - from)))}%`;
+  } else if (d.state === 'paused') {
+    box.hidden = false;
+    box.dataset.state = 'paused';
+    setText($('countdown-label'), 'Paused');
+    setText($('countdown-time'), 'back soon');
+    $('countdown-bar').style.width = '0%';
   } else {
-    box.replaceChildren(d.state === 'paused' ? el('span', {}, 'Back in a moment') : '');
+    box.hidden = true;
   }
+  const coupons = activeCoupons(d, now);
+  const c = coupons[coupons.length - 1];
+  const inSlot = shownKey && d.current_cue?.cue.type === 'flash_coupon';
+  $('coupon').hidden = !c || inSlot;
+  if (c) {
+    setText($('coupon-label'), `Flash coupon · −${c.percent_off}%`);
+    setText($('coupon-code'), c.code || 'code on the live page');
+    setText($('coupon-time'), `ends in ${clock(c.expires_ms - now)}`);
+  }
+  const ends = $('cue-ends');
+  if (ends && c) setText(ends, `ends in ${clock(c.expires_ms - now)}`);
 }
 
+addEventListener('resize', fit);
+fit();
 client.addEventListener('change', render);
 setInterval(tick, 250);
 client.start();

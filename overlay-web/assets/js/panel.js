@@ -1,37 +1,46 @@
-// The streamer's control panel: log in, create a drop, drive it, watch the figures.
-import { el } from './client.js';
+// The streamer's control panel: log in with the admin token, create a drop (form or
+// pasted JSON), drive its timeline, fire cues and coupons, watch the figures live.
+// Speaks the admin HTTP API only; figures refresh every second without a reload.
+import { el, money, scarcity, setText } from './client.js';
+import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimeline, fmt, EXAMPLE } from './panel-form.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'dropwire.admin';
-const EXAMPLE = {
-  title: 'Speckled mugs, batch 12', kind: 'drop', currency: 'EUR', hold_s: 900,
-  inventory: [{ sku: 'mug-speckled', name: 'Speckled mug', price_cents: 3400, stock: 40, per_viewer_limit: 1 }],
-  script: { duration_s: 600, cues: [
-    { at_s: 0, type: 'intro', title: 'Welcome to the studio' },
-    { at_s: 90, type: 'reveal', sku: 'mug-speckled', title: 'Batch 12 is here' },
-    { at_s: 300, type: 'flash_coupon', code: 'FLASH10', percent_off: 10, ttl_s: 120 },
-    { at_s: 540, type: 'soft_close', title: 'Last call' },
-    { at_s: 600, type: 'close' },
-  ] },
-};
+const REFRESH_MS = 1000;
 
 let token = localStorage.getItem(TOKEN_KEY);
-let current = null; // drop id
-let drop = null;    // admin snapshot
+let current = null;   // open drop id
+let drop = null;      // its admin snapshot
+let stats = null;
+let offsetMs = 0;     // server clock − local clock, from the snapshots
+let tickCount = 0;
+let closeArmed = null;
 
 async function api(method, path, body) {
-  const resp = await fetch(`/api/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const t0 = Date.now();
+  let resp;
+  try {
+    resp = await fetch(`/api/v1${path}`, {
+      method, cache: 'no-store',
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    return { ok: false, status: 0, data: { error: { message: 'The server does not answer; is dropwire running?' } } };
+  }
   const data = await resp.json().catch(() => ({}));
-  if (resp.status === 401 || resp.status === 403) logout();
+  if (resp.status === 401) logout('The admin token was refused; log in again.');
+  if (data && typeof data.server_ms === 'number') offsetMs = data.server_ms - (t0 + Date.now()) / 2;
   return { ok: resp.ok, status: resp.status, data };
 }
 
-function logout() {
+const serverNow = () => Date.now() + offsetMs;
+const errorText = (r) => r.data?.error?.message || `HTTP ${r.status}`;
+
+function logout(message = '') {
   localStorage.removeItem(TOKEN_KEY);
   token = null;
+  $('login-error').textContent = message;
   show();
 }
 
@@ -39,7 +48,25 @@ function show() {
   $('login').hidden = !!token;
   $('main').hidden = !token;
   $('logout').hidden = !token;
-  if (token) loadDrops();
+  setText($('who'), token ? 'logged in' : '');
+  if (!token) {
+    $('token').focus();
+    return;
+  }
+  loadDrops();
+  route();
+}
+
+/** `#drop=ID` opens a drop, `#new` the form; the hash survives a reload. */
+function route() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (h.has('drop')) openDrop(h.get('drop'));
+  else if (h.has('new')) openCreate();
+  else {
+    current = null;
+    for (const id of ['create', 'drop']) $(id).hidden = true;
+    $('empty').hidden = false;
+  }
 }
 
 async function login(ev) {
@@ -47,144 +74,318 @@ async function login(ev) {
   token = $('token').value.trim();
   const r = await api('GET', '/drops');
   if (!r.ok) {
-    $('login-error').textContent = r.data?.error?.message || 'That token does not work.';
     token = null;
+    $('login-error').textContent = r.status === 401 ? 'That token does not work.' : errorText(r);
     return;
   }
   localStorage.setItem(TOKEN_KEY, token);
+  $('token').value = '';
+  $('login-error').textContent = '';
   show();
 }
 
 async function loadDrops() {
   const r = await api('GET', '/drops');
   if (!r.ok) return;
-  $('drops').replaceChildren(...r.data.drops.slice().reverse().map((d) => el('li', {},
-    el('button', { type: 'button', 'aria-current': String(d.id === current), onclick: () => openDrop(d.id) },
-      el('span', {}, d.title), el('span', { class: 'muted' }, d.state)))));
+  const drops = r.data.drops.slice().sort((a, b) => b.created_ms - a.created_ms);
+  $('drops').replaceChildren(...(drops.length ? drops.map((d) => el('li', {},
+    el('a', { href: `#drop=${encodeURIComponent(d.id)}`, 'aria-current': d.id === current ? 'page' : null },
+      el('span', { class: 'drop-name' }, d.title),
+      el('span', { class: 'drop-sub' }, el('span', { class: `pill small`, 'data-state': d.state }, d.state), d.id))))
+    : [el('li', { class: 'none' }, 'No drops yet.')]));
 }
 
 function openCreate() {
   current = null;
+  drop = null;
   $('drop').hidden = true;
+  $('empty').hidden = true;
   $('create').hidden = false;
-  if (!$('create-json').value) $('create-json').value = JSON.stringify({ inventory: EXAMPLE.inventory, script: EXAMPLE.script }, null, 2);
-  if (!$('create-form').title.value) $('create-form').title.value = EXAMPLE.title;
-}
-
-function clearErrors(form) {
-  for (const e of form.querySelectorAll('.invalid')) e.classList.remove('invalid');
-  $('create-error').textContent = '';
-}
-
-async function create(ev) {
-  ev.preventDefault();
-  const form = ev.target;
-  clearErrors(form);
-  let body;
-  try {
-    body = JSON.parse(form.json.value || '{}');
-  } catch (e) {
-    form.json.classList.add('invalid');
-    $('create-error').textContent = `The JSON does not parse: ${e.message}`;
-    return;
-  }
-  if (form.title.value.trim()) body.title = form.title.value.trim();
-  if (form.id.value.trim()) body.id = form.id.value.trim();
-  if (form.hold_s.value) body.hold_s = Number(form.hold_s.value);
-  const r = await api('POST', '/drops', body);
-  if (!r.ok) {
-    const err = r.data?.error || {};
-    const field = err.field || '';
-    const input = form.querySelector(`[data-field="${field.split(/[.[]/)[0]}"]`) || form.json;
-    input.classList.add('invalid');
-    $('create-error').textContent = `${field ? `${field}: ` : ''}${(err.message || `HTTP ${r.status}`).replace(`${field}: `, '')}`;
-    return;
-  }
-  form.reset();
-  $('create-json').value = '';
-  await loadDrops();
-  openDrop(r.data.id);
-}
-
-async function openDrop(id) {
-  current = id;
-  $('create').hidden = true;
-  $('drop').hidden = false;
-  await refresh();
+  if (!$('inv-rows').children.length) fillForm(EXAMPLE);
+  if (!$('create-json').value) $('create-json').value = JSON.stringify(EXAMPLE, null, 2);
   loadDrops();
 }
 
-async function refresh() {
+function selectTab(json) {
+  $('tab-form').setAttribute('aria-selected', String(!json));
+  $('tab-json').setAttribute('aria-selected', String(json));
+  $('create-form').hidden = json;
+  $('json-form').hidden = !json;
+  clearErrors();
+}
+
+async function submitCreate(body, root) {
+  clearErrors();
+  const r = await api('POST', '/drops', body);
+  if (!r.ok) {
+    const err = r.data?.error || {};
+    const marked = showFieldError(root, err.field, err.message || errorText(r));
+    $('create-error').textContent = marked ? `Fix the marked field: ${err.message}` : err.message || errorText(r);
+    if (root.id === 'json-form') {
+      $('create-json').classList.add('invalid');
+      $('json-error').textContent = err.message || errorText(r);
+    }
+    return;
+  }
+  location.hash = `drop=${encodeURIComponent(r.data.id)}`;
+}
+
+function createFromForm(ev) {
+  ev.preventDefault();
+  submitCreate(readForm(), $('create-form'));
+}
+
+function createFromJson(ev) {
+  ev.preventDefault();
+  clearErrors();
+  let body;
+  try {
+    body = JSON.parse($('create-json').value);
+  } catch (e) {
+    $('create-json').classList.add('invalid');
+    $('json-error').textContent = `The JSON does not parse: ${e.message}`;
+    return;
+  }
+  submitCreate(body, $('json-form'));
+}
+
+async function openDrop(id) {
+  if (current !== id) {
+    current = id;
+    drop = null;
+    stats = null;
+    $('f-claims').replaceChildren();
+  }
+  $('create').hidden = true;
+  $('empty').hidden = true;
+  $('drop').hidden = false;
+  $('control-error').textContent = '';
+  await refresh(true);
+  loadDrops();
+}
+
+async function refresh(all = false) {
   if (!current) return;
-  const [d, s] = await Promise.all([api('GET', `/drops/${current}`), api('GET', `/drops/${current}/stats`)]);
-  if (!d.ok) return;
-  const stateChanged = drop?.id === d.data.id && drop.state !== d.data.state;
+  const id = encodeURIComponent(current);
+  const claimsToo = all || tickCount % 3 === 0;
+  const [d, s, c] = await Promise.all([api('GET', `/drops/${id}`), api('GET', `/drops/${id}/stats`),
+    claimsToo ? api('GET', `/drops/${id}/claims`) : null]);
+  if (!d.ok) {
+    $('control-error').textContent = errorText(d);
+    return;
+  }
+  if (d.data.id !== current) return;
+  const stateChanged = drop && drop.state !== d.data.state;
   drop = d.data;
+  drop.fetched_at = serverNow();
   if (stateChanged) loadDrops();
   renderDrop();
-  if (s.ok) renderStats(s.data);
+  if (s.ok) {
+    stats = s.data;
+    renderStats();
+  }
+  if (c?.ok) renderClaims(c.data.claims);
+}
+
+/** Live seconds into the script, now. */
+function elapsedNow(d) {
+  const e = d.state === 'live' ? d.elapsed_s + (serverNow() - d.server_ms) / 1000 : d.elapsed_s;
+  return Math.max(0, Math.min(e, d.duration_s));
 }
 
 function renderDrop() {
   const d = drop;
-  $('drop-title').textContent = d.title;
-  $('drop-state').textContent = d.state;
+  document.title = `${d.title} · dropwire panel`;
+  setText($('drop-title'), d.title);
+  setText($('drop-state'), d.state);
   $('drop-state').dataset.state = d.state;
-  const elapsed = d.state === 'live' && d.started_ms ? d.elapsed_s + (Date.now() - d.server_ms) / 1000 : d.elapsed_s;
-  $('drop-elapsed').textContent = `${Math.floor(Math.min(elapsed, d.duration_s))} s of ${d.duration_s} s`;
-  for (const b of document.querySelectorAll('.controls button')) {
-    const a = b.dataset.action;
-    b.disabled = !({ start: d.state === 'scheduled', pause: d.state === 'live', resume: d.state === 'paused', close: d.state !== 'closed' })[a];
-  }
-  const fired = new Set(d.fired.filter((f) => f.index !== null).map((f) => f.index));
+  const allowed = { start: d.state === 'scheduled', pause: d.state === 'live', resume: d.state === 'paused', close: d.state !== 'closed' };
+  for (const b of document.querySelectorAll('.controls button')) b.disabled = !allowed[b.dataset.action];
+  const fired = new Set(d.fired.filter((f) => f.index !== null && f.index !== undefined).map((f) => f.index));
   const cues = d.script?.cues || [];
-  const ticks = cues.map((c, i) => el('button', { type: 'button', class: `tick ${fired.has(i) ? 'fired' : ''}`,
-    style: `left:${(100 * c.at_s) / d.duration_s}%`, title: `${c.at_s}s ${c.type}${c.title ? `: ${c.title}` : ''}`,
-    'aria-label': `cue ${i}: ${c.type} at ${c.at_s} s` }));
-  $('timeline').replaceChildren(...ticks, el('div', { class: 'playhead', id: 'playhead', style: `left:${(100 * Math.min(elapsed, d.duration_s)) / d.duration_s}%` }));
-  $('cues').replaceChildren(...cues.map((c, i) => el('li', { class: fired.has(i) ? 'fired' : '' },
-    el('span', {}, `${c.at_s}s`), el('strong', {}, c.type), el('span', {}, c.title || c.sku || c.code || ''),
-    fired.has(i) ? el('span', { class: 'muted' }, 'fired')
-      : el('button', { type: 'button', disabled: !['live', 'paused'].includes(d.state), onclick: () => control('fire', { cue: i }) }, 'Fire now'))));
-  $('viewer-url').value = `${location.origin}/live/${d.id}`;
-  $('obs-url').value = `${location.origin}/obs/${d.id}?key=${encodeURIComponent(d.obs_key)}`;
+  const key = JSON.stringify([d.state, [...fired], cues.length, d.fired.length]);
+  if ($('cues').dataset.key !== key) {
+    $('cues').dataset.key = key;
+    const canFire = d.state === 'live' || d.state === 'paused';
+    const rows = cues.map((c, i) => el('li', { class: `cue-item${fired.has(i) ? ' fired' : ''}`, 'data-index': i },
+      el('span', { class: 'cue-at' }, fmt(c.at_s)),
+      el('span', { class: `badge t-${c.type}` }, c.type.replace('_', ' ')),
+      el('span', { class: 'cue-what' }, describe(c, d)),
+      el('span', { class: 'cue-status', 'data-index': i }, ''),
+      fired.has(i) ? el('span', { class: 'done-mark' }, 'fired ✓')
+        : el('button', { type: 'button', class: 'fire', disabled: !canFire, onclick: () => control('fire', { cue: i }),
+          'aria-label': `Fire cue ${i + 1} (${c.type}) now` }, 'Fire now')));
+    const adhoc = d.fired.filter((f) => f.index === null || f.index === undefined).map((f) => el('li', { class: 'cue-item fired adhoc-cue' },
+      el('span', { class: 'cue-at', title: new Date(f.at_ms).toLocaleString() }, new Date(f.at_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })),
+      el('span', { class: `badge t-${f.cue.type}` }, f.cue.type.replace('_', ' ')),
+      el('span', { class: 'cue-what' }, `${describe(f.cue, d)} (ad-hoc)`), el('span', { class: 'cue-status' }), el('span', { class: 'done-mark' }, 'fired ✓')));
+    $('cues').replaceChildren(...rows, ...adhoc);
+  }
+  for (const b of document.querySelectorAll('.fire')) b.disabled = !(d.state === 'live' || d.state === 'paused');
+  const viewer = `${location.origin}/live/${encodeURIComponent(d.id)}`;
+  const obs = `${location.origin}/obs/${encodeURIComponent(d.id)}?key=${encodeURIComponent(d.obs_key)}`;
+  if ($('viewer-url').value !== viewer) $('viewer-url').value = viewer;
+  if ($('obs-url').value !== obs) $('obs-url').value = obs;
+  $('viewer-open').href = viewer;
+  $('obs-open').href = obs;
+  tick();
 }
 
-function renderStats(s) {
-  $('f-now').textContent = s.viewers.now;
-  $('f-peak').textContent = s.viewers.peak;
-  $('f-held').textContent = s.claims.held;
-  $('f-redeemed').textContent = s.claims.redeemed;
-  $('f-expired').textContent = s.claims.expired;
-  $('f-conv').textContent = `${Math.round(100 * s.conversion)}%`;
-  $('f-stock').replaceChildren(...s.stock.map((x) => el('li', { 'data-sku': x.sku }, `${x.sku}: ${x.left} left`)));
+function describe(c, d) {
+  const item = c.sku && d.inventory.find((i) => i.sku === c.sku);
+  switch (c.type) {
+    case 'reveal': return `${c.title || ''}${c.title && item ? ' — ' : ''}${item ? `${item.name}, ${money(item.price_cents, d.currency)}` : c.sku || ''}`;
+    case 'flash_coupon': return `${c.unique ? `${c.limit || ''} personal codes` : c.code} · ${c.percent_off}% off · ${fmt(c.ttl_s || 0)}${c.title ? ` — ${c.title}` : ''}`;
+    case 'quest': return `${c.title || 'Quest'}${c.points ? ` · ${c.points} pts` : ''}`;
+    default: return c.title || c.body || '';
+  }
+}
+
+/** The moving parts: playhead, elapsed time, countdowns to each cue. */
+function tick() {
+  const d = drop;
+  if (!d) return;
+  const e = elapsedNow(d);
+  setText($('drop-elapsed'), `${fmt(e)} / ${fmt(d.duration_s)}`);
+  const fired = new Set(d.fired.filter((f) => f.index !== null && f.index !== undefined).map((f) => f.index));
+  const tl = $('timeline');
+  const key = JSON.stringify([[...fired], d.duration_s]);
+  if (tl.dataset.key !== key) {
+    tl.dataset.key = key;
+    drawTimeline(tl, d.script?.cues || [], d.duration_s, { elapsed: e, fired });
+  } else {
+    const pct = `${(100 * e) / Math.max(1, d.duration_s)}%`;
+    tl.querySelector('.playhead').style.left = pct;
+    tl.querySelector('.done').style.width = pct;
+  }
+  for (const s of document.querySelectorAll('.cue-status[data-index]')) {
+    const c = d.script.cues[Number(s.dataset.index)];
+    setText(s, !fired.has(Number(s.dataset.index)) && d.state !== 'closed' && d.state !== 'scheduled' ? `in ${fmt(c.at_s - e)}` : '');
+  }
+}
+
+function renderStats() {
+  const s = stats;
+  setText($('f-now'), String(s.viewers.now));
+  setText($('f-peak'), String(s.viewers.peak));
+  setText($('f-unique'), String(s.viewers.unique ?? '—'));
+  setText($('f-held'), String(s.claims.held));
+  setText($('f-redeemed'), String(s.claims.redeemed));
+  setText($('f-expired'), String(s.claims.expired));
+  setText($('f-conv'), `${Math.round(100 * (s.conversion || 0))}%`);
+  const inv = drop?.inventory || [];
+  const key = JSON.stringify(s.stock);
+  if ($('f-stock').dataset.key === key) return;
+  $('f-stock').dataset.key = key;
+  $('f-stock').replaceChildren(...s.stock.map((x) => {
+    const item = inv.find((i) => i.sku === x.sku);
+    const total = item?.stock || Math.max(1, x.left);
+    return el('li', { 'data-sku': x.sku, class: scarcity(x.left, total) },
+      el('span', { class: 'stock-name', title: x.sku }, item?.name || x.sku),
+      el('span', { class: 'stock-bar' }, el('span', { class: 'stock-fill', style: { width: `${(100 * x.left) / total}%` } })),
+      el('span', { class: 'stock-left' }, `${x.left} / ${total}`));
+  }));
+}
+
+function renderClaims(claims) {
+  const latest = claims.slice().sort((a, b) => b.created_ms - a.created_ms).slice(0, 8);
+  $('f-claims').replaceChildren(...(latest.length ? latest.map((c) => el('li', { class: `claim ${c.state}` },
+    el('span', { class: 'claim-who' }, c.handle), el('span', { class: 'claim-sku' }, c.sku),
+    el('code', {}, c.code), el('span', { class: `state s-${c.state}` }, c.state)))
+    : [el('li', { class: 'none' }, 'No claims yet.')]));
 }
 
 async function control(action, body) {
   $('control-error').textContent = '';
-  const r = await api('POST', `/drops/${current}/${action}`, body);
-  if (!r.ok) $('control-error').textContent = r.data?.error?.message || `HTTP ${r.status}`;
-  else drop = r.data;
-  await refresh();
+  const buttons = document.querySelectorAll('.controls button, .fire');
+  for (const b of buttons) b.disabled = true;
+  const r = await api('POST', `/drops/${encodeURIComponent(current)}/${action}`, body);
+  if (!r.ok) $('control-error').textContent = errorText(r);
+  await refresh(true);
+  return r;
+}
+
+async function fireCoupon(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  for (const n of f.querySelectorAll('.field-error')) n.textContent = '';
+  for (const n of f.querySelectorAll('.invalid')) n.classList.remove('invalid');
+  $('coupon-error').textContent = '';
+  const percent = Number(f.percent_off.value);
+  const minutes = Number(f.minutes.value);
+  const cue = { type: 'flash_coupon', percent_off: percent, ttl_s: Math.round(minutes * 60),
+    title: `${percent}% off for ${minutes === 1 ? 'one minute' : `${minutes} minutes`}` };
+  if (f.unique.checked) {
+    cue.unique = true;
+    cue.limit = Number(f.limit.value);
+  } else {
+    cue.code = f.code.value.trim();
+  }
+  const r = await control('fire', { cue });
+  if (!r.ok) {
+    const err = r.data?.error || {};
+    $('control-error').textContent = '';
+    if (!showFieldError(f, err.field, err.message || errorText(r))) $('coupon-error').textContent = errorText(r);
+  }
+}
+
+async function copyFrom(button) {
+  const input = $(button.dataset.copy);
+  try {
+    await navigator.clipboard.writeText(input.value);
+    button.textContent = 'Copied ✓';
+  } catch {
+    input.select();
+    button.textContent = 'Selected';
+  }
+  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
 }
 
 $('login-form').addEventListener('submit', login);
-$('logout').addEventListener('click', logout);
-$('new-drop').addEventListener('click', openCreate);
-$('create-form').addEventListener('submit', create);
-for (const b of document.querySelectorAll('.controls button')) b.addEventListener('click', () => control(b.dataset.action));
-$('coupon-form').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  control('fire', { cue: { type: 'flash_coupon', code: f.code.value.trim(), percent_off: Number(f.percent_off.value), ttl_s: Number(f.minutes.value) * 60, title: `${f.percent_off.value}% off` } });
+$('logout').addEventListener('click', () => logout());
+$('new-drop').addEventListener('click', () => {
+  if (location.hash === '#new') openCreate();
+  else location.hash = 'new';
 });
-for (const b of document.querySelectorAll('[data-copy]')) {
-  b.addEventListener('click', async () => {
-    const input = $(b.dataset.copy);
-    try { await navigator.clipboard.writeText(input.value); } catch { input.select(); }
-    b.textContent = 'Copied';
-    setTimeout(() => { b.textContent = 'Copy'; }, 1500);
+$('tab-form').addEventListener('click', () => selectTab(false));
+$('tab-json').addEventListener('click', () => {
+  $('create-json').value = JSON.stringify(readForm(), null, 2);
+  selectTab(true);
+});
+$('json-to-form').addEventListener('click', () => {
+  try {
+    fillForm(JSON.parse($('create-json').value));
+    selectTab(false);
+  } catch (e) {
+    $('json-error').textContent = `The JSON does not parse: ${e.message}`;
+  }
+});
+$('create-form').addEventListener('submit', createFromForm);
+$('json-form').addEventListener('submit', createFromJson);
+for (const b of document.querySelectorAll('.controls button')) {
+  b.addEventListener('click', () => {
+    if (b.dataset.action !== 'close') return control(b.dataset.action);
+    // Closing ends the drop for good: ask for a second click.
+    if (closeArmed) {
+      clearTimeout(closeArmed);
+      closeArmed = null;
+      b.textContent = '■ Close';
+      return control('close');
+    }
+    b.textContent = 'Click again to close for good';
+    closeArmed = setTimeout(() => { closeArmed = null; b.textContent = '■ Close'; }, 4000);
+    return null;
   });
 }
-setInterval(refresh, 1000);
+$('coupon-form').addEventListener('submit', fireCoupon);
+$('coupon-form').unique.addEventListener('change', (ev) => { $('coupon-form').dataset.unique = ev.target.checked ? 'yes' : 'no'; });
+for (const b of document.querySelectorAll('[data-copy]')) b.addEventListener('click', () => copyFrom(b));
+addEventListener('hashchange', route);
+setupForm();
+setInterval(() => {
+  tickCount += 1;
+  if (token && current && !document.hidden) refresh();
+  if (token && tickCount % 5 === 0) loadDrops();
+}, REFRESH_MS);
+setInterval(tick, 250);
 show();

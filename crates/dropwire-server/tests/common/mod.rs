@@ -1,6 +1,8 @@
 //! The test harness: a real server on an ephemeral port, real HTTP and WebSocket clients.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,14 +136,16 @@ impl TestServer {
     }
 
     pub async fn connect(&self, drop: &str) -> Result<Viewer> {
-        let (ws, _) =
-            tokio_tungstenite::connect_async(format!("{}/ws/v1/drops/{drop}", self.ws_base))
-                .await?;
-        Ok(Viewer {
-            ws,
-            seen: Vec::new(),
-            last_seq: None,
-        })
+        Viewer::open(&self.ws_base, drop).await
+    }
+
+    /// Starts the drop and fires its cue 1 (the reveal of `mug` in [`far_script`]).
+    pub async fn start_and_reveal(&self, drop: &str) -> Result<()> {
+        self.ok(&format!("/api/v1/drops/{drop}/start"), json!({}))
+            .await?;
+        self.ok(&format!("/api/v1/drops/{drop}/fire"), json!({"cue": 1}))
+            .await?;
+        Ok(())
     }
 
     /// Connects and completes hello → welcome (+ snapshot or missed frames are left to read).
@@ -216,6 +220,17 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// A socket to the drop's WebSocket on the server at `ws_base` (nothing said yet).
+    pub async fn open(ws_base: &str, drop: &str) -> Result<Viewer> {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("{ws_base}/ws/v1/drops/{drop}")).await?;
+        Ok(Viewer {
+            ws,
+            seen: Vec::new(),
+            last_seq: None,
+        })
+    }
+
     pub async fn send(&mut self, v: Value) -> Result<()> {
         self.ws.send(Message::text(v.to_string())).await?;
         Ok(())
@@ -305,4 +320,81 @@ impl Viewer {
             .await?;
         self.next_of("claim_result").await
     }
+}
+
+/// The real `dropwire` binary in its own process (so a test can SIGKILL it).
+pub struct Spawned {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Spawned {
+    /// `dropwire serve` on an ephemeral port with `args` added; returns once it listens.
+    pub fn serve(args: &[&std::ffi::OsStr]) -> Result<Spawned> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dropwire"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--admin-token", ADMIN])
+            .args(args)
+            .env("DROPWIRE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().context("the hub exited before listening")??;
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep reading, so the hub never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Spawned { child, base })
+    }
+
+    /// On the embedded store, journaled in `dir`.
+    pub fn on_dir(dir: &std::path::Path) -> Result<Spawned> {
+        Self::serve(&["--data-dir".as_ref(), dir.as_os_str()])
+    }
+
+    pub fn ws_base(&self) -> String {
+        self.base.replace("http://", "ws://")
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Claim results counted: (granted, distinct codes, sold out, limit reached).
+pub fn tally(results: &[Value]) -> (usize, std::collections::HashSet<String>, usize, usize) {
+    let ok = results.iter().filter(|r| r["ok"] == true).count();
+    let codes = results
+        .iter()
+        .filter_map(|r| r["code"].as_str().map(str::to_owned))
+        .collect();
+    let sold_out = results.iter().filter(|r| r["reason"] == "sold_out").count();
+    let limit = results
+        .iter()
+        .filter(|r| r["reason"] == "limit_reached")
+        .count();
+    (ok, codes, sold_out, limit)
+}
+
+/// Every viewer claims one `sku` at once, viewer `i` with rid `r{i}`; the answers in order.
+pub async fn claim_all(viewers: &mut [Viewer], sku: &str) -> Result<Vec<Value>> {
+    let asks = viewers
+        .iter_mut()
+        .enumerate()
+        .map(|(i, v)| async move { v.claim(sku, &format!("r{i}")).await });
+    futures_util::future::try_join_all(asks).await
 }

@@ -1,15 +1,26 @@
-//! The embedded store's state: one slot per drop, a ledger per SKU, the claim book, and
-//! the journal record type.
+//! The embedded store's state: one slot per drop, a ledger per SKU, the claim book, the
+//! viewers' request ids, and the journal record type.
+//!
+//! # Locks
+//!
+//! Every lock belongs to one drop (the drop map's `RwLock` aside, which is only held to
+//! look a drop up or add one). When several are held they are taken in this order:
+//! viewer shard → SKU ledger → book → holds; and `record`, `coupons`, `seq_next` alone.
+//! Expiry returns a unit to its SKU after letting go of the book.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
 use dropwire_core::claim::Score;
-use dropwire_core::{Claim, ClaimCode, ClaimReason, ControlEntry, DropId, DropRecord};
+use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
 /// Refused rids remembered per viewer (granted ones are kept with their claims).
 pub(super) const REFUSED_RIDS: usize = 32;
+/// Viewers are spread over this many locks per drop.
+const VIEWER_SHARDS: usize = 64;
 
 /// One journal record: a change, replayed in order on start-up.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,30 +56,119 @@ pub(super) enum Change {
     },
 }
 
+/// Stock and per-viewer counts of one SKU.
 #[derive(Debug)]
 pub(super) struct SkuLedger {
     pub(super) left: u32,
     pub(super) limit: u32,
+    /// Claims granted so far (the next claim's rank).
     pub(super) granted: u32,
-    /// Non-expired claims per viewer.
+    /// Claims per viewer that are held or redeemed (expired ones no longer count).
     pub(super) per_viewer: HashMap<String, u32>,
 }
 
+impl SkuLedger {
+    /// Why a claim by `viewer` would be refused now, if it would.
+    pub(super) fn refusal(&self, viewer: &str) -> Option<ClaimReason> {
+        if self.per_viewer.get(viewer).copied().unwrap_or(0) >= self.limit {
+            Some(ClaimReason::LimitReached)
+        } else if self.left == 0 {
+            Some(ClaimReason::SoldOut)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn take(&mut self, viewer: &str) {
+        self.left = self.left.saturating_sub(1);
+        self.granted = self.granted.saturating_add(1);
+        *self.per_viewer.entry(viewer.to_owned()).or_default() += 1;
+    }
+
+    pub(super) fn give_back(&mut self, viewer: &str) {
+        self.left = self.left.saturating_add(1);
+        if let Some(n) = self.per_viewer.get_mut(viewer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_viewer.remove(viewer);
+            }
+        }
+    }
+}
+
+/// Every claim of a drop and the scores they add up to.
 #[derive(Debug, Default)]
 pub(super) struct Book {
     pub(super) claims: HashMap<ClaimCode, Claim>,
+    /// Codes in the order granted.
     pub(super) order: Vec<ClaimCode>,
     pub(super) scores: HashMap<String, Score>,
-    pub(super) granted_rids: HashMap<(String, String), ClaimCode>,
-    pub(super) refused_rids: HashMap<String, Vec<(String, ClaimReason)>>,
 }
 
+impl Book {
+    pub(super) fn add(&mut self, claim: Claim) {
+        let score = self
+            .scores
+            .entry(claim.viewer_id.clone())
+            .or_insert_with(|| Score {
+                viewer_id: claim.viewer_id.clone(),
+                handle: claim.handle.clone(),
+                points: 0,
+                first_ms: claim.created_ms,
+            });
+        score.points = score.points.saturating_add(claim.points);
+        self.order.push(claim.code.clone());
+        self.claims.insert(claim.code.clone(), claim);
+    }
+}
+
+/// What one viewer asked for: the answer to each request id.
+#[derive(Debug, Default)]
+pub(super) struct Rids {
+    pub(super) granted: HashMap<String, ClaimCode>,
+    /// The last [`REFUSED_RIDS`] refusals.
+    pub(super) refused: VecDeque<(String, ClaimReason)>,
+}
+
+/// The earlier answer to a request id.
+#[derive(Debug)]
+pub(super) enum Answered {
+    Granted(ClaimCode),
+    Refused(ClaimReason),
+}
+
+impl Rids {
+    pub(super) fn answered(&self, rid: &str) -> Option<Answered> {
+        if let Some(code) = self.granted.get(rid) {
+            return Some(Answered::Granted(code.clone()));
+        }
+        self.refused
+            .iter()
+            .find(|(r, _)| r == rid)
+            .map(|(_, reason)| Answered::Refused(*reason))
+    }
+
+    pub(super) fn refuse(&mut self, rid: &str, reason: ClaimReason) {
+        if self.refused.len() == REFUSED_RIDS {
+            self.refused.pop_front();
+        }
+        self.refused.push_back((rid.to_owned(), reason));
+    }
+}
+
+/// Everything about one drop.
 #[derive(Debug)]
 pub(super) struct DropSlot {
     pub(super) record: Mutex<DropRecord>,
     pub(super) skus: HashMap<String, Mutex<SkuLedger>>,
     pub(super) book: Mutex<Book>,
+    viewers: Vec<Mutex<HashMap<String, Rids>>>,
+    hasher: RandomState,
+    /// Held claims by deadline.
+    pub(super) holds: Mutex<BTreeSet<(u64, ClaimCode)>>,
+    /// Coupon → viewer → code.
     pub(super) coupons: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// The next broadcast sequence number to hand out.
     pub(super) seq_next: Mutex<u64>,
 }
 
@@ -95,46 +195,39 @@ impl DropSlot {
         DropSlot {
             record: Mutex::new(record),
             skus,
-            book: Mutex::new(Book::default()),
+            book: Mutex::default(),
+            viewers: (0..VIEWER_SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            holds: Mutex::default(),
             coupons: Mutex::default(),
             seq_next: Mutex::new(1),
         }
     }
+
+    /// The lock over `viewer`'s request ids (and so over its claims: one at a time).
+    pub(super) fn viewers(&self, viewer: &str) -> MutexGuard<'_, HashMap<String, Rids>> {
+        let shard = self.hasher.hash_one(viewer) as usize % self.viewers.len();
+        lock(&self.viewers[shard])
+    }
+
+    pub(super) fn hold_s(&self) -> u32 {
+        lock(&self.record).spec.hold_s
+    }
+
+    /// Gives an expired claim's unit back to its SKU.
+    pub(super) fn give_back(&self, claim: &Claim) {
+        if let Some(sku) = self.skus.get(&claim.sku) {
+            lock(sku).give_back(&claim.viewer_id);
+        }
+    }
 }
 
-impl Book {
-    pub(super) fn add(&mut self, claim: Claim) {
-        let score = self
-            .scores
-            .entry(claim.viewer_id.clone())
-            .or_insert_with(|| Score {
-                viewer_id: claim.viewer_id.clone(),
-                handle: claim.handle.clone(),
-                points: 0,
-                first_ms: claim.created_ms,
-            });
-        score.points += claim.points;
-        self.granted_rids.insert(
-            (claim.viewer_id.clone(), claim.rid.clone()),
-            claim.code.clone(),
-        );
-        self.order.push(claim.code.clone());
-        self.claims.insert(claim.code.clone(), claim);
-    }
-
-    pub(super) fn refused(&self, viewer: &str, rid: &str) -> Option<ClaimReason> {
-        self.refused_rids
-            .get(viewer)?
-            .iter()
-            .find(|(r, _)| r == rid)
-            .map(|(_, reason)| *reason)
-    }
-
-    pub(super) fn remember_refusal(&mut self, viewer: &str, rid: &str, reason: ClaimReason) {
-        let list = self.refused_rids.entry(viewer.to_owned()).or_default();
-        if list.len() == REFUSED_RIDS {
-            list.remove(0);
-        }
-        list.push((rid.to_owned(), reason));
+/// Moves a claim to `to` (redeemed or expired) at `at_ms`.
+pub(super) fn mark(claim: &mut Claim, to: ClaimState, at_ms: u64) {
+    claim.state = to;
+    match to {
+        ClaimState::Redeemed => claim.redeemed_ms = Some(at_ms),
+        ClaimState::Expired => claim.expired_ms = Some(at_ms),
+        ClaimState::Held => {}
     }
 }

@@ -1,10 +1,24 @@
-//! `MemoryStore`: the embedded default. State lives in memory, locked per drop and per
-//! SKU (never one global lock on the claim path, never a lock across `.await`); every
-//! change is journaled ([`crate::journal`]) and durable before the caller is answered.
+//! `MemoryStore`: the embedded default. State lives in memory, locked per drop, per SKU and
+//! per viewer (never one global lock on the claim path, never a lock across `.await`);
+//! every change is journaled ([`crate::journal`]) and durable before the caller is
+//! answered. Opening replays the journal.
+//!
+//! A claim takes its viewer's lock (so one viewer's requests run one at a time and a
+//! retried rid always finds the first answer), then its SKU's lock, where stock and the
+//! per-viewer limit are checked, the record is queued to the journal and the claim is
+//! applied. The journal's order is therefore the order in which each SKU granted. Only
+//! after every lock is released does the caller wait for the group commit.
+//!
+//! If the journal cannot take a record (queue full: [`StoreError::Busy`]; a failed write:
+//! [`StoreError::Failed`]) the change is refused before anything is applied. A change
+//! applied in memory whose write then fails answers `Failed` (it may or may not survive a
+//! restart), and from then on every write is refused and [`Store::ping`] fails.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use dropwire_core::claim::{claim_points, leaderboard};
@@ -14,60 +28,114 @@ use dropwire_core::{
 };
 
 use crate::journal::{Journal, Pending};
-
-mod book;
-
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
-use book::{Change, DropSlot, lock};
+use book::{Answered, Change, DropSlot, lock, mark};
 
+mod book;
+mod replay;
+#[cfg(test)]
+mod tests;
+
+/// How to open a [`MemoryStore`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStoreConfig {
-    /// Where the journal lives; `None` keeps everything in memory only (tests, benchmarks).
+    /// Where the journal lives (created if missing); `None` keeps everything in memory
+    /// only, with nothing written anywhere (benchmarks, throwaway tests).
     pub data_dir: Option<PathBuf>,
-    /// fsync each group commit (turn off only to measure what fsync costs).
+    /// fsync each group commit. Turn off only to measure what fsync costs: without it a
+    /// power loss may lose changes that were reported done.
     pub fsync: bool,
 }
 
-#[derive(Debug, Default)]
+/// Claim code → drop, spread over a few locks.
+#[derive(Debug)]
+struct CodeIndex {
+    shards: Vec<RwLock<HashMap<ClaimCode, DropId>>>,
+    hasher: RandomState,
+}
+
+impl CodeIndex {
+    fn new() -> Self {
+        CodeIndex {
+            shards: (0..16).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, code: &ClaimCode) -> &RwLock<HashMap<ClaimCode, DropId>> {
+        &self.shards[self.hasher.hash_one(code) as usize % self.shards.len()]
+    }
+
+    fn insert(&self, code: ClaimCode, drop: DropId) {
+        let mut shard = self.shard(&code).write().unwrap_or_else(|p| p.into_inner());
+        shard.insert(code, drop);
+    }
+
+    fn get(&self, code: &ClaimCode) -> Option<DropId> {
+        let shard = self.shard(code).read().unwrap_or_else(|p| p.into_inner());
+        shard.get(code).cloned()
+    }
+}
+
+#[derive(Debug)]
 struct Inner {
     drops: RwLock<HashMap<DropId, Arc<DropSlot>>>,
-    codes: RwLock<HashMap<ClaimCode, DropId>>,
-    holds: Mutex<BTreeSet<(u64, ClaimCode)>>,
+    codes: CodeIndex,
     journal: Option<Journal>,
 }
 
-/// The embedded store. Cheap to clone.
-#[derive(Debug, Clone)]
+/// The embedded store. Cheap to clone (all clones share the same state).
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let drops = self.inner.drops.read().map_or(0, |d| d.len());
+        f.debug_struct("MemoryStore")
+            .field("drops", &drops)
+            .field("journal", &self.inner.journal.is_some())
+            .finish()
+    }
+}
+
+/// What settling a claim found.
+// Matched at once by the caller: boxing the claim would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Settled {
+    Done(Claim, Option<Pending>),
+    NotHeld(ClaimState),
+    Missing,
+}
+
 impl MemoryStore {
-    /// Opens the store, replaying the journal in `data_dir` if there is one.
+    /// Opens the store, replaying the journal in `data_dir` if there is one (a torn last
+    /// record is cut off; damage in the middle is [`StoreError::Corrupt`]).
     pub fn open(config: MemoryStoreConfig) -> Result<MemoryStore, StoreError> {
-        let (journal, changes) = match &config.data_dir {
-            Some(dir) => {
-                let (j, changes) = Journal::open::<Change>(dir, config.fsync)?;
-                (Some(j), changes)
-            }
-            None => (None, Vec::new()),
+        let Some(dir) = &config.data_dir else {
+            return Ok(MemoryStore::with_journal(None));
         };
-        let store = MemoryStore {
-            inner: Arc::new(Inner {
-                journal,
-                ..Inner::default()
-            }),
-        };
+        let (journal, changes) = Journal::open::<Change>(dir, config.fsync)?;
+        let store = MemoryStore::with_journal(Some(journal));
         let replayed = changes.len();
         for change in changes {
-            store.apply(change);
+            store.replay(change);
         }
-        if replayed > 0 {
-            tracing::info!(records = replayed, "journal replayed");
-        }
+        tracing::info!(records = replayed, dir = %dir.display(), "journal replayed");
         Ok(store)
+    }
+
+    fn with_journal(journal: Option<Journal>) -> MemoryStore {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                drops: RwLock::default(),
+                codes: CodeIndex::new(),
+                journal,
+            }),
+        }
     }
 
     fn slot(&self, id: &DropId) -> Result<Arc<DropSlot>, StoreError> {
@@ -78,11 +146,26 @@ impl MemoryStore {
             .ok_or_else(|| StoreError::NoSuchDrop(id.clone()))
     }
 
+    fn slots(&self) -> Vec<Arc<DropSlot>> {
+        let drops = self.inner.drops.read().unwrap_or_else(|p| p.into_inner());
+        drops.values().cloned().collect()
+    }
+
+    /// Queues a change (call it under the lock that orders it, before applying it).
     fn journal(&self, change: &Change) -> Result<Option<Pending>, StoreError> {
         match &self.inner.journal {
             Some(j) => j.append(change).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Waits until everything queued so far is durable (for answers repeating a change).
+    async fn settled_so_far(&self) -> Result<(), StoreError> {
+        let barrier = match &self.inner.journal {
+            Some(j) => Some(j.barrier()?),
+            None => None,
+        };
+        Self::durable(barrier).await
     }
 
     async fn durable(pending: Option<Pending>) -> Result<(), StoreError> {
@@ -92,139 +175,131 @@ impl MemoryStore {
         }
     }
 
-    /// Replays one journaled change (start-up only).
-    fn apply(&self, change: Change) {
-        match change {
-            Change::Drop { record } => {
-                let mut drops = self.inner.drops.write().unwrap_or_else(|p| p.into_inner());
-                drops.insert(record.id.clone(), Arc::new(DropSlot::new(record)));
-            }
-            Change::Control { drop, entry } => {
-                if let Ok(slot) = self.slot(&drop) {
-                    lock(&slot.record).log.push(entry);
-                }
-            }
-            Change::Claim { claim } => {
-                let Ok(slot) = self.slot(&claim.drop_id) else {
-                    return;
-                };
-                if let Some(sku) = slot.skus.get(&claim.sku) {
-                    let mut led = lock(sku);
-                    led.left = led.left.saturating_sub(1);
-                    led.granted = led.granted.max(claim.rank + 1);
-                    *led.per_viewer.entry(claim.viewer_id.clone()).or_default() += 1;
-                }
-                self.index(&claim);
-                lock(&slot.book).add(claim);
-            }
-            Change::Redeem { code, at_ms } => {
-                self.settle(&code, |c| {
-                    c.state = ClaimState::Redeemed;
-                    c.redeemed_ms = Some(at_ms);
-                    false
-                });
-            }
-            Change::Expire { code, at_ms } => {
-                self.settle(&code, |c| {
-                    c.state = ClaimState::Expired;
-                    c.expired_ms = Some(at_ms);
-                    true
-                });
-            }
-            Change::Coupon {
-                drop,
-                coupon,
-                viewer,
-                code,
-            } => {
-                if let Ok(slot) = self.slot(&drop) {
-                    lock(&slot.coupons)
-                        .entry(coupon)
-                        .or_default()
-                        .insert(viewer, code);
-                }
-            }
-            Change::Seq { drop, next } => {
-                if let Ok(slot) = self.slot(&drop) {
-                    let mut n = lock(&slot.seq_next);
-                    *n = (*n).max(next);
-                }
-            }
-        }
-    }
-
-    fn index(&self, claim: &Claim) {
-        self.inner
-            .codes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(claim.code.clone(), claim.drop_id.clone());
-        if claim.state == ClaimState::Held {
-            lock(&self.inner.holds).insert((claim.hold_until_ms, claim.code.clone()));
-        }
-    }
-
-    /// Replay helper: changes a held claim; `returns_unit` gives its unit back to stock.
-    fn settle(&self, code: &ClaimCode, change: impl FnOnce(&mut Claim) -> bool) {
-        let Some(drop) = self.drop_of(code) else {
-            return;
-        };
-        let Ok(slot) = self.slot(&drop) else { return };
-        let mut book = lock(&slot.book);
-        let Some(claim) = book.claims.get_mut(code) else {
-            return;
-        };
-        if claim.state != ClaimState::Held {
-            return;
-        }
-        lock(&self.inner.holds).remove(&(claim.hold_until_ms, code.clone()));
-        if change(claim) {
-            Self::return_unit(&slot, claim);
-        }
-    }
-
-    fn drop_of(&self, code: &ClaimCode) -> Option<DropId> {
-        self.inner
-            .codes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(code)
-            .cloned()
-    }
-
-    fn return_unit(slot: &DropSlot, claim: &Claim) {
-        if let Some(sku) = slot.skus.get(&claim.sku) {
-            let mut led = lock(sku);
-            led.left += 1;
-            if let Some(n) = led.per_viewer.get_mut(&claim.viewer_id) {
-                *n = n.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Expires one held claim now (journaled); returns it if it was held.
-    fn expire_one(
+    /// Moves a held claim to `to` (journaled); an expired claim's unit goes back to stock.
+    fn settle(
         &self,
         slot: &DropSlot,
         code: &ClaimCode,
+        to: ClaimState,
         now_ms: u64,
-    ) -> Result<Option<(Claim, Option<Pending>)>, StoreError> {
-        let mut book = lock(&slot.book);
-        let Some(claim) = book.claims.get_mut(code) else {
-            return Ok(None);
+    ) -> Result<Settled, StoreError> {
+        let claim = {
+            let mut book = lock(&slot.book);
+            let Some(claim) = book.claims.get_mut(code) else {
+                return Ok(Settled::Missing);
+            };
+            if claim.state != ClaimState::Held {
+                return Ok(Settled::NotHeld(claim.state));
+            }
+            let change = match to {
+                ClaimState::Redeemed => Change::Redeem {
+                    code: code.clone(),
+                    at_ms: now_ms,
+                },
+                _ => Change::Expire {
+                    code: code.clone(),
+                    at_ms: now_ms,
+                },
+            };
+            let pending = self.journal(&change)?;
+            mark(claim, to, now_ms);
+            lock(&slot.holds).remove(&(claim.hold_until_ms, code.clone()));
+            (claim.clone(), pending)
         };
-        if claim.state != ClaimState::Held {
-            return Ok(None);
+        if to == ClaimState::Expired {
+            slot.give_back(&claim.0);
         }
-        let pending = self.journal(&Change::Expire {
-            code: code.clone(),
-            at_ms: now_ms,
+        Ok(Settled::Done(claim.0, claim.1))
+    }
+
+    /// Claims under the viewer's lock; `Err(code)` when the rid was granted before.
+    fn claim_locked(
+        &self,
+        slot: &DropSlot,
+        req: &ClaimRequest,
+    ) -> Result<Result<(ClaimOutcome, Option<Pending>), ClaimCode>, StoreError> {
+        let mut viewers = slot.viewers(&req.viewer_id);
+        let rids = viewers.entry(req.viewer_id.clone()).or_default();
+        match rids.answered(&req.rid) {
+            Some(Answered::Granted(code)) => return Ok(Err(code)),
+            Some(Answered::Refused(reason)) => {
+                return Ok(Ok((ClaimOutcome::Refused(reason), None)));
+            }
+            None => {}
+        }
+        let Some(sku) = slot.skus.get(&req.sku) else {
+            return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
+        };
+        let hold_ms = u64::from(slot.hold_s()) * 1000;
+        let mut ledger = lock(sku);
+        if let Some(reason) = ledger.refusal(&req.viewer_id) {
+            drop(ledger);
+            rids.refuse(&req.rid, reason);
+            return Ok(Ok((ClaimOutcome::Refused(reason), None)));
+        }
+        let claim = Claim {
+            code: new_claim_code()?,
+            drop_id: req.drop_id.clone(),
+            sku: req.sku.clone(),
+            viewer_id: req.viewer_id.clone(),
+            handle: req.handle.clone(),
+            rid: req.rid.clone(),
+            state: ClaimState::Held,
+            created_ms: req.now_ms,
+            hold_until_ms: req.now_ms.saturating_add(hold_ms),
+            redeemed_ms: None,
+            expired_ms: None,
+            rank: ledger.granted,
+            points: claim_points(ledger.granted),
+        };
+        // Queued while the SKU is locked, so the journal's order is the order granted.
+        let pending = self.journal(&Change::Claim {
+            claim: claim.clone(),
         })?;
-        claim.state = ClaimState::Expired;
-        claim.expired_ms = Some(now_ms);
-        lock(&self.inner.holds).remove(&(claim.hold_until_ms, code.clone()));
-        Self::return_unit(slot, claim);
-        Ok(Some((claim.clone(), pending)))
+        ledger.take(&req.viewer_id);
+        rids.granted.insert(req.rid.clone(), claim.code.clone());
+        self.inner
+            .codes
+            .insert(claim.code.clone(), claim.drop_id.clone());
+        lock(&slot.book).add(claim.clone());
+        lock(&slot.holds).insert((claim.hold_until_ms, claim.code.clone()));
+        Ok(Ok((ClaimOutcome::Granted(claim), pending)))
+    }
+
+    /// Pops the holds of `slot` due at `now_ms` and expires them; `false` if the journal
+    /// was busy (the rest stay due for the next sweep).
+    fn expire_slot(
+        &self,
+        slot: &DropSlot,
+        now_ms: u64,
+        expired: &mut Vec<Claim>,
+        pendings: &mut Vec<Option<Pending>>,
+    ) -> Result<bool, StoreError> {
+        let due: Vec<(u64, ClaimCode)> = {
+            let mut holds = lock(&slot.holds);
+            let mut due = Vec::new();
+            while holds.first().is_some_and(|(until, _)| *until <= now_ms) {
+                due.extend(holds.pop_first());
+            }
+            due
+        };
+        for (i, (_, code)) in due.iter().enumerate() {
+            match self.settle(slot, code, ClaimState::Expired, now_ms) {
+                Ok(Settled::Done(claim, pending)) => {
+                    expired.push(claim);
+                    pendings.push(pending);
+                }
+                Ok(Settled::NotHeld(_) | Settled::Missing) => {}
+                Err(e) => {
+                    lock(&slot.holds).extend(due[i..].iter().cloned());
+                    return match e {
+                        StoreError::Busy => Ok(false),
+                        e => Err(e),
+                    };
+                }
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -254,15 +329,11 @@ impl Store for MemoryStore {
     }
 
     async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
-        let slots: Vec<Arc<DropSlot>> = self
-            .inner
-            .drops
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
+        let mut records: Vec<DropRecord> = self
+            .slots()
+            .iter()
+            .map(|s| lock(&s.record).clone())
             .collect();
-        let mut records: Vec<DropRecord> = slots.iter().map(|s| lock(&s.record).clone()).collect();
         records.sort_by(|a, b| {
             a.created_ms
                 .cmp(&b.created_ms)
@@ -296,144 +367,60 @@ impl Store for MemoryStore {
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         let slot = self.slot(&req.drop_id)?;
-        {
-            let book = lock(&slot.book);
-            if let Some(code) = book
-                .granted_rids
-                .get(&(req.viewer_id.clone(), req.rid.clone()))
-            {
-                if let Some(claim) = book.claims.get(code) {
-                    return Ok(ClaimOutcome::Granted(claim.clone()));
-                }
+        match self.claim_locked(&slot, &req)? {
+            Ok((outcome, pending)) => {
+                Self::durable(pending).await?;
+                Ok(outcome)
             }
-            if let Some(reason) = book.refused(&req.viewer_id, &req.rid) {
-                return Ok(ClaimOutcome::Refused(reason));
+            Err(code) => {
+                // A retry: the same claim, once its record is surely on disk.
+                let claim = lock(&slot.book).claims.get(&code).cloned();
+                self.settled_so_far().await?;
+                claim
+                    .map(ClaimOutcome::Granted)
+                    .ok_or_else(|| StoreError::Failed(format!("claim {code} vanished")))
             }
         }
-        let Some(sku) = slot.skus.get(&req.sku) else {
-            return Ok(ClaimOutcome::Refused(ClaimReason::NotOpen));
-        };
-        let hold_s = lock(&slot.record).spec.hold_s;
-        let (claim, pending) = {
-            let mut led = lock(sku);
-            let refusal = if led.per_viewer.get(&req.viewer_id).copied().unwrap_or(0) >= led.limit {
-                Some(ClaimReason::LimitReached)
-            } else if led.left == 0 {
-                Some(ClaimReason::SoldOut)
-            } else {
-                None
-            };
-            if let Some(reason) = refusal {
-                drop(led);
-                lock(&slot.book).remember_refusal(&req.viewer_id, &req.rid, reason);
-                return Ok(ClaimOutcome::Refused(reason));
-            }
-            let claim = Claim {
-                code: new_claim_code()?,
-                drop_id: req.drop_id.clone(),
-                sku: req.sku.clone(),
-                viewer_id: req.viewer_id.clone(),
-                handle: req.handle.clone(),
-                rid: req.rid.clone(),
-                state: ClaimState::Held,
-                created_ms: req.now_ms,
-                hold_until_ms: req.now_ms + u64::from(hold_s) * 1000,
-                redeemed_ms: None,
-                expired_ms: None,
-                rank: led.granted,
-                points: claim_points(led.granted),
-            };
-            // Journal while the SKU is locked, so the journal's order is the order granted.
-            let pending = self.journal(&Change::Claim {
-                claim: claim.clone(),
-            })?;
-            led.left -= 1;
-            led.granted += 1;
-            *led.per_viewer.entry(req.viewer_id.clone()).or_default() += 1;
-            (claim, pending)
-        };
-        self.index(&claim);
-        lock(&slot.book).add(claim.clone());
-        Self::durable(pending).await?;
-        Ok(ClaimOutcome::Granted(claim))
     }
 
     async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError> {
         let drop = self
-            .drop_of(code)
+            .inner
+            .codes
+            .get(code)
             .ok_or_else(|| StoreError::NoSuchClaim(code.clone()))?;
         let slot = self.slot(&drop)?;
-        let held = lock(&slot.book)
-            .claims
-            .get(code)
-            .map(|c| (c.state, c.hold_until_ms));
-        match held {
-            None => return Err(StoreError::NoSuchClaim(code.clone())),
-            Some((ClaimState::Held, until)) if until <= now_ms => {
-                if let Some((_, pending)) = self.expire_one(&slot, code, now_ms)? {
-                    Self::durable(pending).await?;
+        let hold_until = lock(&slot.book).claims.get(code).map(|c| c.hold_until_ms);
+        // A hold past its deadline is expired on the spot, sweeper or not.
+        let to = match hold_until {
+            Some(until) if until <= now_ms => ClaimState::Expired,
+            _ => ClaimState::Redeemed,
+        };
+        match self.settle(&slot, code, to, now_ms)? {
+            Settled::Missing => Err(StoreError::NoSuchClaim(code.clone())),
+            Settled::NotHeld(state) => Err(StoreError::NotHeld {
+                code: code.clone(),
+                state,
+            }),
+            Settled::Done(claim, pending) => {
+                Self::durable(pending).await?;
+                match claim.state {
+                    ClaimState::Redeemed => Ok(claim),
+                    state => Err(StoreError::NotHeld {
+                        code: code.clone(),
+                        state,
+                    }),
                 }
-                return Err(StoreError::NotHeld {
-                    code: code.clone(),
-                    state: ClaimState::Expired,
-                });
-            }
-            Some((ClaimState::Held, _)) => {}
-            Some((state, _)) => {
-                return Err(StoreError::NotHeld {
-                    code: code.clone(),
-                    state,
-                });
             }
         }
-        let (claim, pending) = {
-            let mut book = lock(&slot.book);
-            let Some(claim) = book.claims.get_mut(code) else {
-                return Err(StoreError::NoSuchClaim(code.clone()));
-            };
-            if claim.state != ClaimState::Held {
-                return Err(StoreError::NotHeld {
-                    code: code.clone(),
-                    state: claim.state,
-                });
-            }
-            let pending = self.journal(&Change::Redeem {
-                code: code.clone(),
-                at_ms: now_ms,
-            })?;
-            claim.state = ClaimState::Redeemed;
-            claim.redeemed_ms = Some(now_ms);
-            lock(&self.inner.holds).remove(&(claim.hold_until_ms, code.clone()));
-            (claim.clone(), pending)
-        };
-        Self::durable(pending).await?;
-        Ok(claim)
     }
 
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
-        let due: Vec<ClaimCode> = {
-            let mut holds = lock(&self.inner.holds);
-            let mut due = Vec::new();
-            while let Some((until, _)) = holds.first() {
-                if *until > now_ms {
-                    break;
-                }
-                if let Some((_, code)) = holds.pop_first() {
-                    due.push(code);
-                }
-            }
-            due
-        };
         let mut expired = Vec::new();
         let mut pendings = Vec::new();
-        for code in due {
-            let Some(drop) = self.drop_of(&code) else {
-                continue;
-            };
-            let slot = self.slot(&drop)?;
-            if let Some((claim, pending)) = self.expire_one(&slot, &code, now_ms)? {
-                expired.push(claim);
-                pendings.push(pending);
+        for slot in self.slots() {
+            if !self.expire_slot(&slot, now_ms, &mut expired, &mut pendings)? {
+                break;
             }
         }
         for p in pendings {
@@ -472,43 +459,45 @@ impl Store for MemoryStore {
             stock,
             ..DropFigures::default()
         };
-        let mut claimers = HashSet::new();
         for claim in book.claims.values() {
             match claim.state {
                 ClaimState::Held => f.held += 1,
                 ClaimState::Redeemed => f.redeemed += 1,
                 ClaimState::Expired => f.expired += 1,
             }
-            claimers.insert(claim.viewer_id.as_str());
         }
-        f.claimers = claimers.len() as u64;
+        // Every viewer with a claim has a score, and only they do.
+        f.claimers = book.scores.len() as u64;
         f.leaderboard = leaderboard(book.scores.values(), 10);
         Ok(f)
     }
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
         let slot = self.slot(&req.drop_id)?;
-        let code = new_claim_code()?.to_string();
-        let pending = {
+        let (code, pending) = {
             let mut coupons = lock(&slot.coupons);
             let given = coupons.entry(req.coupon.clone()).or_default();
             if let Some(code) = given.get(&req.viewer_id) {
-                return Ok(CouponOutcome::Granted { code: code.clone() });
-            }
-            if given.len() >= req.limit as usize {
+                (code.clone(), None)
+            } else if given.len() >= req.limit as usize {
                 return Ok(CouponOutcome::SoldOut);
+            } else {
+                let code = new_claim_code()?.to_string();
+                let pending = self.journal(&Change::Coupon {
+                    drop: req.drop_id.clone(),
+                    coupon: req.coupon.clone(),
+                    viewer: req.viewer_id.clone(),
+                    code: code.clone(),
+                })?;
+                given.insert(req.viewer_id.clone(), code.clone());
+                (code, Some(pending))
             }
-            let change = Change::Coupon {
-                drop: req.drop_id.clone(),
-                coupon: req.coupon.clone(),
-                viewer: req.viewer_id.clone(),
-                code: code.clone(),
-            };
-            let pending = self.journal(&change)?;
-            given.insert(req.viewer_id.clone(), code.clone());
-            pending
         };
-        Self::durable(pending).await?;
+        match pending {
+            Some(pending) => Self::durable(pending).await?,
+            // The same code again, once the record that gave it is surely on disk.
+            None => self.settled_so_far().await?,
+        }
         Ok(CouponOutcome::Granted { code })
     }
 
@@ -517,11 +506,14 @@ impl Store for MemoryStore {
         let (start, pending) = {
             let mut next = lock(&slot.seq_next);
             let start = *next;
+            let end = start
+                .checked_add(n)
+                .ok_or_else(|| StoreError::Failed("sequence numbers exhausted".into()))?;
             let pending = self.journal(&Change::Seq {
                 drop: id.clone(),
-                next: start + n,
+                next: end,
             })?;
-            *next = start + n;
+            *next = end;
             (start, pending)
         };
         Self::durable(pending).await?;

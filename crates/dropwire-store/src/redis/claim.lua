@@ -1,59 +1,150 @@
--- One claim, atomically: the rid, the per-viewer limit, stock; then the hold, the claim,
--- the leaderboard score. KEYS: conf, stock, granted, per, claims, order, rids, scores, holds.
--- ARGV: drop id, sku, viewer, handle, rid, now_ms, code.
--- Returns {'G', claim JSON} | {'R', reason} | {'X'} (no such drop).
-local conf, stock, granted, per, claims, order, rids, scores, holds =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local drop, sku, viewer, handle, rid, now, code =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+-- A batch of claims on one drop, in order, atomically. Every claim is decided first (reads
+-- only, against counters kept in this script), then every decision is written: a bad
+-- argument or a missing drop stops the script before its first write.
+--
+-- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events.
+-- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code.
+-- Returns {'X'} when the drop does not exist, else 2n values, per claim one of
+--   'G', claim JSON        granted now, or earlier to the same (viewer, rid)
+--   'R', reason            refused now, or earlier to the same (viewer, rid)
+--   'C', ''                the code is taken: nothing written, ask again with another code
+local conf, stock, granted, per, claims, order, rids, refused, scores, holds, events =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+  KEYS[11]
+local drop, n = ARGV[1], tonumber(ARGV[2])
+local SEP = '\0'
+local REFUSED_PER_VIEWER = 32
+local EVENTS_KEPT = 10000
+
+if not n or #ARGV ~= 2 + 6 * n then
+  return redis.error_reply('ERR claim.lua: expected 2 + 6n arguments')
+end
+for i = 0, n - 1 do
+  if not tonumber(ARGV[3 + 6 * i + 4]) then
+    return redis.error_reply('ERR claim.lua: now_ms is not a number')
+  end
+end
 local hold_s = redis.call('HGET', conf, 'hold_s')
 if not hold_s then
   return {'X'}
 end
-local rid_key = viewer .. '|' .. rid
-local prev = redis.call('HGET', rids, rid_key)
-if prev then
-  if string.sub(prev, 1, 2) == 'G:' then
-    return {'G', redis.call('HGET', claims, string.sub(prev, 3))}
+hold_s = tonumber(hold_s)
+local closed = redis.call('HEXISTS', conf, 'closed') == 1
+
+-- Phase 1: decide. Counters start from Redis and move as this batch grants.
+local left, limit, have, ranks = {}, {}, {}, {}
+local refusals = {}   -- viewer -> list of {rid, reason}, as stored (and then extended)
+local decided = {}    -- viewer SEP rid -> index of the claim in this batch that decided it
+local codes = {}      -- codes granted in this batch
+local out = {}        -- per claim: {kind, payload, extra}
+local function refused_list(viewer)
+  local list = refusals[viewer]
+  if not list then
+    local raw = redis.call('HGET', refused, viewer)
+    list = raw and cjson.decode(raw) or {}
+    refusals[viewer] = list
   end
-  return {'R', string.sub(prev, 3)}
+  return list
 end
-local limit = redis.call('HGET', conf, 'limit:' .. sku)
-local reason = nil
-if not limit then
-  reason = 'not_open'
-else
-  local have = tonumber(redis.call('HGET', per, sku .. '|' .. viewer) or '0')
-  local left = tonumber(redis.call('HGET', stock, sku) or '0')
-  if have >= tonumber(limit) then
-    reason = 'limit_reached'
-  elseif left <= 0 then
-    reason = 'sold_out'
+for i = 0, n - 1 do
+  local b = 3 + 6 * i
+  local sku, viewer, handle, rid, now, code =
+    ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local rid_key = viewer .. SEP .. rid
+  local d
+  if decided[rid_key] then
+    d = {'same', decided[rid_key]}
+  else
+    local prev = redis.call('HGET', rids, rid_key)
+    if prev then
+      d = {'G', redis.call('HGET', claims, prev)}
+    else
+      for _, pair in ipairs(refused_list(viewer)) do
+        if pair[1] == rid then d = {'R', pair[2]} end
+      end
+    end
   end
+  if not d then
+    local pv = sku .. SEP .. viewer
+    if limit[sku] == nil then
+      limit[sku] = tonumber(redis.call('HGET', conf, 'limit:' .. sku)) or false
+      left[sku] = tonumber(redis.call('HGET', stock, sku) or '0')
+      ranks[sku] = tonumber(redis.call('HGET', granted, sku) or '0')
+    end
+    if have[pv] == nil then
+      have[pv] = tonumber(redis.call('HGET', per, pv) or '0')
+    end
+    local reason
+    if closed then
+      reason = 'closed'
+    elseif not limit[sku] then
+      reason = 'not_open'
+    elseif have[pv] >= limit[sku] then
+      reason = 'limit_reached'
+    elseif left[sku] <= 0 then
+      reason = 'sold_out'
+    end
+    if reason then
+      local list = refused_list(viewer)
+      table.insert(list, {rid, reason})
+      if #list > REFUSED_PER_VIEWER then table.remove(list, 1) end
+      d = {'R', reason, 'new'}
+      decided[rid_key] = i
+    elseif codes[code] or redis.call('HEXISTS', claims, code) == 1 then
+      d = {'C', ''}
+    else
+      local rank = ranks[sku]
+      ranks[sku] = rank + 1
+      left[sku] = left[sku] - 1
+      have[pv] = have[pv] + 1
+      codes[code] = true
+      local claim = {
+        code = code, drop_id = drop, sku = sku, viewer_id = viewer, handle = handle, rid = rid,
+        state = 'held', created_ms = now, hold_until_ms = now + hold_s * 1000, rank = rank,
+        points = math.max(10, 100 - 5 * rank),
+      }
+      d = {'G', claim, 'new'}
+      decided[rid_key] = i
+    end
+  end
+  out[i] = d
 end
-if reason then
-  redis.call('HSET', rids, rid_key, 'R:' .. reason)
-  return {'R', reason}
+
+-- Phase 2: write what was decided.
+local reply = {}
+local touched = {}
+for i = 0, n - 1 do
+  local d = out[i]
+  if d[1] == 'same' then d = out[d[2]] end
+  if d[3] == 'new' and d[1] == 'G' and not d.written then
+    local c = d[2]
+    local json = cjson.encode(c)
+    redis.call('HINCRBY', granted, c.sku, 1)
+    redis.call('HINCRBY', stock, c.sku, -1)
+    redis.call('HINCRBY', per, c.sku .. SEP .. c.viewer_id, 1)
+    redis.call('HSET', claims, c.code, json)
+    redis.call('RPUSH', order, c.code)
+    redis.call('HSET', rids, c.viewer_id .. SEP .. c.rid, c.code)
+    redis.call('ZADD', holds, c.hold_until_ms, c.code)
+    local score = redis.call('HGET', scores, c.viewer_id)
+    if score then
+      score = cjson.decode(score)
+      score.points = score.points + c.points
+    else
+      score = {viewer_id = c.viewer_id, handle = c.handle, points = c.points, first_ms = c.created_ms}
+    end
+    redis.call('HSET', scores, c.viewer_id, cjson.encode(score))
+    redis.call('XADD', events, 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', 'claimed', 'code', c.code,
+      'sku', c.sku, 'viewer', c.viewer_id, 'rank', c.rank)
+    d[2] = json
+    d.written = true
+  elseif d[3] == 'new' and d[1] == 'R' then
+    touched[ARGV[3 + 6 * i + 1]] = true
+  end
+  table.insert(reply, d[1])
+  table.insert(reply, d[2])
 end
-local rank = redis.call('HINCRBY', granted, sku, 1) - 1
-redis.call('HINCRBY', stock, sku, -1)
-redis.call('HINCRBY', per, sku .. '|' .. viewer, 1)
-local points = math.max(10, 100 - 5 * rank)
-local until_ms = now + tonumber(hold_s) * 1000
-local claim = cjson.encode({
-  code = code, drop_id = drop, sku = sku, viewer_id = viewer, handle = handle, rid = rid,
-  state = 'held', created_ms = now, hold_until_ms = until_ms, rank = rank, points = points,
-})
-redis.call('HSET', claims, code, claim)
-redis.call('RPUSH', order, code)
-redis.call('HSET', rids, rid_key, 'G:' .. code)
-redis.call('ZADD', holds, until_ms, code)
-local score = redis.call('HGET', scores, viewer)
-if score then
-  score = cjson.decode(score)
-  score.points = score.points + points
-else
-  score = {viewer_id = viewer, handle = handle, points = points, first_ms = now}
+for viewer in pairs(touched) do
+  redis.call('HSET', refused, viewer, cjson.encode(refusals[viewer]))
 end
-redis.call('HSET', scores, viewer, cjson.encode(score))
-return {'G', claim}
+return reply

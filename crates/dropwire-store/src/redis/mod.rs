@@ -1,48 +1,120 @@
-//! `RedisStore`: every piece of state in Redis, so any hub node can serve any viewer.
+//! `RedisStore`: every piece of state in Redis, so any hub node can serve any viewer and a
+//! node may die at any time.
 //!
-//! Every key of one drop shares the hash tag `{drop:ID}` (`dw:{drop:ID}:stock`, …), so each
-//! script touches one slot and runs unchanged on Redis Cluster. Claims, redemptions,
-//! expiries, coupons and control-log appends are each one Lua script (in the `.lua` files
-//! beside this one, sent with `EVALSHA` and reloaded on `NOSCRIPT`). Two keys live outside
-//! the drops: the drop index `dw:drops` and the code index `dw:code:{CODE}`; they are
-//! written by separate commands right after the drop or claim they index, and a code
-//! missing from the index (a crash in between) is still found by searching the drops.
+//! # Keys
 //!
-//! Durability is Redis's: with `appendonly yes` and `appendfsync always` an acknowledged
-//! claim survives a crash of Redis; with `wait_replicas` = N each granted claim also waits
-//! (`WAIT`) until N replicas have it, and answers `unavailable` if they do not in time (the
-//! hold then stands on the primary and expires if never redeemed).
+//! Every key of one drop shares the hash tag `{drop:ID}`, so every script touches one slot
+//! and runs unchanged on Redis Cluster:
+//!
+//! | key `dw:{drop:ID}:…` | type | holds |
+//! |---|---|---|
+//! | `rec` | string | the drop record as JSON (without its log) |
+//! | `log` | list | the control log, one JSON entry each |
+//! | `conf` | hash | `hold_s`, `limit:SKU`, and `closed` once the log holds a close |
+//! | `stock` / `granted` | hash | per SKU: units left / claims granted so far (the next rank) |
+//! | `per` | hash | per SKU and viewer: live (held or redeemed) claims |
+//! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
+//! | `rids` | hash | viewer and rid → code of the claim it was granted |
+//! | `refused` | hash | viewer → its last 32 refused rids and why |
+//! | `scores` | hash | viewer → leaderboard score JSON |
+//! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list) |
+//! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
+//! | `coupons` | hash | coupon and viewer → personal code; per coupon a count |
+//! | `seq` | string | the last broadcast sequence number reserved |
+//!
+//! Two keys live outside the drops: the drop index `dw:drops` (sorted set, id by creation
+//! time) and the code index `dw:code:CODE` (drop id). In a cluster they hash to other slots
+//! than the drop, so they are written by separate commands, not inside the drop's scripts:
+//! the drop index *before* the drop is created (a crash in between leaves an id with no
+//! drop, which readers skip), a code's index entry right *after* its claim is granted and
+//! before the viewer hears of it (a crash in between leaves a claim with no index entry,
+//! which `redeem` still finds by asking every drop). Claim codes are unique within a drop
+//! (the script checks); across drops they rely on their 80 random bits (the index is
+//! written with `NX`, so a collision would leave the first drop's entry).
+//!
+//! # Scripts
+//!
+//! Claims, redemptions, expiries, coupons, control-log appends and sequence reservations are
+//! each one Lua script (the `.lua` files beside this one), loaded at connect and sent with
+//! `EVALSHA`, reloaded on `NOSCRIPT` (after a Redis restart). Concurrent claims on one
+//! store are batched ([`batch`]): one script call decides a whole batch in arrival order,
+//! every claim before the first write. The sweeper ([`Store::expire_due`]) may run on every
+//! node at once: each expiry is one step of a script that removes the hold from the
+//! deadline set, so no claim is expired twice. Keyspace notifications are not used.
+//!
+//! # Durability
+//!
+//! Redis decides what survives: with `appendonly yes` and `appendfsync always` Redis
+//! fsyncs a script's writes before it replies, so an acknowledged claim survives a crash
+//! of Redis (and a batch shares one fsync); with `appendfsync everysec` up to a second may
+//! be lost when the machine (not just Redis) crashes. With `wait_replicas` = N every
+//! batch with a granted claim waits (`WAIT`, in a cluster on the primary of the drop's
+//! slot) until N replicas have it, and answers `unavailable` if they do not confirm within
+//! `op_timeout`; the hold then stands on the primary (a retry with the same rid gets it
+//! and waits again) and expires if never redeemed.
+//!
+//! # Connections
+//!
+//! One node: `url` is `redis://host:port/db`, served by a reconnecting multiplexed
+//! connection. A cluster: set `cluster` and give one or more nodes, comma separated
+//! (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`); the database is always 0. Every call
+//! is bounded by `op_timeout` (twice it where a call may have to reconnect first), so when
+//! Redis is away callers hear an error for which [`StoreError::is_unavailable`] is true
+//! instead of waiting, and calls work again as soon as Redis is back.
 
+mod batch;
+pub mod bus;
+mod conn;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dropwire_core::claim::{Score, leaderboard};
 use dropwire_core::protocol::StockItem;
-use dropwire_core::{
-    Claim, ClaimCode, ClaimOutcome, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord,
-};
-use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, Script};
+use dropwire_core::timeline::ControlAction;
+use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
+use redis::{AsyncCommands, ErrorKind, RedisError, Script};
 
+use self::batch::{Answer, Batcher, Item};
+use self::conn::{Conn, within};
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
 
+/// How to reach Redis. [`RedisStoreConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct RedisStoreConfig {
+    /// `redis://host:port/db`; with `cluster`, one or more nodes separated by commas.
     pub url: String,
     /// Replicas each granted claim must reach before it is acknowledged (0: do not wait).
     pub wait_replicas: u32,
-    /// The longest any Redis call may take before the store answers `unavailable`.
+    /// The longest a Redis call may take before the store answers `unavailable`.
     pub op_timeout: Duration,
+    /// Talk to a Redis Cluster (`url` lists seed nodes) instead of one node.
+    pub cluster: bool,
+    /// The most claims one script call decides; 1 sends each claim on its own.
+    pub max_batch: usize,
 }
 
 impl RedisStoreConfig {
+    /// One Redis node: no replica wait, 500 ms operation timeout, batches of up to 64.
     pub fn new(url: impl Into<String>) -> Self {
         RedisStoreConfig {
             url: url.into(),
             wait_replicas: 0,
             op_timeout: Duration::from_millis(500),
+            cluster: false,
+            max_batch: 64,
+        }
+    }
+
+    /// A Redis Cluster reached through the given seed nodes (`redis://host:port` each).
+    pub fn cluster<S: AsRef<str>>(nodes: &[S]) -> Self {
+        let urls: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+        RedisStoreConfig {
+            cluster: true,
+            ..RedisStoreConfig::new(urls.join(","))
         }
     }
 }
@@ -53,21 +125,53 @@ struct Scripts {
     claim: Script,
     settle: Script,
     coupon: Script,
+    seq: Script,
 }
 
-/// The Redis backend. Cheap to clone.
-#[derive(Clone)]
-pub struct RedisStore {
-    con: ConnectionManager,
-    scripts: std::sync::Arc<Scripts>,
+impl Scripts {
+    fn all(&self) -> [&Script; 6] {
+        [
+            &self.create,
+            &self.control,
+            &self.claim,
+            &self.settle,
+            &self.coupon,
+            &self.seq,
+        ]
+    }
+}
+
+/// What every call needs: the connection, the scripts, the limits.
+struct Shared {
+    conn: Conn,
+    /// Where Redis is (the bus opens its own subscription connection there).
+    url: String,
+    scripts: Scripts,
     wait_replicas: u32,
     op_timeout: Duration,
+}
+
+impl Shared {
+    /// The bound for one call that may have to reconnect (or reload a script) first.
+    fn limit(&self) -> Duration {
+        self.op_timeout * 2
+    }
+}
+
+/// The Redis backend. Cheap to clone; clones share one connection and one batcher.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    batcher: Option<Arc<Batcher>>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("wait_replicas", &self.wait_replicas)
+            .field("cluster", &matches!(self.shared.conn, Conn::Cluster(_)))
+            .field("wait_replicas", &self.shared.wait_replicas)
+            .field("op_timeout", &self.shared.op_timeout)
+            .field("batching", &self.batcher.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -77,74 +181,163 @@ fn key(id: &DropId, part: &str) -> String {
 }
 
 const DROPS: &str = "dw:drops";
+/// Holds one expiry script call settles at most.
+const EXPIRE_STEP: usize = 500;
 
 fn code_key(code: &ClaimCode) -> String {
     format!("dw:code:{code}")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
-    serde_json::from_str(raw).map_err(|source| StoreError::Corrupt { offset: 0, source })
+    serde_json::from_str(raw).map_err(|e| {
+        StoreError::Redis(RedisError::from((
+            ErrorKind::TypeError,
+            "unreadable JSON in redis",
+            e.to_string(),
+        )))
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| {
+        StoreError::Redis(RedisError::from((
+            ErrorKind::TypeError,
+            "a value cannot be written as JSON",
+            e.to_string(),
+        )))
+    })
+}
+
+fn bad_reply(script: &str, reply: &[String]) -> StoreError {
+    let shown: Vec<&str> = reply.iter().take(4).map(String::as_str).collect();
+    StoreError::Redis(RedisError::from((
+        ErrorKind::TypeError,
+        "unexpected reply from a dropwire script",
+        format!("{script}: {shown:?}"),
+    )))
+}
+
+fn state(raw: &str) -> Result<ClaimState, StoreError> {
+    Ok(match raw {
+        "held" => ClaimState::Held,
+        "redeemed" => ClaimState::Redeemed,
+        "expired" => ClaimState::Expired,
+        other => return Err(bad_reply("settle.lua state", &[other.to_owned()])),
+    })
+}
+
+/// What redeeming a code in one drop came to.
+enum Redeemed {
+    Done(Box<Claim>),
+    NotHeld(ClaimState),
+    NotHere,
 }
 
 impl RedisStore {
-    /// Connects (and keeps reconnecting in the background when Redis goes away).
+    /// Connects and loads the scripts. Must run inside a Tokio runtime, which then also
+    /// runs the connection's and the batcher's tasks; the connection keeps reconnecting in
+    /// the background when Redis goes away.
     pub async fn connect(config: RedisStoreConfig) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(config.url.as_str())?;
-        let manager = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(config.op_timeout)
-            .set_response_timeout(config.op_timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(1000);
-        let con = tokio::time::timeout(
-            config.op_timeout * 4,
-            ConnectionManager::new_with_config(client, manager),
-        )
-        .await
-        .map_err(|_| StoreError::Busy)??;
-        Ok(RedisStore {
-            con,
-            scripts: std::sync::Arc::new(Scripts {
+        let conn = conn::connect(&config).await?;
+        let shared = Arc::new(Shared {
+            conn,
+            url: config.url.clone(),
+            scripts: Scripts {
                 create: Script::new(include_str!("create.lua")),
                 control: Script::new(include_str!("control.lua")),
                 claim: Script::new(include_str!("claim.lua")),
                 settle: Script::new(include_str!("settle.lua")),
                 coupon: Script::new(include_str!("coupon.lua")),
-            }),
+                seq: Script::new(include_str!("seq.lua")),
+            },
             wait_replicas: config.wait_replicas,
             op_timeout: config.op_timeout,
-        })
+        });
+        for script in shared.scripts.all() {
+            let mut conn = shared.conn.clone();
+            within(
+                shared.limit(),
+                script.prepare_invoke().load_async(&mut conn),
+            )
+            .await?;
+        }
+        let batcher = (config.max_batch > 1)
+            .then(|| Arc::new(Batcher::start(Arc::clone(&shared), config.max_batch)));
+        Ok(RedisStore { shared, batcher })
     }
 
-    fn con(&self) -> ConnectionManager {
-        self.con.clone()
+    fn conn(&self) -> Conn {
+        self.shared.conn.clone()
     }
 
-    async fn drop_of(&self, code: &ClaimCode) -> Result<Option<DropId>, StoreError> {
-        let indexed: Option<String> = self.con().get(code_key(code)).await?;
-        if let Some(id) = indexed.and_then(|s| DropId::parse(&s).ok()) {
-            return Ok(Some(id));
-        }
-        // Not indexed (a crash between the claim and its index): search the drops.
-        let ids: Vec<String> = self.con().zrange(DROPS, 0, -1).await?;
-        for id in ids.iter().filter_map(|s| DropId::parse(s).ok()) {
-            let found: bool = self
-                .con()
-                .hexists(key(&id, "claims"), code.as_str())
-                .await?;
-            if found {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
+    fn limit(&self) -> Duration {
+        self.shared.limit()
+    }
+
+    async fn drop_ids(&self) -> Result<Vec<DropId>, StoreError> {
+        let ids: Vec<String> = within(self.limit(), self.conn().zrange(DROPS, 0, -1)).await?;
+        Ok(ids.iter().filter_map(|s| DropId::parse(s).ok()).collect())
     }
 
     fn settle(&self, id: &DropId) -> redis::ScriptInvocation<'_> {
-        let mut inv = self.scripts.settle.prepare_invoke();
-        inv.key(key(id, "claims"))
-            .key(key(id, "holds"))
-            .key(key(id, "stock"))
-            .key(key(id, "per"));
+        let mut inv = self.shared.scripts.settle.prepare_invoke();
+        for part in ["claims", "holds", "stock", "per", "events"] {
+            inv.key(key(id, part));
+        }
         inv
+    }
+
+    async fn redeem_in(
+        &self,
+        id: &DropId,
+        code: &ClaimCode,
+        now_ms: u64,
+    ) -> Result<Redeemed, StoreError> {
+        let mut inv = self.settle(id);
+        inv.arg("redeem").arg(code.as_str()).arg(now_ms);
+        let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("OK"), Some(raw)) => Ok(Redeemed::Done(parse(raw)?)),
+            (Some("S"), Some(raw)) => Ok(Redeemed::NotHeld(state(raw)?)),
+            (Some("N"), None) => Ok(Redeemed::NotHere),
+            _ => Err(bad_reply("settle.lua", &reply)),
+        }
+    }
+
+    /// Expires what is due in one drop, a bounded step at a time.
+    async fn expire_in(
+        &self,
+        id: &DropId,
+        now_ms: u64,
+        out: &mut Vec<Claim>,
+    ) -> Result<(), StoreError> {
+        loop {
+            let mut inv = self.settle(id);
+            inv.arg("expire").arg(now_ms).arg(EXPIRE_STEP);
+            let expired: Vec<String> =
+                within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
+            let n = expired.len();
+            for raw in expired {
+                out.push(parse(&raw)?);
+            }
+            if n < EXPIRE_STEP {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn claim_once(&self, item: Item) -> Result<Answer, StoreError> {
+        match &self.batcher {
+            Some(batcher) => batcher.claim(item, self.shared.op_timeout * 4).await,
+            None => {
+                let drop = item.req.drop_id.clone();
+                batch::run(&self.shared, &drop, std::slice::from_ref(&item))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Err(bad_reply("claim.lua", &[])))
+            }
+        }
     }
 }
 
@@ -156,37 +349,36 @@ impl Store for RedisStore {
             log: Vec::new(),
             ..record.clone()
         };
-        let mut inv = self.scripts.create.prepare_invoke();
+        // Index first: an indexed id without a drop is skipped, a drop nobody can list
+        // would never be swept.
+        let options = redis::SortedSetAddOptions::add_only();
+        let mut conn = self.conn();
+        let index =
+            conn.zadd_options::<_, _, _, ()>(DROPS, id.as_str(), record.created_ms, &options);
+        within(self.limit(), index).await?;
+        let mut inv = self.shared.scripts.create.prepare_invoke();
         inv.key(key(&id, "rec"))
             .key(key(&id, "conf"))
             .key(key(&id, "stock"));
-        inv.arg(
-            serde_json::to_string(&stored)
-                .map_err(|source| StoreError::Corrupt { offset: 0, source })?,
-        );
-        inv.arg(record.spec.hold_s);
+        inv.arg(to_json(&stored)?).arg(record.spec.hold_s);
         for item in &record.spec.inventory {
             inv.arg(&item.sku)
                 .arg(item.stock)
                 .arg(item.per_viewer_limit);
         }
-        let created: i64 = inv.invoke_async(&mut self.con()).await?;
+        let created: i64 = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
         if created == 0 {
             return Err(StoreError::AlreadyExists(id));
         }
-        let _: () = self
-            .con()
-            .zadd(DROPS, id.as_str(), record.created_ms)
-            .await?;
         Ok(())
     }
 
     async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, StoreError> {
-        let (rec, log): (Option<String>, Vec<String>) = redis::pipe()
-            .get(key(id, "rec"))
-            .lrange(key(id, "log"), 0, -1)
-            .query_async(&mut self.con())
-            .await?;
+        let mut conn = self.conn();
+        let mut pipe = redis::pipe();
+        pipe.get(key(id, "rec")).lrange(key(id, "log"), 0, -1);
+        let read = pipe.query_async(&mut conn);
+        let (rec, log): (Option<String>, Vec<String>) = within(self.limit(), read).await?;
         let Some(rec) = rec else { return Ok(None) };
         let mut record: DropRecord = parse(&rec)?;
         record.log = log.iter().map(|e| parse(e)).collect::<Result<_, _>>()?;
@@ -194,9 +386,8 @@ impl Store for RedisStore {
     }
 
     async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
-        let ids: Vec<String> = self.con().zrange(DROPS, 0, -1).await?;
         let mut out = Vec::new();
-        for id in ids.iter().filter_map(|s| DropId::parse(s).ok()) {
+        for id in self.drop_ids().await? {
             if let Some(r) = self.drop_record(&id).await? {
                 out.push(r);
             }
@@ -210,122 +401,128 @@ impl Store for RedisStore {
         expected_len: usize,
         entry: ControlEntry,
     ) -> Result<Vec<ControlEntry>, StoreError> {
-        let exists: bool = self.con().exists(key(id, "rec")).await?;
-        if !exists {
-            return Err(StoreError::NoSuchDrop(id.clone()));
+        let closes = matches!(entry.action, ControlAction::Close);
+        let mut inv = self.shared.scripts.control.prepare_invoke();
+        inv.key(key(id, "rec"))
+            .key(key(id, "log"))
+            .key(key(id, "conf"));
+        inv.arg(expected_len)
+            .arg(to_json(&entry)?)
+            .arg(if closes { "1" } else { "0" });
+        let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
+        match reply.first().map(String::as_str) {
+            Some("OK") => reply[1..].iter().map(|e| parse(e)).collect(),
+            Some("C") => Err(StoreError::Conflict),
+            Some("X") => Err(StoreError::NoSuchDrop(id.clone())),
+            _ => Err(bad_reply("control.lua", &reply)),
         }
-        let json = serde_json::to_string(&entry)
-            .map_err(|source| StoreError::Corrupt { offset: 0, source })?;
-        let mut inv = self.scripts.control.prepare_invoke();
-        inv.key(key(id, "log")).arg(expected_len).arg(json);
-        let log: Option<Vec<String>> = inv.invoke_async(&mut self.con()).await?;
-        let log = log.ok_or(StoreError::Conflict)?;
-        log.iter().map(|e| parse(e)).collect()
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        let id = &req.drop_id;
-        let code = new_claim_code()?;
-        let mut inv = self.scripts.claim.prepare_invoke();
-        for part in [
-            "conf", "stock", "granted", "per", "claims", "order", "rids", "scores", "holds",
-        ] {
-            inv.key(key(id, part));
-        }
-        inv.arg(id.as_str())
-            .arg(&req.sku)
-            .arg(&req.viewer_id)
-            .arg(&req.handle)
-            .arg(&req.rid)
-            .arg(req.now_ms)
-            .arg(code.as_str());
-        let reply: Vec<String> = inv.invoke_async(&mut self.con()).await?;
-        match reply.first().map(String::as_str) {
-            Some("G") => {
-                let claim: Claim = parse(reply.get(1).map(String::as_str).unwrap_or(""))?;
-                let _: () = self.con().set(code_key(&claim.code), id.as_str()).await?;
-                if self.wait_replicas > 0 && claim.code == code {
-                    let reached: u32 = redis::cmd("WAIT")
-                        .arg(self.wait_replicas)
-                        .arg(self.op_timeout.as_millis() as u64)
-                        .query_async(&mut self.con())
-                        .await?;
-                    if reached < self.wait_replicas {
-                        return Err(StoreError::Busy);
-                    }
-                }
-                Ok(ClaimOutcome::Granted(claim))
+        // A taken code writes nothing; three in a row (80 random bits each) means the
+        // randomness is broken, not bad luck.
+        for _ in 0..3 {
+            let item = Item {
+                req: req.clone(),
+                code: new_claim_code()?,
+            };
+            match self.claim_once(item).await? {
+                Answer::Granted(claim) => return Ok(ClaimOutcome::Granted(*claim)),
+                Answer::Refused(reason) => return Ok(ClaimOutcome::Refused(reason)),
+                Answer::CodeTaken => continue,
             }
-            Some("R") => {
-                let reason = reply.get(1).map(|r| format!("\"{r}\"")).unwrap_or_default();
-                let reason: ClaimReason = serde_json::from_str(&reason)
-                    .map_err(|source| StoreError::Corrupt { offset: 0, source })?;
-                Ok(ClaimOutcome::Refused(reason))
-            }
-            _ => Err(StoreError::NoSuchDrop(id.clone())),
         }
+        Err(StoreError::Failed(
+            "three fresh claim codes in a row were already taken".into(),
+        ))
     }
 
     async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError> {
-        let id = self
-            .drop_of(code)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchClaim(code.clone()))?;
-        let mut inv = self.settle(&id);
-        inv.arg("redeem").arg(code.as_str()).arg(now_ms);
-        let reply: Vec<String> = inv.invoke_async(&mut self.con()).await?;
-        match (reply.first().map(String::as_str), reply.get(1)) {
-            (Some("OK"), Some(raw)) => parse(raw),
-            (Some("S"), Some(state)) => {
-                let state: ClaimState = serde_json::from_str(&format!("\"{state}\""))
-                    .map_err(|source| StoreError::Corrupt { offset: 0, source })?;
-                Err(StoreError::NotHeld {
-                    code: code.clone(),
-                    state,
-                })
+        let indexed: Option<String> = within(self.limit(), self.conn().get(code_key(code))).await?;
+        let indexed = indexed.and_then(|s| DropId::parse(&s).ok());
+        let mut candidates: Vec<DropId> = indexed.iter().cloned().collect();
+        // Not indexed (a crash between a claim and its index entry): ask every drop.
+        let mut searched = false;
+        let mut at = 0;
+        loop {
+            if at == candidates.len() {
+                if searched {
+                    return Err(StoreError::NoSuchClaim(code.clone()));
+                }
+                searched = true;
+                candidates.extend(
+                    self.drop_ids()
+                        .await?
+                        .into_iter()
+                        .filter(|id| Some(id) != indexed.as_ref()),
+                );
+                continue;
             }
-            _ => Err(StoreError::NoSuchClaim(code.clone())),
+            match self.redeem_in(&candidates[at], code, now_ms).await? {
+                Redeemed::Done(claim) => return Ok(*claim),
+                Redeemed::NotHeld(state) => {
+                    return Err(StoreError::NotHeld {
+                        code: code.clone(),
+                        state,
+                    });
+                }
+                Redeemed::NotHere => at += 1,
+            }
         }
     }
 
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
-        let ids: Vec<String> = self.con().zrange(DROPS, 0, -1).await?;
         let mut out = Vec::new();
-        for id in ids.iter().filter_map(|s| DropId::parse(s).ok()) {
-            let mut inv = self.settle(&id);
-            inv.arg("expire").arg(now_ms);
-            let expired: Vec<String> = inv.invoke_async(&mut self.con()).await?;
-            for raw in expired {
-                out.push(parse(&raw)?);
-            }
+        for id in self.drop_ids().await? {
+            self.expire_in(&id, now_ms, &mut out).await?;
         }
         Ok(out)
     }
 
     async fn claims(&self, id: &DropId) -> Result<Vec<Claim>, StoreError> {
-        let codes: Vec<String> = self.con().lrange(key(id, "order"), 0, -1).await?;
-        if codes.is_empty() {
-            return Ok(Vec::new());
+        let mut conn = self.conn();
+        let mut pipe = redis::pipe();
+        pipe.exists(key(id, "rec")).lrange(key(id, "order"), 0, -1);
+        let read = pipe.query_async(&mut conn);
+        let (exists, codes): (bool, Vec<String>) = within(self.limit(), read).await?;
+        if !exists {
+            return Err(StoreError::NoSuchDrop(id.clone()));
         }
-        let raws: Vec<Option<String>> = self.con().hget(key(id, "claims"), &codes).await?;
-        raws.iter().flatten().map(|r| parse(r)).collect()
+        let mut out = Vec::with_capacity(codes.len());
+        for chunk in codes.chunks(1000) {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(key(id, "claims")).arg(chunk);
+            let raws: Vec<Option<String>> =
+                within(self.limit(), cmd.query_async(&mut conn)).await?;
+            for raw in raws.iter().flatten() {
+                out.push(parse(raw)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn figures(&self, id: &DropId) -> Result<DropFigures, StoreError> {
-        let record = self
-            .drop_record(id)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchDrop(id.clone()))?;
-        let (stock, claims, scores): (
+        let mut conn = self.conn();
+        let mut pipe = redis::pipe();
+        // Atomic: the counts and the stock are of one moment (the hub derives a version
+        // from the counts, so a figure published later is never older).
+        pipe.atomic()
+            .get(key(id, "rec"))
+            .hgetall(key(id, "stock"))
+            .hvals(key(id, "claims"))
+            .hvals(key(id, "scores"));
+        let read = pipe.query_async(&mut conn);
+        type Read = (
+            Option<String>,
             std::collections::HashMap<String, i64>,
             Vec<String>,
             Vec<String>,
-        ) = redis::pipe()
-            .hgetall(key(id, "stock"))
-            .hvals(key(id, "claims"))
-            .hvals(key(id, "scores"))
-            .query_async(&mut self.con())
-            .await?;
+        );
+        let (rec, stock, claims, scores): Read = within(self.limit(), read).await?;
+        let Some(rec) = rec else {
+            return Err(StoreError::NoSuchDrop(id.clone()));
+        };
+        let record: DropRecord = parse(&rec)?;
         let mut f = DropFigures {
             stock: record
                 .spec
@@ -333,12 +530,12 @@ impl Store for RedisStore {
                 .iter()
                 .map(|i| StockItem {
                     sku: i.sku.clone(),
-                    left: stock.get(&i.sku).copied().unwrap_or(0).max(0) as u32,
+                    left: u32::try_from(stock.get(&i.sku).copied().unwrap_or(0).max(0))
+                        .unwrap_or(u32::MAX),
                 })
                 .collect(),
             ..DropFigures::default()
         };
-        let mut claimers = std::collections::HashSet::new();
         for raw in &claims {
             let c: Claim = parse(raw)?;
             match c.state {
@@ -346,36 +543,45 @@ impl Store for RedisStore {
                 ClaimState::Redeemed => f.redeemed += 1,
                 ClaimState::Expired => f.expired += 1,
             }
-            claimers.insert(c.viewer_id);
         }
-        f.claimers = claimers.len() as u64;
         let scores: Vec<Score> = scores.iter().map(|s| parse(s)).collect::<Result<_, _>>()?;
+        // Every viewer with a claim has a score, and only they do.
+        f.claimers = scores.len() as u64;
         f.leaderboard = leaderboard(&scores, 10);
         Ok(f)
     }
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
         let code = new_claim_code()?.to_string();
-        let mut inv = self.scripts.coupon.prepare_invoke();
-        inv.key(key(&req.drop_id, "coupons"))
-            .arg(&req.coupon)
+        let mut inv = self.shared.scripts.coupon.prepare_invoke();
+        inv.key(key(&req.drop_id, "rec"))
+            .key(key(&req.drop_id, "coupons"));
+        inv.arg(&req.coupon)
             .arg(&req.viewer_id)
             .arg(req.limit)
             .arg(&code);
-        let got: Option<String> = inv.invoke_async(&mut self.con()).await?;
-        Ok(match got {
-            Some(code) => CouponOutcome::Granted { code },
-            None => CouponOutcome::SoldOut,
-        })
+        let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("G"), Some(code)) => Ok(CouponOutcome::Granted { code: code.clone() }),
+            (Some("S"), None) => Ok(CouponOutcome::SoldOut),
+            (Some("X"), None) => Err(StoreError::NoSuchDrop(req.drop_id.clone())),
+            _ => Err(bad_reply("coupon.lua", &reply)),
+        }
     }
 
     async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError> {
-        let end: u64 = self.con().incr(key(id, "seq"), n).await?;
-        Ok(end - n + 1)
+        let mut inv = self.shared.scripts.seq.prepare_invoke();
+        inv.key(key(id, "rec")).key(key(id, "seq")).arg(n);
+        let end: Option<u64> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
+        let end = end.ok_or_else(|| StoreError::NoSuchDrop(id.clone()))?;
+        Ok(end + 1 - n)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.con()).await?;
+        let mut conn = self.conn();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<()>(&mut conn);
+        within(self.shared.op_timeout, ping).await?;
         Ok(())
     }
 }

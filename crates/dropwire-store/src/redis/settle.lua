@@ -1,8 +1,17 @@
--- Redeems or expires claims. KEYS: claims, holds, stock, per.
+-- Redeems or expires claims of one drop. KEYS: claims, holds, stock, per, events.
 -- ARGV[1] = 'redeem': ARGV[2] code, ARGV[3] now → {'OK', claim} | {'S', state} | {'N'}.
 --   (A hold past its deadline is expired on the spot and answers {'S', 'expired'}.)
--- ARGV[1] = 'expire': ARGV[2] now → every claim it expired, as JSON.
-local claims, holds, stock, per = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- ARGV[1] = 'expire': ARGV[2] now, ARGV[3] at most this many → every claim it expired, as
+--   JSON. Each hold leaves the deadline set in the same step that expires it, so two
+--   sweepers running at once never expire one claim twice.
+local claims, holds, stock, per, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local SEP = '\0'
+local EVENTS_KEPT = 10000
+
+local function event(kind, c)
+  redis.call('XADD', events, 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', kind, 'code', c.code,
+    'sku', c.sku, 'viewer', c.viewer_id)
+end
 
 local function expire(code, now)
   local raw = redis.call('HGET', claims, code)
@@ -13,16 +22,20 @@ local function expire(code, now)
   c.state = 'expired'
   c.expired_ms = now
   redis.call('HINCRBY', stock, c.sku, 1)
-  redis.call('HINCRBY', per, c.sku .. '|' .. c.viewer_id, -1)
+  redis.call('HINCRBY', per, c.sku .. SEP .. c.viewer_id, -1)
   local out = cjson.encode(c)
   redis.call('HSET', claims, code, out)
+  event('expired', c)
   return out
 end
 
 if ARGV[1] == 'expire' then
-  local now = tonumber(ARGV[2])
+  local now, most = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if not now or not most then
+    return redis.error_reply('ERR settle.lua: expire wants now_ms and a count')
+  end
   local out = {}
-  for _, code in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
+  for _, code in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, most)) do
     local c = expire(code, now)
     if c then table.insert(out, c) end
   end
@@ -30,6 +43,9 @@ if ARGV[1] == 'expire' then
 end
 
 local code, now = ARGV[2], tonumber(ARGV[3])
+if ARGV[1] ~= 'redeem' or not code or not now then
+  return redis.error_reply('ERR settle.lua: redeem wants a code and now_ms')
+end
 local raw = redis.call('HGET', claims, code)
 if not raw then return {'N'} end
 local c = cjson.decode(raw)
@@ -43,4 +59,5 @@ c.redeemed_ms = now
 redis.call('ZREM', holds, code)
 local out = cjson.encode(c)
 redis.call('HSET', claims, code, out)
+event('redeemed', c)
 return {'OK', out}

@@ -9,10 +9,18 @@
 //!
 //! Each hub runs one task ([`DropHub::run`]) that fires cues on time (the timeline is
 //! recomputed from the control log and the clock, never counted by ticks) and publishes
-//! the coalesced figures — stock, leaderboard, viewer count — at most four times a second.
+//! the coalesced figures ([`figures`]) — stock, leaderboard, viewer count — at most four
+//! times a second.
+//!
+//! With Redis, several nodes serve one drop: `publish` then hands the broadcast to the
+//! hub's [`Relay`], Redis sequences it, and the hub delivers what comes back from the bus
+//! ([`DropHub::ingest`]), so every node's viewers see one `seq` order.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod figures;
+mod task;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,12 +30,16 @@ use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, Serv
 use dropwire_core::script::CueType;
 use dropwire_core::timeline::ClaimWindow;
 use dropwire_core::{ControlAction, ControlEntry, DropId, DropRecord, DropState, TimelineView};
-use dropwire_store::{Store, StoreError};
+use dropwire_store::{Mark, RedisBus, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
+
+use self::figures::Audiences;
+pub use self::figures::ViewerCounts;
 
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::relay::{self, Relay, Resend};
 
 /// Broadcasts kept for viewers that resume with `since`.
 const HISTORY: usize = 1024;
@@ -52,6 +64,8 @@ pub struct HubCtx {
     pub metrics: Metrics,
     pub viewer_queue: usize,
     pub shutdown: watch::Receiver<bool>,
+    /// The cross-node bus, when the store is Redis (every node then sees every broadcast).
+    pub bus: Option<RedisBus>,
 }
 
 struct Shared {
@@ -67,6 +81,8 @@ struct Shared {
     stock: Vec<StockItem>,
     leaderboard: Vec<LeaderEntry>,
     viewers_published: u64,
+    /// The viewer count over every node, as last heard on the bus.
+    viewers_everywhere: Option<u64>,
 }
 
 /// How a joining viewer catches up.
@@ -87,15 +103,6 @@ pub struct Join {
     pub catch_up: CatchUp,
 }
 
-/// Viewer figures of one drop on this node.
-#[derive(Debug, Default)]
-struct Audiences {
-    now: AtomicU64,
-    peak: AtomicU64,
-    anonymous_total: AtomicU64,
-    known: Mutex<HashSet<String>>,
-}
-
 pub struct DropHub {
     pub id: DropId,
     ctx: HubCtx,
@@ -105,6 +112,7 @@ pub struct DropHub {
     figures_changed: Notify,
     stock_dirty: AtomicBool,
     audiences: Audiences,
+    relay: Option<Relay>,
 }
 
 impl std::fmt::Debug for DropHub {
@@ -115,18 +123,22 @@ impl std::fmt::Debug for DropHub {
     }
 }
 
-/// Viewer counts for `GET …/stats`.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct ViewerCounts {
-    pub now: u64,
-    pub peak: u64,
-    pub unique: u64,
-}
-
 impl DropHub {
     /// Builds the hub of a stored drop and starts its task.
     pub async fn start(ctx: HubCtx, record: DropRecord) -> Result<Arc<DropHub>, StoreError> {
-        let first = ctx.store.reserve_seq(&record.id, SEQ_BLOCK).await?;
+        // With a bus, Redis sequences broadcasts; subscribe before reading where it stands,
+        // so nothing published in between is missed.
+        let (first, recent, events) = match &ctx.bus {
+            Some(bus) => {
+                let events = bus.subscribe(&record.id).await?;
+                let (last, recent) = bus.recent(&record.id, HISTORY).await?;
+                (last + 1, recent, Some(events))
+            }
+            None => {
+                let first = ctx.store.reserve_seq(&record.id, SEQ_BLOCK).await?;
+                (first, Vec::new(), None)
+            }
+        };
         let figures = ctx.store.figures(&record.id).await?;
         let now = ctx.clock.now_ms();
         let view = TimelineView::compute(&record.spec.script, &record.log, now);
@@ -136,6 +148,22 @@ impl DropHub {
             .filter(|s| view.is_revealed(&s.sku))
             .collect();
         let (tx, _) = broadcast::channel(ctx.viewer_queue);
+        let now_instant = Instant::now();
+        let history = recent
+            .into_iter()
+            .map(|(seq, text)| Frame {
+                seq,
+                published: now_instant,
+                text: Utf8Bytes::from(text),
+            })
+            .collect();
+        let (relay, outgoing) = match &ctx.bus {
+            Some(bus) => {
+                let (relay, outgoing) = Relay::new(bus.clone());
+                (Some(relay), Some(outgoing))
+            }
+            None => (None, None),
+        };
         let hub = Arc::new(DropHub {
             id: record.id.clone(),
             shared: Mutex::new(Shared {
@@ -143,12 +171,17 @@ impl DropHub {
                 view,
                 viewed_at_ms: now,
                 seq: first.saturating_sub(1),
-                seq_end: first + SEQ_BLOCK,
+                seq_end: if relay.is_some() {
+                    u64::MAX
+                } else {
+                    first + SEQ_BLOCK
+                },
                 spare_block: None,
-                history: VecDeque::with_capacity(64),
+                history,
                 stock,
                 leaderboard: figures.leaderboard,
                 viewers_published: 0,
+                viewers_everywhere: None,
             }),
             ctx,
             tx,
@@ -156,7 +189,13 @@ impl DropHub {
             figures_changed: Notify::new(),
             stock_dirty: AtomicBool::new(false),
             audiences: Audiences::default(),
+            relay,
         });
+        if let (Some(events), Some(outgoing)) = (events, outgoing) {
+            let shutdown = hub.ctx.shutdown.clone();
+            tokio::spawn(relay::read(Arc::clone(&hub), events, shutdown.clone()));
+            tokio::spawn(relay::write(Arc::clone(&hub), outgoing, shutdown));
+        }
         tokio::spawn(Arc::clone(&hub).run());
         Ok(hub)
     }
@@ -176,6 +215,19 @@ impl DropHub {
 
     pub fn now_ms(&self) -> u64 {
         self.ctx.clock.now_ms()
+    }
+
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.ctx.metrics
+    }
+
+    /// The last `seq` delivered to this node's viewers.
+    pub fn last_seq(&self) -> u64 {
+        self.lock().seq
     }
 
     /// The view at `now` (the timeline moves with the clock, not with the hub task).
@@ -198,8 +250,22 @@ impl DropHub {
         self.view_at(now_ms).1.window(sku)
     }
 
-    /// Sequences, serializes once, remembers and fans out one broadcast.
-    fn publish(&self, sh: &mut Shared, build: impl FnOnce(u64, u64) -> ServerMsg) {
+    /// Sequences, serializes once, remembers and fans out one broadcast. With a relay the
+    /// broadcast goes to Redis instead (under `mark`), and comes back through [`Self::ingest`].
+    fn publish(
+        &self,
+        sh: &mut Shared,
+        mark: impl FnOnce() -> (Mark, Resend),
+        build: impl FnOnce(u64, u64) -> ServerMsg,
+    ) {
+        if let Some(relay) = &self.relay {
+            let (mark, resend) = mark();
+            let msg = build(0, self.ctx.clock.now_ms());
+            if let Err(e) = relay.send(&msg, mark, resend) {
+                tracing::error!(drop = %self.id, error = %e, "cannot hand a broadcast to the bus");
+            }
+            return;
+        }
         let started = Instant::now();
         if sh.seq + 1 >= sh.seq_end {
             if let Some(next) = sh.spare_block.take() {
@@ -221,6 +287,12 @@ impl DropHub {
             published: started,
             text,
         };
+        self.deliver(sh, frame);
+    }
+
+    /// Remembers a sequenced broadcast and hands it to every connection on this node.
+    fn deliver(&self, sh: &mut Shared, frame: Frame) {
+        let started = frame.published;
         if sh.history.len() == HISTORY {
             sh.history.pop_front();
         }
@@ -234,52 +306,153 @@ impl DropHub {
             .observe(started.elapsed().as_secs_f64());
     }
 
+    /// Delivers a broadcast that came over the bus (from this node or another) as `seq`,
+    /// keeping what snapshots show (stock, leaderboard, viewer count) up to date. The relay
+    /// calls it in `seq` order; anything at or below the last `seq` is ignored.
+    pub fn ingest(&self, seq: u64, text: String) {
+        let msg = serde_json::from_str::<ServerMsg>(&text);
+        let mut sh = self.lock();
+        if seq <= sh.seq {
+            return;
+        }
+        match msg {
+            Ok(ServerMsg::Stock { items, .. }) => sh.stock = items,
+            Ok(ServerMsg::Leaderboard { top, .. }) => sh.leaderboard = top,
+            Ok(ServerMsg::Viewers { count, .. }) => sh.viewers_everywhere = Some(count),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(drop = %self.id, seq, error = %e, "an unreadable bus broadcast")
+            }
+        }
+        sh.seq = seq;
+        let frame = Frame {
+            seq,
+            published: Instant::now(),
+            text: Utf8Bytes::from(text),
+        };
+        self.deliver(&mut sh, frame);
+    }
+
     /// Publishes what changed on the timeline between the last view and `now`.
     fn refresh(&self, sh: &mut Shared, now_ms: u64) {
         let view = TimelineView::compute(&sh.record.spec.script, &sh.record.log, now_ms);
-        let old_state = sh.view.state;
-        let state_changed = view.state != old_state;
-        let new_cues = sh.view.fired.len()..view.fired.len();
+        let state_changed = view.state != sh.view.state;
         let new_cues = if view.fired.starts_with(&sh.view.fired) {
-            new_cues
+            sh.view.fired.len()..view.fired.len()
         } else {
             0..0
         };
-        let next_cue = NextCue::of(&view, &sh.record.spec.script);
-        let state_msg = |seq, ts| ServerMsg::State {
-            seq,
-            ts,
-            state: view.state,
-            elapsed_s: view.elapsed_ms as f64 / 1000.0,
-            next_cue: next_cue.clone(),
-        };
         if state_changed && view.state != DropState::Closed {
-            self.publish(sh, state_msg);
+            self.publish_state(sh, &view);
         }
         let mut revealed = false;
-        for f in &view.fired[new_cues] {
-            let item = match (f.cue.kind, &f.cue.sku) {
-                (CueType::Reveal, Some(sku)) => sh.record.spec.item(sku).cloned(),
-                _ => None,
-            };
-            revealed |= item.is_some();
-            self.publish(sh, |seq, ts| ServerMsg::Cue {
-                seq,
-                ts,
-                index: f.index(),
-                cue: f.cue.clone(),
-                at_ms: f.at_ms,
-                item,
-                next_cue: next_cue.clone(),
-            });
+        for n in new_cues {
+            revealed |= self.publish_cue(sh, &view, n);
         }
         if state_changed && view.state == DropState::Closed {
-            self.publish(sh, state_msg);
+            self.publish_state(sh, &view);
         }
         sh.view = view;
         sh.viewed_at_ms = now_ms;
         if revealed {
             self.stock_changed();
+        }
+    }
+
+    fn publish_state(&self, sh: &mut Shared, view: &TimelineView) {
+        let record = Arc::clone(&sh.record);
+        let next_cue = NextCue::of(view, &record.spec.script);
+        let log_len = record.log.len() as u64;
+        let mark = || {
+            // The state and when it began: the same on every node.
+            let at_ms = state_since(&record, view);
+            let field = format!("state:{}:{at_ms}", view.state);
+            let mark = Mark::Once {
+                field,
+                log_len,
+                at_ms,
+            };
+            (mark, Resend::State)
+        };
+        self.publish(sh, mark, |seq, ts| ServerMsg::State {
+            seq,
+            ts,
+            state: view.state,
+            elapsed_s: view.elapsed_ms as f64 / 1000.0,
+            next_cue,
+        });
+    }
+
+    /// Publishes the `n`th fired cue of `view`; true if it revealed a product.
+    fn publish_cue(&self, sh: &mut Shared, view: &TimelineView, n: usize) -> bool {
+        let record = Arc::clone(&sh.record);
+        let Some(f) = view.fired.get(n) else {
+            return false;
+        };
+        let item = match (f.cue.kind, &f.cue.sku) {
+            (CueType::Reveal, Some(sku)) => record.spec.item(sku).cloned(),
+            _ => None,
+        };
+        let revealed = item.is_some();
+        let log_len = record.log.len() as u64;
+        let mark = || {
+            // The nth cue to fire, at its time: the same on every node with this log.
+            let field = format!("cue:{n}:{}", f.at_ms);
+            let mark = Mark::Once {
+                field,
+                log_len,
+                at_ms: f.at_ms,
+            };
+            (mark, Resend::CuesFrom(f.at_ms))
+        };
+        self.publish(sh, mark, |seq, ts| ServerMsg::Cue {
+            seq,
+            ts,
+            index: f.index(),
+            cue: f.cue.clone(),
+            at_ms: f.at_ms,
+            item,
+            next_cue: NextCue::of(view, &record.spec.script),
+        });
+        revealed
+    }
+
+    /// After the bus said this node's control log is behind: re-reads it, publishes what
+    /// changed, and publishes again what was refused (marks keep out what another node
+    /// published already).
+    pub async fn resync(&self, resend: Resend) {
+        let fresh = match self.ctx.store.drop_record(&self.id).await {
+            Ok(Some(r)) => Arc::new(r),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(drop = %self.id, error = %e, "cannot re-read the control log");
+                return;
+            }
+        };
+        let now = self.ctx.clock.now_ms();
+        let mut sh = self.lock();
+        if fresh.log.len() > sh.record.log.len() {
+            sh.record = fresh;
+        }
+        self.refresh(&mut sh, now);
+        let view = sh.view.clone();
+        match resend {
+            Resend::Nothing => {}
+            Resend::State => self.publish_state(&mut sh, &view),
+            Resend::CuesFrom(at_ms) => {
+                for n in (0..view.fired.len()).filter(|&n| view.fired[n].at_ms >= at_ms) {
+                    self.publish_cue(&mut sh, &view, n);
+                }
+            }
+        }
+        drop(sh);
+        self.timeline_changed.notify_one();
+    }
+
+    /// Another node changed the control log (now `len` entries): re-read it.
+    pub async fn log_changed(&self, len: u64) {
+        if (self.record().log.len() as u64) < len {
+            self.resync(Resend::Nothing).await;
         }
     }
 
@@ -316,11 +489,19 @@ impl DropHub {
                 .await
             {
                 Ok(log) => {
+                    let len = log.len() as u64;
                     let updated = Arc::new(DropRecord {
                         log,
                         ..(*record).clone()
                     });
                     self.apply_record(Arc::clone(&updated));
+                    if let Some(relay) = &self.relay {
+                        // The other nodes would find out at their next cue (`stale`); tell
+                        // them now, so a pause or a fire-now takes effect everywhere at once.
+                        if let Err(e) = relay.bus.announce_log(&self.id, len).await {
+                            tracing::warn!(drop = %self.id, error = %e, "cannot announce a control action");
+                        }
+                    }
                     return Ok(updated);
                 }
                 Err(StoreError::Conflict) => {
@@ -364,7 +545,9 @@ impl DropHub {
         let live = LiveFigures {
             stock: sh.stock.clone(),
             leaderboard: sh.leaderboard.clone(),
-            viewers: self.audiences.now.load(Ordering::Relaxed),
+            viewers: sh
+                .viewers_everywhere
+                .unwrap_or_else(|| self.audiences.now.load(Ordering::Relaxed)),
         };
         DropSnapshot::build(&sh.record, &view, live, now_ms, audience)
     }
@@ -379,139 +562,19 @@ impl DropHub {
         snap.leaderboard = figures.leaderboard;
         Ok(snap)
     }
+}
 
-    /// Marks stock (and the leaderboard) as changed; published coalesced.
-    pub fn stock_changed(&self) {
-        self.stock_dirty.store(true, Ordering::Release);
-        self.figures_changed.notify_one();
-    }
-
-    pub fn viewer_joined(&self, viewer_id: Option<&str>) {
-        let now = self.audiences.now.fetch_add(1, Ordering::Relaxed) + 1;
-        self.audiences.peak.fetch_max(now, Ordering::Relaxed);
-        match viewer_id {
-            Some(id) => {
-                let mut known = self
-                    .audiences
-                    .known
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                known.insert(id.to_owned());
-            }
-            None => {
-                self.audiences
-                    .anonymous_total
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.figures_changed.notify_one();
-    }
-
-    pub fn viewer_left(&self) {
-        self.audiences.now.fetch_sub(1, Ordering::Relaxed);
-        self.figures_changed.notify_one();
-    }
-
-    pub fn viewer_counts(&self) -> ViewerCounts {
-        let known = self
-            .audiences
-            .known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len() as u64;
-        ViewerCounts {
-            now: self.audiences.now.load(Ordering::Relaxed),
-            peak: self.audiences.peak.load(Ordering::Relaxed),
-            unique: known + self.audiences.anonymous_total.load(Ordering::Relaxed),
+/// When the drop entered its current state: the close, or the last start, pause or resume.
+fn state_since(record: &DropRecord, view: &TimelineView) -> u64 {
+    if view.state == DropState::Closed {
+        if let Some(at) = view.closed_ms {
+            return at;
         }
     }
-
-    async fn publish_figures(&self) {
-        if self.stock_dirty.swap(false, Ordering::AcqRel) {
-            match self.ctx.store.figures(&self.id).await {
-                Ok(figures) => {
-                    let mut sh = self.lock();
-                    let stock: Vec<StockItem> = figures
-                        .stock
-                        .into_iter()
-                        .filter(|s| sh.view.is_revealed(&s.sku))
-                        .collect();
-                    if stock != sh.stock {
-                        sh.stock = stock.clone();
-                        self.publish(&mut sh, |seq, ts| ServerMsg::Stock {
-                            seq,
-                            ts,
-                            items: stock,
-                        });
-                    }
-                    if figures.leaderboard != sh.leaderboard {
-                        sh.leaderboard = figures.leaderboard.clone();
-                        self.publish(&mut sh, |seq, ts| ServerMsg::Leaderboard {
-                            seq,
-                            ts,
-                            top: figures.leaderboard,
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(drop = %self.id, error = %e, "cannot read figures; will retry");
-                    self.stock_dirty.store(true, Ordering::Release);
-                }
-            }
-        }
-        let count = self.audiences.now.load(Ordering::Relaxed);
-        let mut sh = self.lock();
-        if count != sh.viewers_published {
-            sh.viewers_published = count;
-            self.publish(&mut sh, |seq, ts| ServerMsg::Viewers { seq, ts, count });
-        }
-    }
-
-    async fn top_up_seq(&self) {
-        let needs = {
-            let sh = self.lock();
-            sh.spare_block.is_none() && sh.seq_end - sh.seq < SEQ_BLOCK / 2
-        };
-        if needs {
-            match self.ctx.store.reserve_seq(&self.id, SEQ_BLOCK).await {
-                Ok(start) => self.lock().spare_block = Some(start),
-                Err(e) => {
-                    tracing::warn!(drop = %self.id, error = %e, "cannot reserve sequence numbers")
-                }
-            }
-        }
-    }
-
-    /// The hub's task: cues on time, coalesced figures, until shutdown.
-    async fn run(self: Arc<Self>) {
-        let mut shutdown = self.ctx.shutdown.clone();
-        let mut last_figures = tokio::time::Instant::now() - COALESCE;
-        let mut figures_due: Option<tokio::time::Instant> = None;
-        loop {
-            let next = {
-                let now = self.ctx.clock.now_ms();
-                let mut sh = self.lock();
-                self.refresh(&mut sh, now);
-                sh.view.next_change_ms()
-            };
-            let wake = next.map(|ms| self.ctx.clock.instant_at(ms));
-            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake.unwrap_or(far)), if wake.is_some() => {}
-                _ = self.timeline_changed.notified() => {}
-                _ = self.figures_changed.notified(), if figures_due.is_none() => {
-                    // Trailing edge: a burst of claims is summed up once it has had time to land,
-                    // instead of fanning out mid-burst while answers are still owed.
-                    figures_due = Some((last_figures + COALESCE).max(tokio::time::Instant::now() + COALESCE / 2));
-                }
-                _ = tokio::time::sleep_until(figures_due.unwrap_or(far)), if figures_due.is_some() => {
-                    figures_due = None;
-                    last_figures = tokio::time::Instant::now();
-                    self.publish_figures().await;
-                }
-                _ = shutdown.changed() => return,
-            }
-            self.top_up_seq().await;
-        }
-    }
+    record
+        .log
+        .iter()
+        .rev()
+        .find(|e| !matches!(e.action, ControlAction::Fire { .. }))
+        .map_or(0, |e| e.at_ms)
 }

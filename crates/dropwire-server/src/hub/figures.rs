@@ -1,0 +1,170 @@
+//! The coalesced figures of a drop: stock, leaderboard and viewer count.
+//!
+//! On one node they are published when they differ from what was published last. With
+//! Redis, every node reads the same figures; each publication carries a version (the claims
+//! and their changes so far), so the bus never lets an older figure follow a newer one,
+//! and the viewer count is the sum of every node's report.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dropwire_core::protocol::{ServerMsg, StockItem};
+use dropwire_store::{DropFigures, Mark};
+
+use super::DropHub;
+use crate::relay::Resend;
+
+/// Viewer figures of one drop on this node.
+#[derive(Debug, Default)]
+pub(super) struct Audiences {
+    pub(super) now: AtomicU64,
+    peak: AtomicU64,
+    anonymous_total: AtomicU64,
+    known: Mutex<HashSet<String>>,
+}
+
+/// Viewer counts for `GET …/stats`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ViewerCounts {
+    pub now: u64,
+    pub peak: u64,
+    pub unique: u64,
+}
+
+impl DropHub {
+    /// Marks stock (and the leaderboard) as changed; published coalesced.
+    pub fn stock_changed(&self) {
+        self.stock_dirty.store(true, Ordering::Release);
+        self.figures_changed.notify_one();
+    }
+
+    pub fn viewer_joined(&self, viewer_id: Option<&str>) {
+        let now = self.audiences.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.audiences.peak.fetch_max(now, Ordering::Relaxed);
+        match viewer_id {
+            Some(id) => {
+                let mut known = self
+                    .audiences
+                    .known
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                known.insert(id.to_owned());
+                if let Some(relay) = &self.relay {
+                    relay.viewer_joined(Some(id));
+                }
+            }
+            None => {
+                self.audiences
+                    .anonymous_total
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(relay) = &self.relay {
+                    relay.viewer_joined(None);
+                }
+            }
+        }
+        self.figures_changed.notify_one();
+    }
+
+    pub fn viewer_left(&self) {
+        self.audiences.now.fetch_sub(1, Ordering::Relaxed);
+        self.figures_changed.notify_one();
+    }
+
+    /// This node's viewers, or with Redis every node's (as of this node's last report).
+    pub fn viewer_counts(&self) -> ViewerCounts {
+        if let Some(totals) = self.relay.as_ref().and_then(|r| r.totals()) {
+            return ViewerCounts {
+                now: totals.now,
+                peak: totals.peak,
+                unique: totals.unique,
+            };
+        }
+        let known = self
+            .audiences
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as u64;
+        ViewerCounts {
+            now: self.audiences.now.load(Ordering::Relaxed),
+            peak: self.audiences.peak.load(Ordering::Relaxed),
+            unique: known + self.audiences.anonymous_total.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(super) async fn publish_figures(&self) {
+        if self.stock_dirty.swap(false, Ordering::AcqRel) {
+            match self.ctx.store.figures(&self.id).await {
+                Ok(figures) => {
+                    let version = version(&figures);
+                    let mut sh = self.lock();
+                    let stock: Vec<StockItem> = figures
+                        .stock
+                        .into_iter()
+                        .filter(|s| sh.view.is_revealed(&s.sku))
+                        .collect();
+                    let bus = self.relay.is_some();
+                    if stock != sh.stock {
+                        if !bus {
+                            sh.stock = stock.clone(); // with a bus, `ingest` keeps it
+                        }
+                        let mark = || newer("stock", version, &stock);
+                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
+                            seq,
+                            ts,
+                            items: stock.clone(),
+                        });
+                    }
+                    if figures.leaderboard != sh.leaderboard {
+                        if !bus {
+                            sh.leaderboard = figures.leaderboard.clone();
+                        }
+                        let top = &figures.leaderboard;
+                        let mark = || newer("leaderboard", version, top);
+                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
+                            seq,
+                            ts,
+                            top: figures.leaderboard.clone(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(drop = %self.id, error = %e, "cannot read figures; will retry");
+                    self.stock_dirty.store(true, Ordering::Release);
+                }
+            }
+        }
+        let count = self.audiences.now.load(Ordering::Relaxed);
+        if let Some(relay) = &self.relay {
+            // Redis sums every node's viewers and publishes the total when it changed.
+            relay.report(self, count, false, false).await;
+            return;
+        }
+        let mut sh = self.lock();
+        if count != sh.viewers_published {
+            sh.viewers_published = count;
+            let mark = || (Mark::Always, Resend::Nothing);
+            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Viewers {
+                seq,
+                ts,
+                count,
+            });
+        }
+    }
+}
+
+/// Grows with every claim, redemption and expiry: held + 2 × (redeemed + expired).
+fn version(f: &DropFigures) -> u64 {
+    f.held + 2 * (f.redeemed + f.expired)
+}
+
+fn newer<T: serde::Serialize>(field: &'static str, version: u64, value: &T) -> (Mark, Resend) {
+    let content = serde_json::to_string(value).unwrap_or_default();
+    let mark = Mark::Newer {
+        field,
+        version,
+        content,
+    };
+    (mark, Resend::Nothing)
+}

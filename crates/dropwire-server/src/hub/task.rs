@@ -1,0 +1,76 @@
+//! The hub's task: fires cues on time, publishes coalesced figures, reports viewers to the
+//! bus, and keeps sequence numbers in reserve.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{COALESCE, DropHub, SEQ_BLOCK};
+use crate::relay;
+
+impl DropHub {
+    pub(super) async fn top_up_seq(&self) {
+        let needs = {
+            let sh = self.lock();
+            if self.relay.is_some() {
+                return; // Redis numbers every broadcast itself
+            }
+            sh.spare_block.is_none() && sh.seq_end - sh.seq < SEQ_BLOCK / 2
+        };
+        if needs {
+            match self.ctx.store.reserve_seq(&self.id, SEQ_BLOCK).await {
+                Ok(start) => self.lock().spare_block = Some(start),
+                Err(e) => {
+                    tracing::warn!(drop = %self.id, error = %e, "cannot reserve sequence numbers")
+                }
+            }
+        }
+    }
+
+    /// The hub's task: cues on time, coalesced figures, until shutdown.
+    pub(super) async fn run(self: Arc<Self>) {
+        let mut shutdown = self.ctx.shutdown.clone();
+        let mut last_figures = tokio::time::Instant::now() - COALESCE;
+        let mut figures_due: Option<tokio::time::Instant> = None;
+        let mut heartbeat = tokio::time::interval(relay::HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = {
+                let now = self.ctx.clock.now_ms();
+                let mut sh = self.lock();
+                self.refresh(&mut sh, now);
+                sh.view.next_change_ms()
+            };
+            let wake = next.map(|ms| self.ctx.clock.instant_at(ms));
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.unwrap_or(far)), if wake.is_some() => {}
+                _ = self.timeline_changed.notified() => {}
+                _ = self.figures_changed.notified(), if figures_due.is_none() => {
+                    // Trailing edge: a burst of claims is summed up once it has had time to land,
+                    // instead of fanning out mid-burst while answers are still owed.
+                    figures_due = Some((last_figures + COALESCE).max(tokio::time::Instant::now() + COALESCE / 2));
+                }
+                _ = tokio::time::sleep_until(figures_due.unwrap_or(far)), if figures_due.is_some() => {
+                    figures_due = None;
+                    last_figures = tokio::time::Instant::now();
+                    self.publish_figures().await;
+                }
+                _ = heartbeat.tick(), if self.relay.is_some() => {
+                    if let Some(relay) = &self.relay {
+                        relay.report(&self, self.audiences.now.load(Ordering::Relaxed), true, false).await;
+                    }
+                }
+                _ = shutdown.changed() => {
+                    if let Some(relay) = &self.relay {
+                        // Leave the viewer count now rather than when the report runs out.
+                        let leave = relay.report(&self, 0, true, true);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
+                    }
+                    return;
+                }
+            }
+            self.top_up_seq().await;
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! A hub's link to the other hub nodes, when the store is Redis.
+//!
+//! On one node the hub sequences and delivers its broadcasts itself. With several nodes
+//! sharing Redis, a drop's broadcasts must reach every node's viewers in one order, so the
+//! hub hands each broadcast (serialized once, with its `seq` left out) to a [`Relay`],
+//! whose writer task publishes it through the [`RedisBus`]: Redis gives it the next `seq`,
+//! keeps it in the drop's stream and publishes it on the drop's channel. The reader task
+//! takes what arrives on the channel — this node's broadcasts and every other node's —
+//! fills any gap from the stream, and hands it to the hub to deliver ([`DropHub::ingest`]).
+//!
+//! Cues and state changes are computed by every node from the shared control log; each is
+//! published under a mark, so exactly one copy reaches viewers, and a node whose log is
+//! behind is told so (`stale`) and re-reads it ([`DropHub::resync`]). The viewer count is
+//! summed in Redis from every node's reports.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dropwire_core::protocol::ServerMsg;
+use dropwire_store::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
+use tokio::sync::{mpsc, watch};
+
+use crate::hub::DropHub;
+
+/// Broadcasts a hub may have waiting for the writer (a few seconds' worth, at most).
+const OUTGOING: usize = 1024;
+/// A node reports its viewers at least this often; a report counts for three times as long.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Viewer ids waiting for the next report, at most (more joins still count as viewers).
+const PENDING_IDS: usize = 50_000;
+
+/// What the writer does again after a `stale` answer, once the log is re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    Nothing,
+    /// The current state.
+    State,
+    /// Every fired cue from this time on (marks keep duplicates out).
+    CuesFrom(u64),
+}
+
+/// One broadcast on its way to Redis.
+#[derive(Debug)]
+pub struct Outgoing {
+    prefix: String,
+    suffix: String,
+    mark: Mark,
+    resend: Resend,
+}
+
+/// Splits a serialized broadcast (built with `seq` 0) around its `seq`: the bytes before
+/// the number and after it. `None` if the message has no top-level `"seq":0`.
+pub fn split_seq(text: &str) -> Option<(&str, &str)> {
+    // The tag comes first (`{"type":"cue","seq":0,…`), so the first `"seq":` is the message's.
+    let at = text.find("\"seq\":")? + "\"seq\":".len();
+    let rest = text.get(at..)?;
+    let after = rest.strip_prefix('0')?;
+    after.starts_with([',', '}']).then(|| (&text[..at], after))
+}
+
+/// The `seq` of a broadcast as it arrives from the bus.
+pub fn seq_of(text: &str) -> Option<u64> {
+    let at = text.find("\"seq\":")? + "\"seq\":".len();
+    let digits = text[at..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(&text[at..], |end| &text[at..at + end]);
+    digits.parse().ok()
+}
+
+#[derive(Debug, Default)]
+struct Audience {
+    new_ids: Vec<String>,
+    anonymous_joins: u64,
+    reported: Option<u64>,
+    totals: Option<AudienceTotals>,
+}
+
+/// A hub's end of the bus.
+#[derive(Debug)]
+pub struct Relay {
+    pub bus: RedisBus,
+    out: mpsc::Sender<Outgoing>,
+    audience: Mutex<Audience>,
+}
+
+impl Relay {
+    /// A relay and the queue its writer task ([`write`]) drains.
+    pub fn new(bus: RedisBus) -> (Relay, mpsc::Receiver<Outgoing>) {
+        let (out, rx) = mpsc::channel(OUTGOING);
+        let relay = Relay {
+            bus,
+            out,
+            audience: Mutex::new(Audience::default()),
+        };
+        (relay, rx)
+    }
+
+    fn audience(&self) -> std::sync::MutexGuard<'_, Audience> {
+        self.audience.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a broadcast for Redis. `msg` was built with `seq` 0.
+    pub fn send(&self, msg: &ServerMsg, mark: Mark, resend: Resend) -> Result<(), String> {
+        let text = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+        let (prefix, suffix) =
+            split_seq(&text).ok_or_else(|| format!("a broadcast without a seq: {text}"))?;
+        let out = Outgoing {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            mark,
+            resend,
+        };
+        self.out
+            .try_send(out)
+            .map_err(|_| "the bus writer is too far behind; broadcast dropped".to_owned())
+    }
+
+    pub fn viewer_joined(&self, viewer_id: Option<&str>) {
+        let mut a = self.audience();
+        match viewer_id {
+            Some(id) if a.new_ids.len() < PENDING_IDS => a.new_ids.push(id.to_owned()),
+            Some(_) => {}
+            None => a.anonymous_joins += 1,
+        }
+    }
+
+    /// The drop's viewer figures over every node, as of this node's last report.
+    pub fn totals(&self) -> Option<AudienceTotals> {
+        self.audience().totals
+    }
+
+    /// Reports this node's viewers if anything changed (or `always`); `leaving` says it
+    /// holds none any more.
+    pub async fn report(&self, hub: &DropHub, count: u64, always: bool, leaving: bool) {
+        let report = {
+            let mut a = self.audience();
+            if !always && !leaving && a.reported == Some(count) && a.new_ids.is_empty() {
+                return;
+            }
+            let take = a.new_ids.len().min(RedisBus::IDS_PER_REPORT);
+            AudienceReport {
+                count,
+                anonymous_joins: std::mem::take(&mut a.anonymous_joins),
+                new_ids: a.new_ids.drain(..take).collect(),
+            }
+        };
+        let now = hub.now_ms();
+        let deadline = if leaving {
+            0
+        } else {
+            now + 3 * HEARTBEAT.as_millis() as u64
+        };
+        match self
+            .bus
+            .report_audience(&hub.id, &report, now, deadline)
+            .await
+        {
+            Ok(totals) => {
+                let mut a = self.audience();
+                a.reported = Some(count);
+                a.totals = Some(totals);
+            }
+            Err(e) => {
+                tracing::warn!(drop = %hub.id, error = %e, "cannot report viewers; will retry");
+                let mut a = self.audience();
+                a.anonymous_joins += report.anonymous_joins;
+                a.reported = None;
+            }
+        }
+    }
+}
+
+/// The writer task: publishes a hub's broadcasts in the order the hub made them.
+pub async fn write(
+    hub: Arc<DropHub>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(relay) = hub.relay() else { return };
+    let metrics = hub.metrics().bus.clone();
+    loop {
+        let out = tokio::select! {
+            out = queue.recv() => match out { Some(out) => out, None => return },
+            _ = shutdown.changed() => return,
+        };
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let result = relay
+                .bus
+                .publish(&hub.id, &out.prefix, &out.suffix, &out.mark)
+                .await;
+            match result {
+                Ok(Published::Sent(_)) => metrics.with_label_values(&["published"]).inc(),
+                Ok(Published::Dup) => metrics.with_label_values(&["duplicate"]).inc(),
+                Ok(Published::Gone) => {}
+                Ok(Published::Stale) => {
+                    metrics.with_label_values(&["stale"]).inc();
+                    hub.resync(out.resend).await;
+                }
+                Err(e) => {
+                    metrics.with_label_values(&["failed"]).inc();
+                    if matches!(out.mark, Mark::Newer { .. }) {
+                        // Figures are read again and republished when Redis is back.
+                        tracing::debug!(drop = %hub.id, error = %e, "cannot publish figures");
+                        hub.stock_changed();
+                    } else {
+                        // A cue or a state change must go out: retry until Redis answers.
+                        tracing::warn!(drop = %hub.id, error = %e, "cannot publish; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                }
+            }
+            break;
+        }
+    }
+}
+
+/// The reader task: delivers what arrives on the drop's channel, in `seq` order, gapless
+/// as far as the stream still holds what was missed.
+pub async fn read(
+    hub: Arc<DropHub>,
+    mut events: mpsc::Receiver<BusEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(relay) = hub.relay() else { return };
+    let bus = relay.bus.clone();
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event { Some(e) => e, None => return },
+            _ = shutdown.changed() => return,
+        };
+        match event {
+            BusEvent::Broadcast(text) => {
+                let Some(seq) = seq_of(&text) else {
+                    tracing::warn!(drop = %hub.id, "a bus message without a seq");
+                    continue;
+                };
+                let last = hub.last_seq();
+                if seq <= last {
+                    continue;
+                }
+                if seq > last + 1 {
+                    fill(&hub, &bus, last, Some(seq - 1)).await;
+                }
+                hub.ingest(seq, text);
+            }
+            BusEvent::LogChanged(len) => hub.log_changed(len).await,
+            BusEvent::Resubscribed => {
+                let last = hub.last_seq();
+                fill(&hub, &bus, last, None).await;
+            }
+        }
+    }
+}
+
+/// Reads the broadcasts after `after` (up to `upto`) from the stream and delivers them.
+async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
+    let metrics = &hub.metrics().bus;
+    let mut tries = 0;
+    let missed = loop {
+        match bus.since(&hub.id, after, upto).await {
+            Ok(missed) => break missed,
+            Err(e) if tries < 3 => {
+                tries += 1;
+                tracing::debug!(drop = %hub.id, error = %e, "cannot read missed broadcasts; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+            }
+            Err(e) => {
+                tracing::warn!(drop = %hub.id, error = %e, "cannot read missed broadcasts");
+                return gave_up(metrics, after, upto);
+            }
+        }
+    };
+    let mut expected = after + 1;
+    for (seq, body) in missed {
+        if seq > hub.last_seq() {
+            if seq != expected {
+                metrics.with_label_values(&["lost"]).inc_by(seq - expected);
+            }
+            hub.ingest(seq, body);
+            metrics.with_label_values(&["gap_filled"]).inc();
+        }
+        expected = seq + 1;
+    }
+}
+
+fn gave_up(metrics: &prometheus::IntCounterVec, after: u64, upto: Option<u64>) {
+    if let Some(upto) = upto {
+        metrics.with_label_values(&["lost"]).inc_by(upto - after);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dropwire_core::protocol::StockItem;
+
+    #[test]
+    fn every_broadcast_splits_around_its_seq() {
+        let stock = ServerMsg::Stock {
+            seq: 0,
+            ts: 17,
+            items: vec![StockItem {
+                sku: "seq".into(),
+                left: 0,
+            }],
+        };
+        let viewers = ServerMsg::Viewers {
+            seq: 0,
+            ts: 5,
+            count: 0,
+        };
+        for msg in [stock, viewers] {
+            let text = serde_json::to_string(&msg).unwrap();
+            let (prefix, suffix) = split_seq(&text).unwrap();
+            let whole = format!("{prefix}42{suffix}");
+            assert_eq!(seq_of(&whole), Some(42));
+            let back: serde_json::Value = serde_json::from_str(&whole).unwrap();
+            assert_eq!(back["seq"], 42);
+        }
+    }
+
+    #[test]
+    fn a_message_without_seq_zero_does_not_split() {
+        assert_eq!(split_seq(r#"{"type":"pong","ts":1}"#), None);
+        assert_eq!(split_seq(r#"{"type":"x","seq":07}"#), None);
+        assert_eq!(seq_of(r#"{"type":"x","seq":123,"ts":1}"#), Some(123));
+    }
+}

@@ -1,0 +1,536 @@
+//! The cross-node bus: how whatever one hub node causes reaches viewers on every node, in
+//! one order.
+//!
+//! Each drop has one sequence (`seq`, allocated by `INCR` in Redis) and one stream
+//! (`dw:{drop:ID}:bus`) holding its recent broadcasts under the stream id `seq-1`. A node
+//! publishes a broadcast with one script call (`publish.lua`) that takes the next `seq`,
+//! appends the body to the stream and publishes it on the drop's channel (the stream's name)
+//! — sharded pub/sub (`SPUBLISH`) where the server has it, plain `PUBLISH` otherwise — all
+//! atomically, so the channel carries the drop's broadcasts in `seq` order. Every node,
+//! the publisher included, delivers to its viewers only what arrives on the channel; a node
+//! that sees a gap (a lost push, a reconnect) reads the missing broadcasts from the stream.
+//!
+//! Messages that every node would compute alike (cues and state changes, from the shared
+//! control log) carry a mark: the script publishes the first and answers `dup` to the
+//! rest, and answers `stale` to a node that missed a control-log entry from before the
+//! moment the message is about. Stock and
+//! leaderboard carry a version, so an older figure never follows a newer one. The viewer
+//! count is summed in Redis from every node's report (`audience.lua`); a node that stops
+//! reporting drops out of the sum after its deadline.
+//!
+//! Control-log changes are announced on the same channel as `!log:N` (no `seq`: they are
+//! for nodes, not viewers), so the other nodes reload the log at once.
+//!
+//! The subscription is one connection per node ([`Subscriber`], a task), fed into a bounded
+//! queue per drop; a full queue drops pushes, which the gap check then reads back from the
+//! stream. Only a single Redis node is supported as the bus (see [`RedisBus::open`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dropwire_core::DropId;
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::conn::{Conn, copy_error, within};
+use super::{RedisStore, bad_reply, key};
+use crate::StoreError;
+
+/// Pushes one drop's queue holds before further ones are dropped (and read back later).
+const DROP_QUEUE: usize = 4096;
+/// Broadcasts one stream read returns at most.
+const RANGE_MAX: usize = 4096;
+/// Viewer ids one audience report carries at most (the rest wait for the next report).
+const IDS_PER_REPORT: usize = 1000;
+
+/// What arrives for one drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A broadcast, exactly as viewers get it.
+    Broadcast(String),
+    /// The control log now has this many entries.
+    LogChanged(u64),
+    /// The subscription was re-established: anything may have been missed.
+    Resubscribed,
+}
+
+/// The condition a broadcast is published under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// Always published.
+    Always,
+    /// Published once per drop under this name, and only from a node that knows every
+    /// control-log entry before `at_ms` (it computed the message from `log_len` entries).
+    Once {
+        field: String,
+        log_len: u64,
+        at_ms: u64,
+    },
+    /// Published if `version` is newer than the last seen under `field` and `content`
+    /// differs from what was last published under it.
+    Newer {
+        field: &'static str,
+        version: u64,
+        content: String,
+    },
+}
+
+/// What became of a publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Sent(u64),
+    /// Another node published it already (or the figure is not newer).
+    Dup,
+    /// The node's control log is behind: reload it and recompute.
+    Stale,
+    /// The drop does not exist.
+    Gone,
+}
+
+/// A node's viewer report, and the drop's totals over every live node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudienceReport {
+    pub count: u64,
+    pub anonymous_joins: u64,
+    pub new_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudienceTotals {
+    pub now: u64,
+    pub peak: u64,
+    pub unique: u64,
+}
+
+enum Command {
+    Subscribe {
+        channel: String,
+        tx: mpsc::Sender<BusEvent>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// One node's end of the bus. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisBus {
+    conn: Conn,
+    publish: Script,
+    audience: Script,
+    node: String,
+    op_timeout: Duration,
+    /// `SPUBLISH` where the server has sharded pub/sub, `PUBLISH` otherwise.
+    publish_cmd: &'static str,
+    commands: mpsc::Sender<Command>,
+    connected: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("node", &self.node)
+            .field("publish", &self.publish_cmd)
+            .finish_non_exhaustive()
+    }
+}
+
+fn channel(id: &DropId) -> String {
+    key(id, "bus")
+}
+
+impl RedisBus {
+    /// Opens this node's end of the bus beside `store` (same Redis, own subscription
+    /// connection). `node` names this node in the viewer count. A Redis Cluster is refused:
+    /// there the stores work, the bus does not yet.
+    pub async fn open(store: &RedisStore, node: String) -> Result<RedisBus, StoreError> {
+        let shared = &store.shared;
+        if matches!(shared.conn, Conn::Cluster(_)) {
+            return Err(StoreError::Failed(
+                "the cross-node bus needs one Redis node; Redis Cluster is not supported for hub fan-out yet".into(),
+            ));
+        }
+        let mut conn = shared.conn.clone();
+        let mut probe = redis::cmd("SPUBLISH");
+        probe.arg("dw:bus-probe").arg("");
+        let probe = probe.query_async::<i64>(&mut conn);
+        let sharded = match within(shared.limit(), probe).await {
+            Ok(_) => true,
+            Err(StoreError::Redis(e)) if e.kind() == redis::ErrorKind::ResponseError => false,
+            Err(e) => return Err(e),
+        };
+        let (commands, rx) = mpsc::channel(64);
+        let connected = Arc::new(AtomicBool::new(false));
+        let subscriber = Subscriber {
+            url: shared.url.clone(),
+            sharded,
+            op_timeout: shared.op_timeout,
+            routes: HashMap::new(),
+            connected: Arc::clone(&connected),
+        };
+        tokio::spawn(subscriber.run(rx));
+        Ok(RedisBus {
+            conn: shared.conn.clone(),
+            publish: Script::new(include_str!("publish.lua")),
+            audience: Script::new(include_str!("audience.lua")),
+            node,
+            op_timeout: shared.op_timeout,
+            publish_cmd: if sharded { "SPUBLISH" } else { "PUBLISH" },
+            commands,
+            connected,
+        })
+    }
+
+    fn limit(&self) -> Duration {
+        self.op_timeout * 2
+    }
+
+    /// This node's name in the viewer count.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether the subscription connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Subscribes to a drop's channel; returns once Redis confirmed the subscription, so
+    /// everything published afterwards arrives on the returned queue.
+    pub async fn subscribe(&self, id: &DropId) -> Result<mpsc::Receiver<BusEvent>, StoreError> {
+        let (tx, rx) = mpsc::channel(DROP_QUEUE);
+        let (done, confirmed) = oneshot::channel();
+        let cmd = Command::Subscribe {
+            channel: channel(id),
+            tx,
+            done,
+        };
+        let gone = || StoreError::Failed("the bus subscriber stopped".into());
+        self.commands.send(cmd).await.map_err(|_| gone())?;
+        match tokio::time::timeout(self.limit() * 2, confirmed).await {
+            Ok(Ok(result)) => result.map(|()| rx),
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(super::conn::timed_out()),
+        }
+    }
+
+    /// Publishes one broadcast: `prefix` + its `seq` + `suffix` is what viewers get.
+    pub async fn publish(
+        &self,
+        id: &DropId,
+        prefix: &str,
+        suffix: &str,
+        mark: &Mark,
+    ) -> Result<Published, StoreError> {
+        let mut inv = self.publish.prepare_invoke();
+        for part in ["rec", "seq", "bus", "marks", "log"] {
+            inv.key(key(id, part));
+        }
+        inv.arg(prefix).arg(suffix);
+        match mark {
+            Mark::Always => inv.arg("always").arg("").arg(0).arg(""),
+            Mark::Once {
+                field,
+                log_len,
+                at_ms,
+            } => inv.arg("once").arg(field).arg(*log_len).arg(*at_ms),
+            Mark::Newer {
+                field,
+                version,
+                content,
+            } => inv.arg("newer").arg(*field).arg(*version).arg(content),
+        };
+        inv.arg(self.publish_cmd);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut conn)).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("ok"), Some(seq)) => seq
+                .parse()
+                .map(Published::Sent)
+                .map_err(|_| bad_reply("publish.lua", &reply)),
+            (Some("dup"), None) => Ok(Published::Dup),
+            (Some("stale"), None) => Ok(Published::Stale),
+            (Some("gone"), None) => Ok(Published::Gone),
+            _ => Err(bad_reply("publish.lua", &reply)),
+        }
+    }
+
+    /// Tells the other nodes that the drop's control log now has `len` entries.
+    pub async fn announce_log(&self, id: &DropId, len: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd(self.publish_cmd);
+        cmd.arg(channel(id)).arg(format!("!log:{len}"));
+        within(self.limit(), cmd.query_async::<i64>(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// The last `seq` published and up to `n` of the latest broadcasts, oldest first.
+    pub async fn recent(
+        &self,
+        id: &DropId,
+        n: usize,
+    ) -> Result<(u64, Vec<(u64, String)>), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .get(key(id, "seq"))
+            .cmd("XREVRANGE")
+            .arg(channel(id))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(n);
+        let read = pipe.query_async(&mut conn);
+        let (last, entries): (Option<u64>, Value) = within(self.limit(), read).await?;
+        let mut out = entries_of(&entries)?;
+        out.reverse();
+        Ok((last.unwrap_or(0), out))
+    }
+
+    /// The broadcasts after `after`, up to `upto` (inclusive) or the latest, oldest first
+    /// (at most a few thousand; what the stream no longer holds is not returned).
+    pub async fn since(
+        &self,
+        id: &DropId,
+        after: u64,
+        upto: Option<u64>,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let end = upto.map_or_else(|| "+".to_owned(), |u| format!("{u}-1"));
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(channel(id))
+            .arg(format!("{}-0", after + 1))
+            .arg(end)
+            .arg("COUNT")
+            .arg(RANGE_MAX);
+        let entries = within(self.limit(), cmd.query_async::<Value>(&mut conn)).await?;
+        entries_of(&entries)
+    }
+
+    /// Reports this node's viewers of a drop (`leaving`: it holds none any more) and
+    /// publishes the total if it changed; `deadline_ms` is when this report stops counting.
+    pub async fn report_audience(
+        &self,
+        id: &DropId,
+        report: &AudienceReport,
+        now_ms: u64,
+        deadline_ms: u64,
+    ) -> Result<AudienceTotals, StoreError> {
+        let mut inv = self.audience.prepare_invoke();
+        for part in ["rec", "seq", "bus", "marks", "nodes", "uniq"] {
+            inv.key(key(id, part));
+        }
+        inv.arg(&self.node)
+            .arg(report.count)
+            .arg(now_ms)
+            .arg(deadline_ms)
+            .arg(now_ms)
+            .arg(self.publish_cmd)
+            .arg(report.anonymous_joins);
+        for viewer in report.new_ids.iter().take(IDS_PER_REPORT) {
+            inv.arg(viewer);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<u64> = within(self.limit(), inv.invoke_async(&mut conn)).await?;
+        match reply[..] {
+            [now, peak, unique, _seq] => Ok(AudienceTotals { now, peak, unique }),
+            _ => Err(bad_reply(
+                "audience.lua",
+                &reply.iter().map(u64::to_string).collect::<Vec<_>>(),
+            )),
+        }
+    }
+
+    /// How many ids [`RedisBus::report_audience`] takes from one report.
+    pub const IDS_PER_REPORT: usize = IDS_PER_REPORT;
+}
+
+/// `[[id, [field, value, …]], …]` → `(seq, body)` pairs.
+fn entries_of(value: &Value) -> Result<Vec<(u64, String)>, StoreError> {
+    let bad = || bad_reply("XRANGE", &[format!("{value:?}")]);
+    let Value::Array(entries) = value else {
+        return match value {
+            Value::Nil => Ok(Vec::new()),
+            _ => Err(bad()),
+        };
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (id, fields): (String, Vec<String>) =
+            redis::from_redis_value(entry).map_err(|_| bad())?;
+        let seq = id
+            .split_once('-')
+            .and_then(|(s, _)| s.parse().ok())
+            .ok_or_else(bad)?;
+        let body = fields.get(1).cloned().ok_or_else(bad)?;
+        out.push((seq, body));
+    }
+    Ok(out)
+}
+
+/// The task that holds this node's subscription connection and routes pushes to drops.
+struct Subscriber {
+    url: String,
+    sharded: bool,
+    op_timeout: Duration,
+    routes: HashMap<String, mpsc::Sender<BusEvent>>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    fn subscribe_cmd(&self) -> &'static str {
+        if self.sharded {
+            "SSUBSCRIBE"
+        } else {
+            "SUBSCRIBE"
+        }
+    }
+
+    async fn connect(
+        &self,
+        pushes: mpsc::Sender<PushInfo>,
+    ) -> Result<MultiplexedConnection, redis::RedisError> {
+        let mut info = self.url.as_str().into_connection_info()?;
+        info.redis.protocol = ProtocolVersion::RESP3;
+        let client = redis::Client::open(info)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.op_timeout)
+            .set_response_timeout(self.op_timeout)
+            .set_push_sender(move |push: PushInfo| {
+                // A full queue drops the push; the gap check reads it back from the stream.
+                let disconnect = push.kind == PushKind::Disconnection;
+                match pushes.try_send(push) {
+                    Ok(()) => Ok(()),
+                    Err(_) if !disconnect => Ok(()),
+                    Err(e) => Err(e),
+                }
+            });
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        if !self.routes.is_empty() {
+            let channels: Vec<&String> = self.routes.keys().collect();
+            redis::cmd(self.subscribe_cmd())
+                .arg(channels)
+                .exec_async(&mut conn)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    fn route(&mut self, push: PushInfo) {
+        if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
+            return;
+        }
+        let mut data = push.data.into_iter();
+        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+            return;
+        };
+        let (Ok(channel), Ok(payload)) = (
+            redis::from_redis_value::<String>(&channel),
+            redis::from_redis_value::<String>(&payload),
+        ) else {
+            return;
+        };
+        let event = match payload.strip_prefix("!log:") {
+            Some(n) => match n.parse() {
+                Ok(n) => BusEvent::LogChanged(n),
+                Err(_) => return,
+            },
+            None => BusEvent::Broadcast(payload),
+        };
+        if let Some(tx) = self.routes.get(&channel) {
+            // Full: dropped here, read back from the stream at the next gap.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(event) {
+                self.routes.remove(&channel);
+            }
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut backoff = Duration::from_millis(50);
+        let mut first = true;
+        loop {
+            let (push_tx, mut pushes) = mpsc::channel(DROP_QUEUE);
+            let mut conn = match self.connect(push_tx).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: cannot subscribe; retrying");
+                    self.connected.store(false, Ordering::Release);
+                    // Refuse subscriptions while Redis is away, but keep waiting for it.
+                    let sleep = tokio::time::sleep(backoff);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = &mut sleep => break,
+                            cmd = commands.recv() => match cmd {
+                                Some(Command::Subscribe { done, .. }) => {
+                                    let _ = done.send(Err(StoreError::Redis(copy_error(&e))));
+                                }
+                                None => return,
+                            },
+                        }
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(50);
+            self.connected.store(true, Ordering::Release);
+            if !first {
+                tracing::info!("bus: subscribed again");
+                self.routes.retain(|_, tx| {
+                    !matches!(
+                        tx.try_send(BusEvent::Resubscribed),
+                        Err(mpsc::error::TrySendError::Closed(_))
+                    )
+                });
+            }
+            first = false;
+            let mut ping = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    push = pushes.recv() => match push {
+                        Some(push) if push.kind == PushKind::Disconnection => break,
+                        Some(push) => self.route(push),
+                        None => break,
+                    },
+                    cmd = commands.recv() => match cmd {
+                        Some(Command::Subscribe { channel, tx, done }) => {
+                            let mut sub = redis::cmd(self.subscribe_cmd());
+                            sub.arg(&channel);
+                            let sub = sub.exec_async(&mut conn);
+                            match tokio::time::timeout(self.op_timeout * 2, sub).await {
+                                Ok(Ok(())) => {
+                                    self.routes.insert(channel, tx);
+                                    let _ = done.send(Ok(()));
+                                }
+                                Ok(Err(e)) => {
+                                    let _ = done.send(Err(e.into()));
+                                    break;
+                                }
+                                Err(_) => {
+                                    let _ = done.send(Err(super::conn::timed_out()));
+                                    break;
+                                }
+                            }
+                        }
+                        None => return,
+                    },
+                    _ = ping.tick() => {
+                        let ping_cmd = redis::cmd("PING");
+                        let alive = ping_cmd.exec_async(&mut conn);
+                        if !matches!(tokio::time::timeout(self.op_timeout * 2, alive).await, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
+                }
+            }
+            tracing::warn!("bus: subscription lost; reconnecting");
+            self.connected.store(false, Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+-- Publishes one broadcast of a drop to every hub node, under the drop's next sequence number.
+-- KEYS: rec, seq, bus (a stream; its name is also the pub/sub channel), marks, log.
+-- ARGV: prefix, suffix, mode, field, a, b, publish command (SPUBLISH or PUBLISH).
+--   The body is prefix .. seq .. suffix (the hub serialized it with the seq left out).
+--   mode 'always': no condition.
+--   mode 'once': `a` is the length of the control log the node computed the message from,
+--     `b` the time the message is about. Publishes only if no entry beyond the first `a` is
+--     earlier than `b` (else 'stale': the node must re-read the log) and nothing was
+--     published under `field` before (else 'dup'). Cues and state changes: one per drop.
+--   mode 'newer': publishes only if version `a` is above the last one seen under `field`
+--     and the content `b` differs from the last published ('dup' otherwise). Stock and
+--     leaderboard: no node can publish an older figure after a newer one.
+-- Returns {'ok', seq}, {'dup'}, {'stale'} or {'gone'} (no such drop).
+local rec, seqk, bus, marks, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local KEPT = 4096
+if redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+local mode, field = ARGV[3], ARGV[4]
+if mode == 'once' then
+  -- Entries the node has not seen may only be later than the message (an entry at time t
+  -- cannot change what happened before t); an earlier one means it computed from too little.
+  local seen, at = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if redis.call('LLEN', log) < seen then
+    return {'stale'}
+  end
+  for _, raw in ipairs(redis.call('LRANGE', log, seen, -1)) do
+    if tonumber(cjson.decode(raw)['at_ms']) < at then
+      return {'stale'}
+    end
+  end
+  if redis.call('HSETNX', marks, field, '1') == 0 then
+    return {'dup'}
+  end
+elseif mode == 'newer' then
+  local version = tonumber(ARGV[5])
+  local last = tonumber(redis.call('HGET', marks, field .. ':v') or '-1')
+  if version <= last then
+    return {'dup'}
+  end
+  redis.call('HSET', marks, field .. ':v', ARGV[5])
+  if redis.call('HGET', marks, field) == ARGV[6] then
+    return {'dup'}
+  end
+  redis.call('HSET', marks, field, ARGV[6])
+end
+local seq = redis.call('INCR', seqk)
+local body = ARGV[1] .. seq .. ARGV[2]
+redis.call('XADD', bus, 'MAXLEN', '~', KEPT, seq .. '-1', 'b', body)
+redis.call(ARGV[7], bus, body)
+return {'ok', tostring(seq)}
