@@ -237,3 +237,31 @@ async fn with_wait_replicas_a_claim_is_acknowledged_only_once_a_replica_has_it()
     assert_eq!(on_replica, "1", "the replica has the acknowledged claim");
     assert_eq!(store.claims(&id).await.expect("claims").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_claims_at_once_than_the_batch_queue_holds_all_get_answers() {
+    let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
+        .await
+        .expect("connect");
+    let id = fresh_id("crowd");
+    store
+        .create_drop(record(&id, 50, 1, 60))
+        .await
+        .expect("create");
+    // More callers than the batcher queues (4,096): the rest wait for room, none is refused.
+    let asks = (0..6000).map(|i| {
+        let store = store.clone();
+        let req = req(&id, &format!("v{i}"));
+        tokio::spawn(async move { store.claim(req).await })
+    });
+    let mut granted = 0;
+    let mut sold_out = 0;
+    for ask in asks.collect::<Vec<_>>() {
+        match ask.await.expect("task") {
+            Ok(ClaimOutcome::Granted(_)) => granted += 1,
+            Ok(ClaimOutcome::Refused(dropwire_core::ClaimReason::SoldOut)) => sold_out += 1,
+            other => panic!("every claim is decided, not {other:?}"),
+        }
+    }
+    assert_eq!((granted, sold_out), (50, 5950));
+}

@@ -21,7 +21,7 @@ use crate::{ClaimRequest, StoreError};
 
 /// Batches in flight at once (they share one multiplexed connection).
 const IN_FLIGHT: usize = 4;
-/// Claims that may wait for the batcher before callers hear `Busy`.
+/// Claims queued for the batcher at most (more callers wait for room, up to their patience).
 const QUEUE: usize = 4096;
 
 /// One claim and the code it gets if granted.
@@ -174,18 +174,19 @@ impl Batcher {
         Batcher { queue }
     }
 
-    /// Queues one claim and waits for its answer (at most `patience`).
+    /// Queues one claim and waits for its answer, at most `patience` in all. A full queue
+    /// makes the caller wait for room (backpressure on the viewers asking) and answers
+    /// `Busy` only if no room came within `patience`.
     pub(super) async fn claim(&self, item: Item, patience: Duration) -> Result<Answer, StoreError> {
+        let deadline = tokio::time::Instant::now() + patience;
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Pending { item, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-                mpsc::error::TrySendError::Closed(_) => {
-                    StoreError::Failed("the claim batcher has stopped".into())
-                }
-            })?;
-        match tokio::time::timeout(patience, answer).await {
+        let queued = tokio::time::timeout_at(deadline, self.queue.send(Pending { item, reply }));
+        match queued.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(StoreError::Failed("the claim batcher has stopped".into())),
+            Err(_) => return Err(StoreError::Busy),
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(StoreError::Failed("the claim batcher has stopped".into())),
             Err(_) => Err(timed_out()),
