@@ -134,6 +134,8 @@ pub struct AppState {
     pub connections: Arc<AtomicUsize>,
     pub draining: Arc<AtomicBool>,
     pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The clock every connection's frame limiter reads (cloned, never built per connection).
+    pub rate_clock: governor::clock::QuantaClock,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
     socket_send_buffer: usize,
@@ -169,6 +171,7 @@ impl AppState {
             connections: Arc::new(AtomicUsize::new(0)),
             draining: Arc::new(AtomicBool::new(false)),
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            rate_clock: governor::clock::QuantaClock::default(),
             hello_timeout: opts.hello_timeout,
             send_timeout: opts.send_timeout,
             socket_send_buffer: opts.socket_send_buffer,

@@ -129,6 +129,12 @@ impl Relay {
         self.audience().totals
     }
 
+    /// Whether this node has something new to report: another count, or new viewers.
+    pub fn needs_report(&self, count: u64) -> bool {
+        let a = self.audience();
+        a.reported != Some(count) || !a.new_ids.is_empty() || a.anonymous_joins > 0
+    }
+
     /// Reports this node's viewers if anything changed (or `always`); `leaving` says it
     /// holds none any more.
     pub async fn report(&self, hub: &DropHub, count: u64, always: bool, leaving: bool) {
@@ -252,6 +258,16 @@ pub async fn read(
             BusEvent::LogChanged(len) => hub.log_changed(len).await,
             BusEvent::Resubscribed => {
                 let last = hub.last_seq();
+                match bus.keep_seq_above(&hub.id, last).await {
+                    Ok(redis_seq) if redis_seq < last => {
+                        hub.metrics().bus.with_label_values(&["rolled_back"]).inc();
+                        tracing::error!(drop = %hub.id, redis_seq, last, "Redis came back without the latest broadcasts; numbering resumes after {last}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(drop = %hub.id, error = %e, "cannot check the sequence after a reconnect")
+                    }
+                }
                 fill(&hub, &bus, last, None).await;
             }
         }

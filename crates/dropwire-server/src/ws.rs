@@ -124,13 +124,15 @@ impl Connection {
         let quota = Quota::per_second(NonZeroU32::new(FRAMES_PER_S).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN));
         Connection {
-            state,
             hub,
             conn,
             viewer: None,
             last_seq: 0,
-            limiter: RateLimiter::direct(quota),
+            // A clone of one clock: a new quanta clock per connection probes the CPU (CPUID,
+            // a trap to the hypervisor in a VM) every time.
+            limiter: RateLimiter::direct_with_clock(quota, state.rate_clock.clone()),
             strikes: 0,
+            state,
         }
     }
 

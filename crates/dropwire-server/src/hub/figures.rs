@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use dropwire_core::protocol::{ServerMsg, StockItem};
 use dropwire_store::{DropFigures, Mark};
@@ -136,22 +137,49 @@ impl DropHub {
             }
         }
         let count = self.audiences.now.load(Ordering::Relaxed);
+        let changed = match &self.relay {
+            Some(relay) => relay.needs_report(count),
+            None => count != self.lock().viewers_published,
+        };
+        if !changed {
+            return;
+        }
+        // Each count is a frame to every viewer: a large audience hears it less often.
+        let now = tokio::time::Instant::now();
+        let early = {
+            let mut sh = self.lock();
+            let early = sh
+                .viewers_at
+                .is_some_and(|at| now < at + viewers_every(count));
+            if !early {
+                sh.viewers_at = Some(now);
+            }
+            early
+        };
+        if early {
+            self.figures_changed.notify_one(); // come back at the next coalescing turn
+            return;
+        }
         if let Some(relay) = &self.relay {
             // Redis sums every node's viewers and publishes the total when it changed.
             relay.report(self, count, false, false).await;
             return;
         }
         let mut sh = self.lock();
-        if count != sh.viewers_published {
-            sh.viewers_published = count;
-            let mark = || (Mark::Always, Resend::Nothing);
-            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Viewers {
-                seq,
-                ts,
-                count,
-            });
-        }
+        sh.viewers_published = count;
+        let mark = || (Mark::Always, Resend::Nothing);
+        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Viewers {
+            seq,
+            ts,
+            count,
+        });
     }
+}
+
+/// How often the viewer count may go out: four times a second up to 5,000 viewers, then
+/// less often (once a second at 10,000, at most every 2 s).
+fn viewers_every(count: u64) -> Duration {
+    super::COALESCE * (count / 2500).clamp(1, 8) as u32
 }
 
 /// Grows with every claim, redemption and expiry: held + 2 × (redeemed + expired).

@@ -81,6 +81,8 @@ struct Shared {
     stock: Vec<StockItem>,
     leaderboard: Vec<LeaderEntry>,
     viewers_published: u64,
+    /// When the viewer count last went out (or was reported to the bus).
+    viewers_at: Option<tokio::time::Instant>,
     /// The viewer count over every node, as last heard on the bus.
     viewers_everywhere: Option<u64>,
 }
@@ -181,6 +183,7 @@ impl DropHub {
                 stock,
                 leaderboard: figures.leaderboard,
                 viewers_published: 0,
+                viewers_at: None,
                 viewers_everywhere: None,
             }),
             ctx,

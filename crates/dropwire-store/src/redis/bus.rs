@@ -121,6 +121,7 @@ pub struct RedisBus {
     conn: Conn,
     publish: Script,
     audience: Script,
+    seq_floor: Script,
     node: String,
     op_timeout: Duration,
     /// `SPUBLISH` where the server has sharded pub/sub, `PUBLISH` otherwise.
@@ -176,6 +177,7 @@ impl RedisBus {
             conn: shared.conn.clone(),
             publish: Script::new(include_str!("publish.lua")),
             audience: Script::new(include_str!("audience.lua")),
+            seq_floor: Script::new(include_str!("seq_floor.lua")),
             node,
             op_timeout: shared.op_timeout,
             publish_cmd: if sharded { "SPUBLISH" } else { "PUBLISH" },
@@ -288,6 +290,16 @@ impl RedisBus {
         let mut out = entries_of(&entries)?;
         out.reverse();
         Ok((last.unwrap_or(0), out))
+    }
+
+    /// Makes sure the drop's next `seq` is above `seen` (the last one this node delivered);
+    /// returns where Redis stood. Below `seen` means Redis lost broadcasts (it came back
+    /// from an older snapshot): numbering then resumes after `seen`, never reusing one.
+    pub async fn keep_seq_above(&self, id: &DropId, seen: u64) -> Result<u64, StoreError> {
+        let mut inv = self.seq_floor.prepare_invoke();
+        inv.key(key(id, "seq")).arg(seen);
+        let mut conn = self.conn.clone();
+        within(self.limit(), inv.invoke_async(&mut conn)).await
     }
 
     /// The broadcasts after `after`, up to `upto` (inclusive) or the latest, oldest first
