@@ -121,9 +121,22 @@ impl Hubs {
     }
 }
 
-/// Shared by every handler and connection; cheap to clone.
+/// Shared by every handler and connection: one pointer, so each viewer connection (which
+/// holds a few copies across its future) pays 8 bytes a copy, not the whole state.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct AppInner {
     pub store: Arc<dyn Store>,
     pub hubs: Arc<Hubs>,
     pub keys: Arc<Keys>,
@@ -134,8 +147,6 @@ pub struct AppState {
     pub connections: Arc<AtomicUsize>,
     pub draining: Arc<AtomicBool>,
     pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    /// The clock every connection's frame limiter reads (cloned, never built per connection).
-    pub rate_clock: governor::clock::QuantaClock,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
     socket_send_buffer: usize,
@@ -158,7 +169,7 @@ impl AppState {
             bus: opts.bus,
         };
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let state = AppState {
+        let state = AppState(Arc::new(AppInner {
             store: opts.store,
             hubs: Arc::new(Hubs {
                 ctx,
@@ -171,13 +182,12 @@ impl AppState {
             connections: Arc::new(AtomicUsize::new(0)),
             draining: Arc::new(AtomicBool::new(false)),
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
-            rate_clock: governor::clock::QuantaClock::default(),
             hello_timeout: opts.hello_timeout,
             send_timeout: opts.send_timeout,
             socket_send_buffer: opts.socket_send_buffer,
             shutdown_grace: opts.shutdown_grace,
             shutdown_tx: Arc::new(shutdown_tx),
-        };
+        }));
         for record in state.store.list_drops().await? {
             state.hubs.get(&record.id).await?;
         }

@@ -5,13 +5,14 @@
 //! with the client's requests (claim, coupon, ping) answered in between.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
+use governor::clock::QuantaClock;
 use governor::{Quota, RateLimiter};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -35,6 +36,13 @@ const FLOOD_STRIKES: u32 = 20;
 const SAMPLE_EVERY: u64 = 64;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// The clock every connection's frame limiter reads: built once and cloned, since building
+/// one probes the CPU (CPUID, a trap to the hypervisor in a VM).
+fn rate_clock() -> QuantaClock {
+    static CLOCK: OnceLock<QuantaClock> = OnceLock::new();
+    CLOCK.get_or_init(QuantaClock::default).clone()
+}
 
 /// Why the server closes a viewer's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +136,7 @@ impl Connection {
             conn,
             viewer: None,
             last_seq: 0,
-            // A clone of one clock: a new quanta clock per connection probes the CPU (CPUID,
-            // a trap to the hypervisor in a VM) every time.
-            limiter: RateLimiter::direct_with_clock(quota, state.rate_clock.clone()),
+            limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
             state,
         }
