@@ -288,7 +288,7 @@ async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
             }
             Err(e) => {
                 tracing::warn!(drop = %hub.id, error = %e, "cannot read missed broadcasts");
-                return gave_up(metrics, after, upto);
+                break Vec::new();
             }
         }
     };
@@ -303,11 +303,10 @@ async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
         }
         expected = seq + 1;
     }
-}
-
-fn gave_up(metrics: &prometheus::IntCounterVec, after: u64, upto: Option<u64>) {
-    if let Some(upto) = upto {
-        metrics.with_label_values(&["lost"]).inc_by(upto - after);
+    if let Some(upto) = upto.filter(|&u| u >= expected) {
+        metrics
+            .with_label_values(&["lost"])
+            .inc_by(upto + 1 - expected);
     }
 }
 
