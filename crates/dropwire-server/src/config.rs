@@ -44,9 +44,13 @@ pub struct ServeArgs {
     /// Shared secret for HS256 viewer JWTs signed by a host platform.
     #[arg(long, env = "DROPWIRE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Keep state in Redis instead of the embedded store (redis://host:port/db).
+    /// Keep state in Redis instead of the embedded store (redis://host:port/db; with
+    /// --redis-cluster true, one or more cluster nodes separated by commas).
     #[arg(long, env = "DROPWIRE_REDIS_URL")]
     pub redis: Option<String>,
+    /// With --redis: the URLs are nodes of a Redis Cluster [default: false].
+    #[arg(long, env = "DROPWIRE_REDIS_CLUSTER")]
+    pub redis_cluster: Option<bool>,
     /// With --redis: replicas each granted claim must reach before it is acknowledged [default: 0].
     #[arg(long, env = "DROPWIRE_REDIS_WAIT_REPLICAS")]
     pub redis_wait_replicas: Option<u32>,
@@ -76,6 +80,7 @@ struct FileConfig {
     admin_token: Option<String>,
     jwt_secret: Option<String>,
     redis: Option<String>,
+    redis_cluster: Option<bool>,
     redis_wait_replicas: Option<u32>,
     public_url: Option<String>,
     viewer_queue: Option<usize>,
@@ -92,6 +97,7 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub jwt_secret: Option<String>,
     pub redis: Option<String>,
+    pub redis_cluster: bool,
     pub redis_wait_replicas: u32,
     pub public_url: Option<String>,
     pub viewer_queue: usize,
@@ -108,6 +114,7 @@ impl Default for Config {
             admin_token: None,
             jwt_secret: None,
             redis: None,
+            redis_cluster: false,
             redis_wait_replicas: 0,
             public_url: None,
             viewer_queue: 256,
@@ -163,6 +170,10 @@ impl Config {
             admin_token: args.admin_token.or(file.admin_token),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
             redis: args.redis.or(file.redis),
+            redis_cluster: args
+                .redis_cluster
+                .or(file.redis_cluster)
+                .unwrap_or(d.redis_cluster),
             redis_wait_replicas: args
                 .redis_wait_replicas
                 .or(file.redis_wait_replicas)
@@ -206,10 +217,23 @@ impl Config {
                 return invalid("jwt-secret", "must be at least 32 bytes");
             }
         }
-        if let Some(url) = &self.redis {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return invalid("redis", "must be a redis:// or rediss:// URL");
+        if let Some(urls) = &self.redis {
+            let urls: Vec<&str> = urls.split(',').map(str::trim).collect();
+            if urls
+                .iter()
+                .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+            {
+                return invalid("redis", "must be redis:// or rediss:// URLs");
             }
+            if urls.len() > 1 && !self.redis_cluster {
+                return invalid(
+                    "redis",
+                    "several URLs are a cluster: add --redis-cluster true",
+                );
+            }
+        }
+        if self.redis_cluster && self.redis.is_none() {
+            return invalid("redis-cluster", "only applies with --redis");
         }
         if self.redis_wait_replicas > 16 {
             return invalid("redis-wait-replicas", "must be 0-16");
@@ -290,5 +314,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn several_redis_urls_are_a_cluster_and_say_so() {
+        let urls = "redis://10.0.0.1:7000,redis://10.0.0.2:7000";
+        let err = Config::resolve(ServeArgs {
+            redis: Some(urls.into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("--redis-cluster"), "{err}");
+        let cfg = Config::resolve(ServeArgs {
+            redis: Some(urls.into()),
+            redis_cluster: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(cfg.redis_cluster);
+        let err = Config::resolve(ServeArgs {
+            redis_cluster: Some(true),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("redis-cluster"), "{err}");
     }
 }

@@ -41,7 +41,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
         Some(url) => {
-            let mut redis = RedisStoreConfig::new(url.clone());
+            let mut redis = if config.redis_cluster {
+                let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+                RedisStoreConfig::cluster(&nodes)
+            } else {
+                RedisStoreConfig::new(url.clone())
+            };
             redis.wait_replicas = config.redis_wait_replicas;
             let store = RedisStore::connect(redis)
                 .await

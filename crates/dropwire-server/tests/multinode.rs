@@ -59,6 +59,47 @@ async fn until_sold_out(v: &mut Viewer) -> Result<()> {
     }
 }
 
+/// `viewers` viewers spread over `nodes` race for `stock` mugs: exactly the stock is granted
+/// with distinct codes, and every viewer on every node saw one story — the same seqs, the
+/// intro and the reveal once each, the same stock counts.
+async fn race_and_compare_stories(
+    nodes: &[TestServer],
+    id: &str,
+    viewers: usize,
+    stock: usize,
+) -> Result<()> {
+    let mut joined = Vec::new();
+    for i in 0..viewers {
+        let token = nodes[0].mint(&format!("{id}-v{i}")).await?;
+        let (mut v, _) = nodes[i % nodes.len()].join(id, Some(&token), None).await?;
+        v.next_of("snapshot").await?;
+        joined.push(v);
+    }
+    nodes[1 % nodes.len()].start_and_reveal(id).await?;
+    try_join_all(joined.iter_mut().map(|v| v.cue("reveal"))).await?;
+
+    let results = claim_all(&mut joined, "mug").await?;
+    let (granted, codes, sold_out, _) = tally(&results);
+    assert_eq!(
+        (granted, codes.len(), sold_out),
+        (stock, stock, viewers - stock)
+    );
+    try_join_all(joined.iter_mut().map(until_sold_out)).await?;
+
+    let first = story(&joined[0]);
+    for (i, v) in joined.iter().enumerate() {
+        assert_eq!(story(v), first, "viewer {i} on node {}", i % nodes.len());
+    }
+    let cues: Vec<&str> = first
+        .iter()
+        .filter(|(_, w)| w.starts_with("cue"))
+        .map(|(_, w)| w.as_str())
+        .collect();
+    assert_eq!(cues, ["cue \"intro\"", "cue \"reveal\""]);
+    assert!(first.iter().all(|(seq, _)| *seq > 0));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_six_hundred_viewers_fifty_mugs() -> Result<()> {
     let redis = RedisServer::start();
@@ -70,35 +111,7 @@ async fn three_nodes_six_hundred_viewers_fifty_mugs() -> Result<()> {
     let id = nodes[0]
         .create(drop_spec("three-nodes", 50, 1, far_script()))
         .await?;
-    let mut viewers = Vec::new();
-    for i in 0..600 {
-        let token = nodes[0].mint(&format!("v{i}")).await?;
-        let (mut v, _) = nodes[i % 3].join(&id, Some(&token), None).await?;
-        v.next_of("snapshot").await?;
-        viewers.push(v);
-    }
-    nodes[1].start_and_reveal(&id).await?;
-    try_join_all(viewers.iter_mut().map(|v| v.cue("reveal"))).await?;
-
-    let results = claim_all(&mut viewers, "mug").await?;
-    let (granted, codes, sold_out, _) = tally(&results);
-    assert_eq!((granted, codes.len(), sold_out), (50, 50, 550));
-    try_join_all(viewers.iter_mut().map(until_sold_out)).await?;
-
-    // One story, told alike on every node: same seqs, same cues (each once), same stock.
-    let first = story(&viewers[0]);
-    for (i, v) in viewers.iter().enumerate() {
-        assert_eq!(story(v), first, "viewer {i} on node {}", i % 3);
-    }
-    let cues: Vec<&str> = first
-        .iter()
-        .filter(|(_, w)| w.starts_with("cue"))
-        .map(|(_, w)| w.as_str())
-        .collect();
-    assert_eq!(cues, ["cue \"intro\"", "cue \"reveal\""]);
-    for (seq, _) in &first {
-        assert!(*seq > 0);
-    }
+    race_and_compare_stories(&nodes, &id, 600, 50).await?;
     for n in &nodes {
         let (_, stats) = n.get(&format!("/api/v1/drops/{id}/stats")).await?;
         assert_eq!(stats["claims"]["held"], 50);
@@ -441,6 +454,30 @@ async fn a_redis_that_lost_broadcasts_never_gets_a_seq_reused() -> Result<()> {
     try_join_all(viewers.iter_mut().map(|v| v.state("paused"))).await?;
     for v in &viewers {
         assert!(v.last_seq.context("a seq")? > before);
+    }
+    for n in nodes {
+        n.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_a_redis_cluster_tell_one_story() -> Result<()> {
+    let cluster = dropwire_store::testing::RedisCluster::start();
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let store = RedisStore::connect(RedisStoreConfig::cluster(&cluster.urls())).await?;
+        let bus = RedisBus::open(&store, name.into()).await?;
+        let mut opts = Options::new(Arc::new(store), ADMIN.into());
+        opts.bus = Some(bus);
+        nodes.push(TestServer::with(opts).await?);
+    }
+    // A few drops, so their channels land on different shards.
+    for d in 0..3 {
+        let id = nodes[0]
+            .create(drop_spec(&format!("cluster-{d}"), 20, 1, far_script()))
+            .await?;
+        race_and_compare_stories(&nodes, &id, 60, 20).await?;
     }
     for n in nodes {
         n.stop().await?;

@@ -23,7 +23,8 @@
 //!
 //! The subscription is one connection per node ([`Subscriber`], a task), fed into a bounded
 //! queue per drop; a full queue drops pushes, which the gap check then reads back from the
-//! stream. Only a single Redis node is supported as the bus (see [`RedisBus::open`]).
+//! stream. On Redis Cluster every key of a drop and its channel share one slot, so the same
+//! scripts run there, and the subscription follows each drop's channel to its shard.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,13 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dropwire_core::DropId;
-use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value,
-};
+use redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::conn::{Conn, copy_error, within};
+use super::conn::{Conn, within};
+use super::subscriber::{Command, Subscriber};
 use super::{RedisStore, bad_reply, key};
 use crate::StoreError;
 
@@ -107,14 +106,6 @@ pub struct AudienceTotals {
     pub unique: u64,
 }
 
-enum Command {
-    Subscribe {
-        channel: String,
-        tx: mpsc::Sender<BusEvent>,
-        done: oneshot::Sender<Result<(), StoreError>>,
-    },
-}
-
 /// One node's end of the bus. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisBus {
@@ -144,16 +135,10 @@ fn channel(id: &DropId) -> String {
 }
 
 impl RedisBus {
-    /// Opens this node's end of the bus beside `store` (same Redis, own subscription
-    /// connection). `node` names this node in the viewer count. A Redis Cluster is refused:
-    /// there the stores work, the bus does not yet.
+    /// Opens this node's end of the bus beside `store` (same Redis or Redis Cluster, own
+    /// subscription connection). `node` names this node in the viewer count.
     pub async fn open(store: &RedisStore, node: String) -> Result<RedisBus, StoreError> {
         let shared = &store.shared;
-        if matches!(shared.conn, Conn::Cluster(_)) {
-            return Err(StoreError::Failed(
-                "the cross-node bus needs one Redis node; Redis Cluster is not supported for hub fan-out yet".into(),
-            ));
-        }
         let mut conn = shared.conn.clone();
         let mut probe = redis::cmd("SPUBLISH");
         probe.arg("dw:bus-probe").arg("");
@@ -172,7 +157,10 @@ impl RedisBus {
             routes: HashMap::new(),
             connected: Arc::clone(&connected),
         };
-        tokio::spawn(subscriber.run(rx));
+        match shared.conn {
+            Conn::Single(_) => tokio::spawn(subscriber.run(rx)),
+            Conn::Cluster(_) => tokio::spawn(subscriber.run_cluster(rx)),
+        };
         Ok(RedisBus {
             conn: shared.conn.clone(),
             publish: Script::new(include_str!("publish.lua")),
@@ -381,168 +369,4 @@ fn entries_of(value: &Value) -> Result<Vec<(u64, String)>, StoreError> {
         out.push((seq, body));
     }
     Ok(out)
-}
-
-/// The task that holds this node's subscription connection and routes pushes to drops.
-struct Subscriber {
-    url: String,
-    sharded: bool,
-    op_timeout: Duration,
-    routes: HashMap<String, mpsc::Sender<BusEvent>>,
-    connected: Arc<AtomicBool>,
-}
-
-impl Subscriber {
-    fn subscribe_cmd(&self) -> &'static str {
-        if self.sharded {
-            "SSUBSCRIBE"
-        } else {
-            "SUBSCRIBE"
-        }
-    }
-
-    async fn connect(
-        &self,
-        pushes: mpsc::Sender<PushInfo>,
-    ) -> Result<MultiplexedConnection, redis::RedisError> {
-        let mut info = self.url.as_str().into_connection_info()?;
-        info.redis.protocol = ProtocolVersion::RESP3;
-        let client = redis::Client::open(info)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.op_timeout)
-            .set_response_timeout(self.op_timeout)
-            .set_push_sender(move |push: PushInfo| {
-                // A full queue drops the push; the gap check reads it back from the stream.
-                let disconnect = push.kind == PushKind::Disconnection;
-                match pushes.try_send(push) {
-                    Ok(()) => Ok(()),
-                    Err(_) if !disconnect => Ok(()),
-                    Err(e) => Err(e),
-                }
-            });
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        if !self.routes.is_empty() {
-            let channels: Vec<&String> = self.routes.keys().collect();
-            redis::cmd(self.subscribe_cmd())
-                .arg(channels)
-                .exec_async(&mut conn)
-                .await?;
-        }
-        Ok(conn)
-    }
-
-    fn route(&mut self, push: PushInfo) {
-        if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
-            return;
-        }
-        let mut data = push.data.into_iter();
-        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
-            return;
-        };
-        let (Ok(channel), Ok(payload)) = (
-            redis::from_redis_value::<String>(&channel),
-            redis::from_redis_value::<String>(&payload),
-        ) else {
-            return;
-        };
-        let event = match payload.strip_prefix("!log:") {
-            Some(n) => match n.parse() {
-                Ok(n) => BusEvent::LogChanged(n),
-                Err(_) => return,
-            },
-            None => BusEvent::Broadcast(payload),
-        };
-        if let Some(tx) = self.routes.get(&channel) {
-            // Full: dropped here, read back from the stream at the next gap.
-            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(event) {
-                self.routes.remove(&channel);
-            }
-        }
-    }
-
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut backoff = Duration::from_millis(50);
-        let mut first = true;
-        loop {
-            let (push_tx, mut pushes) = mpsc::channel(DROP_QUEUE);
-            let mut conn = match self.connect(push_tx).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot subscribe; retrying");
-                    self.connected.store(false, Ordering::Release);
-                    // Refuse subscriptions while Redis is away, but keep waiting for it.
-                    let sleep = tokio::time::sleep(backoff);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            () = &mut sleep => break,
-                            cmd = commands.recv() => match cmd {
-                                Some(Command::Subscribe { done, .. }) => {
-                                    let _ = done.send(Err(StoreError::Redis(copy_error(&e))));
-                                }
-                                None => return,
-                            },
-                        }
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(50);
-            self.connected.store(true, Ordering::Release);
-            if !first {
-                tracing::info!("bus: subscribed again");
-                self.routes.retain(|_, tx| {
-                    !matches!(
-                        tx.try_send(BusEvent::Resubscribed),
-                        Err(mpsc::error::TrySendError::Closed(_))
-                    )
-                });
-            }
-            first = false;
-            let mut ping = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tokio::select! {
-                    push = pushes.recv() => match push {
-                        Some(push) if push.kind == PushKind::Disconnection => break,
-                        Some(push) => self.route(push),
-                        None => break,
-                    },
-                    cmd = commands.recv() => match cmd {
-                        Some(Command::Subscribe { channel, tx, done }) => {
-                            let mut sub = redis::cmd(self.subscribe_cmd());
-                            sub.arg(&channel);
-                            let sub = sub.exec_async(&mut conn);
-                            match tokio::time::timeout(self.op_timeout * 2, sub).await {
-                                Ok(Ok(())) => {
-                                    self.routes.insert(channel, tx);
-                                    let _ = done.send(Ok(()));
-                                }
-                                Ok(Err(e)) => {
-                                    let _ = done.send(Err(e.into()));
-                                    break;
-                                }
-                                Err(_) => {
-                                    let _ = done.send(Err(super::conn::timed_out()));
-                                    break;
-                                }
-                            }
-                        }
-                        None => return,
-                    },
-                    _ = ping.tick() => {
-                        let ping_cmd = redis::cmd("PING");
-                        let alive = ping_cmd.exec_async(&mut conn);
-                        if !matches!(tokio::time::timeout(self.op_timeout * 2, alive).await, Ok(Ok(()))) {
-                            break;
-                        }
-                    }
-                }
-            }
-            tracing::warn!("bus: subscription lost; reconnecting");
-            self.connected.store(false, Ordering::Release);
-        }
-    }
 }

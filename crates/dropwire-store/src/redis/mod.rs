@@ -65,6 +65,7 @@
 mod batch;
 pub mod bus;
 mod conn;
+mod subscriber;
 
 use std::sync::Arc;
 use std::time::Duration;
