@@ -4,7 +4,7 @@
 # measured cues through A's API; VIEWERS viewers watch on node B. Both print cue ts → viewer
 # latency: A's viewers are "same node" (through Redis all the same), B's are "other node".
 #
-#   bash load-tests/cross-node.sh [VIEWERS] [BROADCASTS]
+#   bash load-tests/cross-node.sh [VIEWERS] [BROADCASTS]      (env: ON_A=100 GAP_MS=500)
 #
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
 set -euo pipefail
@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 VIEWERS="${1:-1000}"
 BROADCASTS="${2:-20}"
 ON_A="${ON_A:-100}"
+# The coordinator only sees its own viewers get a cue; leave node B time to finish one
+# before the next, as a single swarm does by waiting for all of its viewers.
+GAP_MS="${GAP_MS:-500}"
 TOKEN="cross-node-bench-token-0123456789"
 BIN=target/release
 WORK="$(mktemp -d)"
@@ -22,7 +25,7 @@ REDIS_PORT=$(free_port)
 A_PORT=$(free_port)
 B_PORT=$(free_port)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -44,7 +47,7 @@ done
 ID="xnode-$(date +%s%3N)"
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$A_PORT" --admin-token "$TOKEN" \
   --viewers "$ON_A" --drop-id "$ID" --expect-viewers $((VIEWERS + ON_A)) \
-  --broadcasts "$BROADCASTS" --report "$WORK/a.json" > "$WORK/a.txt" 2>&1 &
+  --broadcasts "$BROADCASTS" --gap-ms "$GAP_MS" --report "$WORK/a.json" > "$WORK/a.txt" 2>&1 &
 coordinator=$!
 for _ in $(seq 200); do
   curl -fs -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$B_PORT/api/v1/drops/$ID" >/dev/null && break

@@ -359,6 +359,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             }
             note_peak(probe.rss());
         }
+        if args.expect_viewers.is_some_and(|e| e > n) {
+            // Other processes' viewers (maybe on other hub nodes) may still be receiving the
+            // last broadcast: closing now would put the close on top of it.
+            tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
+        }
         target.close(&drop_id).await?;
         if args.claim {
             let s = target.stats(&drop_id).await?;
