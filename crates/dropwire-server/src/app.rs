@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
-use dropwire_core::DropId;
+use dropwire_core::{DropId, DropState, TimelineView};
 use dropwire_store::{RedisBus, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -115,6 +115,11 @@ impl Hubs {
         }
     }
 
+    /// The cross-node bus, when the store is Redis.
+    pub fn bus(&self) -> Option<&RedisBus> {
+        self.ctx.bus.as_ref()
+    }
+
     pub fn loaded(&self, id: &DropId) -> Option<Arc<DropHub>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id).and_then(|cell| cell.get().cloned())
@@ -155,8 +160,8 @@ pub struct AppInner {
 }
 
 impl AppState {
-    /// Builds the state, loads every drop (live ones resume their timeline) and starts the
-    /// hold sweeper.
+    /// Builds the state, loads every drop that is not closed (live ones resume their
+    /// timeline) and starts the hold sweeper.
     pub async fn start(opts: Options) -> Result<AppState, StoreError> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Metrics::new();
@@ -188,8 +193,14 @@ impl AppState {
             shutdown_grace: opts.shutdown_grace,
             shutdown_tx: Arc::new(shutdown_tx),
         }));
+        // Drops still to come or under way resume their timeline now; closed ones load on
+        // first use (a node on a Redis with many past drops need not hold them all).
+        let now = state.clock.now_ms();
         for record in state.store.list_drops().await? {
-            state.hubs.get(&record.id).await?;
+            let view = TimelineView::compute(&record.spec.script, &record.log, now);
+            if view.state != DropState::Closed {
+                state.hubs.get(&record.id).await?;
+            }
         }
         tokio::spawn(sweep_holds(state.clone()));
         Ok(state)
@@ -256,13 +267,20 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({"status": "draining"})),
         );
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(e) => (
+    if let Err(e) = state.store.ping().await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "store unavailable", "error": e.to_string()})),
-        ),
+        );
     }
+    if state.hubs.bus().is_some_and(|bus| !bus.is_connected()) {
+        // Redis answers but this node hears nothing from the other nodes.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "bus unavailable"})),
+        );
+    }
+    (StatusCode::OK, Json(json!({"status": "ready"})))
 }
 
 /// The whole HTTP surface.
