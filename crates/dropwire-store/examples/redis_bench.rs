@@ -118,7 +118,7 @@ async fn main() -> Result<()> {
         .or_else(|| own.as_ref().map(RedisServer::url))
         .unwrap_or_default();
     println!("redis at {url} (appendfsync always when started here)");
-    for max_batch in [1, 64] {
+    for max_batch in [1, 64, 256] {
         run(&url, max_batch, args.claims, args.callers).await?;
     }
     Ok(())

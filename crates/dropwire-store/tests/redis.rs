@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use dropwire_core::ClaimOutcome;
+use dropwire_core::{ClaimOutcome, ClaimReason};
 use dropwire_store::conformance::{fresh_id, record};
 use dropwire_store::testing::RedisServer;
 use dropwire_store::{ClaimRequest, RedisStore, RedisStoreConfig, Store};
@@ -166,7 +166,6 @@ async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_close_in_the_control_log_refuses_every_later_claim() {
-    use dropwire_core::ClaimReason;
     use dropwire_core::timeline::{ControlAction, ControlEntry};
     let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
         .await
@@ -264,4 +263,65 @@ async fn more_claims_at_once_than_the_batch_queue_holds_all_get_answers() {
         }
     }
     assert_eq!((granted, sold_out), (50, 5950));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
+    use dropwire_core::timeline::{ControlAction, ControlEntry};
+    use dropwire_store::{Mark, Published, RedisBus};
+    let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
+        .await
+        .expect("connect");
+    let bus = RedisBus::open(&store, "window-test".into())
+        .await
+        .expect("bus");
+    let id = fresh_id("window");
+    store
+        .create_drop(record(&id, 10, 1, 60))
+        .await
+        .expect("create");
+    let claim = |viewer: &str| store.claim(req(&id, viewer));
+    // Without the bus, the window is the hub's alone (the conformance suite's case).
+    assert!(matches!(claim("early").await, Ok(ClaimOutcome::Granted(_))));
+
+    let control = |len: usize, action: ControlAction| {
+        store.append_control(&id, len, ControlEntry { at_ms: 1, action })
+    };
+    let publish = |field: &str, log_len: u64, sets: &[&str]| {
+        let mark = Mark::Once {
+            field: field.into(),
+            log_len,
+            at_ms: 1,
+            sets: sets.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let id = id.clone();
+        let bus = bus.clone();
+        async move {
+            bus.publish(&id, r#"{"type":"state","seq":"#, r#","ts":1}"#, &mark)
+                .await
+        }
+    };
+    control(0, ControlAction::Start).await.expect("start");
+    let live = publish("state:live:1", 1, &["timeline"])
+        .await
+        .expect("publish");
+    assert!(matches!(live, Published::Sent(_)));
+    let not_open = ClaimOutcome::Refused(ClaimReason::NotOpen);
+    assert_eq!(
+        claim("bo").await.expect("claim"),
+        not_open,
+        "not revealed yet"
+    );
+
+    let reveal = publish("cue:1:1", 1, &["open:mug"]).await.expect("publish");
+    assert!(matches!(reveal, Published::Sent(_)));
+    assert!(
+        matches!(claim("bo").await, Ok(ClaimOutcome::Granted(_))),
+        "a not_open is not remembered: the same rid succeeds once the window opens"
+    );
+
+    control(1, ControlAction::Pause).await.expect("pause");
+    assert_eq!(claim("cy").await.expect("claim"), not_open, "paused");
+    control(2, ControlAction::Resume).await.expect("resume");
+    assert!(matches!(claim("cy").await, Ok(ClaimOutcome::Granted(_))));
 }

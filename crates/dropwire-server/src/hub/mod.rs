@@ -370,10 +370,16 @@ impl DropHub {
             // The state and when it began: the same on every node.
             let at_ms = state_since(&record, view);
             let field = format!("state:{}:{at_ms}", view.state);
+            let sets = match view.state {
+                DropState::Live => vec!["timeline".to_owned()],
+                DropState::Closed => vec!["closed".to_owned()],
+                DropState::Scheduled | DropState::Paused => Vec::new(),
+            };
             let mark = Mark::Once {
                 field,
                 log_len,
                 at_ms,
+                sets,
             };
             (mark, Resend::State)
         };
@@ -397,14 +403,20 @@ impl DropHub {
             _ => None,
         };
         let revealed = item.is_some();
+        let opens = item.as_ref().map(|i| i.sku.clone());
         let log_len = record.log.len() as u64;
         let mark = || {
             // The nth cue to fire, at its time: the same on every node with this log.
             let field = format!("cue:{n}:{}", f.at_ms);
+            // A reveal opens its SKU's claims in Redis too (the claim script checks).
+            let sets = opens
+                .map(|sku| vec![format!("open:{sku}")])
+                .unwrap_or_default();
             let mark = Mark::Once {
                 field,
                 log_len,
                 at_ms: f.at_ms,
+                sets,
             };
             (mark, Resend::CuesFrom(f.at_ms))
         };

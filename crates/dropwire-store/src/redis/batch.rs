@@ -48,7 +48,7 @@ pub(super) async fn run(
     let mut inv = shared.scripts.claim.prepare_invoke();
     for part in [
         "conf", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "holds",
-        "events",
+        "events", "log",
     ] {
         inv.key(key(drop, part));
     }

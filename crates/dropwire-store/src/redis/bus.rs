@@ -69,6 +69,10 @@ pub enum Mark {
         field: String,
         log_len: u64,
         at_ms: u64,
+        /// Flags of the drop the claim script reads for its window check, set when this
+        /// is published: `timeline` (the drop went live), `open:SKU` (a reveal),
+        /// `closed` (the close).
+        sets: Vec<String>,
     },
     /// Published if `version` is newer than the last seen under `field` and `content`
     /// differs from what was last published under it.
@@ -216,7 +220,7 @@ impl RedisBus {
         mark: &Mark,
     ) -> Result<Published, StoreError> {
         let mut inv = self.publish.prepare_invoke();
-        for part in ["rec", "seq", "bus", "marks", "log"] {
+        for part in ["rec", "seq", "bus", "marks", "log", "conf"] {
             inv.key(key(id, part));
         }
         inv.arg(prefix).arg(suffix);
@@ -226,6 +230,7 @@ impl RedisBus {
                 field,
                 log_len,
                 at_ms,
+                ..
             } => inv.arg("once").arg(field).arg(*log_len).arg(*at_ms),
             Mark::Newer {
                 field,
@@ -234,6 +239,11 @@ impl RedisBus {
             } => inv.arg("newer").arg(*field).arg(*version).arg(content),
         };
         inv.arg(self.publish_cmd);
+        if let Mark::Once { sets, .. } = mark {
+            for flag in sets {
+                inv.arg(flag);
+            }
+        }
         let mut conn = self.conn.clone();
         let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut conn)).await?;
         match (reply.first().map(String::as_str), reply.get(1)) {

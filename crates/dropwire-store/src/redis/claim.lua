@@ -2,15 +2,15 @@
 -- only, against counters kept in this script), then every decision is written: a bad
 -- argument or a missing drop stops the script before its first write.
 --
--- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events.
+-- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log.
 -- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code.
 -- Returns {'X'} when the drop does not exist, else 2n values, per claim one of
 --   'G', claim JSON        granted now, or earlier to the same (viewer, rid)
 --   'R', reason            refused now, or earlier to the same (viewer, rid)
 --   'C', ''                the code is taken: nothing written, ask again with another code
-local conf, stock, granted, per, claims, order, rids, refused, scores, holds, events =
+local conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
-  KEYS[11]
+  KEYS[11], KEYS[12]
 local drop, n = ARGV[1], tonumber(ARGV[2])
 local SEP = '\0'
 local REFUSED_PER_VIEWER = 32
@@ -30,6 +30,31 @@ if not hold_s then
 end
 hold_s = tonumber(hold_s)
 local closed = redis.call('HEXISTS', conf, 'closed') == 1
+
+-- The claim window, checked here too once the hub nodes' bus has taken the drop live
+-- (`timeline` in conf; drops used without a bus keep the window to the hub alone): live
+-- means the last start/pause/resume in the control log is a start or a resume, and a SKU
+-- is open once a published reveal cue opened it. So a node whose view of the log is a
+-- moment behind (a pause on another node) cannot grant outside the window.
+local windowed = redis.call('HEXISTS', conf, 'timeline') == 1
+local live = false
+if windowed then
+  local entries = redis.call('LRANGE', log, 0, -1)
+  for k = #entries, 1, -1 do
+    local action = cjson.decode(entries[k])['action']
+    if action ~= 'fire' then
+      live = action == 'start' or action == 'resume'
+      break
+    end
+  end
+end
+local open = {}
+local function window_open(sku)
+  if open[sku] == nil then
+    open[sku] = redis.call('HEXISTS', conf, 'open:' .. sku) == 1
+  end
+  return live and open[sku]
+end
 
 -- Phase 1: decide. Counters start from Redis and move as this batch grants.
 local left, limit, have, ranks = {}, {}, {}, {}
@@ -63,6 +88,10 @@ for i = 0, n - 1 do
         if pair[1] == rid then d = {'R', pair[2]} end
       end
     end
+  end
+  if not d and not closed and windowed and not window_open(sku) then
+    -- Not remembered (like the hub's own `not_open`): a retry once the window opens may succeed.
+    d = {'R', 'not_open'}
   end
   if not d then
     local pv = sku .. SEP .. viewer

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `rec` | string | the drop record as JSON (without its log) |
 //! | `log` | list | the control log, one JSON entry each |
-//! | `conf` | hash | `hold_s`, `limit:SKU`, and `closed` once the log holds a close |
+//! | `conf` | hash | `hold_s`, `limit:SKU`, `closed` once the drop closed; with the bus, `timeline` (live at least once) and `open:SKU` (revealed), by which `claim.lua` checks the window |
 //! | `stock` / `granted` | hash | per SKU: units left / claims granted so far (the next rank) |
 //! | `per` | hash | per SKU and viewer: live (held or redeemed) claims |
 //! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
@@ -20,7 +20,10 @@
 //! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list) |
 //! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
 //! | `coupons` | hash | coupon and viewer → personal code; per coupon a count |
-//! | `seq` | string | the last broadcast sequence number reserved |
+//! | `seq` | string | the last broadcast sequence number given out |
+//! | `bus` | stream (and pub/sub channel) | the last ~4,096 broadcasts, id `seq-1` ([`bus`]) |
+//! | `marks` | hash | cues and state changes published once; versions of figures; viewer peak |
+//! | `nodes` / `uniq` | hash / HyperLogLog | each hub node's viewer count and deadline / unique viewers |
 //!
 //! Two keys live outside the drops: the drop index `dw:drops` (sorted set, id by creation
 //! time) and the code index `dw:code:CODE` (drop id). In a cluster they hash to other slots

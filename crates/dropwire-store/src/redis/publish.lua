@@ -1,6 +1,8 @@
 -- Publishes one broadcast of a drop to every hub node, under the drop's next sequence number.
--- KEYS: rec, seq, bus (a stream; its name is also the pub/sub channel), marks, log.
--- ARGV: prefix, suffix, mode, field, a, b, publish command (SPUBLISH or PUBLISH).
+-- KEYS: rec, seq, bus (a stream; its name is also the pub/sub channel), marks, log, conf.
+-- ARGV: prefix, suffix, mode, field, a, b, publish command (SPUBLISH or PUBLISH), then the
+--   conf flags a publication sets (`timeline` once the drop is live, `open:SKU` with a
+--   reveal, `closed` with the close: the claim script checks the window by them).
 --   The body is prefix .. seq .. suffix (the hub serialized it with the seq left out).
 --   mode 'always': no condition.
 --   mode 'once': `a` is the length of the control log the node computed the message from,
@@ -11,7 +13,7 @@
 --     and the content `b` differs from the last published ('dup' otherwise). Stock and
 --     leaderboard: no node can publish an older figure after a newer one.
 -- Returns {'ok', seq}, {'dup'}, {'stale'} or {'gone'} (no such drop).
-local rec, seqk, bus, marks, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local rec, seqk, bus, marks, log, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local KEPT = 4096
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
@@ -48,4 +50,7 @@ local seq = redis.call('INCR', seqk)
 local body = ARGV[1] .. seq .. ARGV[2]
 redis.call('XADD', bus, 'MAXLEN', '~', KEPT, seq .. '-1', 'b', body)
 redis.call(ARGV[7], bus, body)
+for i = 8, #ARGV do
+  redis.call('HSET', conf, ARGV[i], '1')
+end
 return {'ok', tostring(seq)}
