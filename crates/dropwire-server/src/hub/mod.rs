@@ -1,13 +1,13 @@
 //! The fan-out hub: one per drop per node.
 //!
-//! Every broadcast goes through [`DropHub::publish`], under the hub's lock: it takes the
+//! Every broadcast goes through `DropHub::publish`, under the hub's lock: it takes the
 //! next `seq`, serializes the message **once**, keeps the bytes in a bounded history (for
 //! viewers resuming with `since`) and hands the same bytes to every connection through one
 //! `tokio::sync::broadcast` ring. The ring is each connection's bounded send queue: a
 //! viewer that falls more than `viewer_queue` broadcasts behind is dropped as slow, and no
 //! viewer can delay another or grow memory.
 //!
-//! Each hub runs one task ([`DropHub::run`]) that fires cues on time (the timeline is
+//! Each hub runs one task (`DropHub::run`) that fires cues on time (the timeline is
 //! recomputed from the control log and the clock, never counted by ticks) and publishes
 //! the coalesced figures ([`figures`]) — stock, leaderboard, viewer count — at most four
 //! times a second.

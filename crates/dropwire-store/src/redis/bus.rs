@@ -21,7 +21,7 @@
 //! Control-log changes are announced on the same channel as `!log:N` (no `seq`: they are
 //! for nodes, not viewers), so the other nodes reload the log at once.
 //!
-//! The subscription is one connection per node ([`Subscriber`], a task), fed into a bounded
+//! The subscription is one connection per node (`Subscriber`, a task), fed into a bounded
 //! queue per drop; a full queue drops pushes, which the gap check then reads back from the
 //! stream. On Redis Cluster every key of a drop and its channel share one slot, so the same
 //! scripts run there, and the subscription follows each drop's channel to its shard.

@@ -40,7 +40,7 @@
 //! Claims, redemptions, expiries, coupons, control-log appends and sequence reservations are
 //! each one Lua script (the `.lua` files beside this one), loaded at connect and sent with
 //! `EVALSHA`, reloaded on `NOSCRIPT` (after a Redis restart). Concurrent claims on one
-//! store are batched ([`batch`]): one script call decides a whole batch in arrival order,
+//! store are batched (`batch`): one script call decides a whole batch in arrival order,
 //! every claim before the first write. The sweeper ([`Store::expire_due`]) may run on every
 //! node at once: each expiry is one step of a script that removes the hold from the
 //! deadline set, so no claim is expired twice. Keyspace notifications are not used.
