@@ -5,7 +5,7 @@
 //! # Layout
 //!
 //! - [`ids`]: drop ids (slugs), viewer ids, claim codes.
-//! - [`drop`]: the create body ([`DropSpec`]), inventory, the stored [`DropRecord`].
+//! - [`mod@drop`]: the create body ([`DropSpec`]), inventory, the stored [`DropRecord`].
 //! - [`script`]: cues and script validation, with messages that name the cue.
 //! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
 //!   function of (script, control log, now).

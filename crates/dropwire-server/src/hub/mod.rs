@@ -9,7 +9,7 @@
 //!
 //! Each hub runs one task (`DropHub::run`) that fires cues on time (the timeline is
 //! recomputed from the control log and the clock, never counted by ticks) and publishes
-//! the coalesced figures ([`figures`]) — stock, leaderboard, viewer count — at most four
+//! the coalesced figures (`figures`) — stock, leaderboard, viewer count — at most four
 //! times a second.
 //!
 //! With Redis, several nodes serve one drop: `publish` then hands the broadcast to the
