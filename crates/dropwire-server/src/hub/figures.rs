@@ -43,26 +43,21 @@ impl DropHub {
     pub fn viewer_joined(&self, viewer_id: Option<&str>) {
         let now = self.audiences.now.fetch_add(1, Ordering::Relaxed) + 1;
         self.audiences.peak.fetch_max(now, Ordering::Relaxed);
-        match viewer_id {
-            Some(id) => {
-                let mut known = self
-                    .audiences
-                    .known
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                known.insert(id.to_owned());
-                if let Some(relay) = &self.relay {
-                    relay.viewer_joined(Some(id));
-                }
-            }
-            None => {
-                self.audiences
-                    .anonymous_total
-                    .fetch_add(1, Ordering::Relaxed);
-                if let Some(relay) = &self.relay {
-                    relay.viewer_joined(None);
-                }
-            }
+        if let Some(relay) = &self.relay {
+            // Unique viewers are counted in Redis over every node (a HyperLogLog); this
+            // node keeps no set of its own.
+            relay.viewer_joined(viewer_id);
+        } else if let Some(id) = viewer_id {
+            let mut known = self
+                .audiences
+                .known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            known.insert(id.to_owned());
+        } else {
+            self.audiences
+                .anonymous_total
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.figures_changed.notify_one();
     }
