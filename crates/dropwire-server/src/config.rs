@@ -125,29 +125,44 @@ impl Default for Config {
     }
 }
 
-/// Every `DROPWIRE_*` variable this build reads; any other is a typo and an error.
-const KNOWN_ENV: &[&str] = &[
-    "DROPWIRE_CONFIG",
-    "DROPWIRE_BIND",
-    "DROPWIRE_DATA_DIR",
-    "DROPWIRE_ADMIN_TOKEN",
-    "DROPWIRE_JWT_SECRET",
-    "DROPWIRE_REDIS_URL",
-    "DROPWIRE_REDIS_WAIT_REPLICAS",
-    "DROPWIRE_PUBLIC_URL",
-    "DROPWIRE_VIEWER_QUEUE",
-    "DROPWIRE_SOCKET_SEND_BUFFER",
-    "DROPWIRE_FSYNC",
-    "DROPWIRE_SHUTDOWN_GRACE_S",
-    "DROPWIRE_LOG",
-];
+/// The log filter (`tracing` directives, e.g. `info,dropwire_server=debug`): read before
+/// the settings, so it is the one variable without a flag.
+pub const LOG_ENV: &str = "DROPWIRE_LOG";
+
+/// Every `DROPWIRE_*` variable this build reads: each flag's twin, taken from the flags
+/// themselves so the list cannot drift, and [`LOG_ENV`]. Any other is a typo and an error.
+pub fn known_env() -> Vec<String> {
+    ServeArgs::augment_args(clap::Command::new("serve"))
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .chain([LOG_ENV.to_owned()])
+        .collect()
+}
+
+/// The log filter from `DROPWIRE_LOG` (`info` when it is not set); a value that is not a
+/// valid filter stops start-up rather than silently logging at another level.
+pub fn log_filter(value: Option<&str>) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
+    match value {
+        None => Ok(tracing_subscriber::EnvFilter::new("info")),
+        Some(spec) => tracing_subscriber::EnvFilter::builder()
+            .parse(spec)
+            .map_err(|e| ConfigError::InvalidEnv {
+                name: LOG_ENV,
+                message: format!(
+                    "{spec:?} is not a log filter ({e}); try info or warn,dropwire_server=debug"
+                ),
+            }),
+    }
+}
 
 impl Config {
     /// Resolves `args` (flags and environment, already merged by clap) over the file over the defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let known = known_env();
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy();
-            if key.starts_with("DROPWIRE_") && !KNOWN_ENV.contains(&key.as_ref()) {
+            if key.starts_with("DROPWIRE_") && !known.iter().any(|k| *k == key) {
                 return Err(ConfigError::UnknownEnv(key.into_owned()));
             }
         }
@@ -314,6 +329,37 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn every_flag_has_a_known_environment_twin() {
+        let known = known_env();
+        for name in [
+            "DROPWIRE_REDIS_URL",
+            "DROPWIRE_REDIS_CLUSTER",
+            "DROPWIRE_REDIS_WAIT_REPLICAS",
+            "DROPWIRE_BIND",
+            "DROPWIRE_LOG",
+        ] {
+            assert!(
+                known.iter().any(|k| k == name),
+                "{name} missing from {known:?}"
+            );
+        }
+        // One twin per flag, and nothing else but the log filter.
+        let flags = ServeArgs::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .filter(|a| a.get_long().is_some())
+            .count();
+        assert_eq!(known.len(), flags + 1, "{known:?}");
+    }
+
+    #[test]
+    fn a_bad_log_filter_is_an_error_naming_it() {
+        assert!(log_filter(None).is_ok());
+        assert!(log_filter(Some("warn,dropwire_server=debug")).is_ok());
+        let err = log_filter(Some("info,dropwire=[[")).unwrap_err();
+        assert!(err.to_string().contains("DROPWIRE_LOG"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum AppError {
     // --- start-up ---
     #[error("invalid --{name}: {message}")]
     Invalid { name: &'static str, message: String },
+    #[error("invalid {name}: {message}")]
+    InvalidEnv { name: &'static str, message: String },
     #[error(
         "unknown environment variable {0}; see `dropwire serve --help` for the DROPWIRE_* settings"
     )]
@@ -79,6 +81,7 @@ impl AppError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::Invalid { .. }
+            | AppError::InvalidEnv { .. }
             | AppError::UnknownEnv(_)
             | AppError::Read { .. }
             | AppError::Parse { .. }

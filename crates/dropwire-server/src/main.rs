@@ -9,12 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
-use dropwire_server::config::{Cli, Command, Config};
+use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV};
 use dropwire_server::{AppState, Options};
 use dropwire_store::{
     MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
 };
-use tracing_subscriber::EnvFilter;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -23,7 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let Cli {
         command: Command::Serve(args),
     } = Cli::parse();
-    let filter = EnvFilter::try_from_env("DROPWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = std::env::var_os(LOG_ENV).map(|v| v.to_string_lossy().into_owned());
+    let filter = config::log_filter(log.as_deref())?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

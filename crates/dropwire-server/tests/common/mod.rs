@@ -331,10 +331,16 @@ pub struct Spawned {
 impl Spawned {
     /// `dropwire serve` on an ephemeral port with `args` added; returns once it listens.
     pub fn serve(args: &[&std::ffi::OsStr]) -> Result<Spawned> {
+        Self::serve_with_env(args, &[])
+    }
+
+    /// The same with `env` added to the hub's environment.
+    pub fn serve_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<Spawned> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dropwire"))
             .args(["serve", "--bind", "127.0.0.1:0", "--admin-token", ADMIN])
             .args(args)
             .env("DROPWIRE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
