@@ -25,6 +25,8 @@ pub struct Metrics {
     pub flood_disconnects: IntCounter,
     pub frame_errors: IntCounterVec,
     pub claims: IntCounterVec,
+    /// Time the store took to decide a claim (the window check before it is not counted).
+    pub claim_store_seconds: Histogram,
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
     /// Cross-node bus events, by what happened (published, duplicate, stale, gap_filled, lost, failed).
@@ -57,6 +59,9 @@ impl Metrics {
             flood_disconnects: must(IntCounter::new("flood_disconnects_total", "Viewers dropped for flooding")),
             frame_errors: must(IntCounterVec::new(Opts::new("frame_errors_total", "Client frames refused, by error code"), &["code"])),
             claims: must(IntCounterVec::new(Opts::new("claims_total", "Claim results, by result"), &["result"])),
+            claim_store_seconds: must(Histogram::with_opts(
+                HistogramOpts::new("claim_store_seconds", "Time from asking the store for a claim to its answer (journal fsync or Redis script, batching included)").buckets(buckets.clone()),
+            )),
             http_requests: must(IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route and status"), &["route", "status"])),
             http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets), &["route"])),
             bus: must(IntCounterVec::new(Opts::new("bus_events_total", "Cross-node bus (Redis): publications and what became of them, gaps filled from the stream, broadcasts lost"), &["event"])),
@@ -73,6 +78,7 @@ impl Metrics {
         must(r.register(Box::new(m.flood_disconnects.clone())));
         must(r.register(Box::new(m.frame_errors.clone())));
         must(r.register(Box::new(m.claims.clone())));
+        must(r.register(Box::new(m.claim_store_seconds.clone())));
         must(r.register(Box::new(m.http_requests.clone())));
         must(r.register(Box::new(m.http_seconds.clone())));
         must(r.register(Box::new(m.bus.clone())));

@@ -74,7 +74,13 @@ pub async fn claim(
         rid: rid.clone(),
         now_ms: now,
     };
-    match hub.store().claim(req).await {
+    let asked = std::time::Instant::now();
+    let outcome = hub.store().claim(req).await;
+    state
+        .metrics
+        .claim_store_seconds
+        .observe(asked.elapsed().as_secs_f64());
+    match outcome {
         Ok(ClaimOutcome::Granted(claim)) => {
             result("ok");
             hub.stock_changed();

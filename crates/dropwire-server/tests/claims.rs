@@ -57,6 +57,9 @@ async fn five_hundred_viewers_race_for_forty_mugs() -> Result<()> {
     assert_eq!(again, results[0]);
     let again = viewers[499].claim("mug", "r499").await?;
     assert_eq!(again, results[499]);
+    // Every one of the 502 claims was decided by the store, and timed.
+    let timed = server.state.metrics.claim_store_seconds.get_sample_count();
+    assert_eq!(timed, 502);
     // Everyone hears that the mugs are gone (a stock count published mid-storm may come
     // first; counts only go down, and the last one says 0).
     let mut last_left = u64::MAX;

@@ -1,5 +1,6 @@
-//! The API reference cannot drift: every route the router serves and every error code the
-//! server can answer must be in `docs/api.md`, and every documented route must exist.
+//! The references cannot drift: every route the router serves and every error code the
+//! server can answer must be in `docs/api.md`, every documented route must exist, and every
+//! metric `/metrics` exports is in `docs/operations.md`.
 
 mod common;
 
@@ -10,6 +11,26 @@ const ROUTER: &str = include_str!("../src/api/mod.rs");
 const APP: &str = include_str!("../src/app.rs");
 const ERRORS: &str = include_str!("../src/error.rs");
 const WS: &str = include_str!("../src/ws.rs");
+const OPERATIONS: &str = include_str!("../../../docs/operations.md");
+const METRICS: &str = include_str!("../src/metrics.rs");
+
+#[test]
+fn every_metric_is_documented() {
+    // Each metric is defined as `…::new("name", "help")` or `HistogramOpts::new("name", …)`.
+    let names: Vec<&str> = METRICS
+        .lines()
+        .filter(|l| l.contains("::new(\""))
+        .filter_map(|l| l.split("::new(\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(names.len() >= 14, "{names:?}");
+    for name in names {
+        assert!(
+            OPERATIONS.contains(&format!("`dropwire_{name}")),
+            "docs/operations.md does not document the metric dropwire_{name}"
+        );
+    }
+}
 
 /// The quoted strings of lines containing `marker`.
 fn quoted_after<'a>(source: &'a str, marker: &str) -> Vec<&'a str> {

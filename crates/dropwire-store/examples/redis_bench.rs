@@ -2,8 +2,12 @@
 //! latency callers see (p50/p99).
 //!
 //! ```sh
-//! cargo run --release -p dropwire-store --example redis_bench -- [--url redis://127.0.0.1:PORT/] [--claims N] [--callers C]
+//! cargo run --release -p dropwire-store --example redis_bench -- [--url redis://127.0.0.1:PORT/] [--claims N] [--callers C] [--stock S]
 //! ```
+//!
+//! Every claim is a different viewer's. With `--stock` below `--claims` it is a storm: the
+//! first `S` are granted and the rest answered `sold_out` (each refusal is remembered for
+//! its rid, so it writes too).
 //!
 //! Without `--url` it starts its own redis-server on a free port (`appendonly yes`,
 //! `appendfsync always`, like the test harness), so every script call is one fsync.
@@ -12,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dropwire_core::ClaimOutcome;
+use dropwire_core::claim::ClaimReason;
 use dropwire_store::conformance::{fresh_id, record};
 use dropwire_store::testing::RedisServer;
 use dropwire_store::{ClaimRequest, RedisStore, RedisStoreConfig, Store};
@@ -22,6 +27,8 @@ struct Args {
     url: Option<String>,
     claims: usize,
     callers: usize,
+    /// Units on sale; `None`: as many as there are claims.
+    stock: Option<usize>,
 }
 
 fn args() -> Result<Args> {
@@ -29,6 +36,7 @@ fn args() -> Result<Args> {
         url: None,
         claims: 20_000,
         callers: 64,
+        stock: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -37,6 +45,7 @@ fn args() -> Result<Args> {
             "--url" => out.url = Some(value()?),
             "--claims" => out.claims = value()?.parse()?,
             "--callers" => out.callers = value()?.parse()?,
+            "--stock" => out.stock = Some(value()?.parse()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -48,14 +57,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(at).copied().unwrap_or_default()
 }
 
-async fn run(url: &str, max_batch: usize, claims: usize, callers: usize) -> Result<()> {
+async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
+    let (claims, callers) = (args.claims, args.callers);
+    let stock = args.stock.unwrap_or(claims).min(claims);
     let mut config = RedisStoreConfig::new(url);
     config.max_batch = max_batch;
     config.op_timeout = Duration::from_secs(5);
     let store = Arc::new(RedisStore::connect(config).await?);
     let id = fresh_id("bench");
     store
-        .create_drop(record(&id, u32::try_from(claims)?, 1, 900))
+        .create_drop(record(&id, u32::try_from(stock)?, 1, 900))
         .await?;
     let per_caller = claims / callers;
     let started = Instant::now();
@@ -65,6 +76,7 @@ async fn run(url: &str, max_batch: usize, claims: usize, callers: usize) -> Resu
             let id = id.clone();
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(per_caller);
+                let mut granted = 0usize;
                 for i in 0..per_caller {
                     let viewer = format!("v{c}-{i}");
                     let t = Instant::now();
@@ -79,26 +91,34 @@ async fn run(url: &str, max_batch: usize, claims: usize, callers: usize) -> Resu
                         })
                         .await?;
                     lat.push(t.elapsed());
-                    if !matches!(out, ClaimOutcome::Granted(_)) {
-                        return Err(format!("not granted: {out:?}").into());
+                    match out {
+                        ClaimOutcome::Granted(_) => granted += 1,
+                        ClaimOutcome::Refused(ClaimReason::SoldOut) => {}
+                        other => {
+                            return Err(format!("neither granted nor sold out: {other:?}").into());
+                        }
                     }
                 }
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(lat)
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>((lat, granted))
             })
         })
         .collect();
     let mut lat = Vec::with_capacity(claims);
+    let mut granted = 0;
     for t in tasks {
-        lat.extend(t.await??);
+        let (l, g) = t.await??;
+        lat.extend(l);
+        granted += g;
     }
     let took = started.elapsed();
     lat.sort_unstable();
-    let granted = store.figures(&id).await?.held;
-    if granted as usize != lat.len() {
-        return Err(format!("{granted} held after {} grants", lat.len()).into());
+    let held = store.figures(&id).await?.held;
+    let expected = stock.min(lat.len());
+    if granted != expected || held as usize != expected {
+        return Err(format!("{granted} granted and {held} held; expected {expected}").into());
     }
     println!(
-        "max_batch {max_batch:>3}: {:>6} claims by {callers} callers in {:>6.2} s = {:>7.0} claims/s; p50 {:>6.2} ms, p99 {:>6.2} ms",
+        "max_batch {max_batch:>3}: {:>6} claims ({granted} granted) by {callers} callers in {:>6.2} s = {:>7.0} claims/s; p50 {:>6.2} ms, p99 {:>6.2} ms",
         lat.len(),
         took.as_secs_f64(),
         lat.len() as f64 / took.as_secs_f64(),
@@ -119,7 +139,7 @@ async fn main() -> Result<()> {
         .unwrap_or_default();
     println!("redis at {url} (appendfsync always when started here)");
     for max_batch in [1, 64, 256] {
-        run(&url, max_batch, args.claims, args.callers).await?;
+        run(&url, max_batch, &args).await?;
     }
     Ok(())
 }
