@@ -120,9 +120,16 @@ impl Hubs {
         self.ctx.bus.as_ref()
     }
 
-    pub fn loaded(&self, id: &DropId) -> Option<Arc<DropHub>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(id).and_then(|cell| cell.get().cloned())
+    /// Tells a drop's hub that its stock changed, loading the hub on this node if needed:
+    /// with several nodes, the node that expired a hold may be the only one that knows.
+    pub async fn stock_changed(&self, id: &DropId) {
+        match self.get(id).await {
+            Ok(Some(hub)) => hub.stock_changed(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(drop = %id, error = %e, "cannot load the hub to publish stock")
+            }
+        }
     }
 }
 
@@ -241,11 +248,17 @@ async fn sweep_holds(state: AppState) {
         ticks += 1;
         match state.store.expire_due(state.clock.now_ms()).await {
             Ok(expired) => {
+                let mut drops: Vec<&DropId> = Vec::new();
                 for claim in &expired {
                     tracing::info!(drop = %claim.drop_id, code = %claim.code, "hold expired");
-                    if let Some(hub) = state.hubs.loaded(&claim.drop_id) {
-                        hub.stock_changed();
+                    if !drops.contains(&&claim.drop_id) {
+                        drops.push(&claim.drop_id);
                     }
+                }
+                // The sweep that expired a hold may run on a node with no viewers of its
+                // drop: that node still publishes the stock (no other node will).
+                for drop in drops {
+                    state.hubs.stock_changed(drop).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),

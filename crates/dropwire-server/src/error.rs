@@ -134,7 +134,7 @@ impl AppError {
             AppError::Domain(CoreError::Invalid { field, message }) => {
                 format!("{field}: {message}")
             }
-            AppError::Store(StoreError::NotHeld { code, state }) => {
+            AppError::Store(StoreError::NotHeld { code, state, .. }) => {
                 let state = serde_json::to_value(state)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))

@@ -28,6 +28,9 @@ const OUTGOING: usize = 1024;
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Viewer ids waiting for the next report, at most (more joins still count as viewers).
 const PENDING_IDS: usize = 50_000;
+/// How often the reader looks in the stream for broadcasts that never came on the channel
+/// (a push dropped at the end of a burst, a gap it could not fill while Redis was away).
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// What the writer does again after a `stale` answer, once the log is re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,9 +238,16 @@ pub async fn read(
 ) {
     let Some(relay) = hub.relay() else { return };
     let bus = relay.bus.clone();
+    let mut catch_up = tokio::time::interval(CATCH_UP);
+    catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             event = events.recv() => match event { Some(e) => e, None => return },
+            _ = catch_up.tick() => {
+                // Anything newer in the stream than what this node delivered.
+                fill(&hub, &bus, hub.last_seq(), None).await;
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
         match event {
@@ -250,8 +260,10 @@ pub async fn read(
                 if seq <= last {
                     continue;
                 }
-                if seq > last + 1 {
-                    fill(&hub, &bus, last, Some(seq - 1)).await;
+                if seq > last + 1 && !fill(&hub, &bus, last, Some(seq - 1)).await {
+                    // Delivering this one now would make the gap for good; it stays in
+                    // the stream, and the next catch-up delivers both in order.
+                    continue;
                 }
                 hub.ingest(seq, text);
             }
@@ -268,14 +280,16 @@ pub async fn read(
                         tracing::warn!(drop = %hub.id, error = %e, "cannot check the sequence after a reconnect")
                     }
                 }
+                // A failed read is retried at the next catch-up.
                 fill(&hub, &bus, last, None).await;
             }
         }
     }
 }
 
-/// Reads the broadcasts after `after` (up to `upto`) from the stream and delivers them.
-async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
+/// Reads the broadcasts after `after` (up to `upto`) from the stream and delivers them;
+/// false if the stream could not be read (nothing was delivered).
+async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) -> bool {
     let metrics = &hub.metrics().bus;
     let mut tries = 0;
     let missed = loop {
@@ -287,8 +301,8 @@ async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
                 tokio::time::sleep(Duration::from_millis(50 * tries)).await;
             }
             Err(e) => {
-                tracing::warn!(drop = %hub.id, error = %e, "cannot read missed broadcasts");
-                break Vec::new();
+                tracing::warn!(drop = %hub.id, error = %e, "cannot read missed broadcasts; will try again");
+                return false;
             }
         }
     };
@@ -308,6 +322,7 @@ async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) {
             .with_label_values(&["lost"])
             .inc_by(upto + 1 - expected);
     }
+    true
 }
 
 #[cfg(test)]

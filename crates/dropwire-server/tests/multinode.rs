@@ -11,18 +11,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use common::{ADMIN, Spawned, TestServer, Viewer, claim_all, drop_spec, far_script, tally};
 use dropwire_server::Options;
+use dropwire_server::clock::Clock;
 use dropwire_store::testing::RedisServer;
 use dropwire_store::{RedisBus, RedisStore, RedisStoreConfig};
 use futures_util::future::{join_all, try_join_all};
 use serde_json::{Value, json};
 
-/// One hub node on `redis`, in this process.
+/// One hub node on `redis`, in this process, on the system clock.
 async fn node(redis: &RedisServer, name: &str) -> Result<TestServer> {
-    let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
-    let bus = RedisBus::open(&store, name.into()).await?;
-    let mut opts = Options::new(Arc::new(store), ADMIN.into());
-    opts.bus = Some(bus);
-    TestServer::with(opts).await
+    common::redis_node(redis, name, Clock::System).await
 }
 
 /// What a viewer saw that every viewer must see alike: cues, state changes and stock, by seq.

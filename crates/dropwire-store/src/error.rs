@@ -10,8 +10,14 @@ pub enum StoreError {
     NoSuchDrop(DropId),
     #[error("no claim with code {0}")]
     NoSuchClaim(ClaimCode),
+    /// `drop` is the claim's drop (an expired hold that redeem expired on the spot gave its
+    /// unit back to that drop's stock).
     #[error("claim {code} is {state:?}, not held")]
-    NotHeld { code: ClaimCode, state: ClaimState },
+    NotHeld {
+        code: ClaimCode,
+        state: ClaimState,
+        drop: DropId,
+    },
     #[error("the control log changed meanwhile; read the drop again")]
     Conflict,
     #[error("journal I/O: {0}")]

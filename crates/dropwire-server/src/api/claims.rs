@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
+use dropwire_store::StoreError;
 use serde::{Deserialize, Serialize};
 
 use super::ApiJson;
@@ -131,7 +132,22 @@ pub async fn redeem(
 ) -> Result<Json<ClaimView>, AppError> {
     let code = ClaimCode::parse(&code)
         .map_err(|_| AppError::NotFound(format!("no claim with code {code:?}")))?;
-    let claim = state.store.redeem(&code, state.clock.now_ms()).await?;
+    let claim = match state.store.redeem(&code, state.clock.now_ms()).await {
+        Ok(claim) => claim,
+        Err(e) => {
+            if let StoreError::NotHeld {
+                state: ClaimState::Expired,
+                drop,
+                ..
+            } = &e
+            {
+                // Past its deadline: the store may have expired it just now (its unit is
+                // back in stock), before any sweep, so the viewers must hear of it.
+                state.hubs.stock_changed(drop).await;
+            }
+            return Err(e.into());
+        }
+    };
     tracing::info!(drop = %claim.drop_id, code = %claim.code, "claim redeemed");
     Ok(Json(ClaimView::from(claim)))
 }

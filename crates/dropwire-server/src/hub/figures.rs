@@ -100,24 +100,28 @@ impl DropHub {
                         .into_iter()
                         .filter(|s| sh.view.is_revealed(&s.sku))
                         .collect();
+                    let revealed = stock.len() as u64;
+                    // With a bus, what this node last delivered is no guide (a hub loaded
+                    // just now already reads the new figures): Redis compares with what was
+                    // last published, by version and content.
                     let bus = self.relay.is_some();
-                    if stock != sh.stock {
+                    if bus || stock != sh.stock {
                         if !bus {
                             sh.stock = stock.clone(); // with a bus, `ingest` keeps it
                         }
-                        let mark = || newer("stock", version, &stock);
+                        let mark = || newer("stock", version, revealed, &stock);
                         self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
                             seq,
                             ts,
                             items: stock.clone(),
                         });
                     }
-                    if figures.leaderboard != sh.leaderboard {
+                    if bus || figures.leaderboard != sh.leaderboard {
                         if !bus {
                             sh.leaderboard = figures.leaderboard.clone();
                         }
                         let top = &figures.leaderboard;
-                        let mark = || newer("leaderboard", version, top);
+                        let mark = || newer("leaderboard", version, 0, top);
                         self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
                             seq,
                             ts,
@@ -182,11 +186,17 @@ fn version(f: &DropFigures) -> u64 {
     f.held + 2 * (f.redeemed + f.expired)
 }
 
-fn newer<T: serde::Serialize>(field: &'static str, version: u64, value: &T) -> (Mark, Resend) {
+fn newer<T: serde::Serialize>(
+    field: &'static str,
+    version: u64,
+    revealed: u64,
+    value: &T,
+) -> (Mark, Resend) {
     let content = serde_json::to_string(value).unwrap_or_default();
     let mark = Mark::Newer {
         field,
         version,
+        revealed,
         content,
     };
     (mark, Resend::Nothing)

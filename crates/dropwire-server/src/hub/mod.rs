@@ -28,7 +28,7 @@ use axum::extract::ws::Utf8Bytes;
 use dropwire_core::claim::LeaderEntry;
 use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, ServerMsg, StockItem};
 use dropwire_core::script::CueType;
-use dropwire_core::timeline::ClaimWindow;
+use dropwire_core::timeline::{ClaimWindow, CueKey};
 use dropwire_core::{ControlAction, ControlEntry, DropId, DropRecord, DropState, TimelineView};
 use dropwire_store::{Mark, RedisBus, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
@@ -406,8 +406,13 @@ impl DropHub {
         let opens = item.as_ref().map(|i| i.sku.clone());
         let log_len = record.log.len() as u64;
         let mark = || {
-            // The nth cue to fire, at its time: the same on every node with this log.
-            let field = format!("cue:{n}:{}", f.at_ms);
+            // Which cue (a script cue fires once; an ad-hoc one is its log entry) and when:
+            // the same on every node, however the nodes' clocks order an ad-hoc fire
+            // among the cues around it.
+            let field = match f.key {
+                CueKey::Script(i) => format!("cue:s{i}:{}", f.at_ms),
+                CueKey::AdHoc(pos) => format!("cue:a{pos}:{}", f.at_ms),
+            };
             // A reveal opens its SKU's claims in Redis too (the claim script checks).
             let sets = opens
                 .map(|sku| vec![format!("open:{sku}")])

@@ -170,6 +170,21 @@ impl TestServer {
     }
 }
 
+/// One hub node on `redis`, in this process, with its end of the cross-node bus.
+pub async fn redis_node(
+    redis: &dropwire_store::testing::RedisServer,
+    name: &str,
+    clock: dropwire_server::clock::Clock,
+) -> Result<TestServer> {
+    use dropwire_store::{RedisBus, RedisStore, RedisStoreConfig};
+    let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
+    let bus = RedisBus::open(&store, name.into()).await?;
+    let mut opts = Options::new(Arc::new(store), ADMIN.into());
+    opts.bus = Some(bus);
+    opts.clock = clock;
+    TestServer::with(opts).await
+}
+
 /// The options of `dropwire serve` over an in-memory store, for tests to adjust.
 pub fn memory_options() -> Result<Options> {
     let store = MemoryStore::open(MemoryStoreConfig {

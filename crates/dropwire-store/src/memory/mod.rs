@@ -401,6 +401,7 @@ impl Store for MemoryStore {
             Settled::NotHeld(state) => Err(StoreError::NotHeld {
                 code: code.clone(),
                 state,
+                drop: drop.clone(),
             }),
             Settled::Done(claim, pending) => {
                 Self::durable(pending).await?;
@@ -409,6 +410,7 @@ impl Store for MemoryStore {
                     state => Err(StoreError::NotHeld {
                         code: code.clone(),
                         state,
+                        drop: drop.clone(),
                     }),
                 }
             }

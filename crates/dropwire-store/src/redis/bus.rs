@@ -74,11 +74,15 @@ pub enum Mark {
         /// `closed` (the close).
         sets: Vec<String>,
     },
-    /// Published if `version` is newer than the last seen under `field` and `content`
-    /// differs from what was last published under it.
+    /// Published if it is newer than the last seen under `field` — `version` (the claims
+    /// and their changes so far) and `revealed` (the products revealed so far) both at
+    /// least as high, one of them higher — and `content` differs from what was last
+    /// published under it. Both only grow, so no node can publish an older figure after a
+    /// newer one, and a reveal gets its stock out even when no claim changed.
     Newer {
         field: &'static str,
         version: u64,
+        revealed: u64,
         content: String,
     },
 }
@@ -235,8 +239,13 @@ impl RedisBus {
             Mark::Newer {
                 field,
                 version,
+                revealed,
                 content,
-            } => inv.arg("newer").arg(*field).arg(*version).arg(content),
+            } => inv
+                .arg("newer")
+                .arg(*field)
+                .arg(format!("{version}:{revealed}"))
+                .arg(content),
         };
         inv.arg(self.publish_cmd);
         if let Mark::Once { sets, .. } = mark {

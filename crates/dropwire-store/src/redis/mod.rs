@@ -468,6 +468,7 @@ impl Store for RedisStore {
                     return Err(StoreError::NotHeld {
                         code: code.clone(),
                         state,
+                        drop: candidates[at].clone(),
                     });
                 }
                 Redeemed::NotHere => at += 1,

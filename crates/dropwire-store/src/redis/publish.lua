@@ -9,9 +9,10 @@
 --     `b` the time the message is about. Publishes only if no entry beyond the first `a` is
 --     earlier than `b` (else 'stale': the node must re-read the log) and nothing was
 --     published under `field` before (else 'dup'). Cues and state changes: one per drop.
---   mode 'newer': publishes only if version `a` is above the last one seen under `field`
---     and the content `b` differs from the last published ('dup' otherwise). Stock and
---     leaderboard: no node can publish an older figure after a newer one.
+--   mode 'newer': `a` is "version:revealed" (claims and their changes so far, products
+--     revealed so far); publishes only if both are at least the last seen under `field`,
+--     one of them above, and the content `b` differs from the last published ('dup'
+--     otherwise). Stock and leaderboard: no node can publish an older figure after a newer.
 -- Returns {'ok', seq}, {'dup'}, {'stale'} or {'gone'} (no such drop).
 local rec, seqk, bus, marks, log, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local KEPT = 4096
@@ -35,9 +36,14 @@ if mode == 'once' then
     return {'dup'}
   end
 elseif mode == 'newer' then
-  local version = tonumber(ARGV[5])
-  local last = tonumber(redis.call('HGET', marks, field .. ':v') or '-1')
-  if version <= last then
+  local version, revealed = string.match(ARGV[5], '^(%d+):(%d+)$')
+  if not version then
+    return redis.error_reply('ERR publish.lua: newer wants version:revealed')
+  end
+  version, revealed = tonumber(version), tonumber(revealed)
+  local last_v, last_r = string.match(redis.call('HGET', marks, field .. ':v') or '', '^(%d+):(%d+)$')
+  last_v, last_r = tonumber(last_v or '-1'), tonumber(last_r or '-1')
+  if version < last_v or revealed < last_r or (version == last_v and revealed == last_r) then
     return {'dup'}
   end
   redis.call('HSET', marks, field .. ':v', ARGV[5])
