@@ -342,10 +342,7 @@ async fn two_nodes_ride_out_a_redis_outage_together() -> Result<()> {
         .await?;
     let mut viewers = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        let token = n.mint(&format!("v{i}")).await?;
-        let (mut v, _) = n.join(&id, Some(&token), None).await?;
-        v.next_of("snapshot").await?;
-        viewers.push(v);
+        viewers.push(n.watch_as(&id, &format!("v{i}")).await?);
     }
     nodes[0].start_and_reveal(&id).await?;
     try_join_all(viewers.iter_mut().map(|v| v.cue("reveal"))).await?;

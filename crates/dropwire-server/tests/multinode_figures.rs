@@ -50,10 +50,7 @@ async fn a_product_revealed_after_a_claim_gets_its_stock_out_on_every_node() -> 
         .await?;
     let mut viewers = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        let token = n.mint(&format!("v{i}")).await?;
-        let (mut v, _) = n.join(&id, Some(&token), None).await?;
-        v.next_of("snapshot").await?;
-        viewers.push(v);
+        viewers.push(n.watch_as(&id, &format!("v{i}")).await?);
     }
     nodes[0].start_and_reveal(&id).await?;
     try_join_all(viewers.iter_mut().map(|v| v.cue("reveal"))).await?;
@@ -103,9 +100,7 @@ async fn an_expiry_swept_by_a_node_without_viewers_reaches_the_others() -> Resul
     let mut spec = drop_spec("swept-elsewhere", 1, 1, far_script());
     spec["hold_s"] = json!(10);
     let id = a.create(spec).await?;
-    let token = a.mint("ana").await?;
-    let (mut v, _) = a.join(&id, Some(&token), None).await?;
-    v.next_of("snapshot").await?;
+    let mut v = a.watch_as(&id, "ana").await?;
     a.start_and_reveal(&id).await?;
     v.cue("reveal").await?;
     let granted = v.claim("mug", "r1").await?;

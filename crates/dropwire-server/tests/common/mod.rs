@@ -148,6 +148,14 @@ impl TestServer {
         Ok(())
     }
 
+    /// A viewer with a token for `handle`, joined and past its snapshot.
+    pub async fn watch_as(&self, drop: &str, handle: &str) -> Result<Viewer> {
+        let token = self.mint(handle).await?;
+        let (mut v, _) = self.join(drop, Some(&token), None).await?;
+        v.next_of("snapshot").await?;
+        Ok(v)
+    }
+
     /// Connects and completes hello → welcome (+ snapshot or missed frames are left to read).
     pub async fn join(
         &self,
