@@ -209,6 +209,33 @@ async fn with_wait_replicas_a_claim_is_acknowledged_only_once_a_replica_has_it()
         .expect_err("no replica confirms");
     assert!(err.is_unavailable(), "{err}");
 
+    // Claims waiting for a replica hold only their own connection: the rest answers.
+    let waiting = fresh_id("replicas-wait");
+    store
+        .create_drop(record(&waiting, 10, 1, 60))
+        .await
+        .expect("create");
+    // Four callers keep claiming, so several batches (each a WAIT) are out at once.
+    let claims: Vec<_> = (0..4)
+        .map(|c| {
+            let (store, waiting) = (store.clone(), waiting.clone());
+            tokio::spawn(async move {
+                for i in 0..4 {
+                    let refused = store.claim(req(&waiting, &format!("w{c}-{i}"))).await;
+                    assert!(refused.is_err(), "no replica, no acknowledgement");
+                }
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.ping().await.expect("ping while claims wait");
+        store.figures(&id).await.expect("figures while claims wait");
+    }
+    for c in claims {
+        c.await.expect("the waiting claims");
+    }
+
     let port = primary.port.to_string();
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -62,7 +62,8 @@ pub(super) async fn run(
             .arg(r.now_ms)
             .arg(item.code.as_str());
     }
-    let mut conn = shared.conn.clone();
+    // The claims' connection: `WAIT` below must follow the script on the same connection.
+    let mut conn = shared.claim_conn.clone();
     let reply: Vec<String> = within(shared.limit(), inv.invoke_async(&mut conn)).await?;
     if reply.first().map(String::as_str) == Some("X") {
         return Err(StoreError::NoSuchDrop(drop.clone()));

@@ -52,7 +52,8 @@
 //! of Redis (and a batch shares one fsync); with `appendfsync everysec` up to a second may
 //! be lost when the machine (not just Redis) crashes. With `wait_replicas` = N every
 //! batch with a granted claim waits (`WAIT`, in a cluster on the primary of the drop's
-//! slot) until N replicas have it, and answers `unavailable` if they do not confirm within
+//! slot) until N replicas have it — on a connection of the claims' own, so nothing else
+//! queues behind the wait — and answers `unavailable` if they do not confirm within
 //! `op_timeout`; the hold then stands on the primary (a retry with the same rid gets it
 //! and waits again) and expires if never redeemed.
 //!
@@ -148,6 +149,10 @@ impl Scripts {
 /// What every call needs: the connection, the scripts, the limits.
 struct Shared {
     conn: Conn,
+    /// Claims' own connection when they wait for replicas: `WAIT` blocks the connection
+    /// it is sent on, and the bus, figures and `/readyz` must not queue behind it.
+    /// Otherwise the same connection as `conn`.
+    claim_conn: Conn,
     /// Where Redis is (the bus opens its own subscription connection there).
     url: String,
     scripts: Scripts,
@@ -243,8 +248,14 @@ impl RedisStore {
     /// the background when Redis goes away.
     pub async fn connect(config: RedisStoreConfig) -> Result<RedisStore, StoreError> {
         let conn = conn::connect(&config).await?;
+        let claim_conn = if config.wait_replicas > 0 {
+            conn::connect(&config).await?
+        } else {
+            conn.clone()
+        };
         let shared = Arc::new(Shared {
             conn,
+            claim_conn,
             url: config.url.clone(),
             scripts: Scripts {
                 create: Script::new(include_str!("create.lua")),
