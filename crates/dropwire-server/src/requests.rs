@@ -55,17 +55,12 @@ pub async fn claim(
         return refused(rid, ClaimReason::Unauthorized);
     };
     let now = hub.now_ms();
-    match hub.window(&sku, now) {
-        ClaimWindow::Open => {}
-        ClaimWindow::NotOpen => {
-            result("not_open");
-            return refused(rid, ClaimReason::NotOpen);
-        }
-        ClaimWindow::Closed => {
-            result("closed");
-            return refused(rid, ClaimReason::Closed);
-        }
-    }
+    // A shut window still goes to the store: a rid it decided before keeps its answer.
+    let refusal = match hub.window(&sku, now) {
+        ClaimWindow::Open => None,
+        ClaimWindow::NotOpen => Some(ClaimReason::NotOpen),
+        ClaimWindow::Closed => Some(ClaimReason::Closed),
+    };
     let req = ClaimRequest {
         drop_id: hub.id.clone(),
         sku,
@@ -73,6 +68,7 @@ pub async fn claim(
         handle: viewer.handle.clone(),
         rid: rid.clone(),
         now_ms: now,
+        refusal,
     };
     let asked = std::time::Instant::now();
     let outcome = hub.store().claim(req).await;
@@ -97,11 +93,18 @@ pub async fn claim(
             result(reason.as_str());
             refused(rid, reason)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "claim failed in the store");
-            result("unavailable");
-            refused(rid, ClaimReason::Unavailable)
-        }
+        Err(e) => match refusal {
+            // The timeline's answer stands; only an earlier grant could have changed it.
+            Some(reason) => {
+                result(reason.as_str());
+                refused(rid, reason)
+            }
+            None => {
+                tracing::warn!(error = %e, "claim failed in the store");
+                result("unavailable");
+                refused(rid, ClaimReason::Unavailable)
+            }
+        },
     }
 }
 

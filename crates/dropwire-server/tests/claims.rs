@@ -178,6 +178,9 @@ async fn tokens_windows_and_redemption() -> Result<()> {
         .await?;
     ana.state("closed").await?;
     assert_eq!(ana.claim("mug", "late").await?["reason"], "closed");
+    // A rid decided before the close keeps its answer (its reply may have been lost).
+    assert_eq!(ana.claim("mug", "r1").await?, got);
+    assert_eq!(ana.claim("mug", "r2").await?["reason"], "limit_reached");
     server.stop().await
 }
 

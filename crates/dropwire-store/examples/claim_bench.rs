@@ -55,6 +55,7 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
                     handle: "h".into(),
                     rid: "r".into(),
                     now_ms: 1,
+                    refusal: None,
                 };
                 let t0 = Instant::now();
                 let outcome = store.claim(req).await.expect("claim");

@@ -88,6 +88,7 @@ async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
                             viewer_id: viewer,
                             rid: "r".into(),
                             now_ms: 1,
+                            refusal: None,
                         })
                         .await?;
                     lat.push(t.elapsed());

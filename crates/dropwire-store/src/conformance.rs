@@ -98,6 +98,7 @@ fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> ClaimR
         handle: format!("@{viewer}"),
         rid: rid.into(),
         now_ms,
+        refusal: None,
     }
 }
 
@@ -345,6 +346,26 @@ pub async fn a_retried_rid_gets_the_same_answer<S: Store>(store: Arc<S>) {
         .await
         .expect("claim");
     assert_eq!(unknown, ClaimOutcome::Refused(ClaimReason::NotOpen));
+    // The timeline refuses (a pause, the close): a decided rid keeps its answer, grant or
+    // refusal; an undecided one hears the timeline's reason, and nothing is recorded.
+    let shut = |viewer: &str, rid: &str, why| ClaimRequest {
+        refusal: Some(why),
+        ..req(&id, "mug", viewer, rid, T0 + 20)
+    };
+    let ana = store.claim(shut("ana", "r1", ClaimReason::Closed)).await;
+    assert_eq!(ana.expect("claim"), first);
+    let bo_again = store.claim(shut("bo", "x", ClaimReason::NotOpen)).await;
+    assert_eq!(bo_again.expect("claim"), bo);
+    let cy = store.claim(shut("cy", "z", ClaimReason::Closed)).await;
+    assert_eq!(
+        cy.expect("claim"),
+        ClaimOutcome::Refused(ClaimReason::Closed)
+    );
+    let cy = store.claim(req(&id, "mug", "cy", "z", T0 + 30)).await;
+    assert_eq!(
+        cy.expect("claim"),
+        ClaimOutcome::Refused(ClaimReason::SoldOut)
+    );
     assert_eq!(store.claims(&id).await.expect("claims").len(), 1);
 }
 

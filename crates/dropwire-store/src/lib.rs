@@ -16,7 +16,8 @@
 //!
 //! The store allocates stock; it does not decide *whether* a claim window is open. The hub
 //! computes that from the timeline (a pure function of the control log and the time, the
-//! same on every node) and only asks the store when the window is open.
+//! same on every node); when the window is shut it still asks the store, with the refusal
+//! ([`ClaimRequest::refusal`]), so that a rid decided earlier keeps its answer.
 
 pub mod conformance;
 pub mod error;
@@ -27,7 +28,7 @@ pub mod redis;
 pub mod testing;
 
 use async_trait::async_trait;
-use dropwire_core::claim::LeaderEntry;
+use dropwire_core::claim::{ClaimReason, LeaderEntry};
 use dropwire_core::protocol::StockItem;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,12 @@ pub struct ClaimRequest {
     /// The client's request id: the same (viewer, rid) always gets the same answer.
     pub rid: String,
     pub now_ms: u64,
+    /// Set when the hub's timeline has refused the claim (`not_open` or `closed`): the
+    /// store answers what it decided before for this (viewer, rid), if anything — a grant
+    /// whose answer was lost before a pause or the close must not turn into a refusal —
+    /// and otherwise this reason, recording nothing.
+    #[serde(default)]
+    pub refusal: Option<ClaimReason>,
 }
 
 /// A viewer asks for a personal code of a unique flash coupon.

@@ -26,6 +26,7 @@ fn req(drop: &DropId, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
         handle: viewer.into(),
         rid: rid.into(),
         now_ms,
+        refusal: None,
     }
 }
 

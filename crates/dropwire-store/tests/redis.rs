@@ -33,6 +33,7 @@ fn req(drop: &dropwire_core::DropId, viewer: &str) -> ClaimRequest {
         handle: viewer.into(),
         rid: "r".into(),
         now_ms: 1,
+        refusal: None,
     }
 }
 

@@ -227,6 +227,10 @@ impl MemoryStore {
             }
             None => {}
         }
+        if let Some(reason) = req.refusal {
+            // The timeline refused it, and this rid was not decided before: not remembered.
+            return Ok(Ok((ClaimOutcome::Refused(reason), None)));
+        }
         let Some(sku) = slot.skus.get(&req.sku) else {
             return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
         };

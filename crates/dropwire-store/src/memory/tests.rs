@@ -102,6 +102,7 @@ fn req(drop: &DropId, viewer: &str, rid: &str) -> ClaimRequest {
         handle: viewer.into(),
         rid: rid.into(),
         now_ms: T0,
+        refusal: None,
     }
 }
 

@@ -60,7 +60,8 @@ pub(super) async fn run(
             .arg(&r.handle)
             .arg(&r.rid)
             .arg(r.now_ms)
-            .arg(item.code.as_str());
+            .arg(item.code.as_str())
+            .arg(r.refusal.map_or("", ClaimReason::as_str));
     }
     // The claims' connection: `WAIT` below must follow the script on the same connection.
     let mut conn = shared.claim_conn.clone();

@@ -3,7 +3,9 @@
 -- argument or a missing drop stops the script before its first write.
 --
 -- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log.
--- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code.
+-- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code, refusal ('' or
+--   the hub's `not_open` / `closed`: answer an earlier decision of the rid, else this
+--   refusal, recording nothing).
 -- Returns {'X'} when the drop does not exist, else 2n values, per claim one of
 --   'G', claim JSON        granted now, or earlier to the same (viewer, rid)
 --   'R', reason            refused now, or earlier to the same (viewer, rid)
@@ -16,11 +18,12 @@ local SEP = '\0'
 local REFUSED_PER_VIEWER = 32
 local EVENTS_KEPT = 10000
 
-if not n or #ARGV ~= 2 + 6 * n then
-  return redis.error_reply('ERR claim.lua: expected 2 + 6n arguments')
+local W = 7
+if not n or #ARGV ~= 2 + W * n then
+  return redis.error_reply('ERR claim.lua: expected 2 + 7n arguments')
 end
 for i = 0, n - 1 do
-  if not tonumber(ARGV[3 + 6 * i + 4]) then
+  if not tonumber(ARGV[3 + W * i + 4]) then
     return redis.error_reply('ERR claim.lua: now_ms is not a number')
   end
 end
@@ -72,9 +75,10 @@ local function refused_list(viewer)
   return list
 end
 for i = 0, n - 1 do
-  local b = 3 + 6 * i
-  local sku, viewer, handle, rid, now, code =
-    ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local b = 3 + W * i
+  local sku, viewer, handle, rid, now, code, hub_refusal =
+    ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5],
+    ARGV[b + 6]
   local rid_key = viewer .. SEP .. rid
   local d
   if decided[rid_key] then
@@ -88,6 +92,10 @@ for i = 0, n - 1 do
         if pair[1] == rid then d = {'R', pair[2]} end
       end
     end
+  end
+  if not d and hub_refusal ~= '' then
+    -- The hub's timeline refused it and the rid was not decided before: not remembered.
+    d = {'R', hub_refusal}
   end
   if not d and not closed and windowed and not window_open(sku) then
     -- Not remembered (like the hub's own `not_open`): a retry once the window opens may succeed.
@@ -168,7 +176,7 @@ for i = 0, n - 1 do
     d[2] = json
     d.written = true
   elseif d[3] == 'new' and d[1] == 'R' then
-    touched[ARGV[3 + 6 * i + 1]] = true
+    touched[ARGV[3 + W * i + 1]] = true
   end
   table.insert(reply, d[1])
   table.insert(reply, d[2])

@@ -69,6 +69,7 @@
 mod batch;
 pub mod bus;
 mod conn;
+mod reply;
 mod subscriber;
 
 use std::sync::Arc;
@@ -79,10 +80,11 @@ use dropwire_core::claim::{Score, leaderboard};
 use dropwire_core::protocol::StockItem;
 use dropwire_core::timeline::ControlAction;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
-use redis::{AsyncCommands, ErrorKind, RedisError, Script};
+use redis::{AsyncCommands, Script};
 
 use self::batch::{Answer, Batcher, Item};
 use self::conn::{Conn, within};
+use self::reply::{bad_reply, parse, state, to_json};
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
@@ -195,44 +197,6 @@ const EXPIRE_STEP: usize = 500;
 
 fn code_key(code: &ClaimCode) -> String {
     format!("dw:code:{code}")
-}
-
-fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
-    serde_json::from_str(raw).map_err(|e| {
-        StoreError::Redis(RedisError::from((
-            ErrorKind::TypeError,
-            "unreadable JSON in redis",
-            e.to_string(),
-        )))
-    })
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| {
-        StoreError::Redis(RedisError::from((
-            ErrorKind::TypeError,
-            "a value cannot be written as JSON",
-            e.to_string(),
-        )))
-    })
-}
-
-fn bad_reply(script: &str, reply: &[String]) -> StoreError {
-    let shown: Vec<&str> = reply.iter().take(4).map(String::as_str).collect();
-    StoreError::Redis(RedisError::from((
-        ErrorKind::TypeError,
-        "unexpected reply from a dropwire script",
-        format!("{script}: {shown:?}"),
-    )))
-}
-
-fn state(raw: &str) -> Result<ClaimState, StoreError> {
-    Ok(match raw {
-        "held" => ClaimState::Held,
-        "redeemed" => ClaimState::Redeemed,
-        "expired" => ClaimState::Expired,
-        other => return Err(bad_reply("settle.lua state", &[other.to_owned()])),
-    })
 }
 
 /// What redeeming a code in one drop came to.
@@ -489,10 +453,18 @@ impl Store for RedisStore {
 
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
         let mut out = Vec::new();
+        let mut failed = None;
         for id in self.drop_ids().await? {
-            self.expire_in(&id, now_ms, &mut out).await?;
+            // One drop's trouble (its cluster shard away) must not hold up the others'.
+            if let Err(e) = self.expire_in(&id, now_ms, &mut out).await {
+                tracing::warn!(drop = %id, error = %e, "cannot expire holds; will retry");
+                failed.get_or_insert(e);
+            }
         }
-        Ok(out)
+        match failed {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
     }
 
     async fn claims(&self, id: &DropId) -> Result<Vec<Claim>, StoreError> {
