@@ -213,7 +213,12 @@ impl RedisStore {
     pub async fn connect(config: RedisStoreConfig) -> Result<RedisStore, StoreError> {
         let conn = conn::connect(&config).await?;
         let claim_conn = if config.wait_replicas > 0 {
-            conn::connect(&config).await?
+            // `WAIT` takes up to `op_timeout` itself: the connection must not give up first.
+            let patient = RedisStoreConfig {
+                op_timeout: config.op_timeout * 2,
+                ..config.clone()
+            };
+            conn::connect(&patient).await?
         } else {
             conn.clone()
         };
