@@ -20,18 +20,11 @@ BIN=target/release
 WORK="$(mktemp -d)"
 ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. load-tests/lib.sh
 REDIS_PORT=$(free_port)
 A_PORT=$(free_port)
 B_PORT=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"; }
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$WORK" --logfile "$WORK/redis.log" &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis "$REDIS_PORT" --appendonly no
 
 for node in a:"$A_PORT" b:"$B_PORT"; do
   name=${node%%:*}; port=${node##*:}
@@ -40,9 +33,8 @@ for node in a:"$A_PORT" b:"$B_PORT"; do
     > "$WORK/$name.out" 2>&1 &
   pids+=($!)
 done
-for port in "$A_PORT" "$B_PORT"; do
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-done
+wait_ready "$A_PORT"
+wait_ready "$B_PORT"
 
 ID="xnode-$(date +%s%3N)"
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$A_PORT" --admin-token "$TOKEN" \

@@ -19,23 +19,15 @@ BIN=target/release
 WORK="$(mktemp -d)"
 ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. load-tests/lib.sh
 PORT=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 
 store=()
 case "$BACKEND" in
   embedded) ;;
   redis)
     REDIS_PORT=$(free_port)
-    # In a session of its own, as a Redis service would be: with autogroup scheduling a
-    # process in this script's session shares one CPU share with the hub and the swarm.
-    setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-      --appendfsync always --dir "$WORK" --logfile "$WORK/redis.log" &
-    pids+=($!)
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_redis "$REDIS_PORT" --appendonly yes --appendfsync always
     store=(--redis "redis://127.0.0.1:$REDIS_PORT/0")
     ;;
   *) echo "usage: $0 [embedded|redis] [VIEWERS] [STOCK]" >&2; exit 2 ;;
@@ -44,7 +36,7 @@ esac
 DROPWIRE_LOG=warn "$BIN/dropwire" serve --bind "127.0.0.1:$PORT" --admin-token "$TOKEN" \
   --data-dir "$WORK/data" "${store[@]}" > "$WORK/hub.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$PORT"
 
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
   --viewers "$VIEWERS" --claim --stock "$STOCK" --broadcasts 0 2>&1 \
