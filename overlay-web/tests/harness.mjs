@@ -14,15 +14,20 @@ export const ADMIN = 'browser-test-admin-token-0123';
 export const SHOTS = join(repo, 'test-artifacts', 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
+// A free port below the kernel's ephemeral range (32768-60999), so that a hub stopped and
+// started again on it (the restart test) never finds it taken by some client socket's
+// local port in between.
+export async function freePort() {
+  for (let tries = 0; tries < 500; tries += 1) {
+    const port = 12000 + Math.floor(Math.random() * 20000);
+    const free = await new Promise((ok) => {
+      const srv = net.createServer();
+      srv.once('error', () => ok(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
     });
-    srv.on('error', fail);
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port between 12000 and 32000');
 }
 
 export class Hub {
@@ -42,7 +47,7 @@ export class Hub {
     this.base = `http://127.0.0.1:${this.port}`;
     return new Promise((ok, fail) => {
       let out = '';
-      const timer = setTimeout(() => fail(new Error(`dropwire did not start: ${out}`)), 20000);
+      const timer = setTimeout(() => fail(new Error(`dropwire did not start: ${out}`)), 60000);
       this.proc.stdout.on('data', (chunk) => {
         out += chunk;
         if (out.includes('listening on')) {

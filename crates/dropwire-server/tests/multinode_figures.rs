@@ -34,6 +34,7 @@ async fn until_left(v: &mut Viewer, sku: &str, n: u64) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_revealed_after_a_claim_gets_its_stock_out_on_every_node() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
     let redis = RedisServer::start();
     let nodes = [
         redis_node(&redis, "a", Clock::System).await?,
@@ -88,6 +89,7 @@ async fn a_product_revealed_after_a_claim_gets_its_stock_out_on_every_node() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiry_swept_by_a_node_without_viewers_reaches_the_others() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
     let redis = RedisServer::start();
     // Node B runs a minute ahead, so its sweeper, and only its, finds the hold due. It starts
     // before the drop exists and is never asked about it: it has no hub for it.

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_hub_continues_the_drop_at_the_right_cue() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
     let dir = tempfile::tempdir()?;
     let cues = json!([
         {"at_s": 0, "type": "intro"},
         {"at_s": 1, "type": "reveal", "sku": "mug"},
-        {"at_s": 3, "type": "cta", "title": "after the restart"},
+        {"at_s": 6, "type": "cta", "title": "after the restart"},
         {"at_s": 3600, "type": "close"}
     ]);
     let server = TestServer::on_dir(dir.path()).await?;
@@ -45,10 +46,17 @@ async fn a_restarted_hub_continues_the_drop_at_the_right_cue() -> Result<()> {
         .flatten()
         .filter_map(|f| f["cue"]["type"].as_str())
         .collect();
-    assert_eq!(fired, ["intro", "reveal"]);
-    assert_eq!(snap["drop"]["next_cue"]["index"], 2);
-    let cta = v.cue("cta").await?;
-    assert_eq!(cta["index"], 2);
+    // The restart normally takes far less than the 5 s to the cta, which then fires once
+    // at its time; a machine so loaded that the restart took longer finds it fired already,
+    // once (the timeline is a function of the log and the time, not of who was up).
+    if fired == ["intro", "reveal"] {
+        assert_eq!(snap["drop"]["next_cue"]["index"], 2);
+        let cta = v.cue("cta").await?;
+        assert_eq!(cta["index"], 2);
+    } else {
+        assert_eq!(fired, ["intro", "reveal", "cta"]);
+        assert_eq!(snap["drop"]["next_cue"]["index"], 3);
+    }
     let repeats = v
         .seen
         .iter()
@@ -60,6 +68,7 @@ async fn a_restarted_hub_continues_the_drop_at_the_right_cue() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
     let dir = tempfile::tempdir()?;
     let mut hub = Spawned::on_dir(dir.path())?;
     let http = reqwest::Client::new();

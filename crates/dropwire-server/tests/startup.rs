@@ -21,7 +21,7 @@ fn refused(env: &[(&str, &str)]) -> Result<String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while child.try_wait()?.is_none() {
         if Instant::now() > deadline {
             child.kill()?;

@@ -24,8 +24,9 @@ pub mod error;
 pub mod journal;
 pub mod memory;
 pub mod redis;
+/// Test support (real `redis-server`s on reserved ports): [`dropwire_testkit`].
 #[cfg(feature = "test-support")]
-pub mod testing;
+pub use dropwire_testkit as testing;
 
 use async_trait::async_trait;
 use dropwire_core::claim::{ClaimReason, LeaderEntry};

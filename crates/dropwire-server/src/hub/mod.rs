@@ -16,6 +16,7 @@
 //! hub's [`Relay`], Redis sequences it, and the hub delivers what comes back from the bus
 //! ([`DropHub::ingest`]), so every node's viewers see one `seq` order.
 
+mod control;
 mod figures;
 mod task;
 
@@ -29,7 +30,7 @@ use dropwire_core::claim::LeaderEntry;
 use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, ServerMsg, StockItem};
 use dropwire_core::script::CueType;
 use dropwire_core::timeline::{ClaimWindow, CueKey};
-use dropwire_core::{ControlAction, ControlEntry, DropId, DropRecord, DropState, TimelineView};
+use dropwire_core::{ControlAction, DropId, DropRecord, DropState, TimelineView};
 use dropwire_store::{Mark, RedisBus, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -37,7 +38,6 @@ use self::figures::Audiences;
 pub use self::figures::ViewerCounts;
 
 use crate::clock::Clock;
-use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::relay::{self, Relay, Resend};
 
@@ -435,105 +435,6 @@ impl DropHub {
             next_cue: NextCue::of(view, &record.spec.script),
         });
         revealed
-    }
-
-    /// After the bus said this node's control log is behind: re-reads it, publishes what
-    /// changed, and publishes again what was refused (marks keep out what another node
-    /// published already).
-    pub async fn resync(&self, resend: Resend) {
-        let fresh = match self.ctx.store.drop_record(&self.id).await {
-            Ok(Some(r)) => Arc::new(r),
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(drop = %self.id, error = %e, "cannot re-read the control log");
-                return;
-            }
-        };
-        let now = self.ctx.clock.now_ms();
-        let mut sh = self.lock();
-        if fresh.log.len() > sh.record.log.len() {
-            sh.record = fresh;
-        }
-        self.refresh(&mut sh, now);
-        let view = sh.view.clone();
-        match resend {
-            Resend::Nothing => {}
-            Resend::State => self.publish_state(&mut sh, &view),
-            Resend::CuesFrom(at_ms) => {
-                for n in (0..view.fired.len()).filter(|&n| view.fired[n].at_ms >= at_ms) {
-                    self.publish_cue(&mut sh, &view, n);
-                }
-            }
-        }
-        drop(sh);
-        self.timeline_changed.notify_one();
-    }
-
-    /// Another node changed the control log (now `len` entries): re-read it.
-    pub async fn log_changed(&self, len: u64) {
-        if (self.record().log.len() as u64) < len {
-            self.resync(Resend::Nothing).await;
-        }
-    }
-
-    /// Takes a newer record (after a control action, here or elsewhere) and publishes its effects.
-    pub fn apply_record(&self, record: Arc<DropRecord>) {
-        let now = self.ctx.clock.now_ms();
-        let mut sh = self.lock();
-        if record.log.len() < sh.record.log.len() {
-            return;
-        }
-        sh.record = record;
-        self.refresh(&mut sh, now);
-        drop(sh);
-        self.timeline_changed.notify_one();
-    }
-
-    /// Appends a control action to the log (checked against the state at `now`) and
-    /// publishes its effects before returning.
-    pub async fn control(&self, action: ControlAction) -> Result<Arc<DropRecord>, AppError> {
-        let mut record = self.record();
-        for _ in 0..8 {
-            let now = self.ctx.clock.now_ms();
-            let view = TimelineView::compute(&record.spec.script, &record.log, now);
-            view.check(&action, &record.spec)?;
-            let at_ms = record.log.last().map_or(now, |e| e.at_ms.max(now));
-            let entry = ControlEntry {
-                at_ms,
-                action: action.clone(),
-            };
-            match self
-                .ctx
-                .store
-                .append_control(&self.id, record.log.len(), entry)
-                .await
-            {
-                Ok(log) => {
-                    let len = log.len() as u64;
-                    let updated = Arc::new(DropRecord {
-                        log,
-                        ..(*record).clone()
-                    });
-                    self.apply_record(Arc::clone(&updated));
-                    if let Some(relay) = &self.relay {
-                        // The other nodes would find out at their next cue (`stale`); tell
-                        // them now, so a pause or a fire-now takes effect everywhere at once.
-                        if let Err(e) = relay.bus.announce_log(&self.id, len).await {
-                            tracing::warn!(drop = %self.id, error = %e, "cannot announce a control action");
-                        }
-                    }
-                    return Ok(updated);
-                }
-                Err(StoreError::Conflict) => {
-                    let fresh = self.ctx.store.drop_record(&self.id).await?;
-                    record =
-                        Arc::new(fresh.ok_or_else(|| StoreError::NoSuchDrop(self.id.clone()))?);
-                    self.apply_record(Arc::clone(&record));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict.into())
     }
 
     /// Subscribes a viewer: it gets every broadcast after `seq`, and catches up from `since`.

@@ -20,7 +20,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 /// Frames are awaited at most this long before a test fails (a hang guard, not a timing assertion).
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct TestServer {
     pub base: String,
@@ -427,3 +427,28 @@ pub async fn claim_all(viewers: &mut [Viewer], sku: &str) -> Result<Vec<Value>> 
         .map(|(i, v)| async move { v.claim(sku, &format!("r{i}")).await });
     futures_util::future::try_join_all(asks).await
 }
+
+/// How long [`eventually`] waits for its condition: generous, for a loaded 2-core machine
+/// (a hang guard, not a timing assertion).
+pub const EVENTUALLY: Duration = Duration::from_secs(90);
+
+/// Polls `check` every 50 ms until it answers true; fails after [`EVENTUALLY`] with `what`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{what}: not so after {EVENTUALLY:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[allow(unused_imports)] // only the binaries with heavy tests use it
+pub use dropwire_store::testing::heavy;

@@ -182,7 +182,7 @@ async fn a_full_queue_refuses_busy_before_applying_anything() {
         .expect("claim");
     pendings.push(first.expect("new").1);
     waiting
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(60))
         .expect("the writer waits");
 
     // A retry of a granted rid answers only once the grant is on disk (its barrier takes

@@ -1,16 +1,19 @@
-//! Test support: a real `redis-server` on a free port, with its own directory, killed when
+//! A real `redis-server` on a reserved free port, with its own directory, killed when
 //! dropped — and, should the test process die first, by a watchdog that sees it go. Also a
 //! 3-master Redis Cluster of such servers ([`RedisCluster`]).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::ports::Port;
 
 /// A redis-server this process started (`appendonly yes`, `appendfsync always`).
 #[derive(Debug)]
 pub struct RedisServer {
     pub port: u16,
+    /// Held for the server's life, so a restart finds the port still free.
+    _reserved: Port,
     dir: tempfile_dir::Dir,
     child: Option<Child>,
     extra: Vec<String>,
@@ -35,15 +38,17 @@ impl RedisServer {
 
     /// Starts one with extra `redis-server` arguments (`["--replicaof", "127.0.0.1", "7000"]`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        Self::start_on(free_port(false), extra)
+        Self::start_on(Port::free(), extra)
     }
 
-    fn start_on(port: u16, extra: &[&str]) -> RedisServer {
+    fn start_on(reserved: Port, extra: &[&str]) -> RedisServer {
+        let port = reserved.port;
         let dir =
             std::env::temp_dir().join(format!("dropwire-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("redis dir");
         let mut server = RedisServer {
             port,
+            _reserved: reserved,
             dir: tempfile_dir::Dir(dir),
             child: None,
             extra: extra.iter().map(|a| format!("'{a}'")).collect(),
@@ -79,7 +84,7 @@ impl RedisServer {
             .spawn()
             .expect("sh");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
@@ -125,23 +130,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A free port on 127.0.0.1; with `bus`, one whose cluster bus port (+10000) is free too.
-fn free_port(bus: bool) -> u16 {
-    for _ in 0..200 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if !bus {
-            return port;
-        }
-        if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port with a free cluster bus port");
-}
-
 /// A Redis Cluster of three masters (no replicas) on free ports, each an
 /// append-only [`RedisServer`], joined with `redis-cli --cluster create`.
 #[derive(Debug)]
@@ -155,7 +143,7 @@ impl RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
                 RedisServer::start_on(
-                    free_port(true),
+                    Port::free_with_bus(),
                     &[
                         "--cluster-enabled",
                         "yes",
@@ -184,7 +172,7 @@ impl RedisCluster {
             String::from_utf8_lossy(&created.stdout)
         );
         let cluster = RedisCluster { nodes };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while !cluster.nodes.iter().all(|n| n.cluster_ok()) {
             assert!(Instant::now() < deadline, "the cluster did not come up");
             std::thread::sleep(Duration::from_millis(50));
