@@ -421,10 +421,19 @@ pub fn tally(results: &[Value]) -> (usize, std::collections::HashSet<String>, us
 
 /// Every viewer claims one `sku` at once, viewer `i` with rid `r{i}`; the answers in order.
 pub async fn claim_all(viewers: &mut [Viewer], sku: &str) -> Result<Vec<Value>> {
-    let asks = viewers
-        .iter_mut()
-        .enumerate()
-        .map(|(i, v)| async move { v.claim(sku, &format!("r{i}")).await });
+    // A viewer told `unavailable` (the store timed out on a loaded machine) asks again
+    // with the same rid, as a client should; the answer it then gets is the decision.
+    let asks = viewers.iter_mut().enumerate().map(|(i, v)| async move {
+        let rid = format!("r{i}");
+        let deadline = tokio::time::Instant::now() + EVENTUALLY;
+        loop {
+            let answer = v.claim(sku, &rid).await?;
+            if answer["reason"] != "unavailable" || tokio::time::Instant::now() >= deadline {
+                return Ok::<_, anyhow::Error>(answer);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
     futures_util::future::try_join_all(asks).await
 }
 
