@@ -29,6 +29,9 @@ pub struct InventoryItem {
     pub per_viewer_limit: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    /// The variants a viewer may name as its size on the waitlist (e.g. `["S", "M", "L"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -57,10 +60,72 @@ pub struct DropSpec {
     pub hold_s: u32,
     pub inventory: Vec<InventoryItem>,
     pub script: Script,
+    /// The announced start (RFC 3339 in the API): the overlay counts down to it and the
+    /// waitlist is open before it. Informative: the streamer still starts the drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<StartsAt>,
+    /// Seconds after each reveal during which only the drop's early-access segment (its
+    /// waitlist) may claim; 0 turns early access off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub early_access_s: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A moment given as RFC 3339 (`2026-12-24T18:00:00+01:00`), kept as Unix milliseconds and
+/// written back in UTC (`2026-12-24T17:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StartsAt(pub u64);
+
+impl StartsAt {
+    pub fn parse(s: &str) -> Result<StartsAt, CoreError> {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                CoreError::invalid("starts_at", format!("{s:?} is not RFC 3339 ({e})"))
+            })?;
+        let ms = t.unix_timestamp_nanos() / 1_000_000;
+        u64::try_from(ms)
+            .map(StartsAt)
+            .map_err(|_| CoreError::invalid("starts_at", "must be after 1970"))
+    }
+
+    pub fn ms(self) -> u64 {
+        self.0
+    }
+
+    /// RFC 3339 in UTC, to the millisecond when it has any.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| self.0.to_string())
+    }
+}
+
+impl Serialize for StartsAt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for StartsAt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        StartsAt::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 pub const MAX_SKUS: usize = 100;
 pub const MAX_STOCK: u32 = 1_000_000;
+/// The longest early-access window after a reveal.
+pub const MAX_EARLY_ACCESS_S: u32 = 3600;
+const MAX_VARIANTS: usize = 20;
 
 impl DropSpec {
     /// Checks everything but the id's uniqueness (the store's business).
@@ -122,12 +187,45 @@ impl DropSpec {
             if item.price_cents > 100_000_000 {
                 return Err(CoreError::invalid(f("price_cents"), "absurd price"));
             }
+            if item.variants.len() > MAX_VARIANTS {
+                return Err(CoreError::invalid(
+                    f("variants"),
+                    format!("at most {MAX_VARIANTS} variants"),
+                ));
+            }
+            let mut names = HashSet::new();
+            for (j, v) in item.variants.iter().enumerate() {
+                if v.trim().is_empty() || v.chars().count() > 32 || v.chars().any(char::is_control)
+                {
+                    return Err(CoreError::invalid(
+                        f(&format!("variants[{j}]")),
+                        "must be 1-32 printable characters",
+                    ));
+                }
+                if !names.insert(v.as_str()) {
+                    return Err(CoreError::invalid(
+                        f(&format!("variants[{j}]")),
+                        format!("duplicate variant {v:?}"),
+                    ));
+                }
+            }
+        }
+        if self.early_access_s > MAX_EARLY_ACCESS_S {
+            return Err(CoreError::invalid(
+                "early_access_s",
+                format!("must be 0-{MAX_EARLY_ACCESS_S} seconds"),
+            ));
         }
         self.script.validate(&self.inventory)
     }
 
     pub fn item(&self, sku: &str) -> Option<&InventoryItem> {
         self.inventory.iter().find(|i| i.sku == sku)
+    }
+
+    /// The early-access window after each reveal, in milliseconds (0: none).
+    pub fn early_access_ms(&self) -> u64 {
+        u64::from(self.early_access_s) * 1000
     }
 }
 

@@ -10,19 +10,24 @@
 //! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
 //!   function of (script, control log, now).
 //! - [`claim`]: claim records, outcomes, the leaderboard scoring rule.
+//! - [`funnel`]: the facts the funnel ledger records, with ids derived from what they describe.
+//! - [`waitlist`]: the waitlist join (intent, consent, contact) and its rules.
 //! - [`protocol`]: the viewer WebSocket's frames, as in `API.md`.
 //! - [`error`]: this crate's error type.
 
 pub mod claim;
 pub mod drop;
+pub mod funnel;
 pub mod error;
 pub mod ids;
 pub mod protocol;
 pub mod script;
 pub mod timeline;
+pub mod waitlist;
 
 pub use claim::{Claim, ClaimOutcome, ClaimReason, ClaimState, LeaderEntry};
-pub use drop::{DropKind, DropRecord, DropSpec, InventoryItem};
+pub use drop::{DropKind, DropRecord, DropSpec, InventoryItem, StartsAt};
+pub use funnel::{Fact, FactKind};
 pub use error::CoreError;
 pub use ids::{ClaimCode, DropId};
 pub use script::{Cue, CueType, Script};

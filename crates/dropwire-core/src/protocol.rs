@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claim::LeaderEntry;
-use crate::drop::{DropKind, DropRecord, InventoryItem};
+use crate::drop::{DropKind, DropRecord, InventoryItem, StartsAt};
 use crate::script::{Cue, CueType, Script};
-use crate::timeline::{DropState, FiredCue, TimelineView};
+use crate::timeline::{ClaimWindow, DropState, FiredCue, TimelineView};
 
 /// The largest text frame a client may send.
 pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
@@ -139,6 +139,10 @@ pub enum ServerMsg {
         /// For a `reveal`: the product it reveals, so a viewer can show name and price at once.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         item: Option<InventoryItem>,
+        /// For a `reveal` with early access: when the public may claim (the early-access
+        /// segment may from `at_ms`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_ms: Option<u64>,
         /// The next script cue and when it is due, while live.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_cue: Option<NextCue>,
@@ -169,6 +173,9 @@ pub enum ServerMsg {
         hold_until_ms: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// With `not_open` during an early-access window: when the public may claim.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opens_at_ms: Option<u64>,
     },
     CouponResult {
         rid: String,
@@ -289,7 +296,17 @@ pub struct DropSnapshot {
     pub fired: Vec<FiredCueView>,
     pub current_cue: Option<FiredCueView>,
     pub next_cue: Option<NextCue>,
+    /// SKUs anyone may claim now.
     pub open_skus: Vec<String>,
+    /// SKUs in their early-access window: only the segment may claim, the public from `public_ms`.
+    #[serde(default)]
+    pub early_access: Vec<EarlySku>,
+    /// Seconds of early access after each reveal (0: none).
+    #[serde(default)]
+    pub early_access_s: u32,
+    /// The announced start (RFC 3339), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<StartsAt>,
     pub coupons: Vec<CouponView>,
     pub stock: Vec<StockItem>,
     pub leaderboard: Vec<LeaderEntry>,
@@ -299,6 +316,13 @@ pub struct DropSnapshot {
     pub script: Option<Script>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obs_key: Option<String>,
+}
+
+/// A SKU in its early-access window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlySku {
+    pub sku: String,
+    pub public_ms: u64,
 }
 
 /// Live figures that come from the store and the hub rather than the timeline.
@@ -320,6 +344,7 @@ impl DropSnapshot {
         let spec = &record.spec;
         let admin = audience == Audience::Admin;
         let visible = |sku: &str| admin || view.is_revealed(sku);
+        let early = spec.early_access_ms();
         DropSnapshot {
             id: record.id.to_string(),
             title: spec.title.clone(),
@@ -349,9 +374,22 @@ impl DropSnapshot {
             open_skus: spec
                 .inventory
                 .iter()
-                .filter(|i| view.window(&i.sku) == crate::timeline::ClaimWindow::Open)
+                .filter(|i| view.window(&i.sku, now_ms, early) == ClaimWindow::Open)
                 .map(|i| i.sku.clone())
                 .collect(),
+            early_access: spec
+                .inventory
+                .iter()
+                .filter_map(|i| match view.window(&i.sku, now_ms, early) {
+                    ClaimWindow::EarlyAccess { public_ms } => Some(EarlySku {
+                        sku: i.sku.clone(),
+                        public_ms,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            early_access_s: spec.early_access_s,
+            starts_at: spec.starts_at,
             coupons: view
                 .active_coupons(now_ms)
                 .map(|(f, until)| CouponView {
@@ -427,6 +465,7 @@ mod tests {
             sku: None,
             hold_until_ms: None,
             reason: Some("sold_out".into()),
+            opens_at_ms: None,
         };
         assert_eq!(
             serde_json::to_string(&res).unwrap(),

@@ -304,6 +304,7 @@ mod tests {
             stock: 40,
             per_viewer_limit: 1,
             image_url: None,
+            variants: Vec::new(),
         }]
     }
 

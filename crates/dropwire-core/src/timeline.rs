@@ -9,8 +9,10 @@
 //! - Each ad-hoc cue fires once, when its control entry is appended.
 //! - A `close` cue, a manual close, or live time reaching `duration_s` closes the drop.
 //! - A SKU's claim window is open from its `reveal` until the close, and shut while paused.
+//!   With an early-access window of `e` ms, it is open to the drop's early-access segment
+//!   alone from the reveal until `reveal + e` (wall time), and to everyone after.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -115,6 +117,10 @@ impl FiredCue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimWindow {
     Open,
+    /// Open to the early-access segment only, to everyone from `public_ms`.
+    EarlyAccess {
+        public_ms: u64,
+    },
     NotOpen,
     Closed,
 }
@@ -133,7 +139,8 @@ pub struct TimelineView {
     pub next: Option<(usize, u64)>,
     /// When live time will reach the script's end, while live.
     pub ends_ms: Option<u64>,
-    revealed: BTreeSet<String>,
+    /// Revealed SKUs and the wall time of their (first) reveal.
+    revealed: BTreeMap<String, u64>,
     fired_script: Vec<bool>,
 }
 
@@ -159,7 +166,7 @@ impl<'a> Walk<'a> {
         }
         if cue.kind == CueType::Reveal {
             if let Some(sku) = &cue.sku {
-                self.view.revealed.insert(sku.clone());
+                self.view.revealed.entry(sku.clone()).or_insert(at_ms);
             }
         }
         let closes = cue.kind == CueType::Close;
@@ -266,7 +273,7 @@ impl TimelineView {
                 fired: Vec::new(),
                 next: None,
                 ends_ms: None,
-                revealed: BTreeSet::new(),
+                revealed: BTreeMap::new(),
                 fired_script: vec![false; script.cues.len()],
             },
             elapsed_before: 0,
@@ -298,16 +305,31 @@ impl TimelineView {
         }
     }
 
-    pub fn window(&self, sku: &str) -> ClaimWindow {
+    /// The claim window of `sku` at `now_ms`, with an early-access window of
+    /// `early_access_ms` after each reveal (0: none).
+    pub fn window(&self, sku: &str, now_ms: u64, early_access_ms: u64) -> ClaimWindow {
         match self.state {
             DropState::Closed => ClaimWindow::Closed,
-            DropState::Live if self.revealed.contains(sku) => ClaimWindow::Open,
+            DropState::Live => match self.public_opens_ms(sku, early_access_ms) {
+                Some(public_ms) if early_access_ms > 0 && now_ms < public_ms => {
+                    ClaimWindow::EarlyAccess { public_ms }
+                }
+                Some(_) => ClaimWindow::Open,
+                None => ClaimWindow::NotOpen,
+            },
             _ => ClaimWindow::NotOpen,
         }
     }
 
+    /// When the public may claim a revealed `sku`: its reveal plus the early-access window.
+    pub fn public_opens_ms(&self, sku: &str, early_access_ms: u64) -> Option<u64> {
+        self.revealed
+            .get(sku)
+            .map(|at| at.saturating_add(early_access_ms))
+    }
+
     pub fn is_revealed(&self, sku: &str) -> bool {
-        self.revealed.contains(sku)
+        self.revealed.contains_key(sku)
     }
 
     /// The cue fired last, if any.

@@ -17,8 +17,11 @@ fn spec(cues: Vec<Cue>, duration_s: u32) -> DropSpec {
             stock: 5,
             per_viewer_limit: 1,
             image_url: None,
+            variants: Vec::new(),
         }],
         script: Script { duration_s, cues },
+        starts_at: None,
+        early_access_s: 0,
     }
 }
 
@@ -53,7 +56,7 @@ fn cues_fire_on_live_time_and_pause_holds_it() {
     let v = TimelineView::compute(&s.script, &log, T0 + 89_999);
     assert_eq!(keys(&v), [CueKey::Script(0)]);
     assert_eq!(v.next, Some((1, T0 + 90_000)));
-    assert_eq!(v.window("mug"), ClaimWindow::NotOpen);
+    assert_eq!(v.window("mug", 0, 0), ClaimWindow::NotOpen);
 
     log.push(entry(T0 + 60_000, ControlAction::Pause));
     let v = TimelineView::compute(&s.script, &log, T0 + 500_000);
@@ -73,13 +76,39 @@ fn cues_fire_on_live_time_and_pause_holds_it() {
     let v = TimelineView::compute(&s.script, &log, T0 + 130_000);
     assert_eq!(keys(&v), [CueKey::Script(0), CueKey::Script(1)]);
     assert_eq!(v.fired[1].at_ms, T0 + 130_000);
-    assert_eq!(v.window("mug"), ClaimWindow::Open);
+    assert_eq!(v.window("mug", 0, 0), ClaimWindow::Open);
 
     let v = TimelineView::compute(&s.script, &log, T0 + 10_000_000);
     assert_eq!(v.state, DropState::Closed);
     assert_eq!(v.closed_ms, Some(T0 + 640_000));
-    assert_eq!(v.window("mug"), ClaimWindow::Closed);
+    assert_eq!(v.window("mug", 0, 0), ClaimWindow::Closed);
     assert_eq!(v.elapsed_ms, 600_000);
+}
+
+#[test]
+fn early_access_opens_to_the_segment_first_then_to_everyone() {
+    let s = spec(vec![reveal(90), Cue::new(600, CueType::Close)], 600);
+    let log = vec![entry(T0, ControlAction::Start)];
+    let early = 30_000;
+    let v = TimelineView::compute(&s.script, &log, T0 + 90_000);
+    let public_ms = T0 + 120_000;
+    assert_eq!(v.public_opens_ms("mug", early), Some(public_ms));
+    assert_eq!(
+        v.window("mug", T0 + 90_000, early),
+        ClaimWindow::EarlyAccess { public_ms }
+    );
+    assert_eq!(
+        v.window("mug", public_ms - 1, early),
+        ClaimWindow::EarlyAccess { public_ms }
+    );
+    assert_eq!(v.window("mug", public_ms, early), ClaimWindow::Open);
+    assert_eq!(v.window("mug", T0 + 90_000, 0), ClaimWindow::Open, "off");
+    assert_eq!(v.window("cup", T0 + 90_000, early), ClaimWindow::NotOpen);
+    // Paused inside the window: shut for everyone.
+    let mut paused = log.clone();
+    paused.push(entry(T0 + 95_000, ControlAction::Pause));
+    let v = TimelineView::compute(&s.script, &paused, T0 + 96_000);
+    assert_eq!(v.window("mug", T0 + 96_000, early), ClaimWindow::NotOpen);
 }
 
 #[test]

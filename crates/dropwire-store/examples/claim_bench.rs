@@ -56,6 +56,7 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
                     rid: "r".into(),
                     now_ms: 1,
                     refusal: None,
+                    members_only: false,
                 };
                 let t0 = Instant::now();
                 let outcome = store.claim(req).await.expect("claim");

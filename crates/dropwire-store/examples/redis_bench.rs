@@ -89,6 +89,7 @@ async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
                             rid: "r".into(),
                             now_ms: 1,
                             refusal: None,
+                            members_only: false,
                         })
                         .await?;
                     lat.push(t.elapsed());

@@ -55,7 +55,15 @@ pub struct ClaimRequest {
     /// and otherwise this reason, recording nothing.
     #[serde(default)]
     pub refusal: Option<ClaimReason>,
+    /// Set during a SKU's early-access window: only members of the drop's early-access
+    /// segment ([`Store::admit`]) may claim; anyone else is answered `not_open` (unless the
+    /// rid was decided before), and nothing is recorded.
+    #[serde(default)]
+    pub members_only: bool,
 }
+
+/// The handle an erased viewer's claims and score show.
+pub const ERASED_HANDLE: &str = "erased";
 
 /// A viewer asks for a personal code of a unique flash coupon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +147,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Reserves `n` broadcast sequence numbers for a drop and returns the first. Numbers
     /// are never handed out twice, across restarts too.
     async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError>;
+
+    /// Adds a viewer to a drop's early-access segment (the waitlist and, later, pass
+    /// holders); idempotent. [`StoreError::NoSuchDrop`] for an unknown drop.
+    async fn admit(&self, drop: &DropId, viewer_id: &str) -> Result<(), StoreError>;
+
+    /// Erases a viewer in every drop: its id becomes `tombstone` and its handle
+    /// [`ERASED_HANDLE`] wherever the store keeps them (claims, scores, request ids,
+    /// per-viewer counts, coupons, segments), so counts stay right and nothing links back.
+    /// Returns how many claims changed.
+    async fn erase_viewer(&self, viewer_id: &str, tombstone: &str) -> Result<u64, StoreError>;
 
     /// Whether the backend is reachable and healthy (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -27,6 +27,7 @@ fn req(drop: &DropId, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
         rid: rid.into(),
         now_ms,
         refusal: None,
+        members_only: false,
     }
 }
 
@@ -81,6 +82,44 @@ async fn reopening_replays_the_same_state() {
     let before = claims.iter().find(|c| c.viewer_id == "bo").unwrap().clone();
     let retry = again.claim(req(&id, "bo", "r", T0 + 70_000)).await.unwrap();
     assert_eq!(retry, ClaimOutcome::Granted(before));
+}
+
+#[tokio::test]
+async fn the_segment_and_an_erasure_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let id = populate(&store).await;
+    store.admit(&id, "dee").await.unwrap();
+    store.admit(&id, "ana").await.unwrap();
+    assert_eq!(store.erase_viewer("ana", "erased-1").await.unwrap(), 1);
+    let (claims, figures) = (
+        store.claims(&id).await.unwrap(),
+        store.figures(&id).await.unwrap(),
+    );
+    drop(store);
+    let again = open(dir.path()).unwrap();
+    assert_eq!(again.claims(&id).await.unwrap(), claims);
+    assert_eq!(again.figures(&id).await.unwrap(), figures);
+    assert!(claims.iter().all(|c| c.viewer_id != "ana"));
+    let early = |viewer: &str| {
+        let mut r = req(&id, viewer, "e1", T0 + 20);
+        r.members_only = true;
+        r
+    };
+    assert!(matches!(
+        again.claim(early("dee")).await.unwrap(),
+        ClaimOutcome::Granted(_)
+    ));
+    assert_eq!(
+        again.claim(early("ana")).await.unwrap(),
+        ClaimOutcome::Refused(dropwire_core::ClaimReason::NotOpen),
+        "the erased id is no longer a member"
+    );
+    assert_eq!(
+        again.claim(early("erased-1")).await.unwrap(),
+        ClaimOutcome::Refused(dropwire_core::ClaimReason::LimitReached),
+        "its tombstone is, with its claim"
+    );
 }
 
 #[tokio::test]

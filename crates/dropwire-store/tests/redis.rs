@@ -34,6 +34,7 @@ fn req(drop: &dropwire_core::DropId, viewer: &str) -> ClaimRequest {
         rid: "r".into(),
         now_ms: 1,
         refusal: None,
+        members_only: false,
     }
 }
 

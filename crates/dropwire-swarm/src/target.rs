@@ -115,11 +115,14 @@ impl Target {
                 stock,
                 per_viewer_limit: 1,
                 image_url: None,
+                variants: Vec::new(),
             }],
             script: Script {
                 duration_s: 3600,
                 cues: vec![intro, reveal, Cue::new(3600, CueType::Close)],
             },
+            starts_at: None,
+            early_access_s: 0,
         };
         let body = serde_json::to_value(&spec)?;
         let created: Created = serde_json::from_value(

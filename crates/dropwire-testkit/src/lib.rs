@@ -6,12 +6,16 @@
 //! - [`ports`]: [`ports::Port`], a free port reserved across processes, below the kernel's
 //!   ephemeral range (so a restarted server finds its port still free).
 //! - [`redis`]: [`RedisServer`] (one `redis-server`) and [`RedisCluster`] (three masters).
+//! - [`postgres`]: [`PgServer`], a throwaway PostgreSQL cluster (`initdb` + `postgres`, run as
+//!   the `postgres` user when the tests run as root); one database per test on it.
 //! - [`heavy`]: one test at a time of those that start several servers or processes.
 
 pub mod ports;
+pub mod postgres;
 pub mod redis;
 
 pub use ports::Port;
+pub use postgres::PgServer;
 pub use redis::{RedisCluster, RedisServer};
 
 /// Held by each test that runs several hub nodes, redis-servers or processes: such tests

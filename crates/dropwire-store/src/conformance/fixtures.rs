@@ -67,5 +67,6 @@ pub(super) fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64
         rid: rid.into(),
         now_ms,
         refusal: None,
+        members_only: false,
     }
 }

@@ -12,8 +12,12 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 mod fixtures;
+mod viewers;
 use self::fixtures::{EARLY, T0, new_drop, req};
 pub use self::fixtures::{fresh_id, record};
+pub use self::viewers::{
+    early_access_grants_the_segment_alone, erasing_a_viewer_keeps_the_counts_and_drops_the_link,
+};
 
 /// Expands to one `#[tokio::test]` per guarantee, each getting a store from `$make`
 /// (an async expression evaluated once per test).
@@ -32,7 +36,9 @@ macro_rules! conformance_tests {
             an_expired_viewer_may_claim_again,
             a_unique_coupon_hands_out_exactly_its_limit,
             sequence_ranges_never_overlap,
-            figures_count_claims_and_rank_the_early_birds
+            figures_count_claims_and_rank_the_early_birds,
+            early_access_grants_the_segment_alone,
+            erasing_a_viewer_keeps_the_counts_and_drops_the_link
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

@@ -5,11 +5,12 @@
 //!
 //! Every lock belongs to one drop (the drop map's `RwLock` aside, which is only held to
 //! look a drop up or add one). When several are held they are taken in this order:
-//! viewer shard → SKU ledger → book → holds; and `record`, `coupons`, `seq_next` alone.
+//! viewer shard → SKU ledger → book → holds; and `record`, `coupons`, `seq_next`,
+//! `members` alone (`members` also under a viewer shard).
 //! Expiry returns a unit to its SKU after letting go of the book.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
@@ -54,7 +55,18 @@ pub(super) enum Change {
         drop: DropId,
         next: u64,
     },
+    /// A viewer joined a drop's early-access segment.
+    Admit {
+        drop: DropId,
+        viewer: String,
+    },
+    /// A viewer's id became `tombstone` (and its handle [`crate::ERASED_HANDLE`]) in every drop.
+    Erase {
+        viewer: String,
+        tombstone: String,
+    },
 }
+
 
 /// Stock and per-viewer counts of one SKU.
 #[derive(Debug)]
@@ -170,6 +182,8 @@ pub(super) struct DropSlot {
     pub(super) coupons: Mutex<HashMap<String, HashMap<String, String>>>,
     /// The next broadcast sequence number to hand out.
     pub(super) seq_next: Mutex<u64>,
+    /// The viewers of the drop's early-access segment.
+    pub(super) members: Mutex<HashSet<String>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,6 +215,7 @@ impl DropSlot {
             holds: Mutex::default(),
             coupons: Mutex::default(),
             seq_next: Mutex::new(1),
+            members: Mutex::default(),
         }
     }
 

@@ -35,6 +35,7 @@ use book::{Answered, Change, DropSlot, lock, mark};
 
 mod book;
 mod replay;
+mod viewers;
 #[cfg(test)]
 mod tests;
 
@@ -230,6 +231,10 @@ impl MemoryStore {
         if let Some(reason) = req.refusal {
             // The timeline refused it, and this rid was not decided before: not remembered.
             return Ok(Ok((ClaimOutcome::Refused(reason), None)));
+        }
+        if req.members_only && !lock(&slot.members).contains(&req.viewer_id) {
+            // Early access, and the viewer is not in the segment: not remembered either.
+            return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
         }
         let Some(sku) = slot.skus.get(&req.sku) else {
             return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
@@ -524,6 +529,15 @@ impl Store for MemoryStore {
         };
         Self::durable(pending).await?;
         Ok(start)
+    }
+
+    async fn admit(&self, drop: &DropId, viewer_id: &str) -> Result<(), StoreError> {
+        let slot = self.slot(drop)?;
+        self.admit_viewer(&slot, viewer_id).await
+    }
+
+    async fn erase_viewer(&self, viewer_id: &str, tombstone: &str) -> Result<u64, StoreError> {
+        self.erase_everywhere(viewer_id, tombstone).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

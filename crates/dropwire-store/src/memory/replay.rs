@@ -60,6 +60,12 @@ impl MemoryStore {
                         .insert(viewer, code);
                 }
             }
+            Change::Admit { drop, viewer } => {
+                if let Some(slot) = self.replayed_slot(&drop) {
+                    lock(&slot.members).insert(viewer);
+                }
+            }
+            Change::Erase { viewer, tombstone } => self.replay_erase(&viewer, &tombstone),
             Change::Seq { drop, next } => {
                 if let Some(slot) = self.replayed_slot(&drop) {
                     let mut n = lock(&slot.seq_next);

@@ -103,6 +103,7 @@ fn req(drop: &DropId, viewer: &str, rid: &str) -> ClaimRequest {
         rid: rid.into(),
         now_ms: T0,
         refusal: None,
+        members_only: false,
     }
 }
 

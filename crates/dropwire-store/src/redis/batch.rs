@@ -48,7 +48,7 @@ pub(super) async fn run(
     let mut inv = shared.scripts.claim.prepare_invoke();
     for part in [
         "conf", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "holds",
-        "events", "log",
+        "events", "log", "members",
     ] {
         inv.key(key(drop, part));
     }
@@ -61,7 +61,8 @@ pub(super) async fn run(
             .arg(&r.rid)
             .arg(r.now_ms)
             .arg(item.code.as_str())
-            .arg(r.refusal.map_or("", ClaimReason::as_str));
+            .arg(r.refusal.map_or("", ClaimReason::as_str))
+            .arg(if r.members_only { "1" } else { "0" });
     }
     // The claims' connection: `WAIT` below must follow the script on the same connection.
     let mut conn = shared.claim_conn.clone();

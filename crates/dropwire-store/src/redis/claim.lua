@@ -2,25 +2,27 @@
 -- only, against counters kept in this script), then every decision is written: a bad
 -- argument or a missing drop stops the script before its first write.
 --
--- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log.
+-- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log,
+--   members.
 -- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code, refusal ('' or
 --   the hub's `not_open` / `closed`: answer an earlier decision of the rid, else this
---   refusal, recording nothing).
+--   refusal, recording nothing), members_only ('1' during an early-access window: a viewer
+--   outside the drop's segment is answered `not_open`, recording nothing).
 -- Returns {'X'} when the drop does not exist, else 2n values, per claim one of
 --   'G', claim JSON        granted now, or earlier to the same (viewer, rid)
 --   'R', reason            refused now, or earlier to the same (viewer, rid)
 --   'C', ''                the code is taken: nothing written, ask again with another code
-local conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
-  KEYS[11], KEYS[12]
+local conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log,
+  members = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9],
+  KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local drop, n = ARGV[1], tonumber(ARGV[2])
 local SEP = '\0'
 local REFUSED_PER_VIEWER = 32
 local EVENTS_KEPT = 10000
 
-local W = 7
+local W = 8
 if not n or #ARGV ~= 2 + W * n then
-  return redis.error_reply('ERR claim.lua: expected 2 + 7n arguments')
+  return redis.error_reply('ERR claim.lua: expected 2 + 8n arguments')
 end
 for i = 0, n - 1 do
   if not tonumber(ARGV[3 + W * i + 4]) then
@@ -76,9 +78,9 @@ local function refused_list(viewer)
 end
 for i = 0, n - 1 do
   local b = 3 + W * i
-  local sku, viewer, handle, rid, now, code, hub_refusal =
+  local sku, viewer, handle, rid, now, code, hub_refusal, members_only =
     ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5],
-    ARGV[b + 6]
+    ARGV[b + 6], ARGV[b + 7] == '1'
   local rid_key = viewer .. SEP .. rid
   local d
   if decided[rid_key] then
@@ -96,6 +98,10 @@ for i = 0, n - 1 do
   if not d and hub_refusal ~= '' then
     -- The hub's timeline refused it and the rid was not decided before: not remembered.
     d = {'R', hub_refusal}
+  end
+  if not d and members_only and redis.call('SISMEMBER', members, viewer) == 0 then
+    -- Early access, and the viewer is not in the segment: not remembered.
+    d = {'R', 'not_open'}
   end
   if not d and not closed and windowed and not window_open(sku) then
     -- Not remembered (like the hub's own `not_open`): a retry once the window opens may succeed.

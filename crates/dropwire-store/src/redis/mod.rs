@@ -20,6 +20,7 @@
 //! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list) |
 //! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
 //! | `coupons` | hash | coupon and viewer → personal code; per coupon a count |
+//! | `members` | set | the viewers of the drop's early-access segment |
 //! | `seq` | string | the last broadcast sequence number given out |
 //! | `bus` | stream (and pub/sub channel) | the last ~4,096 broadcasts, id `seq-1` ([`bus`]) |
 //! | `marks` | hash | cues and state changes published once; versions of figures; viewer peak |
@@ -71,6 +72,7 @@ pub mod bus;
 mod conn;
 mod reply;
 mod subscriber;
+mod viewers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,10 +135,12 @@ struct Scripts {
     settle: Script,
     coupon: Script,
     seq: Script,
+    admit: Script,
+    erase: Script,
 }
 
 impl Scripts {
-    fn all(&self) -> [&Script; 6] {
+    fn all(&self) -> [&Script; 8] {
         [
             &self.create,
             &self.control,
@@ -144,6 +148,8 @@ impl Scripts {
             &self.settle,
             &self.coupon,
             &self.seq,
+            &self.admit,
+            &self.erase,
         ]
     }
 }
@@ -233,6 +239,8 @@ impl RedisStore {
                 settle: Script::new(include_str!("settle.lua")),
                 coupon: Script::new(include_str!("coupon.lua")),
                 seq: Script::new(include_str!("seq.lua")),
+                admit: Script::new(include_str!("admit.lua")),
+                erase: Script::new(include_str!("erase.lua")),
             },
             wait_replicas: config.wait_replicas,
             op_timeout: config.op_timeout,
@@ -568,6 +576,14 @@ impl Store for RedisStore {
         let end: Option<u64> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
         let end = end.ok_or_else(|| StoreError::NoSuchDrop(id.clone()))?;
         Ok(end + 1 - n)
+    }
+
+    async fn admit(&self, drop: &DropId, viewer_id: &str) -> Result<(), StoreError> {
+        self.admit_to(drop, viewer_id).await
+    }
+
+    async fn erase_viewer(&self, viewer_id: &str, tombstone: &str) -> Result<u64, StoreError> {
+        self.erase_everywhere(viewer_id, tombstone).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,36 @@
+//! The funnel ledger: every step a viewer takes across a maker's drops, as append-only
+//! facts in a real SQL database — embedded SQLite by default (`<data-dir>/ledger.sqlite3`,
+//! WAL mode), PostgreSQL when many hub nodes share one ledger — with the waitlist and the
+//! privacy requests (export, erasure) beside them.
+//!
+//! The live store stays the source of truth for stock and claims during a drop; the hub
+//! feeds the ledger off the claim path and reconciles it from the store, so every
+//! acknowledged claim appears once (fact ids are derived from what they describe, and a
+//! second write of an id is a no-op).
+//!
+//! # Layout
+//!
+//! - [`Ledger`] (`db`): opening a database by URL, migrations (`migrations/sqlite`,
+//!   `migrations/postgres`, applied at open), the connection pools.
+//! - `facts`: [`Ledger::record`] (a batch of facts, one transaction) and
+//!   [`Ledger::facts`] (the feed, filtered).
+//! - `waitlist`: [`Ledger::join_waitlist`] and the entries of a drop.
+//! - `privacy`: [`Ledger::export_viewer`] and [`Ledger::erase_viewer`].
+//! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
+//!   PostgreSQL each expand [`ledger_conformance_tests!`] to prove the same behaviour.
+//! - [`error`]: [`FunnelError`].
+
+mod db;
+pub mod error;
+mod facts;
+mod privacy;
+mod waitlist;
+
+#[cfg(feature = "test-support")]
+pub mod conformance;
+
+pub use db::{Backend, Ledger};
+pub use error::FunnelError;
+pub use facts::{FactFilter, StoredFact};
+pub use privacy::{Erased, ViewerExport};
+pub use waitlist::{Joined, WaitlistEntry};

@@ -1,0 +1,58 @@
+-- Erases one viewer in one drop: wherever the drop keeps the viewer's id it becomes the
+-- tombstone, and its handle becomes the erased handle, so every count stays right and
+-- nothing links back to the viewer. (The `events` stream, trimmed to its last ~10,000
+-- entries, is left as it is.)
+-- KEYS: rec, claims, order, per, rids, refused, scores, coupons, members.
+-- ARGV: viewer, tombstone, erased handle.
+-- Returns the number of claims changed, or -1 when the drop does not exist.
+local rec, claims, order, per, rids, refused, scores, coupons, members =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local old, tomb, handle = ARGV[1], ARGV[2], ARGV[3]
+local SEP = '\0'
+if redis.call('EXISTS', rec) == 0 then
+  return -1
+end
+
+local function move(hash, from, to)
+  local v = redis.call('HGET', hash, from)
+  if v then
+    redis.call('HDEL', hash, from)
+    redis.call('HSET', hash, to, v)
+  end
+end
+
+local changed = 0
+for _, code in ipairs(redis.call('LRANGE', order, 0, -1)) do
+  local raw = redis.call('HGET', claims, code)
+  if raw then
+    local c = cjson.decode(raw)
+    if c.viewer_id == old then
+      c.viewer_id = tomb
+      c.handle = handle
+      redis.call('HSET', claims, code, cjson.encode(c))
+      move(rids, old .. SEP .. c.rid, tomb .. SEP .. c.rid)
+      move(per, c.sku .. SEP .. old, c.sku .. SEP .. tomb)
+      changed = changed + 1
+    end
+  end
+end
+
+move(refused, old, tomb)
+local score = redis.call('HGET', scores, old)
+if score then
+  score = cjson.decode(score)
+  score.viewer_id = tomb
+  score.handle = handle
+  redis.call('HDEL', scores, old)
+  redis.call('HSET', scores, tomb, cjson.encode(score))
+end
+local suffix = SEP .. old
+for _, field in ipairs(redis.call('HKEYS', coupons)) do
+  if #field > #suffix and string.sub(field, -#suffix) == suffix then
+    move(coupons, field, string.sub(field, 1, #field - #suffix) .. SEP .. tomb)
+  end
+end
+if redis.call('SREM', members, old) == 1 then
+  redis.call('SADD', members, tomb)
+end
+return changed
