@@ -82,9 +82,7 @@ pub struct StartsAt(pub u64);
 impl StartsAt {
     pub fn parse(s: &str) -> Result<StartsAt, CoreError> {
         let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| {
-                CoreError::invalid("starts_at", format!("{s:?} is not RFC 3339 ({e})"))
-            })?;
+            .map_err(|e| CoreError::invalid("starts_at", format!("{s:?} is not RFC 3339 ({e})")))?;
         let ms = t.unix_timestamp_nanos() / 1_000_000;
         u64::try_from(ms)
             .map(StartsAt)

@@ -176,14 +176,7 @@ impl Fact {
                    "skus": spec.inventory.iter().map(|i| &i.sku).collect::<Vec<_>>()}),
         )];
         if let Some(at) = view.started_ms {
-            facts.push(Fact::new(
-                FactKind::DropLive,
-                "",
-                drop,
-                None,
-                at,
-                json!({}),
-            ));
+            facts.push(Fact::new(FactKind::DropLive, "", drop, None, at, json!({})));
         }
         if let Some(at) = view.closed_ms {
             facts.push(Fact::new(
@@ -291,6 +284,10 @@ mod tests {
     fn derived_ids_name_what_they_describe() {
         let f = Fact::attended("mugs", "v1", 5);
         assert_eq!(f.id, "viewer.attended:mugs:v1");
-        assert_eq!(Fact::attended("mugs", "v1", 9).id, f.id, "once per viewer and drop");
+        assert_eq!(
+            Fact::attended("mugs", "v1", 9).id,
+            f.id,
+            "once per viewer and drop"
+        );
     }
 }

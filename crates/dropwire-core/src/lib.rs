@@ -17,8 +17,8 @@
 
 pub mod claim;
 pub mod drop;
-pub mod funnel;
 pub mod error;
+pub mod funnel;
 pub mod ids;
 pub mod protocol;
 pub mod script;
@@ -27,8 +27,8 @@ pub mod waitlist;
 
 pub use claim::{Claim, ClaimOutcome, ClaimReason, ClaimState, LeaderEntry};
 pub use drop::{DropKind, DropRecord, DropSpec, InventoryItem, StartsAt};
-pub use funnel::{Fact, FactKind};
 pub use error::CoreError;
+pub use funnel::{Fact, FactKind};
 pub use ids::{ClaimCode, DropId};
 pub use script::{Cue, CueType, Script};
 pub use timeline::{ControlAction, ControlEntry, DropState, FireTarget, TimelineView};

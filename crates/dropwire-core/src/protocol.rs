@@ -138,7 +138,7 @@ pub enum ServerMsg {
         at_ms: u64,
         /// For a `reveal`: the product it reveals, so a viewer can show name and price at once.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        item: Option<InventoryItem>,
+        item: Option<Box<InventoryItem>>,
         /// For a `reveal` with early access: when the public may claim (the early-access
         /// segment may from `at_ms`).
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -195,7 +195,10 @@ mod tests {
         let s = spec();
         assert_eq!(join(Some("M"), &["tee"]).validate(&s), Ok(()));
         assert_eq!(join(Some("S"), &[]).validate(&s), Ok(()));
-        assert_eq!(field(join(Some("XL"), &["tee"]).validate(&s)), "intent.size");
+        assert_eq!(
+            field(join(Some("XL"), &["tee"]).validate(&s)),
+            "intent.size"
+        );
         assert_eq!(field(join(Some("M"), &["mug"]).validate(&s)), "intent.size");
         assert_eq!(field(join(None, &["cup"]).validate(&s)), "intent.items[0]");
         assert_eq!(

@@ -148,12 +148,13 @@ impl Ledger {
 
     /// How many facts of `kind` a drop has.
     pub async fn count(&self, drop_id: &str, kind: FactKind) -> Result<u64, FunnelError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM facts WHERE drop_id = $1 AND kind = $2")
-            .bind(drop_id.to_owned())
-            .bind(kind.as_str())
-            .fetch_one(&self.read)
-            .await?
-            .try_get("n")?;
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM facts WHERE drop_id = $1 AND kind = $2")
+                .bind(drop_id.to_owned())
+                .bind(kind.as_str())
+                .fetch_one(&self.read)
+                .await?
+                .try_get("n")?;
         Ok(unms(n))
     }
 

@@ -18,7 +18,7 @@
 //! - `privacy`: [`Ledger::export_viewer`] and [`Ledger::erase_viewer`].
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
 //!   PostgreSQL each expand [`ledger_conformance_tests!`] to prove the same behaviour.
-//! - [`error`]: [`FunnelError`].
+//! - [`mod@error`]: [`FunnelError`], this crate's one error type.
 
 mod db;
 pub mod error;
@@ -31,6 +31,6 @@ pub mod conformance;
 
 pub use db::{Backend, Ledger};
 pub use error::FunnelError;
-pub use facts::{FactFilter, StoredFact};
+pub use facts::{FactFilter, MAX_PAGE, StoredFact};
 pub use privacy::{Erased, ViewerExport};
 pub use waitlist::{Joined, WaitlistEntry};

@@ -85,14 +85,13 @@ impl Ledger {
         now_ms: u64,
     ) -> Result<Erased, FunnelError> {
         let mut tx = self.write.begin().await?;
-        let waitlist_facts = sqlx::query(
-            "SELECT seq, detail FROM facts WHERE viewer_id = $1 AND kind IN ($2, $3)",
-        )
-        .bind(viewer_id.to_owned())
-        .bind(FactKind::WaitlistJoined.as_str())
-        .bind(FactKind::WaitlistUpdated.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let waitlist_facts =
+            sqlx::query("SELECT seq, detail FROM facts WHERE viewer_id = $1 AND kind IN ($2, $3)")
+                .bind(viewer_id.to_owned())
+                .bind(FactKind::WaitlistJoined.as_str())
+                .bind(FactKind::WaitlistUpdated.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
         for row in waitlist_facts {
             let seq: i64 = row.try_get("seq")?;
             let detail: String = row.try_get("detail")?;

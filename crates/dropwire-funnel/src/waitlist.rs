@@ -35,7 +35,8 @@ pub struct Joined {
     pub entry: WaitlistEntry,
 }
 
-const ENTRY: &str = "seq, drop_id, viewer_id, handle, size, items, note, marketing, contact, joined_ms, updated_ms";
+const ENTRY: &str =
+    "seq, drop_id, viewer_id, handle, size, items, note, marketing, contact, joined_ms, updated_ms";
 
 fn read_entry(row: &AnyRow, position: u64) -> Result<WaitlistEntry, FunnelError> {
     let drop_id: String = row.try_get("drop_id")?;
@@ -116,12 +117,10 @@ impl Ledger {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("n")?;
-        let entry = sqlx::query(&format!(
-            "SELECT {ENTRY} FROM waitlist WHERE seq = $1"
-        ))
-        .bind(seq)
-        .fetch_one(&mut *tx)
-        .await?;
+        let entry = sqlx::query(&format!("SELECT {ENTRY} FROM waitlist WHERE seq = $1"))
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
         let entry = read_entry(&entry, unms(position))?;
         tx.commit().await?;
         Ok(Joined { created, entry })

@@ -23,7 +23,10 @@ fn postgres() -> &'static PgServer {
 mod postgres {
     use super::*;
     dropwire_funnel::ledger_conformance_tests!(async {
-        let name = format!("t{}", dropwire_funnel::conformance::fresh("db").replace('-', "_"));
+        let name = format!(
+            "t{}",
+            dropwire_funnel::conformance::fresh("db").replace('-', "_")
+        );
         let url = postgres().create_database(&name);
         Ledger::open(&url).await.expect("open postgres")
     });
@@ -35,7 +38,13 @@ async fn a_reopened_sqlite_ledger_keeps_everything() {
     let url = format!("sqlite:{}", dir.path().join("ledger.sqlite3").display());
     let ledger = Ledger::open(&url).await.expect("open");
     let fact = dropwire_core::Fact::attended("mugs", "ana", 5);
-    assert_eq!(ledger.record(&[fact.clone()]).await.expect("record"), 1);
+    assert_eq!(
+        ledger
+            .record(std::slice::from_ref(&fact))
+            .await
+            .expect("record"),
+        1
+    );
     ledger.close().await;
     let again = Ledger::open(&url).await.expect("reopen");
     let read = again.facts(&Default::default()).await.expect("read");

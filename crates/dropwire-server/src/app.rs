@@ -14,7 +14,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
-use dropwire_core::{DropId, DropState, TimelineView};
+use dropwire_core::{DropId, DropState, Fact, TimelineView};
+use dropwire_funnel::Ledger;
 use dropwire_store::{RedisBus, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -27,6 +28,7 @@ use crate::api;
 use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::error::AppError;
+use crate::funnel::{self, Feed, Funnel};
 use crate::hub::{DropHub, HubCtx};
 use crate::metrics::{self, Metrics};
 use crate::pages;
@@ -50,6 +52,8 @@ pub struct Options {
     pub send_timeout: Duration,
     /// The cross-node bus (with a Redis store): set it when several nodes serve one drop.
     pub bus: Option<RedisBus>,
+    /// The funnel ledger (`None`: `--ledger off`, the live hub alone).
+    pub ledger: Option<Ledger>,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             hello_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(5),
             bus: None,
+            ledger: None,
         }
     }
 }
@@ -122,12 +127,16 @@ impl Hubs {
 
     /// Tells a drop's hub that its stock changed, loading the hub on this node if needed:
     /// with several nodes, the node that expired a hold may be the only one that knows.
-    pub async fn stock_changed(&self, id: &DropId) {
+    pub async fn stock_changed(&self, id: &DropId) -> Option<Arc<DropHub>> {
         match self.get(id).await {
-            Ok(Some(hub)) => hub.stock_changed(),
-            Ok(None) => {}
+            Ok(Some(hub)) => {
+                hub.stock_changed();
+                Some(hub)
+            }
+            Ok(None) => None,
             Err(e) => {
-                tracing::warn!(drop = %id, error = %e, "cannot load the hub to publish stock")
+                tracing::warn!(drop = %id, error = %e, "cannot load the hub to publish stock");
+                None
             }
         }
     }
@@ -150,6 +159,8 @@ impl std::ops::Deref for AppState {
 #[derive(Debug)]
 pub struct AppInner {
     pub store: Arc<dyn Store>,
+    /// The funnel ledger and its feed (`None` with `--ledger off`).
+    pub funnel: Option<Funnel>,
     pub hubs: Arc<Hubs>,
     pub keys: Arc<Keys>,
     pub metrics: Metrics,
@@ -172,7 +183,12 @@ impl AppState {
     pub async fn start(opts: Options) -> Result<AppState, StoreError> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Metrics::new();
+        let funnel = opts.ledger.map(|ledger| Funnel {
+            feed: Feed::start(ledger.clone(), metrics.clone()),
+            ledger,
+        });
         let ctx = HubCtx {
+            feed: funnel.as_ref().map(|f| f.feed.clone()),
             store: Arc::clone(&opts.store),
             clock: opts.clock,
             metrics: metrics.clone(),
@@ -183,6 +199,7 @@ impl AppState {
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let state = AppState(Arc::new(AppInner {
             store: opts.store,
+            funnel,
             hubs: Arc::new(Hubs {
                 ctx,
                 map: Mutex::new(HashMap::new()),
@@ -210,6 +227,7 @@ impl AppState {
             }
         }
         tokio::spawn(sweep_holds(state.clone()));
+        tokio::spawn(funnel::reconcile_forever(state.clone()));
         Ok(state)
     }
 
@@ -225,6 +243,21 @@ impl AppState {
         let id =
             DropId::parse(id).map_err(|_| AppError::NotFound(format!("no drop with id {id:?}")))?;
         self.hub(&id).await
+    }
+
+    /// Hands facts to the ledger's feed (a no-op without a ledger); never waits.
+    pub fn record(&self, facts: Vec<Fact>) {
+        if let Some(funnel) = &self.funnel {
+            funnel.feed.push(facts);
+        }
+    }
+
+    /// The ledger, or 503 `ledger_off` when the hub runs without one.
+    pub fn ledger(&self) -> Result<&Ledger, AppError> {
+        self.funnel
+            .as_ref()
+            .map(|f| &f.ledger)
+            .ok_or(AppError::LedgerOff)
     }
 
     /// Phase one of shutdown: refuse readiness, tell every connection and hub to finish.
@@ -258,7 +291,15 @@ async fn sweep_holds(state: AppState) {
                 // The sweep that expired a hold may run on a node with no viewers of its
                 // drop: that node still publishes the stock (no other node will).
                 for drop in drops {
-                    state.hubs.stock_changed(drop).await;
+                    if let Some(hub) = state.hubs.stock_changed(drop).await {
+                        let record = hub.record();
+                        let facts = expired
+                            .iter()
+                            .filter(|c| &c.drop_id == drop)
+                            .flat_map(|c| Fact::of_claim(c, &record))
+                            .collect();
+                        state.record(facts);
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),
@@ -342,6 +383,12 @@ pub async fn serve(
     let left = state.connections.load(Ordering::Acquire);
     if left > 0 {
         tracing::warn!(left, "shutdown grace over; dropping the rest");
+    }
+    if let Some(funnel) = &state.funnel {
+        // Phase two: what the feed holds goes to the ledger before the process ends.
+        if !funnel.feed.flush(Duration::from_secs(5)).await {
+            tracing::warn!("the ledger feed did not drain in 5 s; reconciliation restores claims");
+        }
     }
     Ok(())
 }

@@ -159,6 +159,27 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Extractor: the request carries a viewer token or host JWT (401 without one or with a
+/// bad one).
+#[derive(Debug, Clone)]
+pub struct AuthViewer(pub Viewer);
+
+impl FromRequestParts<AppState> for AuthViewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or(AppError::NoViewer)?;
+        state
+            .keys
+            .verify(token, state.clock.now_ms() / 1000)
+            .map(AuthViewer)
+            .ok_or(AppError::BadToken)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// With --redis: the URLs are nodes of a Redis Cluster [default: false].
     #[arg(long, env = "DROPWIRE_REDIS_CLUSTER")]
     pub redis_cluster: Option<bool>,
+    /// The funnel ledger: sqlite:PATH, postgres://USER@HOST/DB (shared by many hub nodes),
+    /// or off [default: sqlite:<data-dir>/ledger.sqlite3].
+    #[arg(long, env = "DROPWIRE_LEDGER_URL")]
+    pub ledger: Option<String>,
     /// With --redis: replicas each granted claim must reach before it is acknowledged [default: 0].
     #[arg(long, env = "DROPWIRE_REDIS_WAIT_REPLICAS")]
     pub redis_wait_replicas: Option<u32>,
@@ -82,11 +86,54 @@ struct FileConfig {
     redis: Option<String>,
     redis_cluster: Option<bool>,
     redis_wait_replicas: Option<u32>,
+    ledger: Option<String>,
     public_url: Option<String>,
     viewer_queue: Option<usize>,
     socket_send_buffer: Option<usize>,
     fsync: Option<bool>,
     shutdown_grace_s: Option<u64>,
+}
+
+/// Where the funnel ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerSetting {
+    /// SQLite in the data dir (`ledger.sqlite3`).
+    Embedded,
+    /// A database URL: `sqlite:PATH` or `postgres://…`.
+    Url(String),
+    /// No ledger: the live hub alone (the funnel routes answer 503 `ledger_off`).
+    Off,
+}
+
+impl LedgerSetting {
+    fn parse(raw: &str) -> Result<LedgerSetting, ConfigError> {
+        let raw = raw.trim();
+        if raw == "off" {
+            Ok(LedgerSetting::Off)
+        } else if raw.starts_with("sqlite:")
+            || raw.starts_with("postgres://")
+            || raw.starts_with("postgresql://")
+        {
+            Ok(LedgerSetting::Url(raw.to_owned()))
+        } else {
+            Err(ConfigError::Invalid {
+                name: "ledger",
+                message: format!("{raw:?} is not sqlite:PATH, postgres://USER@HOST/DB or off"),
+            })
+        }
+    }
+
+    /// The URL to open, if any.
+    pub fn url(&self, data_dir: &Path) -> Option<String> {
+        match self {
+            LedgerSetting::Embedded => Some(format!(
+                "sqlite:{}",
+                data_dir.join("ledger.sqlite3").display()
+            )),
+            LedgerSetting::Url(url) => Some(url.clone()),
+            LedgerSetting::Off => None,
+        }
+    }
 }
 
 /// The settings in force, validated.
@@ -99,6 +146,7 @@ pub struct Config {
     pub redis: Option<String>,
     pub redis_cluster: bool,
     pub redis_wait_replicas: u32,
+    pub ledger: LedgerSetting,
     pub public_url: Option<String>,
     pub viewer_queue: usize,
     pub socket_send_buffer: usize,
@@ -116,6 +164,7 @@ impl Default for Config {
             redis: None,
             redis_cluster: false,
             redis_wait_replicas: 0,
+            ledger: LedgerSetting::Embedded,
             public_url: None,
             viewer_queue: 256,
             socket_send_buffer: 64 * 1024,
@@ -193,6 +242,10 @@ impl Config {
                 .redis_wait_replicas
                 .or(file.redis_wait_replicas)
                 .unwrap_or(d.redis_wait_replicas),
+            ledger: match args.ledger.or(file.ledger) {
+                Some(raw) => LedgerSetting::parse(&raw)?,
+                None => d.ledger,
+            },
             public_url: args.public_url.or(file.public_url),
             viewer_queue: args
                 .viewer_queue
@@ -352,6 +405,34 @@ mod tests {
             .filter(|a| a.get_long().is_some())
             .count();
         assert_eq!(known.len(), flags + 1, "{known:?}");
+    }
+
+    #[test]
+    fn the_ledger_is_embedded_a_url_or_off() {
+        let cfg = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(cfg.ledger, LedgerSetting::Embedded);
+        assert_eq!(
+            cfg.ledger.url(Path::new("data")).as_deref(),
+            Some("sqlite:data/ledger.sqlite3")
+        );
+        for (raw, url) in [
+            ("off", None),
+            ("postgres://dw@db/dw", Some("postgres://dw@db/dw")),
+            ("sqlite:/var/lib/dw/l.db", Some("sqlite:/var/lib/dw/l.db")),
+        ] {
+            let cfg = Config::resolve(ServeArgs {
+                ledger: Some(raw.into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(cfg.ledger.url(Path::new("data")).as_deref(), url, "{raw}");
+        }
+        let err = Config::resolve(ServeArgs {
+            ledger: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("--ledger"), "{err}");
     }
 
     #[test]

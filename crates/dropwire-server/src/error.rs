@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dropwire_core::CoreError;
+use dropwire_funnel::FunnelError;
 use dropwire_store::StoreError;
 use serde_json::json;
 
@@ -47,6 +48,18 @@ pub enum AppError {
     },
     #[error("missing admin token: send Authorization: Bearer <admin token>")]
     Unauthorized,
+    #[error(
+        "missing viewer token: send Authorization: Bearer <viewer token> (POST /api/v1/viewers mints one)"
+    )]
+    NoViewer,
+    #[error("the viewer token is forged, expired or from another hub")]
+    BadToken,
+    #[error("drop {0} is closed")]
+    DropClosed(String),
+    #[error("{0}")]
+    NotOnWaitlist(String),
+    #[error("this hub runs without a funnel ledger (--ledger off)")]
+    LedgerOff,
     #[error("wrong admin token")]
     Forbidden,
     #[error("{0}")]
@@ -59,6 +72,8 @@ pub enum AppError {
     Domain(#[from] CoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Funnel(#[from] FunnelError),
 }
 
 /// Start-up errors from reading the configuration.
@@ -87,7 +102,17 @@ impl AppError {
             | AppError::Parse { .. }
             | AppError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Unauthorized | AppError::NoViewer => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
+            AppError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token"),
+            AppError::DropClosed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "drop_closed"),
+            AppError::NotOnWaitlist(_) => (StatusCode::NOT_FOUND, "not_on_waitlist"),
+            AppError::LedgerOff => (StatusCode::SERVICE_UNAVAILABLE, "ledger_off"),
+            AppError::Funnel(e) if e.is_unavailable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            AppError::Funnel(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),

@@ -11,6 +11,8 @@
 //!   nodes, gaps filled from the drop's stream, one copy of each cue).
 //! - [`ws`]: the viewer WebSocket, one task per connection.
 //! - [`requests`]: claims and coupons asked over the socket.
+//! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
+//!   reconciliation with the store.
 //! - [`api`]: the HTTP control API.
 //! - [`pages`]: the embedded overlay, OBS and panel pages.
 //! - [`auth`]: the admin token and viewer tokens.
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod funnel;
 pub mod hub;
 pub mod metrics;
 pub mod pages;

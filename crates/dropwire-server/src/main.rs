@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
+use dropwire_funnel::Ledger;
 use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV};
 use dropwire_server::{AppState, Options};
 use dropwire_store::{
@@ -75,12 +76,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
             None,
         ),
     };
+    let ledger = match config.ledger.url(&config.data_dir) {
+        Some(url) => {
+            if config.redis.is_some() && url.starts_with("sqlite:") {
+                tracing::warn!(
+                    "the funnel ledger is this node's own SQLite file: hub nodes sharing --redis should share --ledger postgres://…"
+                );
+            }
+            let shown = url.split('@').next_back().unwrap_or(&url).to_owned();
+            Some(
+                Ledger::open(&url)
+                    .await
+                    .with_context(|| format!("cannot open the funnel ledger at {shown}"))?,
+            )
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on --bind {}", config.bind))?;
     let addr = listener.local_addr()?;
     let mut opts = Options::new(store, admin_token.clone());
     opts.bus = bus;
+    opts.ledger = ledger;
     opts.jwt_secret = config.jwt_secret.clone();
     opts.viewer_queue = config.viewer_queue;
     opts.socket_send_buffer = config.socket_send_buffer;

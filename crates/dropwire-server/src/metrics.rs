@@ -31,6 +31,12 @@ pub struct Metrics {
     pub http_seconds: HistogramVec,
     /// Cross-node bus events, by what happened (published, duplicate, stale, gap_filled, lost, failed).
     pub bus: IntCounterVec,
+    /// Funnel facts handed to the ledger's feed, by what became of them.
+    pub ledger_facts: IntCounterVec,
+    /// Fact batches waiting for the ledger writer.
+    pub ledger_backlog: IntGauge,
+    /// Facts the reconciliation found missing from the ledger and wrote.
+    pub ledger_reconciled: IntCounter,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -65,6 +71,9 @@ impl Metrics {
             http_requests: must(IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route and status"), &["route", "status"])),
             http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets), &["route"])),
             bus: must(IntCounterVec::new(Opts::new("bus_events_total", "Cross-node bus (Redis): publications and what became of them, gaps filled from the stream, broadcasts lost"), &["event"])),
+            ledger_facts: must(IntCounterVec::new(Opts::new("ledger_facts_total", "Funnel facts fed to the ledger, by outcome (recorded, duplicate, dropped: the feed was full, failed: the database refused them)"), &["outcome"])),
+            ledger_backlog: must(IntGauge::new("ledger_backlog", "Fact batches queued for the ledger writer")),
+            ledger_reconciled: must(IntCounter::new("ledger_reconciled_total", "Facts the reconciliation with the store found missing from the ledger and wrote")),
             registry,
         };
         let r = &m.registry;
@@ -82,6 +91,9 @@ impl Metrics {
         must(r.register(Box::new(m.http_requests.clone())));
         must(r.register(Box::new(m.http_seconds.clone())));
         must(r.register(Box::new(m.bus.clone())));
+        must(r.register(Box::new(m.ledger_facts.clone())));
+        must(r.register(Box::new(m.ledger_backlog.clone())));
+        must(r.register(Box::new(m.ledger_reconciled.clone())));
         m
     }
 

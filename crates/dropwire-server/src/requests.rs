@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use dropwire_core::ClaimOutcome;
 use dropwire_core::claim::ClaimReason;
 use dropwire_core::protocol::ServerMsg;
 use dropwire_core::timeline::{ClaimWindow, CueKey};
+use dropwire_core::{ClaimOutcome, Fact};
 use dropwire_store::{ClaimRequest, CouponOutcome, CouponRequest};
 
 use crate::app::AppState;
@@ -24,6 +24,7 @@ fn refused(rid: String, reason: ClaimReason) -> ServerMsg {
         sku: None,
         hold_until_ms: None,
         reason: Some(reason.as_str().into()),
+        opens_at_ms: None,
     }
 }
 
@@ -56,10 +57,12 @@ pub async fn claim(
     };
     let now = hub.now_ms();
     // A shut window still goes to the store: a rid it decided before keeps its answer.
-    let refusal = match hub.window(&sku, now) {
-        ClaimWindow::Open => None,
-        ClaimWindow::NotOpen => Some(ClaimReason::NotOpen),
-        ClaimWindow::Closed => Some(ClaimReason::Closed),
+    // During early access the store grants the drop's segment alone.
+    let (refusal, public_ms) = match hub.window(&sku, now) {
+        ClaimWindow::Open => (None, None),
+        ClaimWindow::EarlyAccess { public_ms } => (None, Some(public_ms)),
+        ClaimWindow::NotOpen => (Some(ClaimReason::NotOpen), None),
+        ClaimWindow::Closed => (Some(ClaimReason::Closed), None),
     };
     let req = ClaimRequest {
         drop_id: hub.id.clone(),
@@ -69,6 +72,7 @@ pub async fn claim(
         rid: rid.clone(),
         now_ms: now,
         refusal,
+        members_only: public_ms.is_some(),
     };
     let asked = std::time::Instant::now();
     let outcome = hub.store().claim(req).await;
@@ -80,6 +84,7 @@ pub async fn claim(
         Ok(ClaimOutcome::Granted(claim)) => {
             result("ok");
             hub.stock_changed();
+            state.record(Fact::of_claim(&claim, &hub.record()));
             ServerMsg::ClaimResult {
                 rid,
                 ok: true,
@@ -87,11 +92,17 @@ pub async fn claim(
                 sku: Some(claim.sku),
                 hold_until_ms: Some(claim.hold_until_ms),
                 reason: None,
+                opens_at_ms: None,
             }
         }
         Ok(ClaimOutcome::Refused(reason)) => {
             result(reason.as_str());
-            refused(rid, reason)
+            let mut msg = refused(rid, reason);
+            if let ServerMsg::ClaimResult { opens_at_ms, .. } = &mut msg {
+                // Outside the early-access segment: say when the public may claim.
+                *opens_at_ms = public_ms.filter(|_| reason == ClaimReason::NotOpen);
+            }
+            msg
         }
         Err(e) => match refusal {
             // The timeline's answer stands; only an earlier grant could have changed it.
@@ -109,7 +120,12 @@ pub async fn claim(
 }
 
 /// `{"type":"coupon","rid"}`: a personal code of the unique flash coupon running now.
-pub async fn coupon(hub: &Arc<DropHub>, viewer: Option<&Viewer>, rid: String) -> ServerMsg {
+pub async fn coupon(
+    state: &AppState,
+    hub: &Arc<DropHub>,
+    viewer: Option<&Viewer>,
+    rid: String,
+) -> ServerMsg {
     if let Some(err) = bad_rid(&rid) {
         return err;
     }
@@ -139,20 +155,31 @@ pub async fn coupon(hub: &Arc<DropHub>, viewer: Option<&Viewer>, rid: String) ->
     };
     let req = CouponRequest {
         drop_id: hub.id.clone(),
-        coupon,
+        coupon: coupon.clone(),
         limit: fired.cue.limit.unwrap_or(0),
         viewer_id: viewer.id.clone(),
         now_ms: now,
     };
     match hub.store().take_coupon(req).await {
-        Ok(CouponOutcome::Granted { code }) => ServerMsg::CouponResult {
-            rid,
-            ok: true,
-            code: Some(code),
-            percent_off: fired.cue.percent_off,
-            expires_ms: Some(expires_ms),
-            reason: None,
-        },
+        Ok(CouponOutcome::Granted { code }) => {
+            let fact = Fact::coupon_issued(
+                hub.id.as_str(),
+                &coupon,
+                &viewer.id,
+                &code,
+                fired.cue.percent_off.unwrap_or(0),
+                now,
+            );
+            state.record(vec![fact]);
+            ServerMsg::CouponResult {
+                rid,
+                ok: true,
+                code: Some(code),
+                percent_off: fired.cue.percent_off,
+                expires_ms: Some(expires_ms),
+                reason: None,
+            }
+        }
         Ok(CouponOutcome::SoldOut) => no(rid, ClaimReason::SoldOut),
         Err(e) => {
             tracing::warn!(error = %e, "coupon failed in the store");

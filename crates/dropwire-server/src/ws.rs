@@ -18,8 +18,8 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
-use dropwire_core::DropId;
 use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg};
+use dropwire_core::{DropId, Fact};
 
 use crate::app::AppState;
 use crate::auth::Viewer;
@@ -231,6 +231,11 @@ impl Connection {
         self.last_seq = join.seq;
         self.hub
             .viewer_joined(self.viewer.as_ref().map(|v| v.id.as_str()));
+        if let Some(viewer) = &self.viewer {
+            // Once per viewer and drop in the ledger, however often it reconnects.
+            let fact = Fact::attended(self.hub.id.as_str(), &viewer.id, now);
+            self.state.record(vec![fact]);
+        }
         let _leave = Leave(Arc::clone(&self.hub));
         let welcome = ServerMsg::Welcome {
             viewer_id: self.viewer.as_ref().map(|v| v.id.clone()),
@@ -382,7 +387,7 @@ impl Connection {
                 requests::claim(&self.state, &self.hub, self.viewer.as_ref(), sku, rid).await
             }
             ClientMsg::Coupon { rid } => {
-                requests::coupon(&self.hub, self.viewer.as_ref(), rid).await
+                requests::coupon(&self.state, &self.hub, self.viewer.as_ref(), rid).await
             }
         };
         self.send(socket, &reply).await

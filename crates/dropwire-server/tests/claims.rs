@@ -61,14 +61,12 @@ async fn five_hundred_viewers_race_for_forty_mugs() -> Result<()> {
     let timed = server.state.metrics.claim_store_seconds.get_sample_count();
     assert_eq!(timed, 502);
     // Everyone hears that the mugs are gone (a stock count published mid-storm may come
-    // first; counts only go down, and the last one says 0).
-    let mut last_left = u64::MAX;
-    while last_left != 0 {
-        let stock = viewers[7].next_of("stock").await?;
-        let left = stock["items"][0]["left"].as_u64().unwrap_or(u64::MAX);
-        assert!(left < last_left, "stock counts only go down: {stock}");
-        last_left = left;
-    }
+    // first, even before the viewer's own answer; counts only go down, the last says 0).
+    let counts = common::until_sold_out(&mut viewers[7], "mug").await?;
+    assert!(
+        counts.windows(2).all(|w| w[1] < w[0]),
+        "stock counts only go down: {counts:?}"
+    );
     server.stop().await
 }
 

@@ -37,29 +37,6 @@ fn story(v: &Viewer) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn mug_left(frame: &Value) -> Option<u64> {
-    frame["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["sku"] == "mug")?["left"]
-        .as_u64()
-}
-
-/// Reads until the stock says no mug is left (the last `stock` frame may have come while
-/// the viewer waited for its own claim's answer: what it saw counts).
-async fn until_sold_out(v: &mut Viewer) -> Result<()> {
-    let seen_last = v.seen.iter().rev().find(|f| f["type"] == "stock");
-    if seen_last.is_some_and(|f| mug_left(f) == Some(0)) {
-        return Ok(());
-    }
-    loop {
-        let stock = v.next_of("stock").await?;
-        if mug_left(&stock) == Some(0) {
-            return Ok(());
-        }
-    }
-}
-
 /// `viewers` viewers spread over `nodes` race for `stock` mugs: exactly the stock is granted
 /// with distinct codes, and every viewer on every node saw one story — the same seqs, the
 /// intro and the reveal once each, the same stock counts.
@@ -85,7 +62,7 @@ async fn race_and_compare_stories(
         (granted, codes.len(), sold_out),
         (stock, stock, viewers - stock)
     );
-    try_join_all(joined.iter_mut().map(until_sold_out)).await?;
+    try_join_all(joined.iter_mut().map(|v| common::until_sold_out(v, "mug"))).await?;
 
     let first = story(&joined[0]);
     for (i, v) in joined.iter().enumerate() {

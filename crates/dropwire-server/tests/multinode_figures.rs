@@ -9,22 +9,14 @@ use common::{PATIENCE, Viewer, drop_spec, far_script, redis_node};
 use dropwire_server::clock::{Clock, system_now_ms};
 use dropwire_store::testing::RedisServer;
 use futures_util::future::try_join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Units left of `sku` in a `stock` frame, if it lists it.
-fn left(frame: &Value, sku: &str) -> Option<u64> {
-    frame["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["sku"] == sku)?["left"]
-        .as_u64()
-}
-
 /// Reads `stock` frames until one says `sku` has `n` left (other frames keep coming, so
 /// the wait as a whole is bounded too).
 async fn until_left(v: &mut Viewer, sku: &str, n: u64) -> Result<()> {
     let wait = async {
-        while left(&v.next_of("stock").await?, sku) != Some(n) {}
+        while common::left_of(&v.next_of("stock").await?, sku) != Some(n) {}
         Ok::<_, anyhow::Error>(())
     };
     tokio::time::timeout(PATIENCE, wait)
@@ -65,7 +57,7 @@ async fn a_product_revealed_after_a_claim_gets_its_stock_out_on_every_node() -> 
     for v in viewers.iter_mut() {
         let stock = loop {
             let frame = v.next_of("stock").await?;
-            if left(&frame, "jug").is_some() {
+            if common::left_of(&frame, "jug").is_some() {
                 break frame;
             }
         };

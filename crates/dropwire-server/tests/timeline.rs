@@ -149,3 +149,64 @@ async fn an_expired_hold_returns_its_unit_and_the_stock_is_broadcast() -> Result
     assert_eq!(claims[0].state, dropwire_core::ClaimState::Expired);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_early_access_window_opens_to_everyone_on_time() -> Result<()> {
+    let state = paused_server().await?;
+    let cues =
+        json!([{"at_s": 30, "type": "reveal", "sku": "mug"}, {"at_s": 600, "type": "close"}]);
+    let mut spec: DropSpec = serde_json::from_value(common::drop_spec("early-timed", 40, 1, cues))?;
+    spec.script.duration_s = 600;
+    spec.early_access_s = 120;
+    let id = DropId::parse("early-timed")?;
+    state
+        .store
+        .create_drop(DropRecord {
+            id: id.clone(),
+            spec,
+            obs_key: "k".into(),
+            created_ms: state.clock.now_ms(),
+            log: vec![],
+        })
+        .await?;
+    let hub = state.hub(&id).await?;
+    state.store.admit(&id, "member").await?;
+    let viewer = |name: &str| Viewer {
+        id: name.into(),
+        handle: name.into(),
+    };
+    let claim = |who: Viewer, rid: &'static str| {
+        let (state, hub) = (state.clone(), Arc::clone(&hub));
+        async move {
+            let msg = dropwire_server::requests::claim(
+                &state,
+                &hub,
+                Some(&who),
+                "mug".into(),
+                rid.into(),
+            )
+            .await;
+            serde_json::to_value(&msg).map_err(anyhow::Error::from)
+        }
+    };
+    let t0 = state.clock.now_ms();
+    hub.control(ControlAction::Start).await?;
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    let public_ms = t0 + 30_000 + 120_000;
+    let early = claim(viewer("public"), "p1").await?;
+    assert_eq!(
+        (early["reason"].as_str(), early["opens_at_ms"].as_u64()),
+        (Some("not_open"), Some(public_ms))
+    );
+    assert_eq!(claim(viewer("member"), "m1").await?["ok"], true);
+    // One millisecond before the public opening: still the segment only.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        public_ms - 1 - state.clock.now_ms(),
+    ))
+    .await;
+    assert_eq!(claim(viewer("public"), "p2").await?["reason"], "not_open");
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    let open = claim(viewer("public"), "p1").await?;
+    assert_eq!(open["ok"], true, "the same rid, once public: {open}");
+    Ok(())
+}

@@ -197,6 +197,7 @@ fn claim(floor: &Floor, text: &str) -> Option<String> {
         sku: took.then_some(sku),
         hold_until_ms: took.then_some(now + 900_000),
         reason: (!took).then(|| "sold_out".to_owned()),
+        opens_at_ms: None,
     };
     serde_json::to_string(&msg).ok()
 }
@@ -285,6 +286,7 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
                         cue: *cue,
                         at_ms: ts,
                         item: None,
+                        public_ms: None,
                         // As dropwire's frames for the swarm's drop carry (its reveal is due
                         // later), so both send frames of the same size.
                         next_cue: Some(NextCue {
@@ -308,7 +310,8 @@ async fn control(floor: Arc<Floor>, mut stream: TcpStream) -> anyhow::Result<()>
                         index: Some(index),
                         cue,
                         at_ms: ts,
-                        item,
+                        item: item.map(Box::new),
+                        public_ms: None,
                         next_cue: None,
                     })?;
                     ("200 OK", json!({ "seq": seq }))

@@ -142,6 +142,7 @@ mod tests {
             cue: cta,
             at_ms: 1_700_000_000_123,
             item: None,
+            public_ms: None,
             next_cue: None,
         })
         .unwrap();
@@ -159,6 +160,7 @@ mod tests {
             cue: reveal,
             at_ms: 5,
             item: None,
+            public_ms: None,
             next_cue: None,
         })
         .unwrap();
@@ -183,6 +185,7 @@ mod tests {
             sku: None,
             hold_until_ms: None,
             reason: Some("sold_out".into()),
+            opens_at_ms: None,
         })
         .unwrap();
         let f = parse(&text).unwrap();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
-use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
+use dropwire_core::{Claim, ClaimCode, ClaimState, DropState, Fact};
 use dropwire_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +149,9 @@ pub async fn redeem(
         }
     };
     tracing::info!(drop = %claim.drop_id, code = %claim.code, "claim redeemed");
+    if let Ok(Some(hub)) = state.hubs.get(&claim.drop_id).await {
+        state.record(Fact::of_claim(&claim, &hub.record()));
+    }
     Ok(Json(ClaimView::from(claim)))
 }
 

@@ -2,10 +2,13 @@
 
 mod claims;
 mod drops;
+mod privacy;
+mod waitlist;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
-use axum::routing::{get, post};
+use axum::http::{HeaderMap, header};
+use axum::routing::{delete, get, post};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
@@ -28,6 +31,22 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/drops/{id}/stats", get(claims::stats))
         .route("/api/v1/claims/{code}/redeem", post(claims::redeem))
         .route("/api/v1/viewers", post(claims::mint_viewer))
+        .route(
+            "/api/v1/drops/{id}/waitlist",
+            post(waitlist::join).get(waitlist::list),
+        )
+        .route("/api/v1/drops/{id}/waitlist/me", get(waitlist::mine))
+        .route("/api/v1/viewers/{viewer_id}/export", get(privacy::export))
+        .route("/api/v1/viewers/{viewer_id}", delete(privacy::erase))
+        .route("/api/v1/ledger/facts", get(privacy::facts))
+}
+
+/// Whether the client asked for CSV (`Accept: text/csv`).
+pub fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
 }
 
 /// A JSON body whose errors name the offending field, in the API's error shape.

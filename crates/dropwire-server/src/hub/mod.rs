@@ -30,7 +30,7 @@ use dropwire_core::claim::LeaderEntry;
 use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, ServerMsg, StockItem};
 use dropwire_core::script::CueType;
 use dropwire_core::timeline::{ClaimWindow, CueKey};
-use dropwire_core::{ControlAction, DropId, DropRecord, DropState, TimelineView};
+use dropwire_core::{ControlAction, DropId, DropRecord, DropState, Fact, TimelineView};
 use dropwire_store::{Mark, RedisBus, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -38,6 +38,7 @@ use self::figures::Audiences;
 pub use self::figures::ViewerCounts;
 
 use crate::clock::Clock;
+use crate::funnel::Feed;
 use crate::metrics::Metrics;
 use crate::relay::{self, Relay, Resend};
 
@@ -66,6 +67,8 @@ pub struct HubCtx {
     pub shutdown: watch::Receiver<bool>,
     /// The cross-node bus, when the store is Redis (every node then sees every broadcast).
     pub bus: Option<RedisBus>,
+    /// The funnel ledger's feed (drop states go there), unless the ledger is off.
+    pub feed: Option<Feed>,
 }
 
 struct Shared {
@@ -149,6 +152,9 @@ impl DropHub {
             .into_iter()
             .filter(|s| view.is_revealed(&s.sku))
             .collect();
+        if let Some(feed) = &ctx.feed {
+            feed.push(Fact::of_drop(&record, &view));
+        }
         let (tx, _) = broadcast::channel(ctx.viewer_queue);
         let now_instant = Instant::now();
         let history = recent
@@ -247,10 +253,13 @@ impl DropHub {
             let sh = self.lock();
             let current = sh.view.next_change_ms().is_none_or(|t| now_ms < t);
             if current && sh.viewed_at_ms <= now_ms {
-                return sh.view.window(sku);
+                return sh
+                    .view
+                    .window(sku, now_ms, sh.record.spec.early_access_ms());
             }
         }
-        self.view_at(now_ms).1.window(sku)
+        let (record, view) = self.view_at(now_ms);
+        view.window(sku, now_ms, record.spec.early_access_ms())
     }
 
     /// Sequences, serializes once, remembers and fans out one broadcast. With a relay the
@@ -355,6 +364,9 @@ impl DropHub {
         if state_changed && view.state == DropState::Closed {
             self.publish_state(sh, &view);
         }
+        if let (true, Some(feed)) = (state_changed, &self.ctx.feed) {
+            feed.push(Fact::of_drop(&sh.record, &view));
+        }
         sh.view = view;
         sh.viewed_at_ms = now_ms;
         if revealed {
@@ -399,11 +411,13 @@ impl DropHub {
             return false;
         };
         let item = match (f.cue.kind, &f.cue.sku) {
-            (CueType::Reveal, Some(sku)) => record.spec.item(sku).cloned(),
+            (CueType::Reveal, Some(sku)) => record.spec.item(sku).cloned().map(Box::new),
             _ => None,
         };
         let revealed = item.is_some();
         let opens = item.as_ref().map(|i| i.sku.clone());
+        let early = record.spec.early_access_ms();
+        let public_ms = (revealed && early > 0).then(|| f.at_ms + early);
         let log_len = record.log.len() as u64;
         let mark = || {
             // Which cue (a script cue fires once; an ad-hoc one is its log entry) and when:
@@ -432,6 +446,7 @@ impl DropHub {
             cue: f.cue.clone(),
             at_ms: f.at_ms,
             item,
+            public_ms,
             next_cue: NextCue::of(view, &record.spec.script),
         });
         revealed

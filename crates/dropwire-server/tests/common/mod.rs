@@ -23,6 +23,8 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct TestServer {
+    /// Keeps the ledger's directory while the server lives.
+    ledger_dir: Option<tempfile::TempDir>,
     pub base: String,
     pub ws_base: String,
     pub state: AppState,
@@ -32,22 +34,31 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A server on the in-memory store (no journal).
+    /// A server on the in-memory store (no journal), with an embedded ledger in a temp dir.
     pub async fn start() -> Result<TestServer> {
-        let store = MemoryStore::open(MemoryStoreConfig {
-            data_dir: None,
-            fsync: false,
-        })?;
-        Self::with(Options::new(Arc::new(store), ADMIN.into())).await
+        Self::with_ledger(memory_options()?).await
     }
 
-    /// A server over a journaled store in `dir`.
+    /// A server over a journaled store in `dir`, its ledger beside it (as `dropwire serve`).
     pub async fn on_dir(dir: &std::path::Path) -> Result<TestServer> {
         let store = MemoryStore::open(MemoryStoreConfig {
             data_dir: Some(dir.to_owned()),
             fsync: true,
         })?;
-        Self::with(Options::new(Arc::new(store), ADMIN.into())).await
+        let mut opts = Options::new(Arc::new(store), ADMIN.into());
+        let url = format!("sqlite:{}", dir.join("ledger.sqlite3").display());
+        opts.ledger = Some(dropwire_funnel::Ledger::open(&url).await?);
+        Self::with(opts).await
+    }
+
+    /// `opts` with an embedded ledger of its own (in a temp dir removed with the server).
+    pub async fn with_ledger(mut opts: Options) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}", dir.path().join("ledger.sqlite3").display());
+        opts.ledger = Some(dropwire_funnel::Ledger::open(&url).await?);
+        let mut server = Self::with(opts).await?;
+        server.ledger_dir = Some(dir);
+        Ok(server)
     }
 
     pub async fn with(opts: Options) -> Result<TestServer> {
@@ -63,6 +74,7 @@ impl TestServer {
             },
         ));
         Ok(TestServer {
+            ledger_dir: None,
             base: format!("http://{addr}"),
             ws_base: format!("ws://{addr}"),
             state,
@@ -184,13 +196,22 @@ pub async fn redis_node(
     name: &str,
     clock: dropwire_server::clock::Clock,
 ) -> Result<TestServer> {
+    TestServer::with(redis_options(redis, name, clock).await?).await
+}
+
+/// The options of a hub node on `redis` (no ledger), for tests to adjust.
+pub async fn redis_options(
+    redis: &dropwire_store::testing::RedisServer,
+    name: &str,
+    clock: dropwire_server::clock::Clock,
+) -> Result<Options> {
     use dropwire_store::{RedisBus, RedisStore, RedisStoreConfig};
     let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
     let bus = RedisBus::open(&store, name.into()).await?;
     let mut opts = Options::new(Arc::new(store), ADMIN.into());
     opts.bus = Some(bus);
     opts.clock = clock;
-    TestServer::with(opts).await
+    Ok(opts)
 }
 
 /// The options of `dropwire serve` over an in-memory store, for tests to adjust.
@@ -402,6 +423,33 @@ impl Drop for Spawned {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Units of `sku` left, as a `stock` broadcast says.
+pub fn left_of(frame: &Value, sku: &str) -> Option<u64> {
+    frame["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["sku"] == sku)?["left"]
+        .as_u64()
+}
+
+/// Reads until a `stock` broadcast says `sku` is sold out; returns every count of `sku`
+/// the viewer was told, in order. A count read while the viewer waited for the answer to
+/// its own claim is in `seen` already (broadcasts are not held back for a reply), so the
+/// wait starts from there.
+pub async fn until_sold_out(v: &mut Viewer, sku: &str) -> Result<Vec<u64>> {
+    let counts = |v: &Viewer| -> Vec<u64> {
+        v.seen
+            .iter()
+            .filter(|f| f["type"] == "stock")
+            .filter_map(|f| left_of(f, sku))
+            .collect()
+    };
+    while counts(v).last() != Some(&0) {
+        v.next_of("stock").await?;
+    }
+    Ok(counts(v))
 }
 
 /// Claim results counted: (granted, distinct codes, sold out, limit reached).

@@ -14,7 +14,10 @@ pub async fn early_access_grants_the_segment_alone<S: Store>(store: Arc<S>) {
     for i in 0..10 {
         store.admit(&id, &format!("m{i}")).await.expect("admit");
     }
-    store.admit(&id, "m0").await.expect("admitting twice is fine");
+    store
+        .admit(&id, "m0")
+        .await
+        .expect("admitting twice is fine");
     let missing = store.admit(&fresh_id("missing"), "m0").await;
     assert!(
         matches!(missing, Err(StoreError::NoSuchDrop(_))),
@@ -59,7 +62,10 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
     let ana = format!("ana-{}", a.as_str());
     store.admit(&a, &ana).await.expect("admit");
     for (drop, sku, rid) in [(&a, "mug", "r1"), (&a, "jug", "r2"), (&b, "mug", "r1")] {
-        let out = store.claim(req(drop, sku, &ana, rid, T0)).await.expect("claim");
+        let out = store
+            .claim(req(drop, sku, &ana, rid, T0))
+            .await
+            .expect("claim");
         assert!(matches!(out, ClaimOutcome::Granted(_)), "{out:?}");
     }
     store
@@ -91,7 +97,8 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
             }
         }
     }
-    let mine = |claims: Vec<dropwire_core::Claim>| claims.iter().filter(|c| c.viewer_id == tomb).count();
+    let mine =
+        |claims: Vec<dropwire_core::Claim>| claims.iter().filter(|c| c.viewer_id == tomb).count();
     assert_eq!(mine(store.claims(&a).await.expect("claims")), 2);
     assert_eq!(mine(store.claims(&b).await.expect("claims")), 1);
     let after = store.figures(&a).await.expect("figures");
@@ -100,13 +107,29 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
         (before.held, before.claimers, &before.stock),
         "counts stay right"
     );
-    let handles: Vec<&str> = after.leaderboard.iter().map(|e| e.handle.as_str()).collect();
-    assert!(handles.contains(&ERASED_HANDLE) && handles.contains(&"@bo"), "{handles:?}");
+    let handles: Vec<&str> = after
+        .leaderboard
+        .iter()
+        .map(|e| e.handle.as_str())
+        .collect();
+    assert!(
+        handles.contains(&ERASED_HANDLE) && handles.contains(&"@bo"),
+        "{handles:?}"
+    );
     assert!(!handles.iter().any(|h| h.contains("ana")), "{handles:?}");
     // The tombstone keeps the erased viewer's answers and limits; the coupon count holds.
-    let retry = store.claim(req(&a, "mug", &tomb, "r1", T0 + 9)).await.expect("claim");
-    assert!(matches!(retry, ClaimOutcome::Granted(ref c) if c.viewer_id == tomb), "{retry:?}");
-    let limit = store.claim(req(&a, "mug", &tomb, "r9", T0 + 9)).await.expect("claim");
+    let retry = store
+        .claim(req(&a, "mug", &tomb, "r1", T0 + 9))
+        .await
+        .expect("claim");
+    assert!(
+        matches!(retry, ClaimOutcome::Granted(ref c) if c.viewer_id == tomb),
+        "{retry:?}"
+    );
+    let limit = store
+        .claim(req(&a, "mug", &tomb, "r9", T0 + 9))
+        .await
+        .expect("claim");
     assert_eq!(limit, ClaimOutcome::Refused(ClaimReason::LimitReached));
     assert_eq!(
         store.take_coupon(coupon(&tomb)).await.expect("coupon"),
@@ -116,6 +139,16 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
     let mut early = req(&a, "jug", &tomb, "r5", T0 + 9);
     early.members_only = true;
     let early = store.claim(early).await.expect("claim");
-    assert_ne!(early, ClaimOutcome::Refused(ClaimReason::NotOpen), "still a member");
-    assert_eq!(store.erase_viewer("nobody-at-all", "erased-none").await.expect("erase"), 0);
+    assert_ne!(
+        early,
+        ClaimOutcome::Refused(ClaimReason::NotOpen),
+        "still a member"
+    );
+    assert_eq!(
+        store
+            .erase_viewer("nobody-at-all", "erased-none")
+            .await
+            .expect("erase"),
+        0
+    );
 }

@@ -67,7 +67,6 @@ pub(super) enum Change {
     },
 }
 
-
 /// Stock and per-viewer counts of one SKU.
 #[derive(Debug)]
 pub(super) struct SkuLedger {

@@ -35,9 +35,9 @@ use book::{Answered, Change, DropSlot, lock, mark};
 
 mod book;
 mod replay;
-mod viewers;
 #[cfg(test)]
 mod tests;
+mod viewers;
 
 /// How to open a [`MemoryStore`].
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,210 @@
+//! The waitlist (pre-event): a viewer joins in one click with its intent; the maker reads
+//! the entries and their segments (JSON, or CSV with `Accept: text/csv`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dropwire_core::DropState;
+use dropwire_core::waitlist::WaitlistJoin;
+use dropwire_funnel::WaitlistEntry;
+use serde::Serialize;
+
+use super::{ApiJson, wants_csv};
+use crate::app::AppState;
+use crate::auth::{Admin, AuthViewer};
+use crate::error::AppError;
+
+/// What a viewer is told about early access when it joins.
+#[derive(Debug, Serialize)]
+pub struct EarlyAccess {
+    /// Seconds after each reveal during which the waitlist alone may claim (0: none).
+    window_s: u32,
+    /// Whether this viewer may claim early (every waitlisted viewer may, when `window_s` > 0).
+    eligible: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JoinAnswer {
+    position: u64,
+    early_access: EarlyAccess,
+    entry: WaitlistEntry,
+}
+
+/// `POST /api/v1/drops/{id}/waitlist`: join (201) or update (200).
+pub async fn join(
+    AuthViewer(viewer): AuthViewer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WaitlistJoin>,
+) -> Result<(StatusCode, Json<JoinAnswer>), AppError> {
+    let ledger = state.ledger()?;
+    let hub = state.hub_by_path(&id).await?;
+    let now = state.clock.now_ms();
+    let (record, view) = hub.view_at(now);
+    if view.state == DropState::Closed {
+        return Err(AppError::DropClosed(hub.id.to_string()));
+    }
+    body.validate(&record.spec)?;
+    let unique = ulid::Ulid::new().to_string();
+    let joined = ledger
+        .join_waitlist(
+            hub.id.as_str(),
+            &viewer.id,
+            &viewer.handle,
+            &body,
+            &unique,
+            now,
+        )
+        .await?;
+    // The segment lives in the store, where every node's claims check it.
+    state.store.admit(&hub.id, &viewer.id).await?;
+    let window_s = record.spec.early_access_s;
+    let status = if joined.created {
+        tracing::info!(drop = %hub.id, position = joined.entry.position, "waitlist joined");
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(JoinAnswer {
+            position: joined.entry.position,
+            early_access: EarlyAccess {
+                window_s,
+                eligible: window_s > 0,
+            },
+            entry: joined.entry,
+        }),
+    ))
+}
+
+/// `GET /api/v1/drops/{id}/waitlist/me`: the caller's own entry (404 `not_on_waitlist`).
+pub async fn mine(
+    AuthViewer(viewer): AuthViewer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JoinAnswer>, AppError> {
+    let ledger = state.ledger()?;
+    let hub = state.hub_by_path(&id).await?;
+    let entry = ledger
+        .waitlist_entry(hub.id.as_str(), &viewer.id)
+        .await?
+        .ok_or_else(|| AppError::NotOnWaitlist(format!("not on the waitlist of {}", hub.id)))?;
+    let window_s = hub.record().spec.early_access_s;
+    Ok(Json(JoinAnswer {
+        position: entry.position,
+        early_access: EarlyAccess {
+            window_s,
+            eligible: window_s > 0,
+        },
+        entry,
+    }))
+}
+
+/// One segment: viewers who chose this size and this item (`null`: none named).
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Segment {
+    size: Option<String>,
+    item: Option<String>,
+    count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WaitlistView {
+    drop_id: String,
+    count: u64,
+    /// Entries that consented to marketing.
+    consented: u64,
+    segments: Vec<Segment>,
+    entries: Vec<WaitlistEntry>,
+}
+
+/// Counts per (size, item): a viewer naming two items counts in both.
+fn segments(entries: &[WaitlistEntry]) -> Vec<Segment> {
+    let mut counts: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
+    for e in entries {
+        let items: Vec<Option<String>> = if e.intent.items.is_empty() {
+            vec![None]
+        } else {
+            e.intent.items.iter().cloned().map(Some).collect()
+        };
+        for item in items {
+            *counts.entry((e.intent.size.clone(), item)).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((size, item), count)| Segment { size, item, count })
+        .collect()
+}
+
+/// `GET /api/v1/drops/{id}/waitlist` (admin): entries and segments; CSV on request.
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ledger = state.ledger()?;
+    let hub = state.hub_by_path(&id).await?;
+    let entries = ledger.waitlist(hub.id.as_str()).await?;
+    if wants_csv(&headers) {
+        return Ok(csv(hub.id.as_str(), &entries));
+    }
+    Ok(Json(WaitlistView {
+        drop_id: hub.id.to_string(),
+        count: entries.len() as u64,
+        consented: entries.iter().filter(|e| e.consent.marketing).count() as u64,
+        segments: segments(&entries),
+        entries,
+    })
+    .into_response())
+}
+
+/// One CSV field, quoted when it must be (RFC 4180), and never read as a formula.
+fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv(drop_id: &str, entries: &[WaitlistEntry]) -> Response {
+    let mut out = String::from(
+        "position,viewer_id,handle,size,items,note,marketing_consent,contact,joined_ms,updated_ms\r\n",
+    );
+    for e in entries {
+        let row = [
+            e.position.to_string(),
+            field(&e.viewer_id),
+            field(&e.handle),
+            field(e.intent.size.as_deref().unwrap_or("")),
+            field(&e.intent.items.join(" ")),
+            field(e.intent.note.as_deref().unwrap_or("")),
+            e.consent.marketing.to_string(),
+            field(e.contact.as_deref().unwrap_or("")),
+            e.joined_ms.to_string(),
+            e.updated_ms.to_string(),
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    let disposition = format!("attachment; filename=\"waitlist-{drop_id}.csv\"");
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response()
+}
