@@ -8,6 +8,9 @@
 #
 #   bash load-tests/storm.sh [embedded|redis] [VIEWERS] [STOCK]
 #
+# LEDGER=off runs the hub without its funnel ledger (default: the embedded SQLite ledger;
+# LEDGER=postgres://… for another), to measure what the ledger costs the storm.
+#
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +37,18 @@ case "$BACKEND" in
 esac
 
 DROPWIRE_LOG=warn "$BIN/dropwire" serve --bind "127.0.0.1:$PORT" --admin-token "$TOKEN" \
-  --data-dir "$WORK/data" "${store[@]}" > "$WORK/hub.out" 2>&1 &
+  --data-dir "$WORK/data" "${store[@]}" ${LEDGER:+--ledger "$LEDGER"} > "$WORK/hub.out" 2>&1 &
 pids+=($!)
 wait_ready "$PORT"
 
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
   --viewers "$VIEWERS" --claim --stock "$STOCK" --broadcasts 0 2>&1 \
   | grep -vE '^\[swarm\] (connecting|connected) '
+if [ "${LEDGER:-}" != off ]; then
+  # The feed writes off the claim path: give it a moment, then count what it wrote.
+  sleep 2
+  curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^dropwire_ledger_facts_total\{outcome="recorded"\}/ {r=$2} /^dropwire_ledger_facts_total\{outcome="dropped"\}/ {d=$2} END {printf "ledger facts: %d recorded, %d dropped\n", r, d}'
+fi
 echo "== hub: time the store took per claim"
 curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^dropwire_claim_store_seconds_(sum|count)' \
   | awk '/_sum/ {s=$2} /_count/ {c=$2} END {if (c > 0) printf "%d claims, mean %.1f ms in the store\n", c, 1000*s/c}'

