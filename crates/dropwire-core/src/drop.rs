@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
+use crate::followup::{FollowUp, NurtureStep, validate_schedule};
 use crate::ids::DropId;
 use crate::script::Script;
 use crate::timeline::ControlEntry;
@@ -68,6 +69,12 @@ pub struct DropSpec {
     /// waitlist) may claim; 0 turns early access off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub early_access_s: u32,
+    /// The immediate follow-up of each granted claim (confirmation, cross-sell, coupon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
+    /// This drop's nurture schedule, instead of the maker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nurture: Option<Vec<NurtureStep>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -213,6 +220,12 @@ impl DropSpec {
                 "early_access_s",
                 format!("must be 0-{MAX_EARLY_ACCESS_S} seconds"),
             ));
+        }
+        if let Some(follow_up) = &self.follow_up {
+            follow_up.validate()?;
+        }
+        if let Some(steps) = &self.nurture {
+            validate_schedule(steps, "nurture")?;
         }
         self.script.validate(&self.inventory)
     }

@@ -41,10 +41,20 @@ pub enum FactKind {
     CouponIssued,
     #[serde(rename = "viewer.erased")]
     ViewerErased,
+    #[serde(rename = "followup.confirmation")]
+    FollowupConfirmation,
+    #[serde(rename = "coupon.redeemed")]
+    CouponRedeemed,
+    #[serde(rename = "nurture.offer")]
+    NurtureOffer,
+    #[serde(rename = "nurture.skipped")]
+    NurtureSkipped,
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 11] = [
+    pub const ALL: [FactKind; 16] = [
         FactKind::WaitlistJoined,
         FactKind::WaitlistUpdated,
         FactKind::ViewerAttended,
@@ -56,6 +66,11 @@ impl FactKind {
         FactKind::ClaimExpired,
         FactKind::CouponIssued,
         FactKind::ViewerErased,
+        FactKind::FollowupConfirmation,
+        FactKind::CouponRedeemed,
+        FactKind::NurtureOffer,
+        FactKind::NurtureSkipped,
+        FactKind::EndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +86,11 @@ impl FactKind {
             FactKind::ClaimExpired => "claim.expired",
             FactKind::CouponIssued => "coupon.issued",
             FactKind::ViewerErased => "viewer.erased",
+            FactKind::FollowupConfirmation => "followup.confirmation",
+            FactKind::CouponRedeemed => "coupon.redeemed",
+            FactKind::NurtureOffer => "nurture.offer",
+            FactKind::NurtureSkipped => "nurture.skipped",
+            FactKind::EndpointDisabled => "endpoint.disabled",
         }
     }
 
@@ -104,7 +124,7 @@ pub struct Fact {
 }
 
 impl Fact {
-    fn new(
+    pub(crate) fn new(
         kind: FactKind,
         key: &str,
         drop_id: &str,
@@ -173,6 +193,7 @@ impl Fact {
             record.created_ms,
             json!({"title": spec.title, "kind": spec.kind, "currency": spec.currency,
                    "starts_at": spec.starts_at, "early_access_s": spec.early_access_s,
+                   "follow_up": spec.follow_up, "nurture": spec.nurture,
                    "skus": spec.inventory.iter().map(|i| &i.sku).collect::<Vec<_>>()}),
         )];
         if let Some(at) = view.started_ms {

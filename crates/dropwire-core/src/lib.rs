@@ -10,6 +10,8 @@
 //! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
 //!   function of (script, control log, now).
 //! - [`claim`]: claim records, outcomes, the leaderboard scoring rule.
+//! - [`followup`]: the follow-up of a claim (confirmation, cross-sell, coupon) and the
+//!   nurture schedule after a redemption.
 //! - [`funnel`]: the facts the funnel ledger records, with ids derived from what they describe.
 //! - [`waitlist`]: the waitlist join (intent, consent, contact) and its rules.
 //! - [`protocol`]: the viewer WebSocket's frames, as in `API.md`.
@@ -18,6 +20,7 @@
 pub mod claim;
 pub mod drop;
 pub mod error;
+pub mod followup;
 pub mod funnel;
 pub mod ids;
 pub mod protocol;

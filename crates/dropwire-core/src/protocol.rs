@@ -176,6 +176,9 @@ pub enum ServerMsg {
         /// With `not_open` during an early-access window: when the public may claim.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         opens_at_ms: Option<u64>,
+        /// With a grant, when the drop has a follow-up: the cross-sell and the coupon.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow_up: Option<Box<crate::followup::ClaimFollowUp>>,
     },
     CouponResult {
         rid: String,
@@ -466,6 +469,7 @@ mod tests {
             hold_until_ms: None,
             reason: Some("sold_out".into()),
             opens_at_ms: None,
+            follow_up: None,
         };
         assert_eq!(
             serde_json::to_string(&res).unwrap(),

@@ -22,6 +22,8 @@ fn spec(cues: Vec<Cue>, duration_s: u32) -> DropSpec {
         script: Script { duration_s, cues },
         starts_at: None,
         early_access_s: 0,
+        follow_up: None,
+        nurture: None,
     }
 }
 

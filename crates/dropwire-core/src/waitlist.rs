@@ -169,6 +169,8 @@ mod tests {
             },
             starts_at: None,
             early_access_s: 0,
+            follow_up: None,
+            nurture: None,
         }
     }
 

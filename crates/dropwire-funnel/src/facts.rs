@@ -57,12 +57,14 @@ pub(crate) fn read_fact(row: &AnyRow) -> Result<StoredFact, FunnelError> {
     })
 }
 
-/// Inserts `facts` inside `tx`, skipping ids already there; returns how many were new.
+/// Inserts `facts` inside `tx`, skipping ids already there, and writes in the same
+/// transaction what each new fact sets off (`consequences`: webhook messages, a follow-up
+/// coupon, nurture timers). Returns how many were new.
 pub(crate) async fn insert(
     tx: &mut Transaction<'static, Any>,
     facts: &[Fact],
 ) -> Result<u64, FunnelError> {
-    let mut new = 0;
+    let mut new = Vec::new();
     for chunk in facts.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO facts (id, kind, maker, drop_id, viewer_id, at_ms, detail) VALUES ",
@@ -83,7 +85,7 @@ pub(crate) async fn insert(
                 p + 7
             ));
         }
-        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING seq, id");
         let mut query = sqlx::query(&sql);
         for f in chunk {
             query = query
@@ -95,9 +97,16 @@ pub(crate) async fn insert(
                 .bind(ms(f.at_ms))
                 .bind(f.detail.to_string());
         }
-        new += query.execute(&mut **tx).await?.rows_affected();
+        for row in query.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get("id")?;
+            // Ids are unique within a batch's rows only if the batch is: take the first.
+            if let Some(fact) = chunk.iter().find(|f| f.id == id) {
+                new.push((row.try_get::<i64, _>("seq")?, fact));
+            }
+        }
     }
-    Ok(new)
+    crate::consequences::follow(tx, &new).await?;
+    Ok(new.len() as u64)
 }
 
 impl Ledger {

@@ -16,21 +16,34 @@
 //!   [`Ledger::facts`] (the feed, filtered).
 //! - `waitlist`: [`Ledger::join_waitlist`] and the entries of a drop.
 //! - `privacy`: [`Ledger::export_viewer`] and [`Ledger::erase_viewer`].
+//! - `consequences`: what a new fact sets off, in the transaction that records it — a
+//!   webhook message per subscribed endpoint (the outbox), a follow-up coupon, nurture
+//!   timers.
+//! - `webhooks`: endpoints, leasing due messages, recording attempts, replay, dead letters.
+//! - `coupons`: follow-up coupons, redeemed once within their validity.
+//! - `nurture`: the maker's schedule and the durable timers, fired once across nodes.
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
 //!   PostgreSQL each expand [`ledger_conformance_tests!`] to prove the same behaviour.
 //! - [`mod@error`]: [`FunnelError`], this crate's one error type.
 
+mod consequences;
+mod coupons;
 mod db;
 pub mod error;
 mod facts;
+mod nurture;
 mod privacy;
 mod waitlist;
+mod webhooks;
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
 
+pub use coupons::{Coupon, CouponRefusal};
 pub use db::{Backend, Ledger};
 pub use error::FunnelError;
 pub use facts::{FactFilter, MAX_PAGE, StoredFact};
+pub use nurture::DueTimer;
 pub use privacy::{Erased, ViewerExport};
 pub use waitlist::{Joined, WaitlistEntry};
+pub use webhooks::{Attempt, Delivery, Endpoint, EndpointPatch, Leased, Outcome, Target};

@@ -21,6 +21,8 @@ pub struct ViewerExport {
     pub viewer_id: String,
     pub facts: Vec<StoredFact>,
     pub waitlist: Vec<WaitlistEntry>,
+    /// Follow-up coupons handed to the viewer.
+    pub coupons: Vec<crate::Coupon>,
 }
 
 /// What an erasure changed.
@@ -69,10 +71,21 @@ impl Ledger {
             let drop_id: String = row.try_get("drop_id")?;
             waitlist.extend(self.waitlist_entry(&drop_id, viewer_id).await?);
         }
+        let codes =
+            sqlx::query("SELECT maker, code FROM coupons WHERE viewer_id = $1 ORDER BY expires_ms")
+                .bind(viewer_id.to_owned())
+                .fetch_all(&self.read)
+                .await?;
+        let mut coupons = Vec::new();
+        for row in codes {
+            let (maker, code): (String, String) = (row.try_get("maker")?, row.try_get("code")?);
+            coupons.extend(self.coupon(&maker, &code).await?);
+        }
         Ok(ViewerExport {
             viewer_id: viewer_id.to_owned(),
             facts,
             waitlist,
+            coupons,
         })
     }
 
@@ -132,6 +145,15 @@ impl Ledger {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        for table in ["timers", "coupons"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET viewer_id = $2 WHERE viewer_id = $1"
+            ))
+            .bind(viewer_id.to_owned())
+            .bind(tombstone.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
         let erased = Erased {
             facts: renamed + others,
             waitlist,

@@ -32,6 +32,7 @@ use crate::funnel::{self, Feed, Funnel};
 use crate::hub::{DropHub, HubCtx};
 use crate::metrics::{self, Metrics};
 use crate::pages;
+use crate::webhooks::{self, WebhookSettings};
 use crate::ws;
 
 /// What `AppState::start` needs.
@@ -54,6 +55,8 @@ pub struct Options {
     pub bus: Option<RedisBus>,
     /// The funnel ledger (`None`: `--ledger off`, the live hub alone).
     pub ledger: Option<Ledger>,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookSettings,
 }
 
 impl Options {
@@ -72,6 +75,7 @@ impl Options {
             send_timeout: Duration::from_secs(5),
             bus: None,
             ledger: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct AppInner {
     pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
+    /// Webhook URLs may reach private addresses (`--webhook-allow-private`).
+    pub webhook_allow_private: bool,
     socket_send_buffer: usize,
     shutdown_grace: Duration,
     shutdown_tx: Arc<watch::Sender<bool>>,
@@ -213,6 +219,7 @@ impl AppState {
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             hello_timeout: opts.hello_timeout,
             send_timeout: opts.send_timeout,
+            webhook_allow_private: opts.webhooks.allow_private,
             socket_send_buffer: opts.socket_send_buffer,
             shutdown_grace: opts.shutdown_grace,
             shutdown_tx: Arc::new(shutdown_tx),
@@ -228,6 +235,11 @@ impl AppState {
         }
         tokio::spawn(sweep_holds(state.clone()));
         tokio::spawn(funnel::reconcile_forever(state.clone()));
+        tokio::spawn(webhooks::deliver_forever(
+            state.clone(),
+            opts.webhooks.clone(),
+        ));
+        tokio::spawn(webhooks::nurture_forever(state.clone()));
         Ok(state)
     }
 
@@ -296,7 +308,7 @@ async fn sweep_holds(state: AppState) {
                         let facts = expired
                             .iter()
                             .filter(|c| &c.drop_id == drop)
-                            .flat_map(|c| Fact::of_claim(c, &record))
+                            .flat_map(|c| funnel::claim_facts(&state.keys, c, &record))
                             .collect();
                         state.record(facts);
                     }

@@ -43,6 +43,8 @@ struct Claims {
 pub struct Keys {
     admin_token: String,
     viewer_key: Vec<u8>,
+    /// Derives each claim's follow-up coupon code (the same on every node, unguessable).
+    followup_key: Vec<u8>,
     jwt: Option<jsonwebtoken::DecodingKey>,
 }
 
@@ -58,9 +60,14 @@ impl Keys {
             HmacSha256::new_from_slice(admin_token.as_bytes()).expect("HMAC takes any key length");
         mac.update(b"dropwire viewer tokens v1");
         let viewer_key = mac.finalize().into_bytes().to_vec();
+        let mut mac =
+            HmacSha256::new_from_slice(admin_token.as_bytes()).expect("HMAC takes any key length");
+        mac.update(b"dropwire follow-up coupons v1");
+        let followup_key = mac.finalize().into_bytes().to_vec();
         Keys {
             admin_token,
             viewer_key,
+            followup_key,
             jwt: jwt_secret.map(|s| jsonwebtoken::DecodingKey::from_secret(s.as_bytes())),
         }
     }
@@ -74,6 +81,18 @@ impl Keys {
             .as_bytes()
             .ct_eq(self.admin_token.as_bytes())
             .into()
+    }
+
+    /// The follow-up coupon code of a claim: derived from the claim's code, so every node
+    /// and every reconciliation gives the same one, and nobody without the key can.
+    pub fn followup_code(&self, claim: &dropwire_core::ClaimCode) -> String {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.followup_key).expect("HMAC takes any key length");
+        mac.update(claim.as_str().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut bytes = [0u8; dropwire_core::ClaimCode::RANDOM_BYTES];
+        bytes.copy_from_slice(&digest[..dropwire_core::ClaimCode::RANDOM_BYTES]);
+        dropwire_core::ClaimCode::from_random(bytes).to_string()
     }
 
     fn mac(&self) -> HmacSha256 {

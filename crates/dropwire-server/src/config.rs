@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::webhooks::{WebhookSettings, parse_schedule};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +56,19 @@ pub struct ServeArgs {
     /// or off [default: sqlite:<data-dir>/ledger.sqlite3].
     #[arg(long, env = "DROPWIRE_LEDGER_URL")]
     pub ledger: Option<String>,
+    /// Let webhook URLs reach loopback, private and link-local addresses [default: false].
+    #[arg(long, env = "DROPWIRE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: Option<bool>,
+    /// Waits before each webhook attempt, seconds separated by commas; a message gets one
+    /// try per entry [default: 0,5,300,1800,7200,18000,36000,36000].
+    #[arg(long, env = "DROPWIRE_WEBHOOK_RETRY_SCHEDULE")]
+    pub webhook_retry_schedule: Option<String>,
+    /// Seconds one webhook request may take [default: 15].
+    #[arg(long, env = "DROPWIRE_WEBHOOK_TIMEOUT_S")]
+    pub webhook_timeout_s: Option<u64>,
+    /// Webhook deliveries in flight per endpoint at most [default: 4].
+    #[arg(long, env = "DROPWIRE_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
     /// With --redis: replicas each granted claim must reach before it is acknowledged [default: 0].
     #[arg(long, env = "DROPWIRE_REDIS_WAIT_REPLICAS")]
     pub redis_wait_replicas: Option<u32>,
@@ -87,6 +101,10 @@ struct FileConfig {
     redis_cluster: Option<bool>,
     redis_wait_replicas: Option<u32>,
     ledger: Option<String>,
+    webhook_allow_private: Option<bool>,
+    webhook_retry_schedule: Option<String>,
+    webhook_timeout_s: Option<u64>,
+    webhook_concurrency: Option<usize>,
     public_url: Option<String>,
     viewer_queue: Option<usize>,
     socket_send_buffer: Option<usize>,
@@ -147,6 +165,7 @@ pub struct Config {
     pub redis_cluster: bool,
     pub redis_wait_replicas: u32,
     pub ledger: LedgerSetting,
+    pub webhooks: WebhookSettings,
     pub public_url: Option<String>,
     pub viewer_queue: usize,
     pub socket_send_buffer: usize,
@@ -165,6 +184,7 @@ impl Default for Config {
             redis_cluster: false,
             redis_wait_replicas: 0,
             ledger: LedgerSetting::Embedded,
+            webhooks: WebhookSettings::default(),
             public_url: None,
             viewer_queue: 256,
             socket_send_buffer: 64 * 1024,
@@ -246,6 +266,13 @@ impl Config {
                 Some(raw) => LedgerSetting::parse(&raw)?,
                 None => d.ledger,
             },
+            webhooks: webhook_settings(
+                &d.webhooks,
+                args.webhook_allow_private.or(file.webhook_allow_private),
+                args.webhook_retry_schedule.or(file.webhook_retry_schedule),
+                args.webhook_timeout_s.or(file.webhook_timeout_s),
+                args.webhook_concurrency.or(file.webhook_concurrency),
+            )?,
             public_url: args.public_url.or(file.public_url),
             viewer_queue: args
                 .viewer_queue
@@ -328,6 +355,35 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn webhook_settings(
+    d: &WebhookSettings,
+    allow_private: Option<bool>,
+    schedule: Option<String>,
+    timeout_s: Option<u64>,
+    concurrency: Option<usize>,
+) -> Result<WebhookSettings, ConfigError> {
+    let invalid = |name: &'static str, message: String| ConfigError::Invalid { name, message };
+    let schedule = match schedule {
+        Some(raw) => parse_schedule(&raw).map_err(|m| invalid("webhook-retry-schedule", m))?,
+        None => d.schedule.clone(),
+    };
+    let timeout_s = timeout_s.unwrap_or(d.timeout.as_secs());
+    if !(1..=120).contains(&timeout_s) {
+        return Err(invalid("webhook-timeout-s", "must be 1-120 seconds".into()));
+    }
+    let concurrency = concurrency.unwrap_or(d.concurrency);
+    if !(1..=64).contains(&concurrency) {
+        return Err(invalid("webhook-concurrency", "must be 1-64".into()));
+    }
+    Ok(WebhookSettings {
+        schedule,
+        timeout: std::time::Duration::from_secs(timeout_s),
+        concurrency,
+        allow_private: allow_private.unwrap_or(d.allow_private),
+        ..d.clone()
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

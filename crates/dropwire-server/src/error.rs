@@ -60,6 +60,16 @@ pub enum AppError {
     NotOnWaitlist(String),
     #[error("this hub runs without a funnel ledger (--ledger off)")]
     LedgerOff,
+    #[error("url: {0}")]
+    UrlRefused(String),
+    #[error("{0}")]
+    NoSuchEndpoint(String),
+    #[error("{0}")]
+    NoSuchCoupon(String),
+    #[error("{0}")]
+    CouponRedeemed(String),
+    #[error("{0}")]
+    CouponExpired(String),
     #[error("wrong admin token")]
     Forbidden,
     #[error("{0}")]
@@ -109,6 +119,11 @@ impl AppError {
             AppError::DropClosed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "drop_closed"),
             AppError::NotOnWaitlist(_) => (StatusCode::NOT_FOUND, "not_on_waitlist"),
             AppError::LedgerOff => (StatusCode::SERVICE_UNAVAILABLE, "ledger_off"),
+            AppError::UrlRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "url_refused"),
+            AppError::NoSuchEndpoint(_) => (StatusCode::NOT_FOUND, "no_such_endpoint"),
+            AppError::NoSuchCoupon(_) => (StatusCode::NOT_FOUND, "no_such_coupon"),
+            AppError::CouponRedeemed(_) => (StatusCode::CONFLICT, "coupon_redeemed"),
+            AppError::CouponExpired(_) => (StatusCode::CONFLICT, "coupon_expired"),
             AppError::Funnel(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
@@ -150,6 +165,7 @@ impl AppError {
         match self {
             AppError::BadRequest { field, .. } => field.clone(),
             AppError::Domain(CoreError::Invalid { field, .. }) => Some(field.clone()),
+            AppError::UrlRefused(_) => Some("url".into()),
             _ => None,
         }
     }

@@ -11,6 +11,8 @@
 //!   nodes, gaps filled from the drop's stream, one copy of each cue).
 //! - [`ws`]: the viewer WebSocket, one task per connection.
 //! - [`requests`]: claims and coupons asked over the socket.
+//! - [`webhooks`]: delivering the ledger's outbox to the makers' endpoints (Standard
+//!   Webhooks), and firing nurture timers.
 //! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
 //!   reconciliation with the store.
 //! - [`api`]: the HTTP control API.
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod pages;
 pub mod relay;
 pub mod requests;
+pub mod webhooks;
 pub mod ws;
 
 pub use app::{AppState, Options, app, serve};

@@ -99,6 +99,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut opts = Options::new(store, admin_token.clone());
     opts.bus = bus;
     opts.ledger = ledger;
+    opts.webhooks = config.webhooks.clone();
     opts.jwt_secret = config.jwt_secret.clone();
     opts.viewer_queue = config.viewer_queue;
     opts.socket_send_buffer = config.socket_send_buffer;

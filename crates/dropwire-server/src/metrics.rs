@@ -37,6 +37,15 @@ pub struct Metrics {
     pub ledger_backlog: IntGauge,
     /// Facts the reconciliation found missing from the ledger and wrote.
     pub ledger_reconciled: IntCounter,
+    /// Webhook attempts, by what became of the message.
+    pub webhook_deliveries: IntCounterVec,
+    pub webhook_seconds: Histogram,
+    /// Webhook messages waiting for delivery, over every endpoint.
+    pub webhook_backlog: IntGauge,
+    /// Webhook messages in the dead letter list.
+    pub webhook_dead: IntGauge,
+    /// Nurture steps reached, by outcome.
+    pub nurture: IntCounterVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -74,6 +83,13 @@ impl Metrics {
             ledger_facts: must(IntCounterVec::new(Opts::new("ledger_facts_total", "Funnel facts fed to the ledger, by outcome (recorded, duplicate, dropped: the feed was full, failed: the database refused them)"), &["outcome"])),
             ledger_backlog: must(IntGauge::new("ledger_backlog", "Fact batches queued for the ledger writer")),
             ledger_reconciled: must(IntCounter::new("ledger_reconciled_total", "Facts the reconciliation with the store found missing from the ledger and wrote")),
+            webhook_deliveries: must(IntCounterVec::new(Opts::new("webhook_deliveries_total", "Webhook attempts by result (delivered, failed: will be retried, dead: out of tries or 410)"), &["result"])),
+            webhook_seconds: must(Histogram::with_opts(
+                HistogramOpts::new("webhook_request_seconds", "Time a webhook request took, to its answer or failure").buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0]),
+            )),
+            webhook_backlog: must(IntGauge::new("webhook_backlog", "Webhook messages waiting for delivery (pending), over every endpoint")),
+            webhook_dead: must(IntGauge::new("webhook_dead_letters", "Webhook messages that ran out of tries (the dead letter list)")),
+            nurture: must(IntCounterVec::new(Opts::new("nurture_steps_total", "Nurture steps reached, by outcome (offered, no_consent, erased)"), &["outcome"])),
             registry,
         };
         let r = &m.registry;
@@ -94,6 +110,11 @@ impl Metrics {
         must(r.register(Box::new(m.ledger_facts.clone())));
         must(r.register(Box::new(m.ledger_backlog.clone())));
         must(r.register(Box::new(m.ledger_reconciled.clone())));
+        must(r.register(Box::new(m.webhook_deliveries.clone())));
+        must(r.register(Box::new(m.webhook_seconds.clone())));
+        must(r.register(Box::new(m.webhook_backlog.clone())));
+        must(r.register(Box::new(m.webhook_dead.clone())));
+        must(r.register(Box::new(m.nurture.clone())));
         m
     }
 

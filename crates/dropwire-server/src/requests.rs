@@ -25,6 +25,7 @@ fn refused(rid: String, reason: ClaimReason) -> ServerMsg {
         hold_until_ms: None,
         reason: Some(reason.as_str().into()),
         opens_at_ms: None,
+        follow_up: None,
     }
 }
 
@@ -84,7 +85,9 @@ pub async fn claim(
         Ok(ClaimOutcome::Granted(claim)) => {
             result("ok");
             hub.stock_changed();
-            state.record(Fact::of_claim(&claim, &hub.record()));
+            let record = hub.record();
+            state.record(crate::funnel::claim_facts(&state.keys, &claim, &record));
+            let follow_up = crate::funnel::follow_up_of(&state.keys, &claim, &record).map(Box::new);
             ServerMsg::ClaimResult {
                 rid,
                 ok: true,
@@ -93,6 +96,7 @@ pub async fn claim(
                 hold_until_ms: Some(claim.hold_until_ms),
                 reason: None,
                 opens_at_ms: None,
+                follow_up,
             }
         }
         Ok(ClaimOutcome::Refused(reason)) => {

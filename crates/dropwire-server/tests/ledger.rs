@@ -101,10 +101,10 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
             .await?;
     }
     let mut settled = HashSet::new();
-    let first = reconcile_once(&*store, &ledger, now, &mut settled).await?;
+    let first = reconcile_once(&*store, &ledger, &server.state.keys, now, &mut settled).await?;
     assert!(first.written >= 3, "{first:?}");
     assert_eq!(ledger.count(&drop, FactKind::ClaimGranted).await?, 3);
-    let second = reconcile_once(&*store, &ledger, now, &mut settled).await?;
+    let second = reconcile_once(&*store, &ledger, &server.state.keys, now, &mut settled).await?;
     assert_eq!(second.written, 0, "nothing twice");
     assert_eq!(second.settled, 0, "live, with claims held");
 
@@ -114,7 +114,7 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
     for c in store.claims(&id).await? {
         store.redeem(&c.code, now + 1).await?;
     }
-    let third = reconcile_once(&*store, &ledger, now + 2, &mut settled).await?;
+    let third = reconcile_once(&*store, &ledger, &server.state.keys, now + 2, &mut settled).await?;
     assert_eq!(
         (
             third.settled,
@@ -123,7 +123,14 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
         (1, 3)
     );
     assert_eq!(ledger.count(&drop, FactKind::DropClosed).await?, 1);
-    let fourth = reconcile_once(&*store, &ledger, now + 3, &mut HashSet::new()).await?;
+    let fourth = reconcile_once(
+        &*store,
+        &ledger,
+        &server.state.keys,
+        now + 3,
+        &mut HashSet::new(),
+    )
+    .await?;
     assert_eq!(
         fourth.drops, 0,
         "a settled drop is never read again, across restarts too"

@@ -198,6 +198,7 @@ fn claim(floor: &Floor, text: &str) -> Option<String> {
         hold_until_ms: took.then_some(now + 900_000),
         reason: (!took).then(|| "sold_out".to_owned()),
         opens_at_ms: None,
+        follow_up: None,
     };
     serde_json::to_string(&msg).ok()
 }

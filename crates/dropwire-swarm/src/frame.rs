@@ -186,6 +186,7 @@ mod tests {
             hold_until_ms: None,
             reason: Some("sold_out".into()),
             opens_at_ms: None,
+            follow_up: None,
         })
         .unwrap();
         let f = parse(&text).unwrap();

@@ -123,6 +123,8 @@ impl Target {
             },
             starts_at: None,
             early_access_s: 0,
+            follow_up: None,
+            nurture: None,
         };
         let body = serde_json::to_value(&spec)?;
         let created: Created = serde_json::from_value(

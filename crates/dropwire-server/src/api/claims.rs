@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
-use dropwire_core::{Claim, ClaimCode, ClaimState, DropState, Fact};
+use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
 use dropwire_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -150,7 +150,8 @@ pub async fn redeem(
     };
     tracing::info!(drop = %claim.drop_id, code = %claim.code, "claim redeemed");
     if let Ok(Some(hub)) = state.hubs.get(&claim.drop_id).await {
-        state.record(Fact::of_claim(&claim, &hub.record()));
+        let facts = crate::funnel::claim_facts(&state.keys, &claim, &hub.record());
+        state.record(facts);
     }
     Ok(Json(ClaimView::from(claim)))
 }

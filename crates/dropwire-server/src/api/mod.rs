@@ -2,8 +2,10 @@
 
 mod claims;
 mod drops;
+mod followup;
 mod privacy;
 mod waitlist;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
@@ -39,6 +41,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/viewers/{viewer_id}/export", get(privacy::export))
         .route("/api/v1/viewers/{viewer_id}", delete(privacy::erase))
         .route("/api/v1/ledger/facts", get(privacy::facts))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route("/api/v1/webhooks/{id}/replay", post(webhooks::replay))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{msg_id}/retry",
+            post(webhooks::retry),
+        )
+        .route("/api/v1/coupons/{code}/redeem", post(followup::redeem))
+        .route("/api/v1/nurture", get(followup::get).put(followup::put))
 }
 
 /// Whether the client asked for CSV (`Accept: text/csv`).

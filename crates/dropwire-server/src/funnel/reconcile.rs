@@ -12,6 +12,7 @@ use dropwire_funnel::{FunnelError, Ledger};
 use dropwire_store::{Store, StoreError};
 
 use crate::app::AppState;
+use crate::auth::Keys;
 
 /// How often the ledger is reconciled with the store.
 pub const EVERY: Duration = Duration::from_secs(30);
@@ -41,6 +42,7 @@ pub enum ReconcileError {
 pub async fn reconcile_once(
     store: &dyn Store,
     ledger: &Ledger,
+    keys: &Keys,
     now_ms: u64,
     settled: &mut HashSet<String>,
 ) -> Result<Report, ReconcileError> {
@@ -56,7 +58,11 @@ pub async fn reconcile_once(
         let view = TimelineView::compute(&record.spec.script, &record.log, now_ms);
         let claims = store.claims(&record.id).await?;
         let mut facts = Fact::of_drop(&record, &view);
-        facts.extend(claims.iter().flat_map(|c| Fact::of_claim(c, &record)));
+        facts.extend(
+            claims
+                .iter()
+                .flat_map(|c| super::claim_facts(keys, c, &record)),
+        );
         for chunk in facts.chunks(CHUNK) {
             report.written += ledger.record(chunk).await?;
         }
@@ -90,7 +96,15 @@ pub async fn reconcile_forever(state: AppState) {
             _ = shutdown.changed() => return,
         }
         let now = state.clock.now_ms();
-        match reconcile_once(&*state.store, &funnel.ledger, now, &mut settled).await {
+        match reconcile_once(
+            &*state.store,
+            &funnel.ledger,
+            &state.keys,
+            now,
+            &mut settled,
+        )
+        .await
+        {
             Ok(report) => {
                 state.metrics.ledger_reconciled.inc_by(report.written);
                 if report.written > 0 {

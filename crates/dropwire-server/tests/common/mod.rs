@@ -1,6 +1,8 @@
 //! The test harness: a real server on an ephemeral port, real HTTP and WebSocket clients.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod receiver;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

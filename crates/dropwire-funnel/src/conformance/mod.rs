@@ -13,6 +13,14 @@ use crate::{FactFilter, Ledger};
 
 pub use dropwire_testkit::PgServer;
 
+mod outbox;
+pub use outbox::{
+    a_fact_and_its_messages_are_written_together,
+    a_follow_up_coupon_is_redeemed_once_within_its_validity,
+    a_message_is_leased_once_retried_and_dead_lettered,
+    nurture_timers_follow_a_redemption_and_fire_once,
+};
+
 /// Expands to one `#[tokio::test]` per guarantee, each getting a ledger from `$make`.
 #[macro_export]
 macro_rules! ledger_conformance_tests {
@@ -24,7 +32,11 @@ macro_rules! ledger_conformance_tests {
             a_waitlist_join_is_idempotent_and_keeps_its_place,
             joins_of_one_viewer_at_once_make_one_entry,
             export_shows_a_viewer_and_erasure_unlinks_it,
-            reconciled_drops_are_remembered
+            reconciled_drops_are_remembered,
+            a_fact_and_its_messages_are_written_together,
+            a_message_is_leased_once_retried_and_dead_lettered,
+            a_follow_up_coupon_is_redeemed_once_within_its_validity,
+            nurture_timers_follow_a_redemption_and_fire_once
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
