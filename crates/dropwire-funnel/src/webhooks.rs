@@ -550,6 +550,25 @@ impl Ledger {
         Ok(n > 0)
     }
 
+    /// Forgets delivered and dead messages (and their attempts) finished before
+    /// `before_ms`, so the outbox does not grow with every drop ever run; returns how many.
+    pub async fn prune_outbox(&self, before_ms: u64) -> Result<u64, FunnelError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM attempts WHERE outbox_seq IN (SELECT seq FROM outbox WHERE state <> 'pending' AND done_ms < $1)",
+        )
+        .bind(ms(before_ms))
+        .execute(&mut *tx)
+        .await?;
+        let n = sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND done_ms < $1")
+            .bind(ms(before_ms))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Messages waiting (pending), and those in the dead letter list, over every endpoint.
     pub async fn outbox_counts(&self) -> Result<(u64, u64), FunnelError> {
         let row = sqlx::query(

@@ -317,6 +317,63 @@ async fn deliveries(server: &TestServer, id: &str, state: &str) -> Result<Vec<Va
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_too_long_is_disabled() -> Result<()> {
+    let receiver = Receiver::start().await;
+    let mut opts = common::memory_options()?;
+    // Every second a try, for ever; five days of failure shortened to two seconds.
+    opts.webhooks = WebhookSettings {
+        schedule: vec![Duration::from_secs(1); 20],
+        timeout: Duration::from_secs(2),
+        allow_private: true,
+        disable_after: Duration::from_secs(2),
+        ..WebhookSettings::default()
+    };
+    let server = TestServer::with_ledger(opts).await?;
+    receiver.script(
+        "flaky",
+        Script {
+            then: 503,
+            ..Default::default()
+        },
+    );
+    let (id, _) = endpoint(&server, &receiver.url("flaky"), json!(["waitlist.joined"])).await?;
+    let drop = server
+        .create(common::drop_spec("flaky", 5, 1, common::far_script()))
+        .await?;
+    join_waitlist(&server, &drop, "ana", json!({})).await?;
+    common::eventually("the endpoint is disabled", || async {
+        Ok(server.get(&format!("/api/v1/webhooks/{id}")).await?.1["enabled"] == false)
+    })
+    .await?;
+    let (_, ep) = server.get(&format!("/api/v1/webhooks/{id}")).await?;
+    assert_eq!(ep["disabled_reason"], "every delivery failed for 2 s");
+    assert!(ep["failing_since_ms"].as_u64().is_some());
+    let tries = receiver.log("flaky").len();
+    assert!(tries >= 3, "it kept trying until then ({tries})");
+    // Re-enabled by the maker, it gets the message again once it answers.
+    receiver.script(
+        "flaky",
+        Script {
+            then: 200,
+            ..Default::default()
+        },
+    );
+    let resp = server
+        .http
+        .patch(format!("{}/api/v1/webhooks/{id}", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    until("delivered after re-enabling", || {
+        receiver.log("flaky").len() > tries
+    })
+    .await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_endpoint_gets_a_bounded_number_of_requests_at_once() -> Result<()> {
     let receiver = Receiver::start().await;
     let server = hub(&[0, 1]).await?;
@@ -568,5 +625,58 @@ async fn the_nurture_schedule_offers_to_consenting_buyers_and_records_the_skips(
     .await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.log("crm").len(), 2, "each step once");
+
+    // A drop's own schedule instead of the maker's; a buyer erased before it falls due is skipped.
+    let mut spec = common::drop_spec("nurture-own", 5, 1, common::far_script());
+    spec["nurture"] = json!([{"after_s": 5, "offer": "early_access_pass", "detail": {}}]);
+    let own = server.create(spec).await?;
+    let gone = join_waitlist(
+        &server,
+        &own,
+        "gone",
+        json!({"consent": {"marketing": true}}),
+    )
+    .await?;
+    let (mut gone_ws, welcome) = server.join(&own, Some(&gone), None).await?;
+    server.start_and_reveal(&own).await?;
+    let granted = gone_ws.claim("mug", "r1").await?;
+    server
+        .ok(
+            &format!(
+                "/api/v1/claims/{}/redeem",
+                granted["code"].as_str().context("code")?
+            ),
+            json!({}),
+        )
+        .await?;
+    let viewer = welcome["viewer_id"].as_str().context("viewer")?;
+    let resp = server
+        .http
+        .delete(format!("{}/api/v1/viewers/{viewer}", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    common::eventually("the erased buyer's step is skipped", || async {
+        let (_, f) = server
+            .get(&format!(
+                "/api/v1/ledger/facts?drop={own}&kind=nurture.skipped"
+            ))
+            .await?;
+        Ok(f["facts"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["detail"]["reason"] == "erased"))
+    })
+    .await?;
+    let (_, offers) = server
+        .get(&format!(
+            "/api/v1/ledger/facts?drop={own}&kind=nurture.offer"
+        ))
+        .await?;
+    assert_eq!(
+        offers["facts"],
+        json!([]),
+        "nothing offered to an erased viewer"
+    );
     server.stop().await
 }

@@ -250,6 +250,35 @@ pub async fn a_message_is_leased_once_retried_and_dead_lettered(ledger: &Ledger)
             .iter()
             .all(|(id, _)| *id != ep.id)
     );
+    // Finished messages are pruned once old enough; pending ones never.
+    assert_eq!(
+        ledger.prune_outbox(now + 200_000).await.expect("prune"),
+        0,
+        "all pending"
+    );
+    let replayed = ledger
+        .lease_due(&ep.id, 10, now + 90_001, now + 99_000)
+        .await
+        .expect("lease");
+    for m in &replayed {
+        ledger
+            .finish(m, &Outcome::Delivered { status: 204 }, now + 95_000, 1)
+            .await
+            .expect("finish");
+    }
+    assert_eq!(
+        ledger.prune_outbox(now + 95_000).await.expect("prune"),
+        0,
+        "too recent"
+    );
+    assert_eq!(ledger.prune_outbox(now + 95_001).await.expect("prune"), 5);
+    assert!(
+        ledger
+            .deliveries(&ep.id, None, 10)
+            .await
+            .expect("deliveries")
+            .is_empty()
+    );
     ledger
         .delete_endpoint("default", &ep.id)
         .await

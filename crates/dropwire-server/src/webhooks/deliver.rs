@@ -15,6 +15,8 @@ use super::{WebhookSettings, sign, ssrf};
 use crate::app::AppState;
 
 const TICK: Duration = Duration::from_millis(250);
+/// Delivered and dead messages are kept this long (the deliveries list, replays), then pruned.
+const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long a leased message is this node's before another node may take it: four request
 /// timeouts (60 s by default), so only a dead node's work is taken over.
@@ -59,6 +61,15 @@ pub async fn deliver_forever(state: AppState, settings: WebhookSettings) {
             tracing::warn!(error = %e, "webhook round failed; will retry");
         }
         ticks += 1;
+        if ticks % 14_400 == 1 {
+            // Once an hour (and at start): forget what finished over 30 days ago.
+            let before = state.clock.now_ms().saturating_sub(KEEP.as_millis() as u64);
+            match worker.ledger.prune_outbox(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "webhook outbox pruned"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the webhook outbox"),
+            }
+        }
         if ticks % 20 == 0 {
             if let Ok((pending, dead)) = worker.ledger.outbox_counts().await {
                 state.metrics.webhook_backlog.set(pending as i64);
@@ -171,10 +182,13 @@ impl Worker {
             let reason = if gone {
                 "the endpoint answered 410 Gone".to_owned()
             } else {
-                format!(
-                    "every delivery failed for {} h",
-                    self.settings.disable_after.as_secs() / 3600
-                )
+                let s = self.settings.disable_after.as_secs();
+                let span = if s >= 3600 {
+                    format!("{} h", s / 3600)
+                } else {
+                    format!("{s} s")
+                };
+                format!("every delivery failed for {span}")
             };
             match self
                 .ledger
