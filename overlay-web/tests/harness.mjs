@@ -31,10 +31,12 @@ export async function freePort() {
 }
 
 export class Hub {
-  static async start({ port, dataDir } = {}) {
+  /** `args`: more flags for `dropwire serve`, e.g. ['--webhook-allow-private', 'true']. */
+  static async start({ port, dataDir, args = [] } = {}) {
     const hub = new Hub();
     hub.port = port || (await freePort());
     hub.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'dropwire-web-'));
+    hub.args = args;
     await hub.spawn();
     return hub;
   }
@@ -42,7 +44,7 @@ export class Hub {
   spawn() {
     const { DROPWIRE_BIN, ...env } = process.env; // the hub refuses DROPWIRE_* settings it does not know
     const bin = DROPWIRE_BIN || join(repo, 'target', 'debug', 'dropwire');
-    this.proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--admin-token', ADMIN],
+    this.proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--admin-token', ADMIN, ...(this.args || [])],
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DROPWIRE_LOG: 'warn' } });
     this.base = `http://127.0.0.1:${this.port}`;
     return new Promise((ok, fail) => {

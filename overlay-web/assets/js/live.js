@@ -2,6 +2,7 @@
 // Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
 import { DropClient, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil, clock, money, scarcity, el, setText } from './client.js';
 import { Waitlist } from './waitlist.js';
+import { Confirmation } from './confirmation.js';
 
 const $ = (id) => document.getElementById(id);
 const VIEWER_KEY = 'dropwire.viewer';
@@ -47,6 +48,8 @@ const waitlist = new Waitlist(dropId, {
   onUnauthorized: () => forgetMe(false),
   onChange: () => render(),
 }).mount();
+// After a granted claim of a drop with a follow-up: the order details over the reveal card.
+const confirmation = new Confirmation(dropId, { now: () => client.now(), onChange: () => render() }).mount();
 
 function itemOf(d, sku) {
   return d.inventory.find((i) => i.sku === sku) || null;
@@ -77,6 +80,7 @@ function render() {
   setText($('viewers'), `${d.viewers} watching`);
   renderMe();
   renderCard(d);
+  confirmation.render(d);
   // Before the drop, the waitlist takes the place of the claim result under the button.
   $('claim-result').hidden = waitlist.render(d);
   renderClaim(d);
@@ -209,7 +213,7 @@ function showResult(out, shown, hold, reason, early) {
       el('span', { class: 'code-row' },
         el('code', { class: 'claim-code' }, hold.code),
         el('button', { type: 'button', class: 'small-button', onclick: (ev) => copy(hold.code, ev.currentTarget) }, 'Copy')),
-      el('span', { class: 'hold-time' }, ''));
+      el('span', { class: 'hold-line' }, el('span', { class: 'hold-time' }, ''), ' ', confirmation.openButton(hold.sku)));
   } else if (reason) {
     out.dataset.ok = 'no';
     out.replaceChildren(el('span', { class: 'reason', 'data-reason': reason }, REASONS[reason] || reason));
@@ -355,6 +359,7 @@ function tick() {
     $('coupon-bar').style.width = '0%';
   }
   renderClaim(d); // early-access countdowns, and the Claim button when they end
+  confirmation.tick();
   const sku = focusSku(d);
   const hold = sku && holds[sku];
   const holdTime = $('claim-result').querySelector('.hold-time');
@@ -384,6 +389,7 @@ async function claim() {
   if (r.ok) {
     holds[r.sku || sku] = { code: r.code, sku: r.sku || sku, until: r.hold_until_ms };
     localStorage.setItem(HOLDS_KEY, JSON.stringify(holds));
+    confirmation.add(r, client.drop);
     delete failures[sku];
   } else {
     failures[sku] = r.reason;

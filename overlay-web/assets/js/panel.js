@@ -4,6 +4,7 @@
 import { el, money, scarcity, setText } from './client.js';
 import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimeline, fmt, EXAMPLE } from './panel-form.js';
 import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
+import { setupWebhooks, showWebhooks } from './panel-webhooks.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'dropwire.admin';
@@ -59,12 +60,17 @@ function show() {
   route();
 }
 
-/** `#drop=ID` opens a drop, `#new` the form; the hash survives a reload. */
+/** `#drop=ID` opens a drop, `#new` the form, `#webhooks` the webhooks; the hash survives a reload. */
 function route() {
   const h = new URLSearchParams(location.hash.slice(1));
+  showWebhooks(h.has('webhooks'));
   if (h.has('drop')) openDrop(h.get('drop'));
   else if (h.has('new')) openCreate();
-  else {
+  else if (h.has('webhooks')) {
+    current = null;
+    for (const id of ['create', 'drop', 'empty']) $(id).hidden = true;
+    loadDrops();
+  } else {
     current = null;
     for (const id of ['create', 'drop']) $(id).hidden = true;
     $('empty').hidden = false;
@@ -386,6 +392,7 @@ $('coupon-form').unique.addEventListener('change', (ev) => { $('coupon-form').da
 for (const b of document.querySelectorAll('[data-copy]')) b.addEventListener('click', () => copyFrom(b));
 addEventListener('hashchange', route);
 setupForm();
+setupWebhooks(api);
 setInterval(() => {
   tickCount += 1;
   if (token && current && !document.hidden) refresh();
