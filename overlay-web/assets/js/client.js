@@ -274,6 +274,11 @@ export class DropClient extends EventTarget {
         break;
       case 'cue': {
         const fired = { index: m.index, at_ms: m.at_ms, cue: m.cue };
+        // The first reveal of a SKU starts its early-access window (a second reveal does not).
+        const sku = m.cue.type === 'reveal' ? m.cue.sku : null;
+        if (sku && typeof m.public_ms === 'number' && !revealedSkus(d).includes(sku)) {
+          d.early_access = d.early_access.filter((e) => e.sku !== sku).concat([{ sku, public_ms: m.public_ms }]);
+        }
         d.fired.push(fired);
         d.current_cue = fired;
         if (m.item) {
@@ -305,7 +310,7 @@ export class DropClient extends EventTarget {
       default:
         break;
     }
-    d.open_skus = openSkus(d);
+    d.open_skus = openSkus(d, this.now());
     this.emit('change', { kind: m.type, message: m });
   }
 }
@@ -315,13 +320,32 @@ export function revealedSkus(d) {
   return [...new Set(d.fired.filter((f) => f.cue.type === 'reveal' && f.cue.sku).map((f) => f.cue.sku))];
 }
 
-/** Claims are open on every revealed SKU while the drop is live (the server's rule). */
-function openSkus(d) {
-  return d.state === 'live' ? revealedSkus(d) : [];
+/**
+ * When the public may claim `sku`, while it is in its early-access window at server time
+ * `now` (only the drop's waitlist may claim it until then); null otherwise.
+ */
+export function earlyAccessUntil(d, sku, now) {
+  const e = d.early_access.find((x) => x.sku === sku);
+  return e && e.public_ms > now ? e.public_ms : null;
+}
+
+/**
+ * The claim window of `sku` at server time `now` (the server's rule): `open` to everyone,
+ * `early` (the waitlist only, until `earlyAccessUntil`), `not_open` or `closed`.
+ */
+export function claimWindow(d, sku, now) {
+  if (d.state === 'closed') return 'closed';
+  if (d.state !== 'live' || !sku || !revealedSkus(d).includes(sku)) return 'not_open';
+  return earlyAccessUntil(d, sku, now) === null ? 'open' : 'early';
+}
+
+/** SKUs anyone may claim at `now`: every revealed SKU past its early access, while live. */
+function openSkus(d, now) {
+  return revealedSkus(d).filter((sku) => claimWindow(d, sku, now) === 'open');
 }
 
 function normalize(d) {
-  for (const k of ['inventory', 'fired', 'open_skus', 'coupons', 'stock', 'leaderboard']) d[k] = d[k] || [];
+  for (const k of ['inventory', 'fired', 'open_skus', 'early_access', 'coupons', 'stock', 'leaderboard']) d[k] = d[k] || [];
   return d;
 }
 

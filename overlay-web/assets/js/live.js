@@ -1,6 +1,7 @@
 // The viewer overlay: countdown, reveal card, flash coupon, stock, leaderboard, one big
 // Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
-import { DropClient, dropIdFromPath, activeCoupons, revealedSkus, clock, money, scarcity, el, setText } from './client.js';
+import { DropClient, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil, clock, money, scarcity, el, setText } from './client.js';
+import { Waitlist } from './waitlist.js';
 
 const $ = (id) => document.getElementById(id);
 const VIEWER_KEY = 'dropwire.viewer';
@@ -30,11 +31,22 @@ const load = (key, fallback) => {
 let me = load(VIEWER_KEY, null); // {viewer_id, token, handle}
 const holds = load(HOLDS_KEY, {}); // sku → {code, sku, until}
 const failures = {};               // sku → reason of the last refused claim
+const opensAt = {};                // sku → when the public may claim, from a `not_open` refusal
 const uniqueCodes = {};            // coupon expires_ms → personal code
 let chosenSku = null;
 let claiming = false;
+let afterMint = null;              // what to do once the handle dialog has minted a token
 
 const client = new DropClient(dropId, { token: me?.token, log: (m) => console.info(m) });
+const waitlist = new Waitlist(dropId, {
+  token: me?.token,
+  askHandle: (then) => {
+    afterMint = then;
+    openJoin('waitlist');
+  },
+  onUnauthorized: () => forgetMe(false),
+  onChange: () => render(),
+}).mount();
 
 function itemOf(d, sku) {
   return d.inventory.find((i) => i.sku === sku) || null;
@@ -61,9 +73,12 @@ function render() {
   const stateLabel = { scheduled: 'soon', live: 'live', paused: 'paused', closed: 'ended' }[d.state] || d.state;
   setText($('state'), stateLabel);
   $('state').dataset.state = d.state;
+  $('app').dataset.state = d.state;
   setText($('viewers'), `${d.viewers} watching`);
   renderMe();
   renderCard(d);
+  // Before the drop, the waitlist takes the place of the claim result under the button.
+  $('claim-result').hidden = waitlist.render(d);
   renderClaim(d);
   renderStock(d);
   renderBoard(d);
@@ -105,12 +120,30 @@ function renderCard(d) {
   setText($('card-initial'), item ? item.name.trim().charAt(0).toUpperCase() : '?');
 }
 
+/**
+ * Early access on `sku` now: `{mine: true, until}` when this viewer may claim before the
+ * public (it is on the waitlist), `{mine: false, until}` when it waits for `until` (the
+ * public opening, or the `opens_at_ms` of a refusal), null when early access is over.
+ */
+function earlyOf(d, sku, now) {
+  if (!sku) return null;
+  if (opensAt[sku] && opensAt[sku] <= now) {
+    delete opensAt[sku];
+    if (failures[sku] === 'not_open') delete failures[sku];
+  }
+  if (opensAt[sku]) return { mine: false, until: opensAt[sku] };
+  if (claimWindow(d, sku, now) !== 'early') return null;
+  return { mine: !!me && waitlist.onList, until: earlyAccessUntil(d, sku, now) };
+}
+
 function renderClaim(d) {
+  const now = client.now();
   const sku = focusSku(d);
   const item = sku ? itemOf(d, sku) : null;
   const left = sku ? leftOf(d, sku) : undefined;
-  const open = d.open_skus.includes(sku);
   const hold = sku ? holds[sku] : null;
+  const early = hold ? null : earlyOf(d, sku, now);
+  const open = claimWindow(d, sku, now) === 'open' || !!early?.mine;
   const btn = $('claim');
   let label;
   let enabled = false;
@@ -119,14 +152,16 @@ function renderClaim(d) {
   else if (left === 0) label = 'Sold out';
   else if (d.state === 'closed') label = 'The drop is closed';
   else if (d.state === 'paused') label = 'Paused — back soon';
+  else if (early && !early.mine) label = `Opens in ${clock(early.until - now)}`;
   else if (!open) label = 'Not open yet';
   else if (!client.connected) label = 'Reconnecting…';
   else if (claiming) label = 'Claiming…';
   else if (!me) { label = 'Join to claim'; enabled = true; }
-  else { label = `Claim · ${money(item.price_cents, d.currency)}`; enabled = true; }
+  else { label = `${early ? 'Claim early' : 'Claim'} · ${money(item.price_cents, d.currency)}`; enabled = true; }
   setText(btn, label);
   btn.disabled = !enabled;
   btn.dataset.state = hold ? 'held' : left === 0 ? 'sold-out' : enabled ? 'ready' : 'waiting';
+  btn.dataset.early = early ? (early.mine ? 'mine' : 'wait') : 'no';
 
   // Which piece, when several are open. The row keeps its height either way.
   const revealed = revealedSkus(d).filter((s) => itemOf(d, s));
@@ -145,11 +180,29 @@ function renderClaim(d) {
   }
 
   const out = $('claim-result');
-  const reason = sku && !hold ? failures[sku] : null;
-  const shown = hold ? `hold:${hold.code}` : reason ? `no:${reason}` : 'hint';
-  if (out.dataset.shown === shown) return;
+  // A `not_open` during early access is the countdown below, not a refusal to show.
+  const reason = sku && !hold && !(early && failures[sku] === 'not_open') ? failures[sku] : null;
+  const soldOut = left === 0 || d.state !== 'live';
+  const shown = hold ? `hold:${hold.code}` : reason ? `no:${reason}` : early && !soldOut ? `early:${early.mine}` : 'hint';
+  out.dataset.early = shown.startsWith('early') ? (early.mine ? 'mine' : 'wait') : 'no';
+  if (out.dataset.shown !== shown) showResult(out, shown, hold, reason, early);
+  const wait = out.querySelector('.early-time');
+  if (wait && early) setText(wait, clock(early.until - now));
+}
+
+function showResult(out, shown, hold, reason, early) {
   out.dataset.shown = shown;
-  if (hold) {
+  if (early && shown.startsWith('early')) {
+    delete out.dataset.ok;
+    const time = el('strong', { class: 'early-time' }, '');
+    out.replaceChildren(...(early.mine ? [
+      el('span', { class: 'early-tag' }, 'Early access: claim now'),
+      el('span', { class: 'early-note' }, 'You’re on the waitlist, so you go first. Opens to everyone in ', time, '.'),
+    ] : [
+      el('span', { class: 'reason', 'data-reason': 'early_access' }, 'Opens to everyone in ', time),
+      el('span', { class: 'early-note' }, 'Viewers on the waitlist claim first; the Claim button wakes up then.'),
+    ]));
+  } else if (hold) {
     out.dataset.ok = 'yes';
     out.replaceChildren(
       el('span', { class: 'won' }, 'It’s yours! Your claim code:'),
@@ -238,6 +291,37 @@ function renderCoupon(d) {
   $('coupon-get').disabled = !client.connected || !me;
 }
 
+/** "2d 04:12:09" beyond a day, else as `clock`. */
+function longClock(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const days = Math.floor(s / 86400);
+  if (!days) return clock(ms);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${days}d ${two(Math.floor((s % 86400) / 3600))}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
+}
+
+/** Before the drop: a countdown to the announced start (`starts_at`), else "soon". */
+function tickStart(d, now) {
+  const starts = d.starts_at ? Date.parse(d.starts_at) : NaN;
+  if (Number.isNaN(starts)) {
+    setText($('next-label'), 'Starts when the maker goes live');
+    setText($('next-time'), 'soon');
+    $('next-bar').style.width = '0%';
+    return;
+  }
+  const when = new Date(starts).toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  if (starts > now) {
+    setText($('next-label'), `Starts in · ${when}`);
+    setText($('next-time'), longClock(starts - now));
+    $('next-time').dataset.long = starts - now >= 86400000 ? 'yes' : 'no';
+  } else {
+    setText($('next-label'), `Starting any moment · announced for ${when}`);
+    setText($('next-time'), 'soon');
+  }
+  const span = Math.max(1, starts - d.created_ms);
+  $('next-bar').style.width = `${Math.max(0, Math.min(100, (100 * (now - d.created_ms)) / span))}%`;
+}
+
 /** Per-frame figures: countdowns and bars, all from server time. */
 function tick() {
   const d = client.drop;
@@ -249,9 +333,11 @@ function tick() {
     const from = d.current_cue?.at_ms || d.started_ms || now;
     const span = Math.max(1, d.next_cue.at_ms - from);
     $('next-bar').style.width = `${Math.max(0, Math.min(100, (100 * (now - from)) / span))}%`;
+  } else if (d.state === 'scheduled') {
+    tickStart(d, now);
   } else {
     setText($('next-label'), {
-      scheduled: 'Starts when the maker goes live', paused: 'Paused — back in a moment',
+      paused: 'Paused — back in a moment',
       closed: 'That’s a wrap — thanks for coming!', live: 'Live now',
     }[d.state] || '');
     setText($('next-time'), d.state === 'live' ? 'now' : d.state === 'closed' ? 'closed' : '—');
@@ -268,6 +354,7 @@ function tick() {
     setText($('coupon-time'), '');
     $('coupon-bar').style.width = '0%';
   }
+  renderClaim(d); // early-access countdowns, and the Claim button when they end
   const sku = focusSku(d);
   const hold = sku && holds[sku];
   const holdTime = $('claim-result').querySelector('.hold-time');
@@ -300,6 +387,11 @@ async function claim() {
     delete failures[sku];
   } else {
     failures[sku] = r.reason;
+    if (r.reason === 'not_open' && r.opens_at_ms) {
+      // Early access, and the hub does not count this viewer in: wait for the public.
+      opensAt[sku] = r.opens_at_ms;
+      if (waitlist.onList) waitlist.check();
+    }
     if (r.reason === 'unauthorized') forgetMe();
     // The hub just said none are left: show it now rather than at the next stock broadcast.
     const row = r.reason === 'sold_out' && client.drop?.stock.find((x) => x.sku === sku);
@@ -327,17 +419,22 @@ async function copy(text, button) {
   setTimeout(() => { button.textContent = 'Copy'; }, 1500);
 }
 
-function openJoin() {
+/** The handle dialog; `why` = 'waitlist' when joining the waitlist waits for it. */
+function openJoin(why = 'claim') {
+  setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : 'Join the drop');
+  setText($('join-why'), why === 'waitlist' ? 'First pick a handle: the maker sees it on the list, and it is all you need to claim.'
+    : 'Pick a handle for the leaderboard. It is all you need to claim.');
   $('join-error').textContent = '';
   if (!$('join').open) $('join').showModal();
   $('handle').focus();
 }
 
-function forgetMe() {
+function forgetMe(ask = true) {
   me = null;
   client.token = null;
+  waitlist.setToken(null);
   localStorage.removeItem(VIEWER_KEY);
-  openJoin();
+  if (ask) openJoin();
 }
 
 async function join(ev) {
@@ -367,9 +464,13 @@ async function join(ev) {
   }
   me = { viewer_id: body.viewer_id, token: body.token, handle: body.handle || handle };
   localStorage.setItem(VIEWER_KEY, JSON.stringify(me));
+  const then = afterMint;
+  afterMint = null;
+  waitlist.setToken(me.token, !then); // a fresh viewer is on no list; `then` may join it
   $('join').close();
   client.setToken(me.token);
   render();
+  then?.();
 }
 
 $('claim').addEventListener('click', claim);
@@ -388,6 +489,7 @@ $('coupon-get').addEventListener('click', async () => {
 });
 $('join-form').addEventListener('submit', join);
 $('join-skip').addEventListener('click', () => $('join').close());
+$('join').addEventListener('close', () => { afterMint = null; });
 client.addEventListener('change', render);
 client.addEventListener('status', (ev) => {
   document.body.dataset.connected = ev.detail.connected ? 'yes' : 'no';

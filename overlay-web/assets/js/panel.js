@@ -3,10 +3,12 @@
 // Speaks the admin HTTP API only; figures refresh every second without a reload.
 import { el, money, scarcity, setText } from './client.js';
 import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimeline, fmt, EXAMPLE } from './panel-form.js';
+import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'dropwire.admin';
 const REFRESH_MS = 1000;
+const WAITLIST_EVERY = 10; // refreshes (seconds) between two reads of the waitlist
 
 let token = localStorage.getItem(TOKEN_KEY);
 let current = null;   // open drop id
@@ -160,6 +162,7 @@ async function openDrop(id) {
   $('empty').hidden = true;
   $('drop').hidden = false;
   $('control-error').textContent = '';
+  loadWaitlist(api, id);
   await refresh(true);
   loadDrops();
 }
@@ -378,6 +381,7 @@ for (const b of document.querySelectorAll('.controls button')) {
   });
 }
 $('coupon-form').addEventListener('submit', fireCoupon);
+$('wl-csv').addEventListener('click', (ev) => current && downloadCsv(token, current, ev.currentTarget));
 $('coupon-form').unique.addEventListener('change', (ev) => { $('coupon-form').dataset.unique = ev.target.checked ? 'yes' : 'no'; });
 for (const b of document.querySelectorAll('[data-copy]')) b.addEventListener('click', () => copyFrom(b));
 addEventListener('hashchange', route);
@@ -385,6 +389,7 @@ setupForm();
 setInterval(() => {
   tickCount += 1;
   if (token && current && !document.hidden) refresh();
+  if (token && current && !document.hidden && tickCount % WAITLIST_EVERY === 0) loadWaitlist(api, current);
   if (token && tickCount % 5 === 0) loadDrops();
 }, REFRESH_MS);
 setInterval(tick, 250);
