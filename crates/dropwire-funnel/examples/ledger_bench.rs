@@ -34,7 +34,11 @@ async fn run(name: &str, ledger: &Ledger, viewers: usize) -> anyhow::Result<()> 
         let drop = fresh("bench");
         let facts = storm_facts(&drop, viewers);
         // One fact per transaction is slow: a tenth of the storm is enough to measure it.
-        let facts = if batch == 1 { &facts[..facts.len() / 10] } else { &facts[..] };
+        let facts = if batch == 1 {
+            &facts[..facts.len() / 10]
+        } else {
+            &facts[..]
+        };
         let started = Instant::now();
         for chunk in facts.chunks(batch) {
             ledger.record(chunk).await?;
@@ -64,10 +68,16 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}; use --viewers N"),
         }
     }
-    println!("| database | facts per transaction | facts | seconds | facts/s | 1,000 duplicates (ms) |");
+    println!(
+        "| database | facts per transaction | facts | seconds | facts/s | 1,000 duplicates (ms) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     let dir = tempfile::tempdir()?;
-    let sqlite = Ledger::open(&format!("sqlite:{}", dir.path().join("ledger.sqlite3").display())).await?;
+    let sqlite = Ledger::open(&format!(
+        "sqlite:{}",
+        dir.path().join("ledger.sqlite3").display()
+    ))
+    .await?;
     run("SQLite (WAL, synchronous=FULL)", &sqlite, viewers).await?;
     let pg = PgServer::start();
     let postgres = Ledger::open(&pg.create_database("bench")).await?;
