@@ -181,8 +181,13 @@ impl Fact {
         facts
     }
 
-    /// A drop's facts as its timeline stands: scheduled, then live and closed once they happened.
-    pub fn of_drop(record: &DropRecord, view: &TimelineView) -> Vec<Fact> {
+    /// A drop's facts as its timeline stands: scheduled, then live and closed once they
+    /// happened (with the peak of viewers, when the caller knows it).
+    pub fn of_drop(
+        record: &DropRecord,
+        view: &TimelineView,
+        peak_viewers: Option<u64>,
+    ) -> Vec<Fact> {
         let drop = record.id.as_str();
         let spec = &record.spec;
         let mut facts = vec![Fact::new(
@@ -206,7 +211,7 @@ impl Fact {
                 drop,
                 None,
                 at,
-                json!({"elapsed_s": view.elapsed_ms / 1000}),
+                json!({"elapsed_s": view.elapsed_ms / 1000, "peak_viewers": peak_viewers}),
             ));
         }
         facts

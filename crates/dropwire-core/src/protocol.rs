@@ -20,6 +20,10 @@ pub enum ClientMsg {
         token: Option<String>,
         #[serde(default)]
         since: Option<u64>,
+        /// An anonymous viewer's own random id, kept by its browser (8–64 of letters,
+        /// digits, `-` and `_`), so a returning viewer is counted once.
+        #[serde(default)]
+        visitor: Option<String>,
     },
     Claim {
         sku: String,
@@ -56,6 +60,13 @@ impl FrameError {
 }
 
 const CLIENT_TYPES: [&str; 4] = ["hello", "claim", "coupon", "ping"];
+
+/// Whether `v` is a well-formed anonymous visitor id.
+pub fn valid_visitor(v: &str) -> bool {
+    (8..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 impl ClientMsg {
     /// Parses one text frame, telling malformed JSON from an unknown `type` from bad fields.
@@ -424,7 +435,8 @@ mod tests {
             ClientMsg::parse(r#"{"type":"hello","since":4}"#),
             Ok(ClientMsg::Hello {
                 since: Some(4),
-                token: None
+                token: None,
+                visitor: None
             })
         ));
         assert_eq!(

@@ -1,6 +1,7 @@
 //! What a new fact sets off, written in the transaction that records it: a webhook message
 //! per endpoint that wants its kind (the outbox), a follow-up coupon for a confirmation,
-//! nurture timers for a redemption. A fact recorded again sets off nothing.
+//! nurture timers for a redemption, and the KPI rollups (`rollup`). A fact recorded again
+//! sets off nothing.
 
 use dropwire_core::followup::NurtureStep;
 use dropwire_core::{Fact, FactKind};
@@ -9,6 +10,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::FunnelError;
 use crate::db::ms;
+use crate::facts::Origin;
 
 /// Outbox rows per INSERT statement.
 const ROWS: usize = 100;
@@ -21,8 +23,14 @@ pub(crate) fn wants(events: &[String], kind: FactKind) -> bool {
 pub(crate) async fn follow(
     tx: &mut Transaction<'static, Any>,
     new: &[(i64, &Fact)],
+    origin: Origin,
 ) -> Result<(), FunnelError> {
     if new.is_empty() {
+        return Ok(());
+    }
+    let facts: Vec<&Fact> = new.iter().map(|(_, f)| *f).collect();
+    crate::rollup::apply(tx, &facts).await?;
+    if origin == Origin::History {
         return Ok(());
     }
     let mut makers: Vec<&str> = new.iter().map(|(_, f)| f.maker.as_str()).collect();

@@ -64,6 +64,22 @@ pub(crate) async fn insert(
     tx: &mut Transaction<'static, Any>,
     facts: &[Fact],
 ) -> Result<u64, FunnelError> {
+    insert_as(tx, facts, Origin::Live).await
+}
+
+/// Where facts come from: the hub, as things happen (they set off webhooks, coupons and
+/// nurture timers), or an imported history (it builds the KPI rollups only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Live,
+    History,
+}
+
+pub(crate) async fn insert_as(
+    tx: &mut Transaction<'static, Any>,
+    facts: &[Fact],
+    origin: Origin,
+) -> Result<u64, FunnelError> {
     let mut new = Vec::new();
     for chunk in facts.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
@@ -105,7 +121,7 @@ pub(crate) async fn insert(
             }
         }
     }
-    crate::consequences::follow(tx, &new).await?;
+    crate::consequences::follow(tx, &new, origin).await?;
     Ok(new.len() as u64)
 }
 
@@ -118,6 +134,16 @@ impl Ledger {
         }
         let mut tx = self.write.begin().await?;
         let new = insert(&mut tx, facts).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Records an imported history in one transaction — all of it or, on an error, none:
+    /// ids already recorded are skipped, and the facts build the KPI rollups but announce
+    /// nothing (no webhooks, coupons or nurture for the past). Returns how many were new.
+    pub async fn import(&self, facts: &[Fact]) -> Result<u64, FunnelError> {
+        let mut tx = self.write.begin().await?;
+        let new = insert_as(&mut tx, facts, Origin::History).await?;
         tx.commit().await?;
         Ok(new)
     }

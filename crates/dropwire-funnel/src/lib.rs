@@ -22,6 +22,8 @@
 //! - `webhooks`: endpoints, leasing due messages, recording attempts, replay, dead letters.
 //! - `coupons`: follow-up coupons, redeemed once within their validity.
 //! - `nurture`: the maker's schedule and the durable timers, fired once across nodes.
+//! - `rollup`: the KPI rollups, kept in the transaction of each new fact; [`kpi`]: the
+//!   KPIs read from them (definitions in `docs/metrics.md`).
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
 //!   PostgreSQL each expand [`ledger_conformance_tests!`] to prove the same behaviour.
 //! - [`mod@error`]: [`FunnelError`], this crate's one error type.
@@ -31,8 +33,10 @@ mod coupons;
 mod db;
 pub mod error;
 mod facts;
+pub mod kpi;
 mod nurture;
 mod privacy;
+mod rollup;
 mod waitlist;
 mod webhooks;
 
@@ -43,6 +47,7 @@ pub use coupons::{Coupon, CouponRefusal};
 pub use db::{Backend, Ledger};
 pub use error::FunnelError;
 pub use facts::{FactFilter, MAX_PAGE, StoredFact};
+pub use kpi::{CurvePoint, DropKpis, Ltv, LtvWindow};
 pub use nurture::DueTimer;
 pub use privacy::{Erased, ViewerExport};
 pub use waitlist::{Joined, WaitlistEntry};

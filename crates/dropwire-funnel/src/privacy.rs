@@ -145,7 +145,13 @@ impl Ledger {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        for table in ["timers", "coupons"] {
+        for table in [
+            "timers",
+            "coupons",
+            "kpi_viewers",
+            "kpi_claims",
+            "kpi_purchases",
+        ] {
             sqlx::query(&format!(
                 "UPDATE {table} SET viewer_id = $2 WHERE viewer_id = $1"
             ))

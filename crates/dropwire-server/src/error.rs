@@ -70,6 +70,11 @@ pub enum AppError {
     CouponRedeemed(String),
     #[error("{0}")]
     CouponExpired(String),
+    #[error("{total} lines of the import are not facts; nothing was imported")]
+    ImportRejected {
+        total: usize,
+        errors: Vec<(usize, String)>,
+    },
     #[error("wrong admin token")]
     Forbidden,
     #[error("{0}")]
@@ -124,6 +129,7 @@ impl AppError {
             AppError::NoSuchCoupon(_) => (StatusCode::NOT_FOUND, "no_such_coupon"),
             AppError::CouponRedeemed(_) => (StatusCode::CONFLICT, "coupon_redeemed"),
             AppError::CouponExpired(_) => (StatusCode::CONFLICT, "coupon_expired"),
+            AppError::ImportRejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_lines"),
             AppError::Funnel(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
@@ -196,6 +202,12 @@ impl IntoResponse for AppError {
         let mut body = json!({"error": {"code": code, "message": self.message()}});
         if let Some(field) = self.field() {
             body["error"]["field"] = json!(field);
+        }
+        if let AppError::ImportRejected { errors, .. } = &self {
+            body["error"]["lines"] = errors
+                .iter()
+                .map(|(line, message)| json!({"line": line, "message": message}))
+                .collect();
         }
         let mut resp = (status, axum::Json(body)).into_response();
         if let AppError::RateLimited { retry_after_s } = self {

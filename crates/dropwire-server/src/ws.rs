@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
-use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg};
+use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg, valid_visitor};
 use dropwire_core::{DropId, Fact};
 
 use crate::app::AppState;
@@ -180,7 +180,7 @@ impl Connection {
         let mut shutdown = self.state.shutdown.clone();
         // Phase 1: the hello.
         let deadline = tokio::time::Instant::now() + self.state.hello_timeout;
-        let since = loop {
+        let (since, visitor) = loop {
             let msg = tokio::select! {
                 m = socket.recv() => m,
                 _ = tokio::time::sleep_until(deadline) => {
@@ -195,7 +195,11 @@ impl Connection {
                 Err(step) => return step,
             };
             match self.parse(socket, text).await {
-                Ok(Some(ClientMsg::Hello { token, since })) => {
+                Ok(Some(ClientMsg::Hello {
+                    token,
+                    since,
+                    visitor,
+                })) => {
                     if let Some(token) = token {
                         self.viewer = self.state.keys.verify(&token, self.hub.now_ms() / 1000);
                         if self.viewer.is_none() {
@@ -208,7 +212,7 @@ impl Connection {
                             }
                         }
                     }
-                    break since;
+                    break (since, visitor);
                 }
                 Ok(Some(_)) => {
                     let m = ServerMsg::error(
@@ -229,11 +233,17 @@ impl Connection {
         let join = self.hub.join(since, now);
         let mut rx = join.rx;
         self.last_seq = join.seq;
-        self.hub
-            .viewer_joined(self.viewer.as_ref().map(|v| v.id.as_str()));
-        if let Some(viewer) = &self.viewer {
+        // Who is watching: the viewer of the token, else the anonymous visitor id its browser
+        // keeps (so a returning viewer counts once), else nobody in particular.
+        let audience = match (&self.viewer, visitor) {
+            (Some(viewer), _) => Some(viewer.id.clone()),
+            (None, Some(v)) if valid_visitor(&v) => Some(format!("anon:{v}")),
+            _ => None,
+        };
+        self.hub.viewer_joined(audience.as_deref());
+        if let Some(id) = &audience {
             // Once per viewer and drop in the ledger, however often it reconnects.
-            let fact = Fact::attended(self.hub.id.as_str(), &viewer.id, now);
+            let fact = Fact::attended(self.hub.id.as_str(), id, now);
             self.state.record(vec![fact]);
         }
         let _leave = Leave(Arc::clone(&self.hub));

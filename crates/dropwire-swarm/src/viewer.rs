@@ -158,8 +158,12 @@ async fn join(
         tungstenite::Error::Http(resp) => format!("handshake: HTTP {}", resp.status()),
         e => format!("handshake: {}", short(&e)),
     })?;
-    let hello = serde_json::to_string(&ClientMsg::Hello { token, since: None })
-        .map_err(|e| format!("hello: {e}"))?;
+    let hello = serde_json::to_string(&ClientMsg::Hello {
+        token,
+        since: None,
+        visitor: None,
+    })
+    .map_err(|e| format!("hello: {e}"))?;
     ws.send(Message::text(hello))
         .await
         .map_err(|e| format!("hello: {}", short(&e)))?;

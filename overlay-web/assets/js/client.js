@@ -23,11 +23,28 @@ export function backoffMs(attempt) {
   return base / 2 + (Math.random() * base) / 2; // "equal jitter": half to all of the step
 }
 
+/** This browser's anonymous visitor id (random, kept in localStorage), or null. */
+export function visitorId() {
+  const key = 'dropwire.visitor';
+  try {
+    let id = localStorage.getItem(key);
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      const bytes = crypto.getRandomValues(new Uint8Array(12));
+      id = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+      localStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    return null; // storage blocked: counted per connection
+  }
+}
+
 export class DropClient extends EventTarget {
-  constructor(dropId, { token = null, log = () => {} } = {}) {
+  constructor(dropId, { token = null, visitor = null, log = () => {} } = {}) {
     super();
     this.dropId = dropId;
     this.token = token;
+    this.visitor = visitor;   // an anonymous viewer's own id, so it counts once across visits
     this.log = log;
     this.drop = null;         // the viewer snapshot, updated by broadcasts
     this.seq = null;          // last broadcast seq applied
@@ -92,6 +109,7 @@ export class DropClient extends EventTarget {
     ws.onopen = () => {
       const hello = { type: 'hello' };
       if (this.token) hello.token = this.token;
+      else if (this.visitor) hello.visitor = this.visitor;
       if (this.seq !== null) hello.since = this.seq;
       ws.send(JSON.stringify(hello));
       this.lastFrameAt = Date.now();

@@ -1,6 +1,6 @@
 // The viewer overlay: countdown, reveal card, flash coupon, stock, leaderboard, one big
 // Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
-import { DropClient, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil, clock, money, scarcity, el, setText } from './client.js';
+import { DropClient, visitorId, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil, clock, money, scarcity, el, setText } from './client.js';
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
 
@@ -38,7 +38,7 @@ let chosenSku = null;
 let claiming = false;
 let afterMint = null;              // what to do once the handle dialog has minted a token
 
-const client = new DropClient(dropId, { token: me?.token, log: (m) => console.info(m) });
+const client = new DropClient(dropId, { token: me?.token, visitor: visitorId(), log: (m) => console.info(m) });
 const waitlist = new Waitlist(dropId, {
   token: me?.token,
   askHandle: (then) => {

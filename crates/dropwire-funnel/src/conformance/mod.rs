@@ -13,6 +13,7 @@ use crate::{FactFilter, Ledger};
 
 pub use dropwire_testkit::PgServer;
 
+pub mod history;
 mod outbox;
 pub use outbox::{
     a_fact_and_its_messages_are_written_together,

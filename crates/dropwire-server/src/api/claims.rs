@@ -100,7 +100,11 @@ pub async fn stats(
 ) -> Result<Json<Stats>, AppError> {
     let hub = state.hub_by_path(&id).await?;
     let f = state.store.figures(&hub.id).await?;
-    let viewers = hub.viewer_counts();
+    let mut viewers = hub.viewer_counts();
+    if let Some(funnel) = &state.funnel {
+        // From the ledger: it survives restarts and counts a returning viewer once.
+        viewers.unique = funnel.ledger.unique_viewers(hub.id.as_str()).await?;
+    }
     let (_, view) = hub.view_at(state.clock.now_ms());
     let conversion = if viewers.unique == 0 {
         0.0

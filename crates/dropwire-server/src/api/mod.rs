@@ -1,13 +1,17 @@
 //! The HTTP API under `/api/v1` (see `docs/api.md`).
 
+mod analytics;
 mod claims;
+pub mod csv;
 mod drops;
 mod followup;
+mod import;
 mod privacy;
 mod waitlist;
 mod webhooks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use axum::routing::{delete, get, post};
@@ -66,6 +70,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/coupons/{code}/redeem", post(followup::redeem))
         .route("/api/v1/nurture", get(followup::get).put(followup::put))
+        .route("/api/v1/analytics/drops/{id}", get(analytics::drop))
+        .route("/api/v1/analytics/summary", get(analytics::summary))
+        .route("/api/v1/analytics/compare", get(analytics::compare))
+        .route(
+            "/api/v1/ledger/import",
+            post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT)),
+        )
 }
 
 /// Whether the client asked for CSV (`Accept: text/csv`).

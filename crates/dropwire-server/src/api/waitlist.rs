@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dropwire_core::DropState;
 use dropwire_core::waitlist::WaitlistJoin;
@@ -164,47 +164,35 @@ pub async fn list(
     .into_response())
 }
 
-/// One CSV field, quoted when it must be (RFC 4180), and never read as a formula.
-fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 fn csv(drop_id: &str, entries: &[WaitlistEntry]) -> Response {
-    let mut out = String::from(
-        "position,viewer_id,handle,size,items,note,marketing_consent,contact,joined_ms,updated_ms\r\n",
-    );
-    for e in entries {
-        let row = [
+    let rows = entries.iter().map(|e| {
+        vec![
             e.position.to_string(),
-            field(&e.viewer_id),
-            field(&e.handle),
-            field(e.intent.size.as_deref().unwrap_or("")),
-            field(&e.intent.items.join(" ")),
-            field(e.intent.note.as_deref().unwrap_or("")),
+            e.viewer_id.clone(),
+            e.handle.clone(),
+            e.intent.size.clone().unwrap_or_default(),
+            e.intent.items.join(" "),
+            e.intent.note.clone().unwrap_or_default(),
             e.consent.marketing.to_string(),
-            field(e.contact.as_deref().unwrap_or("")),
+            e.contact.clone().unwrap_or_default(),
             e.joined_ms.to_string(),
             e.updated_ms.to_string(),
-        ];
-        out.push_str(&row.join(","));
-        out.push_str("\r\n");
-    }
-    let disposition = format!("attachment; filename=\"waitlist-{drop_id}.csv\"");
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
+        ]
+    });
+    super::csv::response(
+        &format!("waitlist-{drop_id}.csv"),
+        &[
+            "position",
+            "viewer_id",
+            "handle",
+            "size",
+            "items",
+            "note",
+            "marketing_consent",
+            "contact",
+            "joined_ms",
+            "updated_ms",
         ],
-        out,
+        rows,
     )
-        .into_response()
 }

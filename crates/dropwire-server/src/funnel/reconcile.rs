@@ -57,7 +57,7 @@ pub async fn reconcile_once(
         report.drops += 1;
         let view = TimelineView::compute(&record.spec.script, &record.log, now_ms);
         let claims = store.claims(&record.id).await?;
-        let mut facts = Fact::of_drop(&record, &view);
+        let mut facts = Fact::of_drop(&record, &view, None);
         facts.extend(
             claims
                 .iter()

@@ -153,7 +153,7 @@ impl DropHub {
             .filter(|s| view.is_revealed(&s.sku))
             .collect();
         if let Some(feed) = &ctx.feed {
-            feed.push(Fact::of_drop(&record, &view));
+            feed.push(Fact::of_drop(&record, &view, None));
         }
         let (tx, _) = broadcast::channel(ctx.viewer_queue);
         let now_instant = Instant::now();
@@ -365,7 +365,10 @@ impl DropHub {
             self.publish_state(sh, &view);
         }
         if let (true, Some(feed)) = (state_changed, &self.ctx.feed) {
-            feed.push(Fact::of_drop(&sh.record, &view));
+            // The node closing the drop knows how many watched at most (over every node,
+            // with Redis); the first node to write the fact gives the figure.
+            let peak = Some(self.viewer_counts().peak);
+            feed.push(Fact::of_drop(&sh.record, &view, peak));
         }
         sh.view = view;
         sh.viewed_at_ms = now_ms;

@@ -1,0 +1,326 @@
+//! The funnel KPIs (definitions in docs/metrics.md): one drop, a summary grouped by kind,
+//! recipe or month, and drops side by side; each as JSON or, with `Accept: text/csv`, CSV.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use dropwire_core::funnel::DEFAULT_MAKER;
+use dropwire_funnel::{CurvePoint, DropKpis, Ltv};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{csv, wants_csv};
+use crate::app::AppState;
+use crate::auth::Admin;
+use crate::error::AppError;
+
+/// The CSV columns of a row of KPIs, and how to read each from its JSON.
+const COLUMNS: [&str; 24] = [
+    "drop_id",
+    "title",
+    "kind",
+    "recipe",
+    "starts_ms",
+    "unique_viewers",
+    "peak_viewers",
+    "waitlist",
+    "waitlist_claimers",
+    "intent_to_buy",
+    "claimers",
+    "claim_rate",
+    "claims",
+    "redeemed",
+    "redeemed_48h",
+    "conversion_48h",
+    "coupon_uses",
+    "re_engaged",
+    "re_engagement",
+    "revenue_cents",
+    "buyers",
+    "repeat_buyers_90d",
+    "repeat_90d",
+    "repeat_90d_complete",
+];
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn row(k: &impl Serialize, first: Option<(&str, &str)>) -> Vec<String> {
+    let v = serde_json::to_value(k).unwrap_or(Value::Null);
+    let mut out: Vec<String> = first
+        .map(|(_, key)| vec![key.to_owned()])
+        .unwrap_or_default();
+    out.extend(COLUMNS.iter().map(|c| cell(&v[*c])));
+    out
+}
+
+/// The ratio fields compared between drops.
+const RATIOS: [&str; 6] = [
+    "intent_to_buy",
+    "claim_rate",
+    "conversion_48h",
+    "re_engagement",
+    "repeat_90d",
+    "revenue_cents",
+];
+
+async fn all(state: &AppState) -> Result<Vec<DropKpis>, AppError> {
+    Ok(state
+        .ledger()?
+        .drop_kpis(DEFAULT_MAKER, state.clock.now_ms())
+        .await?)
+}
+
+/// One drop's funnel, step by step, for the chart.
+#[derive(Debug, Serialize)]
+pub struct FunnelSteps {
+    viewers: u64,
+    waitlist: u64,
+    claims: u64,
+    redemptions: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DropAnalytics {
+    #[serde(flatten)]
+    kpis: DropKpis,
+    funnel: FunnelSteps,
+    repeat_curve: Vec<CurvePoint>,
+}
+
+/// `GET /api/v1/analytics/drops/{id}`
+pub async fn drop(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let kpis = all(&state)
+        .await?
+        .into_iter()
+        .find(|k| k.drop_id == id)
+        .ok_or_else(|| AppError::NotFound(format!("no drop {id:?} in the ledger")))?;
+    if wants_csv(&headers) {
+        return Ok(csv::response(
+            &format!("analytics-{id}.csv"),
+            &COLUMNS,
+            [row(&kpis, None)],
+        ));
+    }
+    let repeat_curve = state.ledger()?.repeat_curve(DEFAULT_MAKER, &id).await?;
+    let funnel = FunnelSteps {
+        viewers: kpis.unique_viewers,
+        waitlist: kpis.waitlist,
+        claims: kpis.claims,
+        redemptions: kpis.redeemed,
+    };
+    Ok(Json(DropAnalytics {
+        kpis,
+        funnel,
+        repeat_curve,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    by: Option<String>,
+}
+
+/// A time as the query gives it: Unix ms, RFC 3339, or a date (`2026-12-01`, midnight UTC).
+fn moment(raw: &str, field: &str) -> Result<u64, AppError> {
+    let bad = || {
+        AppError::bad_request(
+            "bad_request",
+            format!("{field}={raw:?}: give Unix ms, RFC 3339 or YYYY-MM-DD"),
+            Some(field.to_owned()),
+        )
+    };
+    if let Ok(ms) = raw.parse::<u64>() {
+        return Ok(ms);
+    }
+    let full = if raw.len() == 10 {
+        format!("{raw}T00:00:00Z")
+    } else {
+        raw.to_owned()
+    };
+    dropwire_core::StartsAt::parse(&full)
+        .map(|t| t.ms())
+        .map_err(|_| bad())
+}
+
+/// `YYYY-MM` of a Unix ms time (UTC).
+fn month(ms: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Group {
+    key: String,
+    drops: u64,
+    #[serde(flatten)]
+    kpis: DropKpis,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+    by: String,
+    groups: Vec<Group>,
+    /// LTV by event type over every buyer of the maker (not limited by from/to).
+    ltv_by_kind: Vec<Ltv>,
+}
+
+/// `GET /api/v1/analytics/summary?from=&to=&by=kind|recipe|month`
+pub async fn summary(
+    _: Admin,
+    State(state): State<AppState>,
+    query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))?;
+    let from = q.from.as_deref().map(|f| moment(f, "from")).transpose()?;
+    let to = q.to.as_deref().map(|t| moment(t, "to")).transpose()?;
+    let by = q.by.unwrap_or_else(|| "kind".into());
+    if !matches!(by.as_str(), "kind" | "recipe" | "month") {
+        return Err(AppError::bad_request(
+            "bad_request",
+            "by is kind, recipe or month",
+            Some("by".into()),
+        ));
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for k in all(&state).await? {
+        let starts = k.starts_ms.unwrap_or(0);
+        if from.is_some_and(|f| starts < f) || to.is_some_and(|t| starts >= t) {
+            continue;
+        }
+        let key = match by.as_str() {
+            "kind" => k.kind.clone(),
+            "recipe" => k.recipe.clone().unwrap_or_else(|| "(none)".into()),
+            _ => month(starts),
+        };
+        let group = groups.entry(key.clone()).or_insert_with(|| {
+            // The group's pooled figures: sums of the counts, ratios of the sums.
+            let mut kpis = DropKpis::new(String::new());
+            kpis.kind = k.kind.clone();
+            Group {
+                key,
+                drops: 0,
+                kpis,
+            }
+        });
+        group.drops += 1;
+        group.kpis.add(&k);
+    }
+    let groups: Vec<Group> = groups.into_values().collect();
+    if wants_csv(&headers) {
+        let mut header = vec!["group", "drops"];
+        header.extend(COLUMNS.iter().skip(5));
+        let rows = groups.iter().map(|g| {
+            let v = serde_json::to_value(&g.kpis).unwrap_or(Value::Null);
+            let mut r = vec![g.key.clone(), g.drops.to_string()];
+            r.extend(COLUMNS.iter().skip(5).map(|c| cell(&v[*c])));
+            r
+        });
+        return Ok(csv::response(
+            &format!("analytics-by-{by}.csv"),
+            &header,
+            rows,
+        ));
+    }
+    let ltv_by_kind = state
+        .ledger()?
+        .ltv_by_kind(DEFAULT_MAKER, state.clock.now_ms())
+        .await?;
+    Ok(Json(Summary {
+        from_ms: from,
+        to_ms: to,
+        by,
+        groups,
+        ltv_by_kind,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareQuery {
+    drops: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Compared {
+    drops: Vec<DropKpis>,
+    /// For each drop after the first: each ratio (and the revenue) minus the first drop's.
+    differences: Vec<Value>,
+}
+
+/// `GET /api/v1/analytics/compare?drops=a,b,c`
+pub async fn compare(
+    _: Admin,
+    State(state): State<AppState>,
+    query: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))?;
+    let ids: Vec<&str> = q
+        .drops
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !(1..=20).contains(&ids.len()) {
+        return Err(AppError::bad_request(
+            "bad_request",
+            "name 1-20 drops: drops=a,b,c",
+            Some("drops".into()),
+        ));
+    }
+    let kpis = all(&state).await?;
+    let mut drops = Vec::new();
+    for id in &ids {
+        let k = kpis
+            .iter()
+            .find(|k| k.drop_id == *id)
+            .ok_or_else(|| AppError::NotFound(format!("no drop {id:?} in the ledger")))?;
+        drops.push(k.clone());
+    }
+    if wants_csv(&headers) {
+        return Ok(csv::response(
+            "analytics-compare.csv",
+            &COLUMNS,
+            drops.iter().map(|k| row(k, None)),
+        ));
+    }
+    let base = serde_json::to_value(&drops[0]).unwrap_or(Value::Null);
+    let differences = drops[1..]
+        .iter()
+        .map(|k| {
+            let v = serde_json::to_value(k).unwrap_or(Value::Null);
+            let mut d = json!({"drop_id": k.drop_id, "versus": drops[0].drop_id});
+            for f in RATIOS {
+                d[f] = match (v[f].as_f64(), base[f].as_f64()) {
+                    (Some(a), Some(b)) => json!(a - b),
+                    _ => Value::Null,
+                };
+            }
+            d
+        })
+        .collect();
+    Ok(Json(Compared { drops, differences }).into_response())
+}
