@@ -172,16 +172,30 @@ impl Ledger {
         u(&row, "n")
     }
 
-    /// The KPIs of every drop of `maker`, at `now_ms`, by drop id.
-    pub async fn drop_kpis(&self, maker: &str, now_ms: u64) -> Result<Vec<DropKpis>, FunnelError> {
+    /// The KPIs of every drop of `maker` (or of the `only` one), at `now_ms`, in the order
+    /// the drops started.
+    pub async fn drop_kpis(
+        &self,
+        maker: &str,
+        now_ms: u64,
+        only: Option<&str>,
+    ) -> Result<Vec<DropKpis>, FunnelError> {
+        // `AND drop_id = $n` when one drop is asked for.
+        let one = |alias: &str, n: usize| {
+            only.map(|_| format!(" AND {alias}drop_id = ${n}"))
+                .unwrap_or_default()
+        };
         let mut out: HashMap<String, DropKpis> = HashMap::new();
-        let drops = sqlx::query(
+        let sql = format!(
             "SELECT drop_id, kind, recipe, title, COALESCE(live_ms, scheduled_ms) AS starts_ms, peak_viewers \
-             FROM kpi_drops WHERE maker = $1",
-        )
-        .bind(maker.to_owned())
-        .fetch_all(&self.read)
-        .await?;
+             FROM kpi_drops WHERE maker = $1{}",
+            one("", 2)
+        );
+        let mut q = sqlx::query(&sql).bind(maker.to_owned());
+        if let Some(d) = only {
+            q = q.bind(d.to_owned());
+        }
+        let drops = q.fetch_all(&self.read).await?;
         for r in drops {
             let id: String = r.try_get("drop_id")?;
             let mut k = DropKpis::new(id.clone());
@@ -192,22 +206,21 @@ impl Ledger {
             k.peak_viewers = r.try_get::<Option<i64>, _>("peak_viewers")?.map(unms);
             out.insert(id, k);
         }
-        let viewers = sqlx::query(
-            "WITH starts AS (SELECT drop_id, COALESCE(live_ms, scheduled_ms, 0) AS start_ms FROM kpi_drops WHERE maker = $1), \
-             firsts AS (SELECT v.viewer_id, MIN(s.start_ms) AS first_ms FROM kpi_viewers v JOIN starts s ON s.drop_id = v.drop_id \
-                        WHERE v.attended_ms IS NOT NULL GROUP BY v.viewer_id) \
-             SELECT v.drop_id, \
+        let sql = format!(
+            "SELECT v.drop_id, \
                CAST(SUM(CASE WHEN v.attended_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS viewers, \
                CAST(SUM(CASE WHEN v.waitlisted_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS waitlist, \
                CAST(SUM(CASE WHEN v.waitlisted_ms IS NOT NULL AND v.claimed_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS waitlist_claimers, \
                CAST(SUM(CASE WHEN v.claimed_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS claimers, \
-               CAST(SUM(CASE WHEN v.attended_ms IS NOT NULL AND f.first_ms < s.start_ms THEN 1 ELSE 0 END) AS BIGINT) AS re_engaged \
-             FROM kpi_viewers v JOIN starts s ON s.drop_id = v.drop_id LEFT JOIN firsts f ON f.viewer_id = v.viewer_id \
-             GROUP BY v.drop_id",
-        )
-        .bind(maker.to_owned())
-        .fetch_all(&self.read)
-        .await?;
+               CAST(SUM(v.came_back) AS BIGINT) AS re_engaged \
+             FROM kpi_viewers v WHERE v.maker = $1{} GROUP BY v.maker, v.drop_id",
+            one("v.", 2)
+        );
+        let mut q = sqlx::query(&sql).bind(maker.to_owned());
+        if let Some(d) = only {
+            q = q.bind(d.to_owned());
+        }
+        let viewers = q.fetch_all(&self.read).await?;
         for r in viewers {
             if let Some(k) = out.get_mut(&r.try_get::<String, _>("drop_id")?) {
                 k.unique_viewers = u(&r, "viewers")?;
@@ -217,18 +230,22 @@ impl Ledger {
                 k.re_engaged = u(&r, "re_engaged")?;
             }
         }
-        let claims = sqlx::query(
+        let sql = format!(
             "SELECT c.drop_id, CAST(COUNT(*) AS BIGINT) AS claims, \
                CAST(SUM(CASE WHEN c.redeemed_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS redeemed, \
                CAST(SUM(CASE WHEN c.redeemed_ms IS NOT NULL AND c.redeemed_ms - c.granted_ms <= $2 THEN 1 ELSE 0 END) AS BIGINT) AS in_48h, \
                CAST(SUM(CASE WHEN c.redeemed_ms IS NOT NULL THEN COALESCE(c.amount_cents, 0) ELSE 0 END) AS BIGINT) AS revenue \
              FROM kpi_claims c JOIN kpi_drops d ON d.drop_id = c.drop_id \
-             WHERE d.maker = $1 AND c.granted_ms IS NOT NULL GROUP BY c.drop_id",
-        )
-        .bind(maker.to_owned())
-        .bind(ms(CONVERSION_WINDOW_MS))
-        .fetch_all(&self.read)
-        .await?;
+             WHERE d.maker = $1 AND c.granted_ms IS NOT NULL{} GROUP BY c.drop_id",
+            one("c.", 3)
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(maker.to_owned())
+            .bind(ms(CONVERSION_WINDOW_MS));
+        if let Some(d) = only {
+            q = q.bind(d.to_owned());
+        }
+        let claims = q.fetch_all(&self.read).await?;
         for r in claims {
             if let Some(k) = out.get_mut(&r.try_get::<String, _>("drop_id")?) {
                 k.claims = u(&r, "claims")?;
@@ -237,30 +254,37 @@ impl Ledger {
                 k.revenue_cents = u(&r, "revenue")?;
             }
         }
-        let coupons = sqlx::query(
+        let sql = format!(
             "SELECT drop_id, CAST(COUNT(*) AS BIGINT) AS uses FROM kpi_purchases \
-             WHERE maker = $1 AND source = 'coupon' GROUP BY drop_id",
-        )
-        .bind(maker.to_owned())
-        .fetch_all(&self.read)
-        .await?;
+             WHERE maker = $1 AND source = 'coupon'{} GROUP BY drop_id",
+            one("", 2)
+        );
+        let mut q = sqlx::query(&sql).bind(maker.to_owned());
+        if let Some(d) = only {
+            q = q.bind(d.to_owned());
+        }
+        let coupons = q.fetch_all(&self.read).await?;
         for r in coupons {
             let id: Option<String> = r.try_get("drop_id")?;
             if let Some(k) = id.and_then(|id| out.get_mut(&id)) {
                 k.coupon_uses = u(&r, "uses")?;
             }
         }
-        let repeat = sqlx::query(
+        let sql = format!(
             "SELECT v.drop_id, CAST(COUNT(*) AS BIGINT) AS buyers, MAX(v.bought_ms) AS last_bought, \
                CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM kpi_purchases p WHERE p.viewer_id = v.viewer_id AND p.maker = v.maker \
                    AND (p.source = 'coupon' OR p.drop_id <> v.drop_id) \
                    AND p.at_ms > v.bought_ms AND p.at_ms <= v.bought_ms + $2) THEN 1 ELSE 0 END) AS BIGINT) AS repeaters \
-             FROM kpi_viewers v WHERE v.maker = $1 AND v.bought_ms IS NOT NULL GROUP BY v.drop_id",
-        )
-        .bind(maker.to_owned())
-        .bind(ms(REPEAT_WINDOW_MS))
-        .fetch_all(&self.read)
-        .await?;
+             FROM kpi_viewers v WHERE v.maker = $1 AND v.bought_ms IS NOT NULL{} GROUP BY v.drop_id",
+            one("v.", 3)
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(maker.to_owned())
+            .bind(ms(REPEAT_WINDOW_MS));
+        if let Some(d) = only {
+            q = q.bind(d.to_owned());
+        }
+        let repeat = q.fetch_all(&self.read).await?;
         for r in repeat {
             if let Some(k) = out.get_mut(&r.try_get::<String, _>("drop_id")?) {
                 k.buyers = u(&r, "buyers")?;

@@ -6,10 +6,10 @@
 //! with multi-row upserts, so a million imported facts cost thousands of statements, not
 //! millions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dropwire_core::{Fact, FactKind};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::FunnelError;
 use crate::db::ms;
@@ -146,6 +146,40 @@ pub(crate) async fn apply(
     write_drops(tx, &drops).await?;
     write_viewers(tx, &viewers).await?;
     write_claims(tx, &claims).await?;
+    // Re-engagement: whose earlier attendance may have changed — viewers attending now,
+    // and every viewer of a drop whose start (live, else scheduled) was just learnt —
+    // each recomputed once.
+    let mut again: BTreeSet<String> = viewers
+        .iter()
+        .filter(|(_, (_, v))| v.attended.is_some())
+        .map(|((_, viewer), _)| viewer.clone())
+        .collect();
+    for (drop_id, row) in &drops {
+        if row.scheduled.is_some() || row.live_ms.is_some() {
+            let rows = sqlx::query(
+                "SELECT viewer_id FROM kpi_viewers WHERE drop_id = $1 AND attended_ms IS NOT NULL",
+            )
+            .bind(drop_id.clone())
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                again.insert(r.try_get("viewer_id")?);
+            }
+        }
+    }
+    let again: Vec<String> = again.into_iter().collect();
+    for chunk in again.chunks(ROWS) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = came_back(&format!("o.viewer_id IN ({list})"));
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(v.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
     for chunk in purchases.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO kpi_purchases (id, maker, viewer_id, drop_id, source, at_ms, amount_cents) VALUES {} \
@@ -166,6 +200,20 @@ pub(crate) async fn apply(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Sets `came_back` on every drop row of the viewers `which` selects (over `o`): 1 where the
+/// viewer attended the drop and its first attended drop started earlier.
+fn came_back(which: &str) -> String {
+    format!(
+        "UPDATE kpi_viewers SET came_back = CASE WHEN kpi_viewers.attended_ms IS NOT NULL AND f.first_ms < s.start_ms \
+         THEN 1 ELSE 0 END \
+         FROM (SELECT o.viewer_id, MIN(COALESCE(d.live_ms, d.scheduled_ms, 0)) AS first_ms \
+               FROM kpi_viewers o JOIN kpi_drops d ON d.drop_id = o.drop_id \
+               WHERE o.attended_ms IS NOT NULL AND {which} GROUP BY o.viewer_id) AS f, \
+              (SELECT drop_id, COALESCE(live_ms, scheduled_ms, 0) AS start_ms FROM kpi_drops) AS s \
+         WHERE kpi_viewers.viewer_id = f.viewer_id AND s.drop_id = kpi_viewers.drop_id"
+    )
 }
 
 async fn write_drops(

@@ -5,6 +5,7 @@ import { el, money, scarcity, setText } from './client.js';
 import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimeline, fmt, EXAMPLE } from './panel-form.js';
 import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
 import { setupWebhooks, showWebhooks } from './panel-webhooks.js';
+import { setupAnalytics, showAnalytics } from './panel-analytics.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'dropwire.admin';
@@ -60,13 +61,17 @@ function show() {
   route();
 }
 
-/** `#drop=ID` opens a drop, `#new` the form, `#webhooks` the webhooks; the hash survives a reload. */
+/**
+ * `#drop=ID` opens a drop, `#new` the form, `#webhooks` the webhooks, `#analytics` (or
+ * `#analytics=ID`, a drop's) the analytics; the hash survives a reload.
+ */
 function route() {
   const h = new URLSearchParams(location.hash.slice(1));
   showWebhooks(h.has('webhooks'));
+  showAnalytics(h.has('analytics'), h.get('analytics') || null);
   if (h.has('drop')) openDrop(h.get('drop'));
   else if (h.has('new')) openCreate();
-  else if (h.has('webhooks')) {
+  else if (h.has('webhooks') || h.has('analytics')) {
     current = null;
     for (const id of ['create', 'drop', 'empty']) $(id).hidden = true;
     loadDrops();
@@ -236,6 +241,7 @@ function renderDrop() {
   if ($('viewer-url').value !== viewer) $('viewer-url').value = viewer;
   if ($('obs-url').value !== obs) $('obs-url').value = obs;
   $('viewer-open').href = viewer;
+  $('drop-analytics').href = `#analytics=${encodeURIComponent(d.id)}`;
   $('obs-open').href = obs;
   tick();
 }
@@ -393,6 +399,7 @@ for (const b of document.querySelectorAll('[data-copy]')) b.addEventListener('cl
 addEventListener('hashchange', route);
 setupForm();
 setupWebhooks(api);
+setupAnalytics(api, () => token);
 setInterval(() => {
   tickCount += 1;
   if (token && current && !document.hidden) refresh();

@@ -21,9 +21,14 @@ CREATE TABLE kpi_viewers (
     waitlisted_ms BIGINT,
     claimed_ms    BIGINT,
     bought_ms     BIGINT,
+    -- 1 when the viewer attended this drop and an earlier drop of the maker (re-engagement).
+    came_back     BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (drop_id, viewer_id)
 );
 CREATE INDEX kpi_viewers_viewer ON kpi_viewers (viewer_id);
+-- Covers the per-drop KPI queries: an index scan in drop order, no table reads.
+CREATE INDEX kpi_viewers_steps ON kpi_viewers
+    (maker, drop_id, attended_ms, waitlisted_ms, claimed_ms, came_back, bought_ms, viewer_id);
 
 CREATE TABLE kpi_claims (
     code         TEXT   PRIMARY KEY,
@@ -83,3 +88,10 @@ INSERT INTO kpi_purchases (id, maker, viewer_id, drop_id, source, at_ms, amount_
     SELECT id, maker, viewer_id, drop_id, CASE WHEN kind = 'claim.redeemed' THEN 'claim' ELSE 'coupon' END,
            at_ms, COALESCE(json_extract(detail, '$.amount_cents'), 0)
     FROM facts WHERE kind IN ('claim.redeemed', 'coupon.redeemed') AND viewer_id IS NOT NULL;
+
+UPDATE kpi_viewers SET came_back = CASE WHEN kpi_viewers.attended_ms IS NOT NULL AND f.first_ms < s.start_ms THEN 1 ELSE 0 END
+FROM (SELECT o.viewer_id, MIN(COALESCE(d.live_ms, d.scheduled_ms, 0)) AS first_ms
+      FROM kpi_viewers o JOIN kpi_drops d ON d.drop_id = o.drop_id
+      WHERE o.attended_ms IS NOT NULL GROUP BY o.viewer_id) AS f,
+     (SELECT drop_id, COALESCE(live_ms, scheduled_ms, 0) AS start_ms FROM kpi_drops) AS s
+WHERE kpi_viewers.viewer_id = f.viewer_id AND s.drop_id = kpi_viewers.drop_id;

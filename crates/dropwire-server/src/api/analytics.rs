@@ -72,11 +72,33 @@ const RATIOS: [&str; 6] = [
     "revenue_cents",
 ];
 
-async fn all(state: &AppState) -> Result<Vec<DropKpis>, AppError> {
+async fn all(state: &AppState, only: Option<&str>) -> Result<Vec<DropKpis>, AppError> {
     Ok(state
         .ledger()?
-        .drop_kpis(DEFAULT_MAKER, state.clock.now_ms())
+        .drop_kpis(DEFAULT_MAKER, state.clock.now_ms(), only)
         .await?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct DropList {
+    drops: Vec<DropKpis>,
+}
+
+/// `GET /api/v1/analytics/drops`: every drop the ledger knows, with its KPIs.
+pub async fn drops(
+    _: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let drops = all(&state, None).await?;
+    if wants_csv(&headers) {
+        return Ok(csv::response(
+            "analytics-drops.csv",
+            &COLUMNS,
+            drops.iter().map(|k| row(k, None)),
+        ));
+    }
+    Ok(Json(DropList { drops }).into_response())
 }
 
 /// One drop's funnel, step by step, for the chart.
@@ -103,7 +125,7 @@ pub async fn drop(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let kpis = all(&state)
+    let kpis = all(&state, Some(&id))
         .await?
         .into_iter()
         .find(|k| k.drop_id == id)
@@ -204,7 +226,7 @@ pub async fn summary(
         ));
     }
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for k in all(&state).await? {
+    for k in all(&state, None).await? {
         let starts = k.starts_ms.unwrap_or(0);
         if from.is_some_and(|f| starts < f) || to.is_some_and(|t| starts >= t) {
             continue;
@@ -291,7 +313,7 @@ pub async fn compare(
             Some("drops".into()),
         ));
     }
-    let kpis = all(&state).await?;
+    let kpis = all(&state, None).await?;
     let mut drops = Vec::new();
     for id in &ids {
         let k = kpis

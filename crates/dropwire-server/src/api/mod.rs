@@ -70,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/coupons/{code}/redeem", post(followup::redeem))
         .route("/api/v1/nurture", get(followup::get).put(followup::put))
+        .route("/api/v1/analytics/drops", get(analytics::drops))
         .route("/api/v1/analytics/drops/{id}", get(analytics::drop))
         .route("/api/v1/analytics/summary", get(analytics::summary))
         .route("/api/v1/analytics/compare", get(analytics::compare))
