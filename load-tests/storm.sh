@@ -10,7 +10,7 @@
 #
 # LEDGER=off runs the hub without its funnel ledger (default: the embedded SQLite ledger;
 # LEDGER=postgres://… for another), to measure what the ledger costs the storm.
-# HOOKS="URL URL …" registers a webhook endpoint for every event at each URL first (the hub
+# HOOKS="URL URL …" (or URL|URL|…) registers a webhook endpoint for every event at each URL first (the hub
 # then runs with --webhook-allow-private true), to measure what webhooks cost the storm.
 #
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
@@ -43,7 +43,8 @@ DROPWIRE_LOG=warn "$BIN/dropwire" serve --bind "127.0.0.1:$PORT" --admin-token "
   ${HOOKS:+--webhook-allow-private true} > "$WORK/hub.out" 2>&1 &
 pids+=($!)
 wait_ready "$PORT"
-for url in ${HOOKS:-}; do
+hooks="${HOOKS:-}"
+for url in ${hooks//|/ }; do
   curl -fsS -X POST "http://127.0.0.1:$PORT/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
     -H 'content-type: application/json' -d "{\"url\": \"$url\", \"events\": [\"*\"]}" > /dev/null
 done

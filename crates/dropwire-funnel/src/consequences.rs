@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
 use crate::FunnelError;
-use crate::db::ms;
+use crate::db::{ms, placeholders};
 use crate::facts::Origin;
 
 /// Outbox rows per INSERT statement.
@@ -66,24 +66,11 @@ pub(crate) async fn follow(
         }
     }
     for chunk in messages.chunks(ROWS) {
-        let mut sql = String::from(
-            "INSERT INTO outbox (msg_id, endpoint_id, fact_seq, event, state, attempts, next_ms, lease_until_ms, created_ms) VALUES ",
+        let sql = format!(
+            "INSERT INTO outbox (msg_id, endpoint_id, fact_seq, event, state, attempts, next_ms, \
+             lease_until_ms, created_ms) VALUES {} ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+            placeholders(chunk.len(), 9)
         );
-        for i in 0..chunk.len() {
-            let p = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, 'pending', 0, ${p5}, 0, ${p5})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p5 = p + 5
-            ));
-        }
-        sql.push_str(" ON CONFLICT (msg_id, endpoint_id) DO NOTHING");
         let mut query = sqlx::query(&sql);
         for (msg_id, endpoint, seq, fact) in chunk {
             query = query
@@ -91,6 +78,10 @@ pub(crate) async fn follow(
                 .bind(endpoint.clone())
                 .bind(*seq)
                 .bind(fact.kind.as_str())
+                .bind("pending")
+                .bind(0i64)
+                .bind(ms(fact.at_ms))
+                .bind(0i64)
                 .bind(ms(fact.at_ms));
         }
         query.execute(&mut **tx).await?;

@@ -121,3 +121,14 @@ pub(crate) fn ms(v: u64) -> i64 {
 pub(crate) fn unms(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
+
+/// `($1, $2, …), (…)`: the placeholders of a multi-row `VALUES` of `rows` rows of `cols`.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

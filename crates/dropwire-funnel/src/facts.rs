@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::db::{ms, unms};
+use crate::db::{ms, placeholders, unms};
 use crate::{FunnelError, Ledger};
 
 /// Rows per INSERT statement (7 parameters each, well under every database's limit).
@@ -82,26 +82,11 @@ pub(crate) async fn insert_as(
 ) -> Result<u64, FunnelError> {
     let mut new = Vec::new();
     for chunk in facts.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO facts (id, kind, maker, drop_id, viewer_id, at_ms, detail) VALUES ",
+        let sql = format!(
+            "INSERT INTO facts (id, kind, maker, drop_id, viewer_id, at_ms, detail) VALUES {} \
+             ON CONFLICT (id) DO NOTHING RETURNING seq, id",
+            placeholders(chunk.len(), 7)
         );
-        for i in 0..chunk.len() {
-            let p = i * 7;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7
-            ));
-        }
-        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING seq, id");
         let mut query = sqlx::query(&sql);
         for f in chunk {
             query = query

@@ -12,7 +12,7 @@ use dropwire_core::{Fact, FactKind};
 use sqlx::{Any, Row, Transaction};
 
 use crate::FunnelError;
-use crate::db::ms;
+use crate::db::{ms, placeholders};
 
 /// Rows per statement.
 const ROWS: usize = 100;
@@ -55,17 +55,6 @@ fn keep_earliest(table: &str, column: &str) -> String {
          WHEN {table}.{column} IS NULL OR excluded.{column} < {table}.{column} THEN excluded.{column} \
          ELSE {table}.{column} END"
     )
-}
-
-/// `(…), (…)` placeholders for `rows` rows of `cols` columns.
-fn values(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub(crate) async fn apply(
@@ -184,7 +173,7 @@ pub(crate) async fn apply(
         let sql = format!(
             "INSERT INTO kpi_purchases (id, maker, viewer_id, drop_id, source, at_ms, amount_cents) VALUES {} \
              ON CONFLICT (id) DO NOTHING",
-            values(chunk.len(), 7)
+            placeholders(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql);
         for (fact, viewer, drop_id, source, amount) in chunk {
@@ -225,7 +214,7 @@ async fn write_drops(
         // Every drop named gets a row; the facts of the batch fill in what they know.
         let sql = format!(
             "INSERT INTO kpi_drops (drop_id, maker) VALUES {} ON CONFLICT (drop_id) DO NOTHING",
-            values(chunk.len(), 2)
+            placeholders(chunk.len(), 2)
         );
         let mut q = sqlx::query(&sql);
         for (id, row) in chunk {
@@ -278,7 +267,7 @@ async fn write_viewers(
         let sql = format!(
             "INSERT INTO kpi_viewers (drop_id, viewer_id, maker, attended_ms, waitlisted_ms, claimed_ms, bought_ms) \
              VALUES {} ON CONFLICT (drop_id, viewer_id) DO UPDATE SET {}",
-            values(chunk.len(), 7),
+            placeholders(chunk.len(), 7),
             set.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -309,7 +298,7 @@ async fn write_claims(
              granted_ms = COALESCE(excluded.granted_ms, kpi_claims.granted_ms), \
              redeemed_ms = COALESCE(excluded.redeemed_ms, kpi_claims.redeemed_ms), \
              amount_cents = COALESCE(excluded.amount_cents, kpi_claims.amount_cents)",
-            values(chunk.len(), 6)
+            placeholders(chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for (code, c) in chunk {
