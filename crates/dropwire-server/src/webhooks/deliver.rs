@@ -1,5 +1,7 @@
 //! The delivery worker: every quarter second, for each endpoint with due messages and room
-//! under its concurrency bound, lease that many and send each in a task of its own.
+//! under its concurrency bound, lease that many and send each in a task of its own; a task
+//! whose message was delivered leases the endpoint's next one at once, so a healthy
+//! endpoint is fed as fast as it answers, a failing one at most a try per slot per round.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +72,7 @@ pub async fn deliver_forever(state: AppState, settings: WebhookSettings) {
                 Err(e) => tracing::warn!(error = %e, "cannot prune the webhook outbox"),
             }
         }
-        if ticks % 20 == 0 {
+        if ticks % 20 == 1 {
             if let Ok((pending, dead)) = worker.ledger.outbox_counts().await {
                 state.metrics.webhook_backlog.set(pending as i64);
                 state.metrics.webhook_dead.set(dead as i64);
@@ -115,21 +117,43 @@ impl Worker {
                 let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                     break; // the lease runs out and the message is taken again
                 };
-                tokio::spawn(Arc::clone(&self).send(msg, permit));
+                tokio::spawn(Arc::clone(&self).drain(msg, permit));
             }
         }
         Ok(())
     }
 
-    /// One attempt at one message.
-    async fn send(self: Arc<Self>, msg: Leased, _permit: OwnedSemaphorePermit) {
+    /// Holding one of an endpoint's slots: sends `msg`, then leases the endpoint's next due
+    /// message, one at a time (so no lease waits behind a slow request), until none is due.
+    async fn drain(self: Arc<Self>, mut msg: Leased, _permit: OwnedSemaphorePermit) {
+        loop {
+            let endpoint = msg.endpoint_id.clone();
+            if !self.send(msg).await {
+                return;
+            }
+            let now = self.state.clock.now_ms();
+            let until = now + lease(&self.settings).as_millis() as u64;
+            match self.ledger.lease_due(&endpoint, 1, now, until).await {
+                Ok(mut next) if !next.is_empty() => msg = next.remove(0),
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot lease the next webhook message");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One attempt at one message; `true` when it was delivered (the slot may take the
+    /// endpoint's next message at once).
+    async fn send(&self, msg: Leased) -> bool {
         let now = self.state.clock.now_ms();
         let target = match self.ledger.target(&msg.endpoint_id, now).await {
             Ok(Some(t)) if t.enabled => t,
-            Ok(_) => return, // deleted or disabled since: its messages wait or went with it
+            Ok(_) => return false, // deleted or disabled since: its messages wait or went with it
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read a webhook endpoint");
-                return;
+                return false;
             }
         };
         let body = json!({
@@ -165,7 +189,7 @@ impl Worker {
             .await
         {
             tracing::warn!(error = %e, msg = %msg.msg_id, "cannot record a webhook attempt");
-            return;
+            return false;
         }
         let gone = matches!(
             outcome,
@@ -202,6 +226,8 @@ impl Worker {
                 Err(e) => tracing::warn!(error = %e, "cannot disable a webhook endpoint"),
             }
         }
+        // A failing endpoint is not hammered: its next messages wait for the next round.
+        matches!(outcome, Outcome::Delivered { .. })
     }
 
     async fn post(
