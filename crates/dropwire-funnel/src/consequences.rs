@@ -150,7 +150,8 @@ pub(crate) async fn schedule_of(
     }
 }
 
-/// A redemption's nurture timers, one per step of the schedule that applies.
+/// A redemption's nurture timers, one per step of the schedule that applies; a buyer's
+/// later redemptions in the same drop add none (`timers_once_per_buyer`).
 async fn timers(tx: &mut Transaction<'static, Any>, fact: &Fact) -> Result<(), FunnelError> {
     let (Some(drop_id), Some(viewer), Some(code)) =
         (&fact.drop_id, &fact.viewer_id, fact.detail["code"].as_str())
@@ -163,7 +164,7 @@ async fn timers(tx: &mut Transaction<'static, Any>, fact: &Fact) -> Result<(), F
             .map_err(|e| FunnelError::corrupt("nurture step", e))?;
         sqlx::query(
             "INSERT INTO timers (id, maker, drop_id, viewer_id, step, due_ms, state, lease_until_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0) ON CONFLICT DO NOTHING",
         )
         .bind(format!("nurture:{drop_id}:{code}:{i}"))
         .bind(fact.maker.clone())

@@ -410,6 +410,10 @@ pub async fn nurture_timers_follow_a_redemption_and_fire_once(ledger: &Ledger) {
         .record(&[redeemed(&drop, "C1")])
         .await
         .expect("again: no more timers");
+    ledger
+        .record(&[redeemed(&drop, "C3")])
+        .await
+        .expect("a second claim of the same buyer: no more timers either");
     let mine = |due: Vec<crate::DueTimer>| {
         due.into_iter()
             .filter(|t| t.viewer_id == ana)
