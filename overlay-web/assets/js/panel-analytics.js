@@ -8,18 +8,15 @@
 // ("Analytics") and reads the drops' names, kinds and currencies from the ledger's
 // `drop.scheduled` facts.
 import { el, setText } from './client.js';
+import { downloadCsv, saveBlob } from './panel-csv.js';
+import { INK, axis, barChart, charts, draw, loadUplot, size, undraw } from './panel-charts.js';
 import { showFieldError } from './panel-form.js';
 
 const $ = (id) => document.getElementById(id);
-const UPLOT_JS = '/assets/vendor/uplot/uPlot.iife.min.js';
-const UPLOT_CSS = '/assets/vendor/uplot/uPlot.min.css';
 const DEFAULT_CURRENCY = 'EUR';
 const MAX_COMPARE = 20;  // what the API takes
 const DEFAULT_COMPARE = 3;
 const DAY_MS = 86_400_000;
-const INK = '#eef0f2';
-const MUTED = '#9aa1a9';
-const GRID = '#2e3237';
 /** Series colours (drops), in order. */
 export const COLORS = ['#ff7a45', '#6aa8ff', '#4fc98a', '#f5b942', '#c792ea', '#ff5f57', '#5fd3d3', '#d8d8d8'];
 /** The funnel's steps, each with its bar colour. */
@@ -73,8 +70,6 @@ let comparedSet = false;   // the maker changed the comparison (else it follows 
 let summary = null;        // the last summary answer
 const details = new Map(); // id → GET /analytics/drops/{id} answer (for the curves), per load
 const asked = { drops: 0, drop: 0, compare: 0, curves: 0, summary: 0 };
-const charts = new Map();  // chart name → uPlot
-let uplotReady = null;
 
 // ---------------------------------------------------------------- formatting
 
@@ -155,7 +150,7 @@ export function setupAnalytics(apiFn, tokenFn) {
     const q = summaryQuery();
     if (q) download(`/analytics/summary?${q}`, 'analytics-summary.csv', ev.currentTarget, 'an-summary-error');
   });
-  $('an-ltv-csv').addEventListener('click', () => summary && save(new Blob([ltvCsv(summary.ltv_by_kind)], { type: 'text/csv' }), 'ltv-by-kind.csv'));
+  $('an-ltv-csv').addEventListener('click', () => summary && saveBlob(new Blob([ltvCsv(summary.ltv_by_kind)], { type: 'text/csv' }), 'ltv-by-kind.csv'));
   // Charts follow their box's width (the panel's column, a phone's screen).
   const resized = new ResizeObserver((entries) => {
     for (const e of entries) {
@@ -215,21 +210,6 @@ async function load(fresh = false) {
   if (!shown) return;
   await Promise.all([loadDrop(), loadCompare(), loadSummary()]);
   setText($('an-updated'), `updated ${new Date().toLocaleTimeString([], { hourCycle: 'h23' })}`);
-}
-
-/** Loads uPlot (script and style) once. */
-function loadUplot() {
-  if (window.uPlot) return Promise.resolve();
-  if (!uplotReady) {
-    document.head.append(el('link', { rel: 'stylesheet', href: UPLOT_CSS }));
-    uplotReady = new Promise((ok, fail) => {
-      const s = el('script', { src: UPLOT_JS });
-      s.addEventListener('load', ok);
-      s.addEventListener('error', () => { uplotReady = null; fail(new Error('uPlot did not load')); });
-      document.head.append(s);
-    });
-  }
-  return uplotReady;
 }
 
 /** Every page of the ledger's facts of `kind`. */
@@ -608,130 +588,6 @@ export function ltvCsv(ltv) {
 // ---------------------------------------------------------------- CSV
 
 /** Fetches `path` as CSV with the admin token and saves it (the server's file name, else `name`). */
-async function download(path, name, button, errorId) {
-  setText($(errorId), '');
-  button.disabled = true;
-  try {
-    const resp = await fetch(`/api/v1${path}`, { cache: 'no-store', headers: { authorization: `Bearer ${token()}`, accept: 'text/csv' } });
-    if (!resp.ok) {
-      const data = await resp.json().catch(() => ({}));
-      setText($(errorId), data?.error?.message || `The CSV did not download (HTTP ${resp.status}).`);
-      return;
-    }
-    const named = /filename="([^"]+)"/.exec(resp.headers.get('content-disposition') || '')?.[1];
-    save(await resp.blob(), named || name);
-  } catch {
-    setText($(errorId), 'The server does not answer; is dropwire running?');
-  } finally {
-    button.disabled = false;
-  }
-}
-
-function save(blob, name) {
-  const url = URL.createObjectURL(blob);
-  const a = el('a', { href: url, download: name, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
-
-// ---------------------------------------------------------------- charts
-
-function size(host) {
-  const width = Math.floor(host.clientWidth);
-  return { width, height: Number(host.dataset.height) || (width < 480 ? 210 : 250) };
-}
-
-function axis(extra) {
-  return { stroke: MUTED, font: '12px system-ui, sans-serif', grid: { stroke: GRID, width: 1 }, ticks: { stroke: GRID, width: 1, size: 4 }, ...extra };
-}
-
-/** Draws (or redraws) chart `name` in its box with `data`; `opts(width, height)` gives uPlot's options. */
-function draw(name, data, opts) {
-  const host = document.querySelector(`.an-chart[data-chart="${name}"]`);
-  undraw(name);
-  if (!window.uPlot) {
-    host.dataset.state = 'no-library';
-    return;
-  }
-  const { width, height } = size(host);
-  const u = new window.uPlot(opts(Math.max(width, 200), height), data, host);
-  charts.set(name, u);
-  host.dataset.state = 'drawn';
-  host.dataset.series = u.series.slice(1).map((x) => x.label).join('|');
-}
-
-function undraw(name) {
-  charts.get(name)?.destroy();
-  charts.delete(name);
-  const host = document.querySelector(`.an-chart[data-chart="${name}"]`);
-  if (host) host.dataset.state = 'empty';
-}
-
-/**
- * A bar chart of categories (`labels`), one bar per series in each (grouped when several):
- * `series: [{label, values, colors}]` (`colors` one per bar, or one for the series); the
- * value on each bar where it fits.
- */
-function barChart(name, { labels, narrowLabels = null, series, format, integer = false, range = null, splits = null }) {
-  const n = labels.length;
-  const xs = labels.map((_, i) => i);
-  const group = series.length > 1 ? 0.8 : 0.6;  // share of a category's width the bars take
-  const each = group / series.length;
-  const bar = each * (series.length > 1 ? 0.88 : 1); // a bar's width, a gap between the bars of a group
-  const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined)));
-  const top = range ? range[1] : integer ? Math.max(1, Math.ceil(max * 1.15)) : (max || 1) * 1.18;
-  const labelBars = (u) => {
-    const ctx = u.ctx;
-    const dpr = devicePixelRatio || 1;
-    ctx.save();
-    ctx.font = `600 ${Math.round(11.5 * dpr)}px system-ui, sans-serif`;
-    ctx.fillStyle = INK;
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'bottom';
-    const barPx = u.valToPos(bar, 'x', true) - u.valToPos(0, 'x', true);
-    series.forEach((s, si) => s.values.forEach((v, i) => {
-      if (v === null || v === undefined) return;
-      const text = format(v);
-      if (ctx.measureText(text).width > barPx * (series.length > 1 ? 1.05 : 1.6)) return;
-      const x = u.valToPos(i - group / 2 + each * si + bar / 2, 'x', true);
-      const y = u.valToPos(v, 'y', true);
-      ctx.fillText(text, x, y - 3 * dpr);
-    }));
-    ctx.restore();
-  };
-  draw(name, [xs, ...series.map((s) => s.values.map((v) => (v === undefined ? null : v)))], (width, height) => ({
-    width, height, legend: { show: false }, cursor: { show: false },
-    scales: { x: { time: false, range: [-0.5, n - 0.5] }, y: { range: [0, top] } },
-    axes: [
-      axis({
-        splits: () => xs, grid: { show: false }, ticks: { show: false }, gap: 6,
-        size: (u, values) => ((values || []).some((v) => String(v).includes('\n')) ? 46 : 32),
-        // Below ~90 px a category, the labels go on two lines (at the last space).
-        values: (u) => (u.bbox.width / (devicePixelRatio || 1) / n >= 90 ? labels
-          : narrowLabels || labels.map((l) => l.replace(/ (?=[^ ]*$)/, '\n'))),
-      }),
-      axis({
-        values: (u, s) => s.map((v) => format(v)), size: 60,
-        ...(splits ? { splits: () => splits } : integer ? { incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000] } : {}),
-      }),
-    ],
-    series: [{}, ...series.map((s, si) => {
-      const many = Array.isArray(s.colors);
-      return {
-        label: s.label, width: 0, points: { show: false },
-        fill: many ? s.colors[0] : s.colors, stroke: many ? s.colors[0] : s.colors,
-        paths: window.uPlot.paths.bars({
-          size: [1, Infinity, 2], radius: 0.12,
-          disp: {
-            x0: { unit: 1, values: (u) => u.data[0].map((x) => x - group / 2 + each * si) },
-            size: { unit: 1, values: () => [bar] },
-            ...(many ? { fill: { unit: 3, values: () => s.colors } } : {}),
-          },
-        }),
-      };
-    })],
-    hooks: { draw: [labelBars] },
-  }));
+function download(path, name, button, errorId) {
+  return downloadCsv({ path, name, token: token(), button, errorEl: $(errorId) });
 }

@@ -2,6 +2,7 @@
 // be contacted, the segments (size × item → count), the entries, and a CSV download.
 // Reads `GET /api/v1/drops/{id}/waitlist` (admin) — JSON, or CSV with `Accept: text/csv`.
 import { el, setText } from './client.js';
+import { downloadCsv as download } from './panel-csv.js';
 
 const $ = (id) => document.getElementById(id);
 const SHOW_ENTRIES = 200; // the rest is in the CSV
@@ -89,27 +90,12 @@ function renderEntries(entries, total) {
 }
 
 /** Fetches the CSV with the admin token and saves it as a file. */
-export async function downloadCsv(token, id, button) {
-  setText($('wl-csv-error'), '');
-  button.disabled = true;
-  try {
-    const resp = await fetch(`/api/v1/drops/${encodeURIComponent(id)}/waitlist`, {
-      cache: 'no-store', headers: { authorization: `Bearer ${token}`, accept: 'text/csv' },
-    });
-    if (!resp.ok) {
-      const data = await resp.json().catch(() => ({}));
-      setText($('wl-csv-error'), data?.error?.message || `The CSV did not download (HTTP ${resp.status}).`);
-      return;
-    }
-    const url = URL.createObjectURL(await resp.blob());
-    const a = el('a', { href: url, download: `waitlist-${id}.csv`, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-  } catch {
-    setText($('wl-csv-error'), 'The server does not answer; is dropwire running?');
-  } finally {
-    button.disabled = false;
-  }
+export function downloadCsv(token, id, button) {
+  return download({
+    path: `/drops/${encodeURIComponent(id)}/waitlist`,
+    name: `waitlist-${id}.csv`,
+    token,
+    button,
+    errorEl: $('wl-csv-error'),
+  });
 }
