@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::metrics::Metrics;
 
 /// Batches of facts the feed holds at most; beyond that a push is dropped (and counted).
-const QUEUE: usize = 16_384;
+const QUEUE: usize = 65_536;
 /// Facts written in one transaction at most.
 const BATCH: usize = 1000;
 /// Tries for one batch before it is given up (the reconciliation restores store facts).
