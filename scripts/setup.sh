@@ -14,10 +14,21 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v curl >/dev/null || need_apt+=(curl)
+# The topology test (scripts/topology.sh): nginx in front of two hubs, Prometheus with promtool.
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
+  # The tests start their own nginx and Prometheus on free ports: keep the packages'
+  # services from starting on the standard ones (policy-rc.d 101 = "not now").
+  policy=/usr/sbin/policy-rc.d
+  placed_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && placed_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  [ -z "$placed_policy" ] || $SUDO rm -f "$policy"
 fi
 
 # Python tools the tests run (the Standard Webhooks library for the example receiver), in a
