@@ -25,6 +25,12 @@ echo "== example webhook receivers (Python and JavaScript, the standardwebhooks 
 DW_SERVE_ARGS="--webhook-allow-private true --webhook-retry-schedule 0,1,1,1,1,1,1,1" \
   bash scripts/with-server.sh bash docs/examples/check.sh
 
+echo "== deploy: the files agree, and the topology runs (nginx, two hubs, Redis, PostgreSQL, Prometheus)"
+python3 scripts/check-deploy.py
+python3 scripts/check-dashboards.py --self-test >/dev/null
+cargo build --quiet --bin dropwire --bin dropwire-swarm
+bash scripts/topology.sh 1000 50
+
 echo "== k6 smoke"
 if [ -f load-tests/smoke.sh ]; then
   bash scripts/with-server.sh bash load-tests/smoke.sh

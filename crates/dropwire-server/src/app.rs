@@ -30,6 +30,7 @@ use crate::clock::Clock;
 use crate::error::AppError;
 use crate::funnel::{self, Feed, Funnel};
 use crate::hub::{DropHub, HubCtx};
+use crate::metered::MeteredStore;
 use crate::metrics::{self, Metrics};
 use crate::pages;
 use crate::webhooks::{self, WebhookSettings};
@@ -124,6 +125,45 @@ impl Hubs {
         }
     }
 
+    /// Sets the per-drop gauges (stock left, holds, this node's viewers) of every drop
+    /// loaded here and not closed; closed or unloaded drops leave the gauges. One store
+    /// read per such drop, at each scrape.
+    pub async fn gauge_drops(&self, metrics: &Metrics) {
+        let hubs: Vec<Arc<DropHub>> = {
+            let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            map.values().filter_map(|c| c.get().cloned()).collect()
+        };
+        metrics.stock_left.reset();
+        metrics.holds.reset();
+        metrics.drop_viewers.reset();
+        for hub in hubs {
+            let (_, view) = hub.view_at(hub.now_ms());
+            if view.state == DropState::Closed {
+                continue;
+            }
+            let id = hub.id.as_str();
+            let local = hub.local_viewers();
+            metrics
+                .drop_viewers
+                .with_label_values(&[id])
+                .set(gauge(local));
+            let read =
+                tokio::time::timeout(Duration::from_secs(1), self.ctx.store.figures(&hub.id));
+            if let Ok(Ok(figures)) = read.await {
+                metrics
+                    .holds
+                    .with_label_values(&[id])
+                    .set(gauge(figures.held));
+                for item in figures.stock {
+                    metrics
+                        .stock_left
+                        .with_label_values(&[id, &item.sku])
+                        .set(i64::from(item.left));
+                }
+            }
+        }
+    }
+
     /// The cross-node bus, when the store is Redis.
     pub fn bus(&self) -> Option<&RedisBus> {
         self.ctx.bus.as_ref()
@@ -189,13 +229,14 @@ impl AppState {
     pub async fn start(opts: Options) -> Result<AppState, StoreError> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Metrics::new();
+        let store = MeteredStore::wrap(opts.store, &metrics);
         let funnel = opts.ledger.map(|ledger| Funnel {
             feed: Feed::start(ledger.clone(), metrics.clone()),
             ledger,
         });
         let ctx = HubCtx {
             feed: funnel.as_ref().map(|f| f.feed.clone()),
-            store: Arc::clone(&opts.store),
+            store: Arc::clone(&store),
             clock: opts.clock,
             metrics: metrics.clone(),
             viewer_queue: opts.viewer_queue,
@@ -204,7 +245,7 @@ impl AppState {
         };
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let state = AppState(Arc::new(AppInner {
-            store: opts.store,
+            store,
             funnel,
             hubs: Arc::new(Hubs {
                 ctx,
@@ -277,6 +318,10 @@ impl AppState {
         self.draining.store(true, Ordering::Release);
         let _ = self.shutdown_tx.send(true);
     }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Returns expired holds to stock, every second, and tells the hubs.

@@ -29,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod funnel;
 pub mod hub;
+pub mod metered;
 pub mod metrics;
 pub mod pages;
 pub mod relay;

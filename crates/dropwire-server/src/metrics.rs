@@ -6,8 +6,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::app::AppState;
@@ -46,6 +46,18 @@ pub struct Metrics {
     pub webhook_dead: IntGauge,
     /// Nurture steps reached, by outcome.
     pub nurture: IntCounterVec,
+    /// How many frames a sampled viewer is behind when a broadcast is written to it.
+    pub queue_lag: Histogram,
+    /// Store calls by operation (Redis round trips, or the embedded journal).
+    pub store_seconds: HistogramVec,
+    /// Store calls that failed in the backend, by operation.
+    pub store_errors: IntCounterVec,
+    /// Units left per SKU of each drop loaded here (set at each scrape).
+    pub stock_left: IntGaugeVec,
+    /// Holds open now, per drop loaded here (set at each scrape).
+    pub holds: IntGaugeVec,
+    /// This node's viewers of each drop loaded here (set at each scrape).
+    pub drop_viewers: IntGaugeVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -78,7 +90,7 @@ impl Metrics {
                 HistogramOpts::new("claim_store_seconds", "Time from asking the store for a claim to its answer (journal fsync or Redis script, batching included)").buckets(buckets.clone()),
             )),
             http_requests: must(IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route and status"), &["route", "status"])),
-            http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets), &["route"])),
+            http_seconds: must(HistogramVec::new(HistogramOpts::new("http_request_seconds", "HTTP request time by route").buckets(buckets.clone()), &["route"])),
             bus: must(IntCounterVec::new(Opts::new("bus_events_total", "Cross-node bus (Redis): publications and what became of them, gaps filled from the stream, broadcasts lost"), &["event"])),
             ledger_facts: must(IntCounterVec::new(Opts::new("ledger_facts_total", "Funnel facts fed to the ledger, by outcome (recorded, duplicate, dropped: the feed was full, failed: the database refused them)"), &["outcome"])),
             ledger_backlog: must(IntGauge::new("ledger_backlog", "Fact batches queued for the ledger writer")),
@@ -90,6 +102,14 @@ impl Metrics {
             webhook_backlog: must(IntGauge::new("webhook_backlog", "Webhook messages waiting for delivery (pending), over every endpoint")),
             webhook_dead: must(IntGauge::new("webhook_dead_letters", "Webhook messages that ran out of tries (the dead letter list)")),
             nurture: must(IntCounterVec::new(Opts::new("nurture_steps_total", "Nurture steps reached, by outcome (offered, no_consent, erased)"), &["outcome"])),
+            queue_lag: must(Histogram::with_opts(
+                HistogramOpts::new("viewer_queue_lag_frames", "Frames a sampled viewer is behind when a broadcast is written to it (the ring closes it 4008 when it falls off)").buckets(vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+            )),
+            store_seconds: must(HistogramVec::new(HistogramOpts::new("store_seconds", "Store calls by operation (a Redis round trip or the embedded journal)").buckets(buckets), &["op"])),
+            store_errors: must(IntCounterVec::new(Opts::new("store_errors_total", "Store calls that failed in the backend (unreachable, timed out, refused), by operation"), &["op"])),
+            stock_left: must(IntGaugeVec::new(Opts::new("stock_left", "Units left per SKU of each drop not yet closed, as this node reads them at the scrape"), &["drop", "sku"])),
+            holds: must(IntGaugeVec::new(Opts::new("holds", "Holds open now (claimed, neither redeemed nor expired) per drop not yet closed"), &["drop"])),
+            drop_viewers: must(IntGaugeVec::new(Opts::new("drop_viewers", "This node's viewers of each drop not yet closed"), &["drop"])),
             registry,
         };
         let r = &m.registry;
@@ -115,6 +135,49 @@ impl Metrics {
         must(r.register(Box::new(m.webhook_backlog.clone())));
         must(r.register(Box::new(m.webhook_dead.clone())));
         must(r.register(Box::new(m.nurture.clone())));
+        must(r.register(Box::new(m.queue_lag.clone())));
+        must(r.register(Box::new(m.store_seconds.clone())));
+        must(r.register(Box::new(m.store_errors.clone())));
+        must(r.register(Box::new(m.stock_left.clone())));
+        must(r.register(Box::new(m.holds.clone())));
+        must(r.register(Box::new(m.drop_viewers.clone())));
+        let build = must(IntGaugeVec::new(
+            Opts::new("build_info", "The running build (always 1)"),
+            &["version"],
+        ));
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        must(r.register(Box::new(build)));
+        // Outcomes that may not have happened yet are present at zero: a rate over them is
+        // 0, not "no data", on a dashboard or in an alert.
+        for result in [
+            "ok",
+            "sold_out",
+            "limit_reached",
+            "not_open",
+            "closed",
+            "unauthorized",
+            "rate_limited",
+            "unavailable",
+        ] {
+            m.claims.with_label_values(&[result]).inc_by(0);
+        }
+        for event in [
+            "published",
+            "duplicate",
+            "stale",
+            "failed",
+            "rolled_back",
+            "gap_filled",
+            "lost",
+        ] {
+            m.bus.with_label_values(&[event]).inc_by(0);
+        }
+        for result in ["delivered", "failed", "dead"] {
+            m.webhook_deliveries.with_label_values(&[result]).inc_by(0);
+        }
+        for outcome in ["recorded", "duplicate", "dropped", "failed"] {
+            m.ledger_facts.with_label_values(&[outcome]).inc_by(0);
+        }
         m
     }
 
@@ -131,8 +194,9 @@ impl Default for Metrics {
     }
 }
 
-/// `GET /metrics`
+/// `GET /metrics`: the counters, and the live figures of each drop loaded here.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.hubs.gauge_drops(&state.metrics).await;
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

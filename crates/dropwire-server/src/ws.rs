@@ -303,10 +303,11 @@ impl Connection {
             if frame.seq > self.last_seq {
                 self.last_seq = frame.seq;
                 if self.conn % SAMPLE_EVERY == 0 {
-                    self.state
-                        .metrics
+                    let metrics = &self.state.metrics;
+                    metrics
                         .delivery_seconds
                         .observe(frame.published.elapsed().as_secs_f64());
+                    metrics.queue_lag.observe(rx.len() as f64);
                 }
                 let write = tokio::time::timeout(
                     self.state.send_timeout,

@@ -133,6 +133,12 @@ pub struct Report {
     pub frames: u64,
     pub gaps: u64,
     pub out_of_order: u64,
+    /// Connections made again with `since` after the server ended one (`--resume`).
+    #[serde(default)]
+    pub resumed: u64,
+    /// Broadcasts resumed viewers skipped: a snapshot came instead of the frames missed.
+    #[serde(default)]
+    pub snapshot_gaps: u64,
     pub broadcasts: u64,
     pub time_to_last_ms: MedianWorst,
     pub cue_latency_ms: Summary,
@@ -269,6 +275,8 @@ impl Report {
             out.frames += r.frames;
             out.gaps += r.gaps;
             out.out_of_order += r.out_of_order;
+            out.resumed += r.resumed;
+            out.snapshot_gaps += r.snapshot_gaps;
             out.claims_sent += r.claims_sent;
             out.claims_ok += r.claims_ok;
             out.claims_sold_out += r.claims_sold_out;
@@ -329,6 +337,12 @@ impl Report {
                     r.seq, r.received, self.connected
                 ));
             }
+        }
+        if self.snapshot_gaps > 0 {
+            p.push(format!(
+                "{} broadcasts skipped by resumed viewers (a snapshot instead of the frames)",
+                self.snapshot_gaps
+            ));
         }
         if self.claims_unanswered > 0 {
             p.push(format!("{} claims unanswered", self.claims_unanswered));
@@ -396,6 +410,13 @@ impl Report {
             "frames: {}  gaps: {}  out of order: {}",
             self.frames, self.gaps, self.out_of_order
         );
+        if self.resumed > 0 || self.snapshot_gaps > 0 {
+            let _ = writeln!(
+                s,
+                "resumed: {} connections again with since, {} broadcasts skipped by a snapshot",
+                self.resumed, self.snapshot_gaps
+            );
+        }
         let c = &self.cue_latency_ms;
         let _ = writeln!(
             s,

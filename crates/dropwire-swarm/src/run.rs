@@ -72,6 +72,47 @@ pub struct RunArgs {
     /// Gives up on the whole run after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
+    /// A viewer whose connection the server ends early connects again with `since` (and
+    /// asks an unanswered claim again, same rid), as the overlay does
+    #[arg(long)]
+    pub resume: bool,
+    /// Kill this process (SIGKILL) during the run, at `--kill-at`: a hub node, to see its
+    /// viewers resume on another (use with `--resume`)
+    #[arg(long, requires = "kill_at")]
+    pub kill_pid: Option<u32>,
+    /// When to kill `--kill-pid`: right after firing broadcast N (0-based), or `reveal`
+    /// (right after the reveal, while the claims are in flight)
+    #[arg(long, requires = "kill_pid", value_parser = parse_kill_at)]
+    pub kill_at: Option<KillAt>,
+}
+
+/// The moment of `--kill-at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillAt {
+    Broadcast(usize),
+    Reveal,
+}
+
+fn parse_kill_at(s: &str) -> Result<KillAt, String> {
+    match s {
+        "reveal" => Ok(KillAt::Reveal),
+        n => n
+            .parse()
+            .map(KillAt::Broadcast)
+            .map_err(|_| format!("expected a broadcast number or `reveal`, not {n:?}")),
+    }
+}
+
+/// SIGKILL, by the `kill` command (this crate has no unsafe code and no libc binding).
+fn kill(pid: u32) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .context("cannot run kill")?;
+    if !status.success() {
+        bail!("kill -KILL {pid} failed: {status}");
+    }
+    Ok(())
 }
 
 /// Reads the server's figures when it runs on this machine.
@@ -258,7 +299,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         progress: Arc::clone(&progress),
         connect_slots: Arc::new(Semaphore::new(args.connect_concurrency.max(1))),
         done: done_rx,
+        resume: args.resume,
     });
+    let kill_now = |at: KillAt| -> anyhow::Result<()> {
+        if let (Some(pid), Some(when)) = (args.kill_pid, args.kill_at)
+            && when == at
+        {
+            kill(pid)?;
+            say(format!("killed process {pid} at {at:?}"));
+        }
+        Ok(())
+    };
     let cpu_before_connect = probe.cpu_us();
     let t_connect = Instant::now();
     let mut viewers = JoinSet::new();
@@ -313,6 +364,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             let before = progress.bench_frames.load(Ordering::Acquire);
             fired_us.push(viewer::now_us());
             target.fire_bench(&drop_id, b).await?;
+            kill_now(KillAt::Broadcast(b))?;
             let reached = wait_until(Duration::from_secs(10), || {
                 progress.bench_frames.load(Ordering::Acquire) >= before + live
             })
@@ -341,6 +393,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             let cpu0 = probe.cpu_us();
             let window = Window::open();
             target.fire_reveal(&drop_id).await?;
+            kill_now(KillAt::Reveal)?;
             let live = progress.connected.load(Ordering::Acquire)
                 - progress.dropped.load(Ordering::Acquire);
             let answered = wait_until(Duration::from_secs(30), || {
@@ -438,6 +491,8 @@ fn gather(report: &mut Report, outcomes: &[Outcome]) -> BTreeMap<u64, u64> {
         }
         report.frames += o.frames;
         report.gaps += o.gaps;
+        report.resumed += o.resumed;
+        report.snapshot_gaps += o.snapshot_gaps;
         report.out_of_order += o.out_of_order;
         for s in &o.samples {
             let lat = s.recv_us.saturating_sub(s.ts_ms * 1000);
@@ -500,5 +555,17 @@ fn attach_fire_times(report: &mut Report, fired_us: &[u64], last_recv: &BTreeMap
         if let Some(recv) = last_recv.get(&row.seq) {
             row.fire_to_last_ms = Some(recv.saturating_sub(*fired) as f64 / 1000.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_at_is_a_broadcast_number_or_the_reveal() {
+        assert_eq!(parse_kill_at("reveal"), Ok(KillAt::Reveal));
+        assert_eq!(parse_kill_at("3"), Ok(KillAt::Broadcast(3)));
+        assert!(parse_kill_at("soon").unwrap_err().contains("reveal"));
     }
 }

@@ -1,6 +1,8 @@
 //! One simulated viewer: a TCP socket bound to its own loopback source address, the
 //! WebSocket handshake, `hello`, then every frame timed against its `ts` and checked for
-//! gaps in `seq`; at a reveal it claims at once if it holds a token.
+//! gaps in `seq`; at a reveal it claims at once if it holds a token. With `resume`, a
+//! viewer whose connection ends early (its node died) connects again with `since` = the
+//! last seq it saw and re-sends an unanswered claim with the same rid, as the overlay does.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct Plan {
     pub progress: Arc<Progress>,
     pub connect_slots: Arc<Semaphore>,
     pub done: watch::Receiver<bool>,
+    /// Reconnect with `since` when the server ends a connection before the run does.
+    pub resume: bool,
 }
 
 /// One broadcast as one viewer saw it.
@@ -74,7 +78,26 @@ pub struct Outcome {
     pub claim_sent: bool,
     /// The answer and its latency after the reveal reached this viewer, µs.
     pub claim: Option<(ClaimAnswer, u64)>,
+    /// Connections made again with `since` after the server ended one.
+    pub resumed: u64,
+    /// Broadcasts a resumed connection skipped (it got a snapshot, not the frames missed).
+    pub snapshot_gaps: u64,
 }
+
+/// What a viewer carries from one connection to the next.
+#[derive(Debug, Default)]
+struct Seen {
+    last_seq: Option<u64>,
+    reveal_us: Option<u64>,
+    /// The claim frame sent and not answered yet: sent again on a new connection.
+    pending_claim: Option<String>,
+    /// Frames stamped before this (µs) are replays after a resume: not timed.
+    replay_before_us: u64,
+}
+
+/// How long a viewer keeps trying to resume, and how long it waits between tries.
+const RESUME_FOR: Duration = Duration::from_secs(30);
+const RESUME_PAUSE: Duration = Duration::from_millis(100);
 
 pub fn now_us() -> u64 {
     SystemTime::now()
@@ -100,7 +123,11 @@ pub async fn run(plan: Arc<Plan>, idx: usize, token: Option<String>) -> Outcome 
     let progress = Arc::clone(&plan.progress);
     let joined = {
         let _slot = plan.connect_slots.acquire().await;
-        tokio::time::timeout(JOIN_TIMEOUT, join(&plan, idx, token.clone(), &mut out)).await
+        tokio::time::timeout(
+            JOIN_TIMEOUT,
+            join(&plan, idx, token.clone(), None, &mut out),
+        )
+        .await
     };
     let ws = match joined {
         Ok(Ok(ws)) => ws,
@@ -119,7 +146,28 @@ pub async fn run(plan: Arc<Plan>, idx: usize, token: Option<String>) -> Outcome 
     };
     out.connected = true;
     progress.connected.fetch_add(1, Ordering::AcqRel);
-    watch_drop(&plan, idx, token.is_some(), ws, &mut out).await;
+    let mut seen = Seen::default();
+    let mut ws = ws;
+    loop {
+        watch_drop(&plan, idx, token.is_some(), ws, &mut out, &mut seen).await;
+        let Some(why) = out.dropped.clone() else {
+            break;
+        };
+        if !plan.resume || *plan.done.borrow() {
+            break;
+        }
+        match resume(&plan, idx, token.clone(), &mut out, &mut seen).await {
+            Ok(again) => {
+                out.resumed += 1;
+                out.dropped = None;
+                ws = again;
+            }
+            Err(e) => {
+                out.dropped = Some(format!("{why}; resume failed: {e}"));
+                break;
+            }
+        }
+    }
     if out.dropped.is_some() {
         progress.dropped.fetch_add(1, Ordering::AcqRel);
     }
@@ -127,11 +175,39 @@ pub async fn run(plan: Arc<Plan>, idx: usize, token: Option<String>) -> Outcome 
     out
 }
 
+/// Connects again with `since`, trying for [`RESUME_FOR`] (a load balancer may still send
+/// the first tries to the node that died).
+async fn resume(
+    plan: &Plan,
+    idx: usize,
+    token: Option<String>,
+    out: &mut Outcome,
+    seen: &mut Seen,
+) -> Result<Ws, String> {
+    let end = tokio::time::Instant::now() + RESUME_FOR;
+    loop {
+        let attempt = join(plan, idx, token.clone(), seen.last_seq, out);
+        let err = match tokio::time::timeout(JOIN_TIMEOUT, attempt).await {
+            Ok(Ok(ws)) => {
+                seen.replay_before_us = now_us();
+                return Ok(ws);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => "timeout before welcome".into(),
+        };
+        if tokio::time::Instant::now() + RESUME_PAUSE >= end || *plan.done.borrow() {
+            return Err(err);
+        }
+        tokio::time::sleep(RESUME_PAUSE).await;
+    }
+}
+
 /// Connect, handshake, hello, welcome. Frames after the welcome are left for [`watch_drop`].
 async fn join(
     plan: &Plan,
     idx: usize,
     token: Option<String>,
+    since: Option<u64>,
     out: &mut Outcome,
 ) -> Result<Ws, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {}", e.kind()))?;
@@ -160,7 +236,7 @@ async fn join(
     })?;
     let hello = serde_json::to_string(&ClientMsg::Hello {
         token,
-        since: None,
+        since,
         visitor: None,
     })
     .map_err(|e| format!("hello: {e}"))?;
@@ -209,11 +285,24 @@ fn short(e: &tungstenite::Error) -> String {
 }
 
 /// Watches until the drop closes or the run ends, timing every broadcast.
-async fn watch_drop(plan: &Plan, idx: usize, may_claim: bool, mut ws: Ws, out: &mut Outcome) {
+async fn watch_drop(
+    plan: &Plan,
+    idx: usize,
+    may_claim: bool,
+    mut ws: Ws,
+    out: &mut Outcome,
+    seen: &mut Seen,
+) {
     let progress = &plan.progress;
     let mut done = plan.done.clone();
-    let mut last_seq: Option<u64> = None;
-    let mut reveal_us: Option<u64> = None;
+    if let Some(text) = seen.pending_claim.clone() {
+        // Asked on a connection that ended before the answer: the same rid gets the same
+        // answer, on whichever node.
+        if let Err(e) = ws.send(Message::text(text)).await {
+            out.dropped = Some(format!("claim send: {}", short(&e)));
+            return;
+        }
+    }
     loop {
         let msg = tokio::select! {
             biased;
@@ -246,19 +335,23 @@ async fn watch_drop(plan: &Plan, idx: usize, may_claim: bool, mut ws: Ws, out: &
             Kind::Welcome => {}
             Kind::Snapshot => {
                 if let Some(seq) = f.seq {
-                    last_seq = Some(last_seq.map_or(seq, |l| l.max(seq)));
+                    if let Some(l) = seen.last_seq.filter(|l| seq > *l) {
+                        out.snapshot_gaps += seq - l;
+                    }
+                    seen.last_seq = Some(seen.last_seq.map_or(seq, |l| l.max(seq)));
                 }
             }
             _ => {
                 if let Some(seq) = f.seq {
-                    match last_seq {
+                    match seen.last_seq {
                         Some(l) if seq == l + 1 => {}
                         Some(l) if seq > l => out.gaps += seq - l - 1,
                         Some(_) => out.out_of_order += 1,
                         None => {}
                     }
-                    last_seq = Some(last_seq.map_or(seq, |l| l.max(seq)));
-                    if let Some(ts_ms) = f.ts {
+                    seen.last_seq = Some(seen.last_seq.map_or(seq, |l| l.max(seq)));
+                    let replayed = f.ts.is_some_and(|ts| ts * 1000 < seen.replay_before_us);
+                    if let Some(ts_ms) = f.ts.filter(|_| !replayed) {
                         out.samples.push(Sample {
                             seq,
                             kind: f.kind,
@@ -275,7 +368,7 @@ async fn watch_drop(plan: &Plan, idx: usize, may_claim: bool, mut ws: Ws, out: &
             }
             Kind::Reveal if may_claim && !out.claim_sent => {
                 let Some(sku) = f.sku else { continue };
-                reveal_us = Some(recv_us);
+                seen.reveal_us = Some(recv_us);
                 let claim = ClientMsg::Claim {
                     sku: sku.into_owned(),
                     rid: format!("c{idx}"),
@@ -284,6 +377,7 @@ async fn watch_drop(plan: &Plan, idx: usize, may_claim: bool, mut ws: Ws, out: &
                     continue;
                 };
                 out.claim_sent = true;
+                seen.pending_claim = Some(text.clone());
                 progress.claims_sent.fetch_add(1, Ordering::AcqRel);
                 if let Err(e) = ws.send(Message::text(text)).await {
                     out.dropped = Some(format!("claim send: {}", short(&e)));
@@ -296,7 +390,8 @@ async fn watch_drop(plan: &Plan, idx: usize, may_claim: bool, mut ws: Ws, out: &
                     (_, Some(r)) => ClaimAnswer::Refused(r.into_owned()),
                     _ => ClaimAnswer::Refused("no reason".into()),
                 };
-                let lat = recv_us.saturating_sub(reveal_us.unwrap_or(recv_us));
+                let lat = recv_us.saturating_sub(seen.reveal_us.unwrap_or(recv_us));
+                seen.pending_claim = None;
                 out.claim = Some((answer, lat));
                 progress.claims_answered.fetch_add(1, Ordering::AcqRel);
             }

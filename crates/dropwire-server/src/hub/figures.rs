@@ -67,6 +67,11 @@ impl DropHub {
         self.figures_changed.notify_one();
     }
 
+    /// This node's viewers of the drop now.
+    pub fn local_viewers(&self) -> u64 {
+        self.audiences.now.load(Ordering::Relaxed)
+    }
+
     /// This node's viewers, or with Redis every node's (as of this node's last report).
     pub fn viewer_counts(&self) -> ViewerCounts {
         if let Some(totals) = self.relay.as_ref().and_then(|r| r.totals()) {
