@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api;
 use crate::auth::Keys;
+use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::funnel::{self, Feed, Funnel};
@@ -46,8 +47,10 @@ pub struct Options {
     pub viewer_queue: usize,
     pub socket_send_buffer: usize,
     pub shutdown_grace: Duration,
-    /// Viewer tokens one IP may mint per minute without the admin token.
+    /// Viewer tokens one client may mint per minute without the admin token.
     pub mints_per_minute: u32,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (for the limits per client).
+    pub trusted_proxies: TrustedProxies,
     /// How long a new connection may take to say hello.
     pub hello_timeout: Duration,
     /// A write to a viewer that takes longer than this marks it slow.
@@ -72,6 +75,7 @@ impl Options {
             socket_send_buffer: 64 * 1024,
             shutdown_grace: Duration::from_secs(10),
             mints_per_minute: 30,
+            trusted_proxies: TrustedProxies::none(),
             hello_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(5),
             bus: None,
@@ -214,6 +218,7 @@ pub struct AppInner {
     pub connections: Arc<AtomicUsize>,
     pub draining: Arc<AtomicBool>,
     pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    pub trusted_proxies: TrustedProxies,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
     /// Webhook URLs may reach private addresses (`--webhook-allow-private`).
@@ -258,6 +263,7 @@ impl AppState {
             connections: Arc::new(AtomicUsize::new(0)),
             draining: Arc::new(AtomicBool::new(false)),
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            trusted_proxies: opts.trusted_proxies,
             hello_timeout: opts.hello_timeout,
             send_timeout: opts.send_timeout,
             webhook_allow_private: opts.webhooks.allow_private,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::{ADMIN, TestServer, drop_spec, far_script};
+use dropwire_server::client_ip::TrustedProxies;
 use serde_json::{Value, json};
 
 fn code(body: &Value) -> &str {
@@ -138,6 +139,52 @@ async fn minting_is_rate_limited_per_ip_but_not_for_the_admin() -> Result<()> {
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     server.mint("bulk").await?;
+    server.stop().await
+}
+
+/// Mints `n` tokens without the admin token, each request saying it comes from another
+/// client (`X-Forwarded-For: 198.51.x.y`); returns how many were granted.
+async fn mint_as_many_clients(server: &TestServer, n: usize) -> Result<usize> {
+    let url = format!("{}/api/v1/viewers", server.base);
+    let mut granted = 0;
+    let mut rest = (0..n).collect::<Vec<_>>();
+    while !rest.is_empty() {
+        let batch: Vec<usize> = rest.drain(..rest.len().min(64)).collect();
+        let calls = batch.into_iter().map(|i| {
+            let req = server
+                .http
+                .post(&url)
+                .header("x-forwarded-for", format!("198.51.{}.{}", i / 250, i % 250))
+                .json(&json!({"handle": format!("v{i}")}));
+            async move { req.send().await.map(|r| r.status().as_u16()) }
+        });
+        for status in futures_util::future::join_all(calls).await {
+            match status? {
+                200 => granted += 1,
+                429 => {}
+                other => anyhow::bail!("mint answered {other}"),
+            }
+        }
+    }
+    Ok(granted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_viewer_is_its_own_client() -> Result<()> {
+    // nginx in front: every request comes from the proxy's address (here 127.0.0.1), and
+    // the viewer's own address is in X-Forwarded-For.
+    let mut opts = common::memory_options()?;
+    opts.trusted_proxies = TrustedProxies::parse("127.0.0.1/32").map_err(anyhow::Error::msg)?;
+    let server = TestServer::with(opts).await?;
+    assert_eq!(mint_as_many_clients(&server, 10_000).await?, 10_000);
+    server.stop().await?;
+
+    // The same headers from a peer that is not a trusted proxy are ignored: it is one
+    // client, and gets its 30 a minute.
+    let mut opts = common::memory_options()?;
+    opts.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").map_err(anyhow::Error::msg)?;
+    let server = TestServer::with(opts).await?;
+    assert_eq!(mint_as_many_clients(&server, 200).await?, 30);
     server.stop().await
 }
 

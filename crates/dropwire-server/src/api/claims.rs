@@ -182,7 +182,8 @@ pub async fn mint_viewer(
 ) -> Result<Json<Minted>, AppError> {
     let is_admin = bearer(&headers).is_some_and(|t| state.keys.is_admin(t));
     if !is_admin {
-        if let Err(not_until) = state.mint_limiter.check_key(&peer.ip()) {
+        let client = state.trusted_proxies.client_ip(peer.ip(), &headers);
+        if let Err(not_until) = state.mint_limiter.check_key(&client) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));
