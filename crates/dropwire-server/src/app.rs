@@ -51,6 +51,11 @@ pub struct Options {
     pub mints_per_minute: u32,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (for the limits per client).
     pub trusted_proxies: TrustedProxies,
+    /// Frames a viewer may send per second, and in a burst.
+    pub frames_per_s: u32,
+    pub frame_burst: u32,
+    /// Broadcasts kept per drop for viewers resuming with `since`.
+    pub history: usize,
     /// How long a new connection may take to say hello.
     pub hello_timeout: Duration,
     /// A write to a viewer that takes longer than this marks it slow.
@@ -76,6 +81,9 @@ impl Options {
             shutdown_grace: Duration::from_secs(10),
             mints_per_minute: 30,
             trusted_proxies: TrustedProxies::none(),
+            frames_per_s: 10,
+            frame_burst: 30,
+            history: 1024,
             hello_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(5),
             bus: None,
@@ -221,6 +229,8 @@ pub struct AppInner {
     pub trusted_proxies: TrustedProxies,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
+    pub frames_per_s: u32,
+    pub frame_burst: u32,
     /// Webhook URLs may reach private addresses (`--webhook-allow-private`).
     pub webhook_allow_private: bool,
     socket_send_buffer: usize,
@@ -245,6 +255,7 @@ impl AppState {
             clock: opts.clock,
             metrics: metrics.clone(),
             viewer_queue: opts.viewer_queue,
+            history: opts.history,
             shutdown: shutdown.clone(),
             bus: opts.bus,
         };
@@ -265,6 +276,8 @@ impl AppState {
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             trusted_proxies: opts.trusted_proxies,
             hello_timeout: opts.hello_timeout,
+            frames_per_s: opts.frames_per_s,
+            frame_burst: opts.frame_burst,
             send_timeout: opts.send_timeout,
             webhook_allow_private: opts.webhooks.allow_private,
             socket_send_buffer: opts.socket_send_buffer,

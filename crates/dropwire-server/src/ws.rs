@@ -27,9 +27,6 @@ use crate::error::AppError;
 use crate::hub::{CatchUp, DropHub, Frame};
 use crate::requests;
 
-/// Frames a client may send per second, and in a burst.
-const FRAMES_PER_S: u32 = 10;
-const FRAME_BURST: u32 = 30;
 /// Refused frames after which a flooding client is disconnected.
 const FLOOD_STRIKES: u32 = 20;
 /// One connection in this many records its delivery latency.
@@ -129,8 +126,9 @@ impl Drop for Presence<'_> {
 
 impl Connection {
     fn new(state: AppState, hub: Arc<DropHub>, conn: u64) -> Self {
-        let quota = Quota::per_second(NonZeroU32::new(FRAMES_PER_S).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN));
+        let per_s = NonZeroU32::new(state.frames_per_s).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(state.frame_burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(per_s).allow_burst(burst);
         Connection {
             hub,
             conn,
@@ -184,7 +182,8 @@ impl Connection {
             let msg = tokio::select! {
                 m = socket.recv() => m,
                 _ = tokio::time::sleep_until(deadline) => {
-                    let _ = self.send(socket, &ServerMsg::error("hello_timeout", "send {\"type\":\"hello\"} within 10 s of connecting")).await;
+                    let within = self.state.hello_timeout.as_secs_f64();
+                    let _ = self.send(socket, &ServerMsg::error("hello_timeout", format!("send {{\"type\":\"hello\"}} within {within} s of connecting"))).await;
                     return Step::Close(CloseReason::HelloTimeout);
                 }
                 _ = shutdown.changed() => return Step::Close(CloseReason::Shutdown),
@@ -354,7 +353,7 @@ impl Connection {
             }
             Some((
                 "rate_limited".to_owned(),
-                format!("at most {FRAMES_PER_S} frames a second"),
+                format!("at most {} frames a second", self.state.frames_per_s),
             ))
         } else if let Some(text) = text {
             match ClientMsg::parse(text.as_str()) {

@@ -43,7 +43,6 @@ use crate::metrics::Metrics;
 use crate::relay::{self, Relay, Resend};
 
 /// Broadcasts kept for viewers that resume with `since`.
-const HISTORY: usize = 1024;
 /// Sequence numbers reserved from the store at a time.
 const SEQ_BLOCK: u64 = 1 << 20;
 /// The shortest gap between two coalesced publications of the figures.
@@ -64,6 +63,8 @@ pub struct HubCtx {
     pub clock: Clock,
     pub metrics: Metrics,
     pub viewer_queue: usize,
+    /// Broadcasts kept per drop for viewers resuming with `since`.
+    pub history: usize,
     pub shutdown: watch::Receiver<bool>,
     /// The cross-node bus, when the store is Redis (every node then sees every broadcast).
     pub bus: Option<RedisBus>,
@@ -136,7 +137,7 @@ impl DropHub {
         let (first, recent, events) = match &ctx.bus {
             Some(bus) => {
                 let events = bus.subscribe(&record.id).await?;
-                let (last, recent) = bus.recent(&record.id, HISTORY).await?;
+                let (last, recent) = bus.recent(&record.id, ctx.history).await?;
                 (last + 1, recent, Some(events))
             }
             None => {
@@ -305,7 +306,7 @@ impl DropHub {
     /// Remembers a sequenced broadcast and hands it to every connection on this node.
     fn deliver(&self, sh: &mut Shared, frame: Frame) {
         let started = frame.published;
-        if sh.history.len() == HISTORY {
+        if sh.history.len() >= self.ctx.history.max(1) {
             sh.history.pop_front();
         }
         sh.history.push_back(frame.clone());
