@@ -18,7 +18,7 @@
 //! - [`api`]: the HTTP control API.
 //! - [`pages`]: the embedded overlay, OBS and panel pages.
 //! - [`auth`]: the admin token and viewer tokens.
-//! - [`config`]: defaults ← file ← environment ← flags.
+//! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`metrics`], [`clock`], [`error`].
 
 pub mod api;

@@ -10,6 +10,13 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::webhooks::{WebhookSettings, parse_schedule};
 
+mod env;
+
+pub use env::{
+    ENV_PREFIX, LOG_ENV, UnknownVar, known_env, log_filter, nearest_known, unknown_env_message,
+    unknown_vars,
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dropwire",
@@ -194,47 +201,10 @@ impl Default for Config {
     }
 }
 
-/// The log filter (`tracing` directives, e.g. `info,dropwire_server=debug`): read before
-/// the settings, so it is the one variable without a flag.
-pub const LOG_ENV: &str = "DROPWIRE_LOG";
-
-/// Every `DROPWIRE_*` variable this build reads: each flag's twin, taken from the flags
-/// themselves so the list cannot drift, and [`LOG_ENV`]. Any other is a typo and an error.
-pub fn known_env() -> Vec<String> {
-    ServeArgs::augment_args(clap::Command::new("serve"))
-        .get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .map(|name| name.to_string_lossy().into_owned())
-        .chain([LOG_ENV.to_owned()])
-        .collect()
-}
-
-/// The log filter from `DROPWIRE_LOG` (`info` when it is not set); a value that is not a
-/// valid filter stops start-up rather than silently logging at another level.
-pub fn log_filter(value: Option<&str>) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
-    match value {
-        None => Ok(tracing_subscriber::EnvFilter::new("info")),
-        Some(spec) => tracing_subscriber::EnvFilter::builder()
-            .parse(spec)
-            .map_err(|e| ConfigError::InvalidEnv {
-                name: LOG_ENV,
-                message: format!(
-                    "{spec:?} is not a log filter ({e}); try info or warn,dropwire_server=debug"
-                ),
-            }),
-    }
-}
-
 impl Config {
     /// Resolves `args` (flags and environment, already merged by clap) over the file over the defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
-        let known = known_env();
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("DROPWIRE_") && !known.iter().any(|k| *k == key) {
-                return Err(ConfigError::UnknownEnv(key.into_owned()));
-            }
-        }
+        env::refuse_unknown_env()?;
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -489,14 +459,6 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("--ledger"), "{err}");
-    }
-
-    #[test]
-    fn a_bad_log_filter_is_an_error_naming_it() {
-        assert!(log_filter(None).is_ok());
-        assert!(log_filter(Some("warn,dropwire_server=debug")).is_ok());
-        let err = log_filter(Some("info,dropwire=[[")).unwrap_err();
-        assert!(err.to_string().contains("DROPWIRE_LOG"), "{err}");
     }
 
     #[test]
