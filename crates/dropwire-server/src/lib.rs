@@ -19,6 +19,7 @@
 //! - [`pages`]: the embedded overlay, OBS and panel pages.
 //! - [`auth`]: the admin token and viewer tokens.
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
+//! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`metrics`], [`clock`], [`error`].
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod funnel;
+pub mod healthcheck;
 pub mod hub;
 pub mod metrics;
 pub mod pages;

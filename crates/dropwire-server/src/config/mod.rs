@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::healthcheck::HealthcheckArgs;
 use crate::webhooks::{WebhookSettings, parse_schedule};
 
 mod env;
@@ -31,7 +32,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Ask a running hub whether it is ready (`GET /readyz`): exit 0 if so, 1 with the
+    /// reason on stderr if not. For container health checks (the image has no curl).
+    Healthcheck(HealthcheckArgs),
 }
 
 /// Flags of `dropwire serve`; each has a `DROPWIRE_*` twin.
@@ -356,6 +360,12 @@ fn webhook_settings(
     })
 }
 
+/// The `bind` a config file sets, if any (for `dropwire healthcheck`, which runs beside
+/// `dropwire serve` in the same environment).
+pub fn bind_in_file(path: &Path) -> Result<Option<String>, ConfigError> {
+    read_file(path).map(|file| file.bind)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
@@ -459,6 +469,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("--ledger"), "{err}");
+    }
+
+    #[test]
+    fn healthcheck_is_a_command_with_a_url_and_a_timeout() {
+        let Command::Healthcheck(args) = Cli::try_parse_from(["dropwire", "healthcheck"])
+            .unwrap()
+            .command
+        else {
+            panic!("not healthcheck");
+        };
+        assert_eq!((args.url, args.timeout_s), (None, 2));
+        let Command::Healthcheck(args) = Cli::try_parse_from([
+            "dropwire",
+            "healthcheck",
+            "--url",
+            "http://127.0.0.1:9000",
+            "--timeout-s",
+            "5",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not healthcheck");
+        };
+        assert_eq!(args.url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(args.timeout_s, 5);
     }
 
     #[test]
