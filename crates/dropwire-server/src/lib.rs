@@ -20,6 +20,7 @@
 //! - [`auth`]: the admin token and viewer tokens.
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
+//! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
 //! - [`metrics`], [`clock`], [`error`].
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod funnel;
 pub mod healthcheck;

@@ -144,9 +144,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let demo = if config.demo {
+        let id = dropwire_server::demo::start_demo(&state)
+            .await
+            .context("cannot make the demo drop live (--demo)")?;
+        format!("demo overlay:  {base}/live/{id}\n")
+    } else {
+        String::new()
+    };
     // The banner is for the person who started us; a closed stdout must not stop the hub.
     let banner = format!(
-        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\nadmin token:   {admin_token}\n"
+        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\n{demo}admin token:   {admin_token}\n"
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());

@@ -161,6 +161,7 @@ mod tests {
             ("DROPWIRE_PUBLICURL", "DROPWIRE_PUBLIC_URL"),
             ("DROPWIRE_FSYNCH", "DROPWIRE_FSYNC"),
             ("DROPWIRE_LOG_LEVEL", "DROPWIRE_LOG"),
+            ("DROPWIRE_DEMO_MODE", "DROPWIRE_DEMO"),
             ("DROPWIRE_PORT", "DROPWIRE_BIND"),
             ("DROPWIRE_DATABASE_URL", "DROPWIRE_LEDGER_URL"),
         ] {

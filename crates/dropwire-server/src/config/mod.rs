@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// Seconds to drain connections on shutdown [default: 10].
     #[arg(long, env = "DROPWIRE_SHUTDOWN_GRACE_S")]
     pub shutdown_grace_s: Option<u64>,
+    /// Create and start a demo drop (`demo`, from examples/speckled-mugs.json) so the
+    /// overlay printed at start shows a live drop at once; `--demo` alone means true
+    /// [default: false].
+    #[arg(long, env = "DROPWIRE_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
 }
 
 /// The same settings, as a config file holds them.
@@ -121,6 +126,7 @@ struct FileConfig {
     socket_send_buffer: Option<usize>,
     fsync: Option<bool>,
     shutdown_grace_s: Option<u64>,
+    demo: Option<bool>,
 }
 
 /// Where the funnel ledger lives.
@@ -182,6 +188,8 @@ pub struct Config {
     pub socket_send_buffer: usize,
     pub fsync: bool,
     pub shutdown_grace_s: u64,
+    /// Create and start the demo drop after start-up.
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -201,6 +209,7 @@ impl Default for Config {
             socket_send_buffer: 64 * 1024,
             fsync: true,
             shutdown_grace_s: 10,
+            demo: false,
         }
     }
 }
@@ -261,6 +270,7 @@ impl Config {
                 .shutdown_grace_s
                 .or(file.shutdown_grace_s)
                 .unwrap_or(d.shutdown_grace_s),
+            demo: args.demo.or(file.demo).unwrap_or(d.demo),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -469,6 +479,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("--ledger"), "{err}");
+    }
+
+    #[test]
+    fn demo_alone_means_true_and_takes_a_value_like_the_other_switches() {
+        let demo = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Serve(args) => args.demo,
+            Command::Healthcheck(_) => panic!("not serve"),
+        };
+        assert_eq!(demo(&["dropwire", "serve"]), None);
+        assert_eq!(demo(&["dropwire", "serve", "--demo"]), Some(true));
+        assert_eq!(
+            demo(&["dropwire", "serve", "--demo", "--bind", "127.0.0.1:0"]),
+            Some(true)
+        );
+        assert_eq!(demo(&["dropwire", "serve", "--demo", "false"]), Some(false));
+        assert!(Cli::try_parse_from(["dropwire", "serve", "--demo", "maybe"]).is_err());
+        let cfg = Config::resolve(ServeArgs {
+            demo: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(cfg.demo);
+        assert!(!Config::resolve(ServeArgs::default()).unwrap().demo);
     }
 
     #[test]
