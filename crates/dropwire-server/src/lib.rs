@@ -18,7 +18,9 @@
 //! - [`api`]: the HTTP control API.
 //! - [`pages`]: the embedded overlay, OBS and panel pages.
 //! - [`auth`]: the admin token and viewer tokens.
-//! - [`config`]: defaults ← file ← environment ← flags.
+//! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
+//! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
+//! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
 //! - [`metrics`], [`clock`], [`error`].
 
 pub mod api;
@@ -27,8 +29,10 @@ pub mod auth;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod funnel;
+pub mod healthcheck;
 pub mod hub;
 pub mod metered;
 pub mod metrics;

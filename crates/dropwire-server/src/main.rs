@@ -1,8 +1,9 @@
-//! `dropwire serve`: the hub binary.
+//! `dropwire serve`: the hub binary; `dropwire healthcheck`: its readiness probe.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
 use dropwire_funnel::Ledger;
-use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV};
+use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV, ServeArgs};
+use dropwire_server::healthcheck::{self, HealthcheckArgs};
 use dropwire_server::{AppState, Options};
 use dropwire_store::{
     MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
@@ -18,11 +20,42 @@ use dropwire_store::{
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Serve(args),
-    } = Cli::parse();
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(*args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck(args) => {
+            // One request: one thread is plenty.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            Ok(runtime.block_on(check_health(&args)))
+        }
+    }
+}
+
+/// `dropwire healthcheck`: 0 when the hub answers 2xx, 1 with one line on stderr otherwise.
+async fn check_health(args: &HealthcheckArgs) -> ExitCode {
+    match healthcheck::run(args).await {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dropwire healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log = std::env::var_os(LOG_ENV).map(|v| v.to_string_lossy().into_owned());
     let filter = config::log_filter(log.as_deref())?;
     tracing_subscriber::fmt()
@@ -111,9 +144,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let demo = if config.demo {
+        let id = dropwire_server::demo::start_demo(&state)
+            .await
+            .context("cannot make the demo drop live (--demo)")?;
+        format!("demo overlay:  {base}/live/{id}\n")
+    } else {
+        String::new()
+    };
     // The banner is for the person who started us; a closed stdout must not stop the hub.
     let banner = format!(
-        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\nadmin token:   {admin_token}\n"
+        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\n{demo}admin token:   {admin_token}\n"
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());

@@ -37,7 +37,27 @@ fn refused(env: &[(&str, &str)]) -> Result<String> {
 #[test]
 fn a_misspelt_variable_stops_start_up_and_is_named() -> Result<()> {
     let err = refused(&[("DROPWIRE_REDIS_CLUSTR", "true")])?;
-    assert!(err.contains("DROPWIRE_REDIS_CLUSTR"), "{err}");
+    assert!(
+        err.contains(
+            "unknown environment variable DROPWIRE_REDIS_CLUSTR (did you mean DROPWIRE_REDIS_CLUSTER?)"
+        ),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_variable_of_the_scripts_around_the_hub_is_named_with_the_rule() -> Result<()> {
+    let err = refused(&[("DROPWIRE_BIN", "/usr/local/bin/dropwire")])?;
+    assert!(
+        err.contains("unknown environment variable DROPWIRE_BIN"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dropwire reads only its own DROPWIRE_* variables"),
+        "{err}"
+    );
+    assert!(err.contains("rename or unset it"), "{err}");
     Ok(())
 }
 

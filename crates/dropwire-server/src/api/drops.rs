@@ -1,5 +1,7 @@
 //! Drops and their timeline: create, list, get, start, pause, resume, close, fire.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,6 +15,7 @@ use super::ApiJson;
 use crate::app::AppState;
 use crate::auth::Admin;
 use crate::error::AppError;
+use crate::hub::DropHub;
 
 /// `POST /api/v1/drops` → 201 with the drop.
 pub async fn create(
@@ -20,6 +23,13 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(spec): ApiJson<DropSpec>,
 ) -> Result<(StatusCode, Json<DropSnapshot>), AppError> {
+    let hub = create_drop(&state, spec).await?;
+    Ok((StatusCode::CREATED, Json(hub.admin_snapshot().await?)))
+}
+
+/// Validates `spec` and creates its drop (scheduled), with an id made from the title when
+/// it names none: what `POST /api/v1/drops` does, for the API and `serve --demo` alike.
+pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub>, AppError> {
     spec.validate()?;
     let id = match &spec.id {
         Some(id) => DropId::parse(id)?,
@@ -38,8 +48,7 @@ pub async fn create(
     };
     state.store.create_drop(record).await?;
     tracing::info!(drop = %id, "drop created");
-    let hub = state.hub(&id).await?;
-    Ok((StatusCode::CREATED, Json(hub.admin_snapshot().await?)))
+    state.hub(&id).await
 }
 
 #[derive(Debug, Serialize)]
@@ -100,10 +109,17 @@ async fn control(
     action: ControlAction,
 ) -> Result<Json<DropSnapshot>, AppError> {
     let hub = state.hub_by_path(&id).await?;
+    control_drop(&hub, action).await?;
+    Ok(Json(hub.admin_snapshot().await?))
+}
+
+/// Appends a control action (start, pause, resume, close, fire) to the drop's log: what
+/// the control routes do, for the API and `serve --demo` alike.
+pub async fn control_drop(hub: &DropHub, action: ControlAction) -> Result<(), AppError> {
     let name = action.name();
     hub.control(action).await?;
     tracing::info!(drop = %hub.id, action = name, "control");
-    Ok(Json(hub.admin_snapshot().await?))
+    Ok(())
 }
 
 pub async fn start(

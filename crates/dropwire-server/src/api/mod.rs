@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use crate::app::AppState;
 use crate::error::AppError;
 
+pub(crate) use drops::{control_drop, create_drop};
+
 /// The largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
 

@@ -373,6 +373,8 @@ impl Viewer {
 pub struct Spawned {
     pub child: Child,
     pub base: String,
+    /// The lines the hub printed at start, up to the admin token.
+    pub banner: Vec<String>,
 }
 
 impl Spawned {
@@ -393,15 +395,27 @@ impl Spawned {
             .spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
+        let mut banner = Vec::new();
+        let mut base = None;
+        // The banner is one write, from "listening on" to the admin token.
+        while !banner
+            .last()
+            .is_some_and(|l: &String| l.starts_with("admin token:"))
+        {
             let line = lines.next().context("the hub exited before listening")??;
             if let Some(addr) = line.split("listening on ").nth(1) {
-                break addr.trim().to_owned();
+                base = Some(addr.trim().to_owned());
             }
-        };
+            banner.push(line);
+        }
+        let base = base.context("the banner names no address")?;
         // Keep reading, so the hub never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Ok(Spawned { child, base })
+        Ok(Spawned {
+            child,
+            base,
+            banner,
+        })
     }
 
     /// On the embedded store, journaled in `dir`.

@@ -8,7 +8,15 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::healthcheck::HealthcheckArgs;
 use crate::webhooks::{WebhookSettings, parse_schedule};
+
+mod env;
+
+pub use env::{
+    ENV_PREFIX, LOG_ENV, UnknownVar, known_env, log_filter, nearest_known, unknown_env_message,
+    unknown_vars,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,7 +32,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Ask a running hub whether it is ready (`GET /readyz`): exit 0 if so, 1 with the
+    /// reason on stderr if not. For container health checks (the image has no curl).
+    Healthcheck(HealthcheckArgs),
 }
 
 /// Flags of `dropwire serve`; each has a `DROPWIRE_*` twin.
@@ -87,6 +98,11 @@ pub struct ServeArgs {
     /// Seconds to drain connections on shutdown [default: 10].
     #[arg(long, env = "DROPWIRE_SHUTDOWN_GRACE_S")]
     pub shutdown_grace_s: Option<u64>,
+    /// Create and start a demo drop (`demo`, from examples/speckled-mugs.json) so the
+    /// overlay printed at start shows a live drop at once; `--demo` alone means true
+    /// [default: false].
+    #[arg(long, env = "DROPWIRE_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
 }
 
 /// The same settings, as a config file holds them.
@@ -110,6 +126,7 @@ struct FileConfig {
     socket_send_buffer: Option<usize>,
     fsync: Option<bool>,
     shutdown_grace_s: Option<u64>,
+    demo: Option<bool>,
 }
 
 /// Where the funnel ledger lives.
@@ -171,6 +188,8 @@ pub struct Config {
     pub socket_send_buffer: usize,
     pub fsync: bool,
     pub shutdown_grace_s: u64,
+    /// Create and start the demo drop after start-up.
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -190,51 +209,15 @@ impl Default for Config {
             socket_send_buffer: 64 * 1024,
             fsync: true,
             shutdown_grace_s: 10,
+            demo: false,
         }
-    }
-}
-
-/// The log filter (`tracing` directives, e.g. `info,dropwire_server=debug`): read before
-/// the settings, so it is the one variable without a flag.
-pub const LOG_ENV: &str = "DROPWIRE_LOG";
-
-/// Every `DROPWIRE_*` variable this build reads: each flag's twin, taken from the flags
-/// themselves so the list cannot drift, and [`LOG_ENV`]. Any other is a typo and an error.
-pub fn known_env() -> Vec<String> {
-    ServeArgs::augment_args(clap::Command::new("serve"))
-        .get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .map(|name| name.to_string_lossy().into_owned())
-        .chain([LOG_ENV.to_owned()])
-        .collect()
-}
-
-/// The log filter from `DROPWIRE_LOG` (`info` when it is not set); a value that is not a
-/// valid filter stops start-up rather than silently logging at another level.
-pub fn log_filter(value: Option<&str>) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
-    match value {
-        None => Ok(tracing_subscriber::EnvFilter::new("info")),
-        Some(spec) => tracing_subscriber::EnvFilter::builder()
-            .parse(spec)
-            .map_err(|e| ConfigError::InvalidEnv {
-                name: LOG_ENV,
-                message: format!(
-                    "{spec:?} is not a log filter ({e}); try info or warn,dropwire_server=debug"
-                ),
-            }),
     }
 }
 
 impl Config {
     /// Resolves `args` (flags and environment, already merged by clap) over the file over the defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
-        let known = known_env();
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("DROPWIRE_") && !known.iter().any(|k| *k == key) {
-                return Err(ConfigError::UnknownEnv(key.into_owned()));
-            }
-        }
+        env::refuse_unknown_env()?;
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -287,6 +270,7 @@ impl Config {
                 .shutdown_grace_s
                 .or(file.shutdown_grace_s)
                 .unwrap_or(d.shutdown_grace_s),
+            demo: args.demo.or(file.demo).unwrap_or(d.demo),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -384,6 +368,12 @@ fn webhook_settings(
         allow_private: allow_private.unwrap_or(d.allow_private),
         ..d.clone()
     })
+}
+
+/// The `bind` a config file sets, if any (for `dropwire healthcheck`, which runs beside
+/// `dropwire serve` in the same environment).
+pub fn bind_in_file(path: &Path) -> Result<Option<String>, ConfigError> {
+    read_file(path).map(|file| file.bind)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -492,11 +482,52 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_log_filter_is_an_error_naming_it() {
-        assert!(log_filter(None).is_ok());
-        assert!(log_filter(Some("warn,dropwire_server=debug")).is_ok());
-        let err = log_filter(Some("info,dropwire=[[")).unwrap_err();
-        assert!(err.to_string().contains("DROPWIRE_LOG"), "{err}");
+    fn demo_alone_means_true_and_takes_a_value_like_the_other_switches() {
+        let demo = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Serve(args) => args.demo,
+            Command::Healthcheck(_) => panic!("not serve"),
+        };
+        assert_eq!(demo(&["dropwire", "serve"]), None);
+        assert_eq!(demo(&["dropwire", "serve", "--demo"]), Some(true));
+        assert_eq!(
+            demo(&["dropwire", "serve", "--demo", "--bind", "127.0.0.1:0"]),
+            Some(true)
+        );
+        assert_eq!(demo(&["dropwire", "serve", "--demo", "false"]), Some(false));
+        assert!(Cli::try_parse_from(["dropwire", "serve", "--demo", "maybe"]).is_err());
+        let cfg = Config::resolve(ServeArgs {
+            demo: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(cfg.demo);
+        assert!(!Config::resolve(ServeArgs::default()).unwrap().demo);
+    }
+
+    #[test]
+    fn healthcheck_is_a_command_with_a_url_and_a_timeout() {
+        let Command::Healthcheck(args) = Cli::try_parse_from(["dropwire", "healthcheck"])
+            .unwrap()
+            .command
+        else {
+            panic!("not healthcheck");
+        };
+        assert_eq!((args.url, args.timeout_s), (None, 2));
+        let Command::Healthcheck(args) = Cli::try_parse_from([
+            "dropwire",
+            "healthcheck",
+            "--url",
+            "http://127.0.0.1:9000",
+            "--timeout-s",
+            "5",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not healthcheck");
+        };
+        assert_eq!(args.url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(args.timeout_s, 5);
     }
 
     #[test]
