@@ -9,7 +9,8 @@
 # are in flight; its viewers resume on hub B with `since` and ask again with the same rid.
 # Checked: no viewer lost or skipped a broadcast, every claim was answered, exactly STOCK
 # granted (the API's claim list: unique codes, one per viewer), the answers the viewers got
-# match it. Hub A comes back (as an orchestrator would restart it), a drop stays live, and
+# match it. Through nginx, 1,000 viewers mint tokens as 40 clients, each under its own limit
+# (the hubs trust the proxy's X-Forwarded-For). Hub A comes back (as an orchestrator would restart it), a drop stays live, and
 # every Grafana panel's query must return data from the live Prometheus and name only
 # metrics the hubs export; the alert rules pass `promtool check rules` and `test rules`.
 #
@@ -156,9 +157,30 @@ for p in problems:
 sys.exit(1 if problems else 0)
 PY
 
+# --- behind the proxy, each viewer is its own client (--trusted-proxies in hub.env) ----
+# 1,000 tokens minted without the admin token through nginx, from 40 client addresses
+# (25 each, under the 30 a minute per client); then a 31st from one client is refused.
+python3 - "$LB_PORT" <<'PY' || fail "minting through the proxy"
+import http.client, json, sys
+port = int(sys.argv[1])
+def mint(source, i):
+    c = http.client.HTTPConnection("127.0.0.1", port, source_address=(source, 0), timeout=10)
+    c.request("POST", "/api/v1/viewers", body=json.dumps({"handle": f"n{i}"}),
+              headers={"content-type": "application/json"})
+    status = c.getresponse().status
+    c.close()
+    return status
+granted = sum(mint(f"127.0.0.{100 + i % 40}", i) == 200 for i in range(1000))
+one = [mint("127.0.0.200", i) for i in range(31)]
+print(f"minted through nginx without the admin token: {granted} of 1000 from 40 clients; "
+      f"one client: {one.count(200)} granted, then {one[-1]}")
+sys.exit(0 if granted == 1000 and one.count(200) == 30 and one[-1] == 429 else 1)
+PY
+
 # --- hub A back, a live drop, and every dashboard query against the real Prometheus ------
 start_hub hub-a "$A_PORT"; A_PID=$HUB_PID
-wait_ready "$A_PORT"
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$A_PORT/readyz" >/dev/null && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$A_PORT/readyz" >/dev/null || fail "hub A did not come back"
 LIVE="topology-live-$(date +%s%3N)"
 python3 -c "import json,sys; d=json.load(open('examples/speckled-mugs.json')); d['id']=sys.argv[1]; print(json.dumps(d))" "$LIVE" \
   | curl -fs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' --data-binary @- \

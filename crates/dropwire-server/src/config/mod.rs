@@ -12,6 +12,9 @@ use crate::healthcheck::HealthcheckArgs;
 use crate::webhooks::{WebhookSettings, parse_schedule};
 
 mod env;
+mod limits;
+
+pub use limits::{FileLimits, LimitArgs, Limits};
 
 pub use env::{
     ENV_PREFIX, LOG_ENV, UnknownVar, known_env, log_filter, nearest_known, unknown_env_message,
@@ -103,6 +106,8 @@ pub struct ServeArgs {
     /// [default: false].
     #[arg(long, env = "DROPWIRE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The same settings, as a config file holds them.
@@ -127,6 +132,7 @@ struct FileConfig {
     fsync: Option<bool>,
     shutdown_grace_s: Option<u64>,
     demo: Option<bool>,
+    limits: Option<FileLimits>,
 }
 
 /// Where the funnel ledger lives.
@@ -190,6 +196,7 @@ pub struct Config {
     pub shutdown_grace_s: u64,
     /// Create and start the demo drop after start-up.
     pub demo: bool,
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -210,6 +217,7 @@ impl Default for Config {
             fsync: true,
             shutdown_grace_s: 10,
             demo: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -271,6 +279,7 @@ impl Config {
                 .or(file.shutdown_grace_s)
                 .unwrap_or(d.shutdown_grace_s),
             demo: args.demo.or(file.demo).unwrap_or(d.demo),
+            limits: Limits::resolve(args.limits, file.limits)?,
         };
         cfg.validate()?;
         Ok(cfg)

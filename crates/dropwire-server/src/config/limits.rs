@@ -1,0 +1,265 @@
+//! The limits a viewer or a proxy meets, each a flag with a `DROPWIRE_*` twin and a key of
+//! the config file's `[limits]` table; out-of-range values stop start-up.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::Options;
+use crate::client_ip::TrustedProxies;
+use crate::error::ConfigError;
+
+/// Flags of `dropwire serve` for its limits.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitArgs {
+    /// Proxies (addresses or CIDR blocks, separated by commas) whose `Forwarded` and
+    /// `X-Forwarded-For` headers name the client, for the limits per client [default: none].
+    #[arg(long, env = "DROPWIRE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Viewer tokens one client may mint per minute without the admin token [default: 30].
+    #[arg(long, env = "DROPWIRE_MINTS_PER_MINUTE")]
+    pub mints_per_minute: Option<u32>,
+    /// Frames a viewer may send per second [default: 10].
+    #[arg(long, env = "DROPWIRE_FRAMES_PER_S")]
+    pub frames_per_s: Option<u32>,
+    /// Frames a viewer may send in a burst [default: 30].
+    #[arg(long, env = "DROPWIRE_FRAME_BURST")]
+    pub frame_burst: Option<u32>,
+    /// Seconds a new connection has to say hello [default: 10].
+    #[arg(long, env = "DROPWIRE_HELLO_TIMEOUT_S")]
+    pub hello_timeout_s: Option<u64>,
+    /// Seconds one write to a viewer may take before it is closed as slow [default: 5].
+    #[arg(long, env = "DROPWIRE_SEND_TIMEOUT_S")]
+    pub send_timeout_s: Option<u64>,
+    /// Broadcasts kept per drop for viewers that resume with `since` [default: 1024].
+    #[arg(long, env = "DROPWIRE_HISTORY")]
+    pub history: Option<usize>,
+    /// With --redis: milliseconds one Redis operation may take [default: 500].
+    #[arg(long, env = "DROPWIRE_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
+}
+
+/// The config file's `[limits]` table: the same keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    trusted_proxies: Option<String>,
+    mints_per_minute: Option<u32>,
+    frames_per_s: Option<u32>,
+    frame_burst: Option<u32>,
+    hello_timeout_s: Option<u64>,
+    send_timeout_s: Option<u64>,
+    history: Option<usize>,
+    redis_timeout_ms: Option<u64>,
+}
+
+/// The limits in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub trusted_proxies: TrustedProxies,
+    pub mints_per_minute: u32,
+    pub frames_per_s: u32,
+    pub frame_burst: u32,
+    pub hello_timeout: Duration,
+    pub send_timeout: Duration,
+    pub history: usize,
+    pub redis_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            trusted_proxies: TrustedProxies::none(),
+            mints_per_minute: 30,
+            frames_per_s: 10,
+            frame_burst: 30,
+            hello_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(5),
+            history: 1024,
+            redis_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// `value` if it lies in `range`, else an error naming the flag.
+fn within<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &'static str,
+    value: T,
+    lo: T,
+    hi: T,
+    unit: &str,
+) -> Result<T, ConfigError> {
+    if value < lo || value > hi {
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("{value} is out of range: must be {lo}-{hi}{unit}"),
+        });
+    }
+    Ok(value)
+}
+
+impl Limits {
+    /// Flags and environment over the file's `[limits]` over the defaults.
+    pub fn resolve(args: LimitArgs, file: Option<FileLimits>) -> Result<Limits, ConfigError> {
+        let file = file.unwrap_or_default();
+        let d = Limits::default();
+        let trusted_proxies = match args.trusted_proxies.or(file.trusted_proxies) {
+            Some(raw) => TrustedProxies::parse(&raw).map_err(|message| ConfigError::Invalid {
+                name: "trusted-proxies",
+                message,
+            })?,
+            None => d.trusted_proxies,
+        };
+        let pick = |a: Option<u64>, f: Option<u64>, d: u64| a.or(f).unwrap_or(d);
+        let secs = |d: Duration| d.as_secs();
+        let frames_per_s = args.frames_per_s.or(file.frames_per_s);
+        let frames_per_s = within(
+            "frames-per-s",
+            frames_per_s.unwrap_or(d.frames_per_s),
+            1,
+            1000,
+            "",
+        )?;
+        let frame_burst = args
+            .frame_burst
+            .or(file.frame_burst)
+            .unwrap_or(d.frame_burst.max(frames_per_s));
+        let hello = pick(
+            args.hello_timeout_s,
+            file.hello_timeout_s,
+            secs(d.hello_timeout),
+        );
+        let send = pick(
+            args.send_timeout_s,
+            file.send_timeout_s,
+            secs(d.send_timeout),
+        );
+        let redis_ms = pick(args.redis_timeout_ms, file.redis_timeout_ms, 500);
+        Ok(Limits {
+            trusted_proxies,
+            mints_per_minute: within(
+                "mints-per-minute",
+                args.mints_per_minute
+                    .or(file.mints_per_minute)
+                    .unwrap_or(d.mints_per_minute),
+                1,
+                1_000_000,
+                " a minute",
+            )?,
+            frames_per_s,
+            frame_burst: within(
+                "frame-burst",
+                frame_burst,
+                frames_per_s,
+                10_000,
+                " (at least --frames-per-s)",
+            )?,
+            hello_timeout: Duration::from_secs(within("hello-timeout-s", hello, 1, 300, " s")?),
+            send_timeout: Duration::from_secs(within("send-timeout-s", send, 1, 120, " s")?),
+            history: within(
+                "history",
+                args.history.or(file.history).unwrap_or(d.history),
+                16,
+                100_000,
+                " broadcasts",
+            )?,
+            redis_timeout: Duration::from_millis(within(
+                "redis-timeout-ms",
+                redis_ms,
+                10,
+                60_000,
+                " ms",
+            )?),
+        })
+    }
+
+    /// Puts the limits into the hub's options (the Redis timeout goes to the store's config).
+    pub fn apply(&self, opts: &mut Options) {
+        opts.trusted_proxies = self.trusted_proxies.clone();
+        opts.mints_per_minute = self.mints_per_minute;
+        opts.frames_per_s = self.frames_per_s;
+        opts.frame_burst = self.frame_burst;
+        opts.hello_timeout = self.hello_timeout;
+        opts.send_timeout = self.send_timeout;
+        opts.history = self.history;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        assert_eq!(
+            Limits::resolve(LimitArgs::default(), None).unwrap(),
+            Limits::default()
+        );
+        let file: FileLimits = toml::from_str(
+            "mints_per_minute = 600\nhistory = 4096\ntrusted_proxies = \"10.0.0.0/8\"",
+        )
+        .unwrap();
+        let args = LimitArgs {
+            mints_per_minute: Some(1200),
+            ..Default::default()
+        };
+        let l = Limits::resolve(args, Some(file)).unwrap();
+        assert_eq!(l.mints_per_minute, 1200);
+        assert_eq!(l.history, 4096);
+        assert!(l.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_flag() {
+        for (args, flag) in [
+            (
+                LimitArgs {
+                    frames_per_s: Some(0),
+                    ..Default::default()
+                },
+                "frames-per-s",
+            ),
+            (
+                LimitArgs {
+                    frame_burst: Some(5),
+                    ..Default::default()
+                },
+                "frame-burst",
+            ),
+            (
+                LimitArgs {
+                    hello_timeout_s: Some(0),
+                    ..Default::default()
+                },
+                "hello-timeout-s",
+            ),
+            (
+                LimitArgs {
+                    history: Some(3),
+                    ..Default::default()
+                },
+                "history",
+            ),
+            (
+                LimitArgs {
+                    redis_timeout_ms: Some(5),
+                    ..Default::default()
+                },
+                "redis-timeout-ms",
+            ),
+            (
+                LimitArgs {
+                    trusted_proxies: Some("nginx".into()),
+                    ..Default::default()
+                },
+                "trusted-proxies",
+            ),
+        ] {
+            let err = Limits::resolve(args, None).unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+        let bad: Result<FileLimits, _> = toml::from_str("mints = 3");
+        assert!(bad.is_err(), "unknown keys in [limits] are refused");
+    }
+}
