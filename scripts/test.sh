@@ -38,7 +38,7 @@ DW_SERVE_ARGS="--webhook-allow-private true --webhook-retry-schedule 0,1,1,1,1,1
   bash scripts/with-server.sh bash docs/examples/check.sh
 
 echo "== deploy: the files agree, and the topology runs (nginx, two hubs, Redis, PostgreSQL, Prometheus)"
-python3 scripts/check-deploy.py
+.venv/bin/python scripts/check-deploy.py
 python3 scripts/check-dashboards.py --self-test >/dev/null
 cargo build --quiet --bin dropwire --bin dropwire-swarm
 bash scripts/topology.sh 1000 50
