@@ -24,6 +24,7 @@ use tokio::sync::{OnceCell, watch};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::admission::Admission;
 use crate::api;
 use crate::auth::Keys;
 use crate::client_ip::TrustedProxies;
@@ -51,6 +52,11 @@ pub struct Options {
     pub mints_per_minute: u32,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (for the limits per client).
     pub trusted_proxies: TrustedProxies,
+    /// Page origins that may open viewer connections (empty: any).
+    pub allowed_origins: Vec<String>,
+    /// Viewer connections one client may hold at once, and open per minute.
+    pub connections_per_client: u32,
+    pub connects_per_minute: u32,
     /// Frames a viewer may send per second, and in a burst.
     pub frames_per_s: u32,
     pub frame_burst: u32,
@@ -81,6 +87,9 @@ impl Options {
             shutdown_grace: Duration::from_secs(10),
             mints_per_minute: 30,
             trusted_proxies: TrustedProxies::none(),
+            allowed_origins: Vec::new(),
+            connections_per_client: 1000,
+            connects_per_minute: 1200,
             frames_per_s: 10,
             frame_burst: 30,
             history: 1024,
@@ -227,6 +236,7 @@ pub struct AppInner {
     pub draining: Arc<AtomicBool>,
     pub mint_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     pub trusted_proxies: TrustedProxies,
+    pub admission: Arc<Admission>,
     pub hello_timeout: Duration,
     pub send_timeout: Duration,
     pub frames_per_s: u32,
@@ -275,6 +285,11 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             trusted_proxies: opts.trusted_proxies,
+            admission: Admission::new(
+                opts.allowed_origins,
+                opts.connections_per_client,
+                opts.connects_per_minute,
+            ),
             hello_timeout: opts.hello_timeout,
             frames_per_s: opts.frames_per_s,
             frame_burst: opts.frame_burst,
@@ -382,6 +397,7 @@ async fn sweep_holds(state: AppState) {
         }
         if ticks % 60 == 0 {
             state.mint_limiter.retain_recent();
+            state.admission.retain_recent();
         }
     }
 }

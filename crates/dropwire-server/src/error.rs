@@ -75,6 +75,8 @@ pub enum AppError {
     },
     #[error("wrong admin token")]
     Forbidden,
+    #[error("pages from {0} may not open viewer connections here (--allowed-origins)")]
+    ForbiddenOrigin(String),
     #[error("{0}")]
     NotFound(String),
     #[error("the body is larger than {limit} bytes")]
@@ -133,6 +135,7 @@ impl AppError {
             }
             AppError::Funnel(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

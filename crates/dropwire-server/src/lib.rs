@@ -23,6 +23,7 @@
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
 //! - [`metrics`], [`clock`], [`error`].
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub holds: IntGaugeVec,
     /// This node's viewers of each drop loaded here (set at each scrape).
     pub drop_viewers: IntGaugeVec,
+    /// Viewer connections refused after the handshake, by reason (rate, concurrent).
+    pub refusals: IntCounterVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -110,6 +112,7 @@ impl Metrics {
             stock_left: must(IntGaugeVec::new(Opts::new("stock_left", "Units left per SKU of each drop not yet closed, as this node reads them at the scrape"), &["drop", "sku"])),
             holds: must(IntGaugeVec::new(Opts::new("holds", "Holds open now (claimed, neither redeemed nor expired) per drop not yet closed"), &["drop"])),
             drop_viewers: must(IntGaugeVec::new(Opts::new("drop_viewers", "This node's viewers of each drop not yet closed"), &["drop"])),
+            refusals: must(IntCounterVec::new(Opts::new("connection_refusals_total", "Viewer connections closed 1013 at once: the client opened too many this minute (rate) or holds too many (concurrent)"), &["reason"])),
             registry,
         };
         let r = &m.registry;
@@ -141,6 +144,10 @@ impl Metrics {
         must(r.register(Box::new(m.stock_left.clone())));
         must(r.register(Box::new(m.holds.clone())));
         must(r.register(Box::new(m.drop_viewers.clone())));
+        must(r.register(Box::new(m.refusals.clone())));
+        for reason in ["rate", "concurrent"] {
+            m.refusals.with_label_values(&[reason]).inc_by(0);
+        }
         let build = must(IntGaugeVec::new(
             Opts::new("build_info", "The running build (always 1)"),
             &["version"],

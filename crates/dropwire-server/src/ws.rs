@@ -4,13 +4,15 @@
 //! hello (within 10 s) → welcome → missed broadcasts or a snapshot → live broadcasts,
 //! with the client's requests (claim, coupon, ping) answered in between.
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use governor::clock::QuantaClock;
 use governor::{Quota, RateLimiter};
@@ -48,6 +50,8 @@ pub enum CloseReason {
     SlowConsumer,
     Flooding,
     HelloTimeout,
+    /// The client opened too many connections this minute, or holds too many.
+    TooManyConnections,
 }
 
 impl CloseReason {
@@ -55,9 +59,10 @@ impl CloseReason {
     pub fn frame(self) -> CloseFrame {
         let (code, reason) = match self {
             CloseReason::Shutdown => (1001, "server shutting down; reconnect"),
+            CloseReason::TooManyConnections => (1013, "too many connections; retry later"),
             CloseReason::SlowConsumer => (4008, "slow consumer: fell too far behind"),
             CloseReason::Flooding => (4029, "too many frames"),
-            CloseReason::HelloTimeout => (4408, "no hello within 10 s"),
+            CloseReason::HelloTimeout => (4408, "no hello in time"),
         };
         CloseFrame {
             code,
@@ -70,14 +75,19 @@ impl CloseReason {
 pub async fn upgrade(
     Path(id): Path<String>,
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    state.admission.check_origin(&headers)?;
     let id = DropId::parse(&id).map_err(|_| AppError::NotFound(format!("no drop {id:?}")))?;
     let hub = state
         .hubs
         .get(&id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no drop {id}")))?;
+    let client = state.trusted_proxies.client_ip(peer.ip(), &headers);
+    let ticket = state.admission.admit(client);
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let span = tracing::debug_span!("viewer", drop = %id, conn);
     Ok(ws
@@ -87,10 +97,23 @@ pub async fn upgrade(
         .max_message_size(4 * MAX_CLIENT_FRAME)
         .max_frame_size(4 * MAX_CLIENT_FRAME)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| {
-            Connection::new(state, hub, conn)
-                .run(socket)
-                .instrument(span)
+        .on_upgrade(move |mut socket| {
+            async move {
+                match ticket {
+                    Ok(_admitted) => Connection::new(state, hub, conn).run(socket).await,
+                    Err(refusal) => {
+                        tracing::debug!(%client, reason = refusal.as_str(), "connection refused");
+                        state
+                            .metrics
+                            .refusals
+                            .with_label_values(&[refusal.as_str()])
+                            .inc();
+                        let close = CloseReason::TooManyConnections.frame();
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                    }
+                }
+            }
+            .instrument(span)
         }))
 }
 

@@ -189,6 +189,91 @@ async fn behind_a_trusted_proxy_each_viewer_is_its_own_client() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_connections_is_told_to_try_again_later() -> Result<()> {
+    let mut opts = common::memory_options()?;
+    opts.connections_per_client = 2;
+    opts.connects_per_minute = 3;
+    let server = TestServer::with(opts).await?;
+    let id = server
+        .create(drop_spec("mugs-gate", 5, 1, far_script()))
+        .await?;
+    let scrape = || async {
+        let url = format!("{}/metrics", server.base);
+        anyhow::Ok(server.http.get(url).send().await?.text().await?)
+    };
+    let open_now = |n: u64| {
+        let scrape = &scrape;
+        async move {
+            let line = format!("dropwire_connections {n}\n");
+            common::eventually("connections counted", || async {
+                Ok(scrape().await?.contains(&line))
+            })
+            .await
+        }
+    };
+    let mut first = server.watch_as(&id, "ana").await?;
+    let _second = server.watch_as(&id, "bo").await?;
+    // A third at once: accepted, then closed 1013 before anything else.
+    let mut third = server.connect(&id).await?;
+    assert_eq!(third.closed().await?, Some(1013));
+    // One goes; the next comes in (the third connection this minute: a refused one does
+    // not count).
+    first.ws.close(None).await?;
+    first.closed().await?;
+    open_now(1).await?;
+    let mut fourth = server.watch_as(&id, "cy").await?;
+    fourth.ws.close(None).await?;
+    fourth.closed().await?;
+    open_now(1).await?;
+    // The fourth this minute is over the rate, however few are open.
+    let mut fifth = server.connect(&id).await?;
+    assert_eq!(fifth.closed().await?, Some(1013));
+    let metrics = scrape().await?;
+    assert!(
+        metrics.contains("dropwire_connection_refusals_total{reason=\"concurrent\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dropwire_connection_refusals_total{reason=\"rate\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_from_other_sites_may_not_open_viewer_sockets() -> Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut opts = common::memory_options()?;
+    opts.allowed_origins = vec!["https://shop.example".into()];
+    let server = TestServer::with(opts).await?;
+    let id = server
+        .create(drop_spec("mugs-origin", 5, 1, far_script()))
+        .await?;
+    let open = |origin: &'static str| {
+        let mut req = format!("{}/ws/v1/drops/{id}", server.ws_base).into_client_request();
+        if let Ok(r) = &mut req {
+            r.headers_mut()
+                .insert("origin", origin.parse().expect("header"));
+        }
+        async move { tokio_tungstenite::connect_async(req?).await }
+    };
+    match open("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default())?;
+            assert_eq!(body["error"]["code"], "forbidden_origin", "{body}");
+        }
+        other => anyhow::bail!("a foreign origin got {other:?}"),
+    }
+    assert!(open("https://shop.example").await.is_ok());
+    // Not a browser: no Origin at all.
+    let mut v = server.connect(&id).await?;
+    v.send(json!({"type": "hello"})).await?;
+    v.next_of("welcome").await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_get_error_frames_and_the_socket_stays_open() -> Result<()> {
     let server = TestServer::start().await?;
     let id = server

@@ -7,6 +7,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::Options;
+use crate::admission::parse_origins;
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
 
@@ -17,6 +18,17 @@ pub struct LimitArgs {
     /// `X-Forwarded-For` headers name the client, for the limits per client [default: none].
     #[arg(long, env = "DROPWIRE_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// Page origins (https://shop.example, separated by commas) that may open viewer
+    /// connections besides the hub's own pages; clients that send no Origin are not
+    /// browsers and may [default: any origin].
+    #[arg(long, env = "DROPWIRE_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Viewer connections one client may hold at once [default: 1000].
+    #[arg(long, env = "DROPWIRE_CONNECTIONS_PER_CLIENT")]
+    pub connections_per_client: Option<u32>,
+    /// Viewer connections one client may open per minute [default: 1200].
+    #[arg(long, env = "DROPWIRE_CONNECTS_PER_MINUTE")]
+    pub connects_per_minute: Option<u32>,
     /// Viewer tokens one client may mint per minute without the admin token [default: 30].
     #[arg(long, env = "DROPWIRE_MINTS_PER_MINUTE")]
     pub mints_per_minute: Option<u32>,
@@ -45,6 +57,9 @@ pub struct LimitArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileLimits {
     trusted_proxies: Option<String>,
+    allowed_origins: Option<String>,
+    connections_per_client: Option<u32>,
+    connects_per_minute: Option<u32>,
     mints_per_minute: Option<u32>,
     frames_per_s: Option<u32>,
     frame_burst: Option<u32>,
@@ -58,6 +73,9 @@ pub struct FileLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub trusted_proxies: TrustedProxies,
+    pub allowed_origins: Vec<String>,
+    pub connections_per_client: u32,
+    pub connects_per_minute: u32,
     pub mints_per_minute: u32,
     pub frames_per_s: u32,
     pub frame_burst: u32,
@@ -71,6 +89,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             trusted_proxies: TrustedProxies::none(),
+            allowed_origins: Vec::new(),
+            connections_per_client: 1000,
+            connects_per_minute: 1200,
             mints_per_minute: 30,
             frames_per_s: 10,
             frame_burst: 30,
@@ -111,6 +132,15 @@ impl Limits {
             })?,
             None => d.trusted_proxies,
         };
+        let allowed_origins = match args.allowed_origins.or(file.allowed_origins) {
+            Some(raw) => parse_origins(&raw).map_err(|message| ConfigError::Invalid {
+                name: "allowed-origins",
+                message,
+            })?,
+            None => d.allowed_origins,
+        };
+        let per_client = args.connections_per_client.or(file.connections_per_client);
+        let per_minute = args.connects_per_minute.or(file.connects_per_minute);
         let pick = |a: Option<u64>, f: Option<u64>, d: u64| a.or(f).unwrap_or(d);
         let secs = |d: Duration| d.as_secs();
         let frames_per_s = args.frames_per_s.or(file.frames_per_s);
@@ -138,6 +168,21 @@ impl Limits {
         let redis_ms = pick(args.redis_timeout_ms, file.redis_timeout_ms, 500);
         Ok(Limits {
             trusted_proxies,
+            allowed_origins,
+            connections_per_client: within(
+                "connections-per-client",
+                per_client.unwrap_or(d.connections_per_client),
+                1,
+                1_000_000,
+                "",
+            )?,
+            connects_per_minute: within(
+                "connects-per-minute",
+                per_minute.unwrap_or(d.connects_per_minute),
+                1,
+                1_000_000,
+                " a minute",
+            )?,
             mints_per_minute: within(
                 "mints-per-minute",
                 args.mints_per_minute
@@ -177,6 +222,9 @@ impl Limits {
     /// Puts the limits into the hub's options (the Redis timeout goes to the store's config).
     pub fn apply(&self, opts: &mut Options) {
         opts.trusted_proxies = self.trusted_proxies.clone();
+        opts.allowed_origins = self.allowed_origins.clone();
+        opts.connections_per_client = self.connections_per_client;
+        opts.connects_per_minute = self.connects_per_minute;
         opts.mints_per_minute = self.mints_per_minute;
         opts.frames_per_s = self.frames_per_s;
         opts.frame_burst = self.frame_burst;
