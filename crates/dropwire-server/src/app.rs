@@ -44,6 +44,10 @@ pub struct Options {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub admin_token: String,
+    /// Admin tokens accepted besides `admin_token` (a rotation under way).
+    pub extra_admin_tokens: Vec<String>,
+    /// The root of viewer-token and coupon-code keys (default: the admin token).
+    pub signing_secret: Option<String>,
     pub jwt_secret: Option<String>,
     pub viewer_queue: usize,
     pub socket_send_buffer: usize,
@@ -81,6 +85,8 @@ impl Options {
             store,
             clock: Clock::System,
             admin_token,
+            extra_admin_tokens: Vec::new(),
+            signing_secret: None,
             jwt_secret: None,
             viewer_queue: 256,
             socket_send_buffer: 64 * 1024,
@@ -277,7 +283,13 @@ impl AppState {
                 ctx,
                 map: Mutex::new(HashMap::new()),
             }),
-            keys: Arc::new(Keys::new(opts.admin_token, opts.jwt_secret.as_deref())),
+            keys: Arc::new(Keys::with(
+                std::iter::once(opts.admin_token)
+                    .chain(opts.extra_admin_tokens)
+                    .collect(),
+                opts.signing_secret.as_deref(),
+                opts.jwt_secret.as_deref(),
+            )),
             metrics,
             clock: opts.clock,
             shutdown,

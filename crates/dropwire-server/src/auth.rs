@@ -41,7 +41,8 @@ struct Claims {
 
 /// Signs and checks tokens.
 pub struct Keys {
-    admin_token: String,
+    /// Every admin token accepted (the first, and during a rotation the others).
+    admin_tokens: Vec<String>,
     viewer_key: Vec<u8>,
     /// Derives each claim's follow-up coupon code (the same on every node, unguessable).
     followup_key: Vec<u8>,
@@ -56,31 +57,42 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn new(admin_token: String, jwt_secret: Option<&str>) -> Self {
-        let mut mac =
-            HmacSha256::new_from_slice(admin_token.as_bytes()).expect("HMAC takes any key length");
-        mac.update(b"dropwire viewer tokens v1");
-        let viewer_key = mac.finalize().into_bytes().to_vec();
-        let mut mac =
-            HmacSha256::new_from_slice(admin_token.as_bytes()).expect("HMAC takes any key length");
-        mac.update(b"dropwire follow-up coupons v1");
-        let followup_key = mac.finalize().into_bytes().to_vec();
+        Keys::with(vec![admin_token], None, jwt_secret)
+    }
+
+    /// Keys accepting every one of `admin_tokens` (at least one). Viewer tokens and
+    /// follow-up coupon codes derive from `signing_secret`, or without one from the first
+    /// admin token (so rotating admin tokens keeps them valid only with a signing secret).
+    pub fn with(
+        admin_tokens: Vec<String>,
+        signing_secret: Option<&str>,
+        jwt_secret: Option<&str>,
+    ) -> Self {
+        let first = admin_tokens.first().map(String::as_str).unwrap_or_default();
+        let root = signing_secret.unwrap_or(first);
+        let derive = |purpose: &[u8]| {
+            let mut mac =
+                HmacSha256::new_from_slice(root.as_bytes()).expect("HMAC takes any key length");
+            mac.update(purpose);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let viewer_key = derive(b"dropwire viewer tokens v1");
+        let followup_key = derive(b"dropwire follow-up coupons v1");
         Keys {
-            admin_token,
+            admin_tokens,
             viewer_key,
             followup_key,
             jwt: jwt_secret.map(|s| jsonwebtoken::DecodingKey::from_secret(s.as_bytes())),
         }
     }
 
-    pub fn admin_token(&self) -> &str {
-        &self.admin_token
-    }
-
+    /// Whether `presented` is one of the admin tokens (each compared in constant time).
     pub fn is_admin(&self, presented: &str) -> bool {
-        presented
-            .as_bytes()
-            .ct_eq(self.admin_token.as_bytes())
-            .into()
+        let mut any = subtle::Choice::from(0);
+        for token in &self.admin_tokens {
+            any |= presented.as_bytes().ct_eq(token.as_bytes());
+        }
+        any.into()
     }
 
     /// The follow-up coupon code of a claim: derived from the claim's code, so every node

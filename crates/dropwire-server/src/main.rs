@@ -1,6 +1,6 @@
 //! `dropwire serve`: the hub binary; `dropwire healthcheck`: its readiness probe.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
@@ -69,8 +69,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", config.data_dir.display()))?;
-    let admin_token = match &config.admin_token {
-        Some(t) => t.clone(),
+    let (admin_token, shown) = match config.admin_tokens.split_first() {
+        Some((first, rest)) => {
+            let also = if rest.is_empty() {
+                ""
+            } else {
+                " (and the others listed)"
+            };
+            (first.clone(), format!("as given by --admin-token{also}"))
+        }
         None => admin_token_from(&config.data_dir)?,
     };
     let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
@@ -130,7 +137,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --bind {}", config.bind))?;
     let addr = listener.local_addr()?;
-    let mut opts = Options::new(store, admin_token.clone());
+    let mut opts = Options::new(store, admin_token);
+    opts.extra_admin_tokens = config.admin_tokens.iter().skip(1).cloned().collect();
+    opts.signing_secret = config.signing_secret.clone();
     opts.bus = bus;
     opts.ledger = ledger;
     opts.webhooks = config.webhooks.clone();
@@ -156,7 +165,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     // The banner is for the person who started us; a closed stdout must not stop the hub.
     let banner = format!(
-        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\n{demo}admin token:   {admin_token}\n"
+        "dropwire listening on http://{addr}\ncontrol panel: {base}/panel\n{demo}admin token:   {shown}\n"
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
@@ -166,8 +175,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the admin token kept in the data dir, or makes one (readable by the owner only).
-fn admin_token_from(dir: &Path) -> anyhow::Result<String> {
+/// Reads the admin token kept in the data dir, or makes one (readable by the owner only);
+/// with what the banner says of it. The token itself is shown once, when it is made, and
+/// only to a terminal: never to a log (a redirected stdout is one).
+fn admin_token_from(dir: &Path) -> anyhow::Result<(String, String)> {
     let path = dir.join(ADMIN_TOKEN_FILE);
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => {
@@ -175,7 +186,8 @@ fn admin_token_from(dir: &Path) -> anyhow::Result<String> {
             if mode & 0o077 != 0 {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             }
-            return Ok(t.trim().to_owned());
+            let shown = format!("kept in {}", path.display());
+            return Ok((t.trim().to_owned(), shown));
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -195,7 +207,12 @@ fn admin_token_from(dir: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(f, "{token}")?;
     f.sync_all()?;
-    Ok(token)
+    let shown = if std::io::stdout().is_terminal() {
+        format!("{token} (new; kept in {}, shown this once)", path.display())
+    } else {
+        format!("new, kept in {} (shown on a terminal only)", path.display())
+    };
+    Ok((token, shown))
 }
 
 async fn shutdown_signal() {

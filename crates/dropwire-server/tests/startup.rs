@@ -92,3 +92,125 @@ fn every_flag_twin_in_the_environment_is_accepted() -> Result<()> {
     assert!(server.base.starts_with("http://127.0.0.1:"));
     Ok(())
 }
+
+/// `dropwire serve` with exactly `args` (no admin token unless given); returns the child,
+/// its banner and its base URL once it listens.
+fn start(args: &[&std::ffi::OsStr]) -> Result<(std::process::Child, Vec<String>, String)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dropwire"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("DROPWIRE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut banner: Vec<String> = Vec::new();
+    while !banner.last().is_some_and(|l| l.starts_with("admin token:")) {
+        banner.push(lines.next().context("the hub exited before listening")??);
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let base = banner[0]
+        .split("listening on ")
+        .nth(1)
+        .context("no address in the banner")?
+        .trim()
+        .to_owned();
+    Ok((child, banner, base))
+}
+
+#[test]
+fn the_admin_token_is_shown_only_when_made_and_only_to_a_terminal() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let args = ["--data-dir".as_ref(), dir.path().as_os_str()];
+    let (mut first, banner, _) = start(&args)?;
+    first.kill()?;
+    first.wait()?;
+    let token = std::fs::read_to_string(dir.path().join("admin-token"))?;
+    let token = token.trim();
+    assert!(token.starts_with("dwa_"), "{token}");
+    let line = banner.last().context("banner")?;
+    // Our stdout is a pipe (a log, as far as the hub knows): the token stays in the file.
+    assert!(!line.contains(token), "{line}");
+    assert!(
+        line.contains("new, kept in") && line.contains("admin-token"),
+        "{line}"
+    );
+    let (mut again, banner, _) = start(&args)?;
+    again.kill()?;
+    again.wait()?;
+    let line = banner.last().context("banner")?;
+    assert!(line.starts_with("admin token:   kept in "), "{line}");
+    assert!(!line.contains(token), "{line}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_admin_tokens_work_and_viewer_tokens_stay_valid() -> Result<()> {
+    const OLD: &str = "old-admin-token-0123456789";
+    const NEW: &str = "new-admin-token-0123456789";
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir()?;
+    let dir_arg = ["--data-dir".as_ref(), dir.path().as_os_str()];
+    let signing = "a-signing-secret-0123456789abcdef";
+    let mut args: Vec<&std::ffi::OsStr> = dir_arg.to_vec();
+    for a in ["--signing-secret", signing, "--admin-token"] {
+        args.push(std::ffi::OsStr::new(a));
+    }
+    // Before: the old token alone. A viewer token is minted.
+    let (mut hub, _, base) = start(&[args.as_slice(), &[std::ffi::OsStr::new(OLD)]].concat())?;
+    let minted: serde_json::Value = http
+        .post(format!("{base}/api/v1/viewers"))
+        .bearer_auth(OLD)
+        .json(&serde_json::json!({"handle": "ana"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let viewer_token = minted["token"].as_str().context("token")?.to_owned();
+    let spec = common::drop_spec("rotation", 5, 1, common::far_script());
+    let created = http
+        .post(format!("{base}/api/v1/drops"))
+        .bearer_auth(OLD)
+        .json(&spec)
+        .send()
+        .await?;
+    assert_eq!(created.status().as_u16(), 201);
+    hub.kill()?;
+    hub.wait()?;
+    // During: both; after: the new one alone. The viewer token works throughout.
+    for (tokens, accepted, refused) in [
+        (format!("{NEW},{OLD}"), vec![NEW, OLD], vec![]),
+        (NEW.to_owned(), vec![NEW], vec![OLD]),
+    ] {
+        let (mut hub, banner, base) =
+            start(&[args.as_slice(), &[std::ffi::OsStr::new(&tokens)]].concat())?;
+        assert!(!banner.concat().contains(NEW), "{banner:?}");
+        for (token, status) in accepted
+            .iter()
+            .map(|t| (t, 200))
+            .chain(refused.iter().map(|t| (t, 403)))
+        {
+            let resp = http
+                .get(format!("{base}/api/v1/drops"))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            assert_eq!(resp.status().as_u16(), status, "{token} with {tokens}");
+        }
+        // A valid viewer token who has not joined the waitlist: 404, not 401 bad_token.
+        let me = http
+            .get(format!("{base}/api/v1/drops/rotation/waitlist/me"))
+            .bearer_auth(&viewer_token)
+            .send()
+            .await?;
+        let body: serde_json::Value = me.json().await?;
+        assert_eq!(
+            body["error"]["code"], "not_on_waitlist",
+            "with {tokens}: {body}"
+        );
+        hub.kill()?;
+        hub.wait()?;
+    }
+    Ok(())
+}

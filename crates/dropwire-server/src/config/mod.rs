@@ -53,9 +53,15 @@ pub struct ServeArgs {
     /// Where the embedded store keeps its journal and the admin token [default: ./dropwire-data].
     #[arg(long, env = "DROPWIRE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The streamer's admin token [default: generated once and kept in the data dir].
+    /// The streamer's admin token, or several separated by commas, all accepted (a
+    /// rotation: `new,old`) [default: generated once and kept in the data dir].
     #[arg(long, env = "DROPWIRE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// The secret viewer tokens and follow-up coupon codes are derived from; set it (to the
+    /// first admin token's value, to keep those issued) before rotating admin tokens
+    /// [default: the first admin token].
+    #[arg(long, env = "DROPWIRE_SIGNING_SECRET", hide_env_values = true)]
+    pub signing_secret: Option<String>,
     /// Shared secret for HS256 viewer JWTs signed by a host platform.
     #[arg(long, env = "DROPWIRE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -117,6 +123,7 @@ struct FileConfig {
     bind: Option<String>,
     data_dir: Option<PathBuf>,
     admin_token: Option<String>,
+    signing_secret: Option<String>,
     jwt_secret: Option<String>,
     redis: Option<String>,
     redis_cluster: Option<bool>,
@@ -182,7 +189,9 @@ impl LedgerSetting {
 pub struct Config {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
-    pub admin_token: Option<String>,
+    /// The admin tokens given (the first signs unless `signing_secret` is set).
+    pub admin_tokens: Vec<String>,
+    pub signing_secret: Option<String>,
     pub jwt_secret: Option<String>,
     pub redis: Option<String>,
     pub redis_cluster: bool,
@@ -204,7 +213,8 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("dropwire-data"),
-            admin_token: None,
+            admin_tokens: Vec::new(),
+            signing_secret: None,
             jwt_secret: None,
             redis: None,
             redis_cluster: false,
@@ -242,7 +252,12 @@ impl Config {
         let cfg = Config {
             bind,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
-            admin_token: args.admin_token.or(file.admin_token),
+            admin_tokens: args
+                .admin_token
+                .or(file.admin_token)
+                .map(|t| t.split(',').map(|t| t.trim().to_owned()).collect())
+                .unwrap_or_default(),
+            signing_secret: args.signing_secret.or(file.signing_secret),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
             redis: args.redis.or(file.redis),
             redis_cluster: args
@@ -292,13 +307,16 @@ impl Config {
                 message: message.into(),
             })
         };
-        if let Some(t) = &self.admin_token {
+        for t in &self.admin_tokens {
             if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return invalid(
                     "admin-token",
-                    "must be at least 16 characters with no spaces",
+                    "each token must be at least 16 characters with no spaces",
                 );
             }
+        }
+        if self.signing_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return invalid("signing-secret", "must be at least 16 characters");
         }
         if let Some(s) = &self.jwt_secret {
             if s.len() < 32 {
