@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -18,9 +18,11 @@ use dropwire_core::{DropId, DropState, Fact, TimelineView};
 use dropwire_funnel::Ledger;
 use dropwire_store::{RedisBus, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper::body::Incoming;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{OnceCell, watch};
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -68,6 +70,11 @@ pub struct Options {
     pub history: usize,
     /// How long a new connection may take to say hello.
     pub hello_timeout: Duration,
+    /// How long a client may take to send a request's headers, counted from the moment the
+    /// connection is ready for one (its start, or the end of the previous response): then
+    /// the connection is closed. Bounds a slowloris and an idle keep-alive connection
+    /// (30 s; an upgraded WebSocket is no longer an HTTP connection, and is not affected).
+    pub header_read_timeout: Duration,
     /// A write to a viewer that takes longer than this marks it slow.
     pub send_timeout: Duration,
     /// The cross-node bus (with a Redis store): set it when several nodes serve one drop.
@@ -100,6 +107,7 @@ impl Options {
             frame_burst: 30,
             history: 1024,
             hello_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(5),
             bus: None,
             ledger: None,
@@ -244,6 +252,7 @@ pub struct AppInner {
     pub trusted_proxies: TrustedProxies,
     pub admission: Arc<Admission>,
     pub hello_timeout: Duration,
+    pub header_read_timeout: Duration,
     pub send_timeout: Duration,
     pub frames_per_s: u32,
     pub frame_burst: u32,
@@ -305,6 +314,7 @@ impl AppState {
             hello_timeout: opts.hello_timeout,
             frames_per_s: opts.frames_per_s,
             frame_burst: opts.frame_burst,
+            header_read_timeout: opts.header_read_timeout,
             send_timeout: opts.send_timeout,
             webhook_allow_private: opts.webhooks.allow_private,
             socket_send_buffer: opts.socket_send_buffer,
@@ -461,25 +471,66 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until `signal` resolves, then shuts down in two phases: stop accepting and tell
 /// every viewer (close frame 1001), then wait for connections to drain, at most the grace.
+///
+/// The accept loop is `axum::serve`'s, with one difference: hyper gets a timer, so the
+/// header read timeout applies (a client trickling its headers is cut off; `axum::serve`
+/// sets no timer, and without one hyper waits for headers forever).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let send_buffer = state.socket_send_buffer;
-    let listener = listener.tap_io(move |tcp| {
+    let mut listener = listener.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(true);
         let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
     });
-    let drain = state.clone();
-    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            signal.await;
-            tracing::info!("shutting down: closing viewer connections");
-            drain.begin_shutdown();
-        })
-        .await?;
+    let router = app(state.clone());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.header_read_timeout);
+    // `closing` tells the connections to finish; each holds a receiver of `open`, so
+    // `open.closed()` resolves once the last one has ended.
+    let (closing_tx, closing) = watch::channel(false);
+    let (open, open_rx) = watch::channel(());
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            () = &mut signal => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req)
+        });
+        let conn = http
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .with_upgrades();
+        let mut closing = closing.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let done = tokio::select! {
+                done = conn.as_mut() => done,
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = done {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: closing viewer connections");
+    state.begin_shutdown();
+    let _ = closing_tx.send(true);
+    drop(open_rx);
+    open.closed().await;
     let deadline = tokio::time::Instant::now() + state.shutdown_grace;
     while state.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

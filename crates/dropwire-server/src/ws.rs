@@ -3,6 +3,9 @@
 //!
 //! hello (within 10 s) → welcome → missed broadcasts or a snapshot → live broadcasts,
 //! with the client's requests (claim, coupon, ping) answered in between.
+//!
+//! A client that breaks RFC 6455 gets the close code the RFC names (1002, 1007, 1009), and
+//! a client's close frame is answered; docs/api.md, "Protocol errors".
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -14,6 +17,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::SinkExt;
 use governor::clock::QuantaClock;
 use governor::{Quota, RateLimiter};
 use tokio::sync::broadcast;
@@ -52,6 +56,13 @@ pub enum CloseReason {
     HelloTimeout,
     /// The client opened too many connections this minute, or holds too many.
     TooManyConnections,
+    /// The client broke RFC 6455 (an unmasked frame, reserved bits or opcodes, a fragmented
+    /// or oversized control frame, a malformed close frame, a stray continuation).
+    ProtocolError,
+    /// A text message, or a close frame's reason, that is not UTF-8.
+    InvalidUtf8,
+    /// A frame or message over 64 KiB (a frame is refused from its header, unread).
+    TooBig,
 }
 
 impl CloseReason {
@@ -63,10 +74,26 @@ impl CloseReason {
             CloseReason::SlowConsumer => (4008, "slow consumer: fell too far behind"),
             CloseReason::Flooding => (4029, "too many frames"),
             CloseReason::HelloTimeout => (4408, "no hello in time"),
+            CloseReason::ProtocolError => (1002, "protocol error"),
+            CloseReason::InvalidUtf8 => (1007, "text is not UTF-8"),
+            CloseReason::TooBig => (1009, "frames and messages are limited to 64 KiB"),
         };
         CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
+        }
+    }
+
+    /// The close a read error calls for (RFC 6455 §7.4.1), or `None` when the client is
+    /// gone (a reset, an I/O error) and nothing can be said to it.
+    fn of_read_error(e: axum::Error) -> Option<CloseReason> {
+        use tungstenite::error::{Error, ProtocolError};
+        match *e.into_inner().downcast::<Error>().ok()? {
+            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+            Error::Protocol(_) => Some(CloseReason::ProtocolError),
+            Error::Utf8(_) => Some(CloseReason::InvalidUtf8),
+            Error::Capacity(_) => Some(CloseReason::TooBig),
+            _ => None,
         }
     }
 }
@@ -135,6 +162,9 @@ enum Step {
     Continue,
     Close(CloseReason),
     Gone,
+    /// The client sent a close frame: tungstenite has queued the answering one (the client's
+    /// code echoed, or 1002 for a code no endpoint may send), which `run` flushes.
+    ClosedByClient,
 }
 
 /// Counts the connection while it lives.
@@ -171,6 +201,10 @@ impl Connection {
         let _presence = Presence(&state);
         let reason = match self.serve(&mut socket).await {
             Step::Close(reason) => Some(reason),
+            Step::ClosedByClient => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+                None
+            }
             Step::Continue | Step::Gone => None,
         };
         if let Some(reason) = reason {
@@ -356,7 +390,9 @@ impl Connection {
         msg: Option<Result<Message, axum::Error>>,
     ) -> Result<Option<Option<Utf8Bytes>>, Step> {
         match msg {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Step::Gone),
+            None => Err(Step::Gone),
+            Some(Err(e)) => Err(CloseReason::of_read_error(e).map_or(Step::Gone, Step::Close)),
+            Some(Ok(Message::Close(_))) => Err(Step::ClosedByClient),
             Some(Ok(Message::Text(t))) => Ok(Some(Some(t))),
             Some(Ok(Message::Binary(_))) => Ok(Some(None)),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
