@@ -41,6 +41,10 @@ pub struct LimitArgs {
     /// Seconds a new connection has to say hello [default: 10].
     #[arg(long, env = "DROPWIRE_HELLO_TIMEOUT_S")]
     pub hello_timeout_s: Option<u64>,
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection
+    /// lives) [default: 30].
+    #[arg(long, env = "DROPWIRE_HEADER_TIMEOUT_S")]
+    pub header_timeout_s: Option<u64>,
     /// Seconds one write to a viewer may take before it is closed as slow [default: 5].
     #[arg(long, env = "DROPWIRE_SEND_TIMEOUT_S")]
     pub send_timeout_s: Option<u64>,
@@ -64,6 +68,7 @@ pub struct FileLimits {
     frames_per_s: Option<u32>,
     frame_burst: Option<u32>,
     hello_timeout_s: Option<u64>,
+    header_timeout_s: Option<u64>,
     send_timeout_s: Option<u64>,
     history: Option<usize>,
     redis_timeout_ms: Option<u64>,
@@ -80,6 +85,7 @@ pub struct Limits {
     pub frames_per_s: u32,
     pub frame_burst: u32,
     pub hello_timeout: Duration,
+    pub header_timeout: Duration,
     pub send_timeout: Duration,
     pub history: usize,
     pub redis_timeout: Duration,
@@ -96,6 +102,7 @@ impl Default for Limits {
             frames_per_s: 10,
             frame_burst: 30,
             hello_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(5),
             history: 1024,
             redis_timeout: Duration::from_millis(500),
@@ -160,6 +167,11 @@ impl Limits {
             file.hello_timeout_s,
             secs(d.hello_timeout),
         );
+        let header = pick(
+            args.header_timeout_s,
+            file.header_timeout_s,
+            secs(d.header_timeout),
+        );
         let send = pick(
             args.send_timeout_s,
             file.send_timeout_s,
@@ -201,6 +213,7 @@ impl Limits {
                 " (at least --frames-per-s)",
             )?,
             hello_timeout: Duration::from_secs(within("hello-timeout-s", hello, 1, 300, " s")?),
+            header_timeout: Duration::from_secs(within("header-timeout-s", header, 1, 600, " s")?),
             send_timeout: Duration::from_secs(within("send-timeout-s", send, 1, 120, " s")?),
             history: within(
                 "history",
@@ -229,6 +242,7 @@ impl Limits {
         opts.frames_per_s = self.frames_per_s;
         opts.frame_burst = self.frame_burst;
         opts.hello_timeout = self.hello_timeout;
+        opts.header_read_timeout = self.header_timeout;
         opts.send_timeout = self.send_timeout;
         opts.history = self.history;
     }
