@@ -4,10 +4,14 @@
 //! `--connects-per-minute` connections a minute and hold `--connections-per-client` at once;
 //! past either, the socket is accepted and closed at once with 1013 (try again later), so a
 //! browser's client sees the reason, and the refusal costs no more than the handshake.
+//! And the whole hub lets `--max-handshakes` connections be between their upgrade request
+//! and their welcome at once: in a reconnect storm the rest get 503 `busy` with
+//! `Retry-After` before the upgrade, and come back as the first ones are served.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
@@ -22,6 +26,18 @@ pub struct Admission {
     per_client: u32,
     rate: DefaultKeyedRateLimiter<IpAddr>,
     open: Mutex<HashMap<IpAddr, u32>>,
+    max_handshakes: usize,
+    handshakes: AtomicUsize,
+}
+
+/// A connection between its upgrade request and its welcome.
+#[derive(Debug)]
+pub struct Handshake(Arc<Admission>);
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.0.handshakes.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Why a connection was refused after the handshake.
@@ -90,13 +106,34 @@ pub fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
 
 impl Admission {
     pub fn new(origins: Vec<String>, per_client: u32, per_minute: u32) -> Arc<Admission> {
+        Admission::with_handshakes(origins, per_client, per_minute, usize::MAX)
+    }
+
+    pub fn with_handshakes(
+        origins: Vec<String>,
+        per_client: u32,
+        per_minute: u32,
+        max_handshakes: usize,
+    ) -> Arc<Admission> {
         let per_minute = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         Arc::new(Admission {
             origins,
             per_client: per_client.max(1),
             rate: RateLimiter::keyed(Quota::per_minute(per_minute)),
             open: Mutex::new(HashMap::new()),
+            max_handshakes: max_handshakes.max(1),
+            handshakes: AtomicUsize::new(0),
         })
+    }
+
+    /// Counts a handshake in progress, unless `--max-handshakes` are already.
+    pub fn begin_handshake(self: &Arc<Self>) -> Option<Handshake> {
+        let taken = self
+            .handshakes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_handshakes).then_some(n + 1)
+            });
+        taken.ok().map(|_| Handshake(Arc::clone(self)))
     }
 
     /// 403 `forbidden_origin` for a browser page on another site than the hub's own or the
@@ -172,6 +209,16 @@ mod tests {
         let _other = gate.admit(ip("192.0.2.2")).unwrap();
         drop(a);
         assert!(gate.admit(ip("192.0.2.1")).is_ok());
+    }
+
+    #[test]
+    fn handshakes_in_progress_are_bounded() {
+        let gate = Admission::with_handshakes(Vec::new(), 10, 10, 2);
+        let a = gate.begin_handshake().unwrap();
+        let _b = gate.begin_handshake().unwrap();
+        assert!(gate.begin_handshake().is_none());
+        drop(a);
+        assert!(gate.begin_handshake().is_some());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Options {
     /// Viewer connections one client may hold at once, and open per minute.
     pub connections_per_client: u32,
     pub connects_per_minute: u32,
+    /// Viewer connections between their upgrade request and their welcome at once.
+    pub max_handshakes: usize,
     /// Frames a viewer may send per second, and in a burst.
     pub frames_per_s: u32,
     pub frame_burst: u32,
@@ -103,6 +105,7 @@ impl Options {
             allowed_origins: Vec::new(),
             connections_per_client: 1000,
             connects_per_minute: 1200,
+            max_handshakes: 2048,
             frames_per_s: 10,
             frame_burst: 30,
             history: 1024,
@@ -306,10 +309,11 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             mint_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             trusted_proxies: opts.trusted_proxies,
-            admission: Admission::new(
+            admission: Admission::with_handshakes(
                 opts.allowed_origins,
                 opts.connections_per_client,
                 opts.connects_per_minute,
+                opts.max_handshakes,
             ),
             hello_timeout: opts.hello_timeout,
             frames_per_s: opts.frames_per_s,

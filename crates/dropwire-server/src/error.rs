@@ -83,6 +83,8 @@ pub enum AppError {
     TooLarge { limit: usize },
     #[error("too many requests; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    #[error("too many viewers are joining at this moment; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error(transparent)]
     Domain(#[from] CoreError),
     #[error(transparent)]
@@ -139,6 +141,7 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Domain(CoreError::Invalid { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
@@ -211,7 +214,7 @@ impl IntoResponse for AppError {
                 .collect();
         }
         let mut resp = (status, axum::Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_s } = self {
+        if let AppError::RateLimited { retry_after_s } | AppError::Busy { retry_after_s } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }

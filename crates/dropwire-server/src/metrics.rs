@@ -112,7 +112,7 @@ impl Metrics {
             stock_left: must(IntGaugeVec::new(Opts::new("stock_left", "Units left per SKU of each drop not yet closed, as this node reads them at the scrape"), &["drop", "sku"])),
             holds: must(IntGaugeVec::new(Opts::new("holds", "Holds open now (claimed, neither redeemed nor expired) per drop not yet closed"), &["drop"])),
             drop_viewers: must(IntGaugeVec::new(Opts::new("drop_viewers", "This node's viewers of each drop not yet closed"), &["drop"])),
-            refusals: must(IntCounterVec::new(Opts::new("connection_refusals_total", "Viewer connections closed 1013 at once: the client opened too many this minute (rate) or holds too many (concurrent)"), &["reason"])),
+            refusals: must(IntCounterVec::new(Opts::new("connection_refusals_total", "Viewer connections refused: closed 1013 at once as the client opened too many this minute (rate) or holds too many (concurrent), or 503 before the upgrade while --max-handshakes are joining (busy)"), &["reason"])),
             registry,
         };
         let r = &m.registry;
@@ -145,7 +145,7 @@ impl Metrics {
         must(r.register(Box::new(m.holds.clone())));
         must(r.register(Box::new(m.drop_viewers.clone())));
         must(r.register(Box::new(m.refusals.clone())));
-        for reason in ["rate", "concurrent"] {
+        for reason in ["rate", "concurrent", "busy"] {
             m.refusals.with_label_values(&[reason]).inc_by(0);
         }
         let build = must(IntGaugeVec::new(

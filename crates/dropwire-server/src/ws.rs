@@ -27,6 +27,7 @@ use tracing::Instrument;
 use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg, valid_visitor};
 use dropwire_core::{DropId, Fact};
 
+use crate::admission::Handshake;
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -107,6 +108,10 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     state.admission.check_origin(&headers)?;
+    let Some(handshake) = state.admission.begin_handshake() else {
+        state.metrics.refusals.with_label_values(&["busy"]).inc();
+        return Err(AppError::Busy { retry_after_s: 1 });
+    };
     let id = DropId::parse(&id).map_err(|_| AppError::NotFound(format!("no drop {id:?}")))?;
     let hub = state
         .hubs
@@ -127,7 +132,11 @@ pub async fn upgrade(
         .on_upgrade(move |mut socket| {
             async move {
                 match ticket {
-                    Ok(_admitted) => Connection::new(state, hub, conn).run(socket).await,
+                    Ok(_admitted) => {
+                        let mut connection = Connection::new(state, hub, conn);
+                        connection.handshake = Some(handshake);
+                        connection.run(socket).await
+                    }
                     Err(refusal) => {
                         tracing::debug!(%client, reason = refusal.as_str(), "connection refused");
                         state
@@ -156,6 +165,8 @@ struct Connection {
         governor::clock::DefaultClock,
     >,
     strikes: u32,
+    /// Held from the upgrade request to the welcome and catch-up (`--max-handshakes`).
+    handshake: Option<Handshake>,
 }
 
 enum Step {
@@ -189,6 +200,7 @@ impl Connection {
             last_seq: 0,
             limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
+            handshake: None,
             state,
         }
     }
@@ -322,6 +334,7 @@ impl Connection {
                 return step;
             }
         }
+        self.handshake = None; // joined: the next viewer may start its handshake
         loop {
             let step = tokio::select! {
                 biased;

@@ -241,6 +241,37 @@ async fn a_client_past_its_connections_is_told_to_try_again_later() -> Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_beyond_max_handshakes_are_told_to_come_back() -> Result<()> {
+    let mut opts = common::memory_options()?;
+    opts.max_handshakes = 1;
+    let server = TestServer::with(opts).await?;
+    let id = server
+        .create(drop_spec("mugs-busy", 5, 1, far_script()))
+        .await?;
+    // One viewer upgraded and silent: its handshake is in progress until its hello.
+    let mut first = server.connect(&id).await?;
+    let url = format!("{}/ws/v1/drops/{id}", server.ws_base);
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            assert_eq!(resp.headers()["retry-after"], "1");
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default())?;
+            assert_eq!(body["error"]["code"], "busy", "{body}");
+        }
+        other => anyhow::bail!("a join beyond the limit got {other:?}"),
+    }
+    first.send(json!({"type": "hello"})).await?;
+    first.next_of("welcome").await?;
+    first.next_of("snapshot").await?;
+    // Joined: the next one may start (the slot is free once the catch-up is written).
+    common::eventually("a handshake slot is free", || async {
+        Ok(tokio_tungstenite::connect_async(url.as_str()).await.is_ok())
+    })
+    .await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_from_other_sites_may_not_open_viewer_sockets() -> Result<()> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut opts = common::memory_options()?;

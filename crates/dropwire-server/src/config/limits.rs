@@ -29,6 +29,10 @@ pub struct LimitArgs {
     /// Viewer connections one client may open per minute [default: 1200].
     #[arg(long, env = "DROPWIRE_CONNECTS_PER_MINUTE")]
     pub connects_per_minute: Option<u32>,
+    /// Viewer connections between their upgrade request and their welcome at once, on the
+    /// whole hub; more get 503 `busy` with Retry-After [default: 2048].
+    #[arg(long, env = "DROPWIRE_MAX_HANDSHAKES")]
+    pub max_handshakes: Option<usize>,
     /// Viewer tokens one client may mint per minute without the admin token [default: 30].
     #[arg(long, env = "DROPWIRE_MINTS_PER_MINUTE")]
     pub mints_per_minute: Option<u32>,
@@ -64,6 +68,7 @@ pub struct FileLimits {
     allowed_origins: Option<String>,
     connections_per_client: Option<u32>,
     connects_per_minute: Option<u32>,
+    max_handshakes: Option<usize>,
     mints_per_minute: Option<u32>,
     frames_per_s: Option<u32>,
     frame_burst: Option<u32>,
@@ -81,6 +86,7 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     pub connections_per_client: u32,
     pub connects_per_minute: u32,
+    pub max_handshakes: usize,
     pub mints_per_minute: u32,
     pub frames_per_s: u32,
     pub frame_burst: u32,
@@ -98,6 +104,7 @@ impl Default for Limits {
             allowed_origins: Vec::new(),
             connections_per_client: 1000,
             connects_per_minute: 1200,
+            max_handshakes: 2048,
             mints_per_minute: 30,
             frames_per_s: 10,
             frame_burst: 30,
@@ -204,6 +211,15 @@ impl Limits {
                 1_000_000,
                 " a minute",
             )?,
+            max_handshakes: within(
+                "max-handshakes",
+                args.max_handshakes
+                    .or(file.max_handshakes)
+                    .unwrap_or(d.max_handshakes),
+                1,
+                1_000_000,
+                "",
+            )?,
             frames_per_s,
             frame_burst: within(
                 "frame-burst",
@@ -238,6 +254,7 @@ impl Limits {
         opts.allowed_origins = self.allowed_origins.clone();
         opts.connections_per_client = self.connections_per_client;
         opts.connects_per_minute = self.connects_per_minute;
+        opts.max_handshakes = self.max_handshakes;
         opts.mints_per_minute = self.mints_per_minute;
         opts.frames_per_s = self.frames_per_s;
         opts.frame_burst = self.frame_burst;
