@@ -139,6 +139,9 @@ pub struct Report {
     /// Broadcasts resumed viewers skipped: a snapshot came instead of the frames missed.
     #[serde(default)]
     pub snapshot_gaps: u64,
+    /// From `--kill-pid`'s kill to the last viewer resumed (welcome read), seconds.
+    #[serde(default)]
+    pub resume_all_s: Option<f64>,
     pub broadcasts: u64,
     pub time_to_last_ms: MedianWorst,
     pub cue_latency_ms: Summary,
@@ -277,6 +280,10 @@ impl Report {
             out.out_of_order += r.out_of_order;
             out.resumed += r.resumed;
             out.snapshot_gaps += r.snapshot_gaps;
+            out.resume_all_s = match (out.resume_all_s, r.resume_all_s) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             out.claims_sent += r.claims_sent;
             out.claims_ok += r.claims_ok;
             out.claims_sold_out += r.claims_sold_out;
@@ -413,8 +420,12 @@ impl Report {
         if self.resumed > 0 || self.snapshot_gaps > 0 {
             let _ = writeln!(
                 s,
-                "resumed: {} connections again with since, {} broadcasts skipped by a snapshot",
-                self.resumed, self.snapshot_gaps
+                "resumed: {} connections again with since, {} broadcasts skipped by a snapshot{}",
+                self.resumed,
+                self.snapshot_gaps,
+                self.resume_all_s
+                    .map(|s| format!("; all back {s:.2} s after the kill"))
+                    .unwrap_or_default()
             );
         }
         let c = &self.cue_latency_ms;

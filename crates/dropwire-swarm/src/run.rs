@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// asks an unanswered claim again, same rid), as the overlay does
     #[arg(long)]
     pub resume: bool,
+    /// Resume on this node instead (http://HOST:PORT of another hub on the same Redis):
+    /// the node the viewers were on is gone
+    #[arg(long, requires = "resume")]
+    pub resume_server: Option<String>,
     /// Kill this process (SIGKILL) during the run, at `--kill-at`: a hub node, to see its
     /// viewers resume on another (use with `--resume`)
     #[arg(long, requires = "kill_at")]
@@ -217,7 +221,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             );
         }
     }
-    let target = Target::new(&args.server, &args.admin_token)?;
+    let mut target = Target::new(&args.server, &args.admin_token)?;
     let probe = Probe(args.server_pid.or_else(|| {
         server
             .ip()
@@ -300,12 +304,21 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         connect_slots: Arc::new(Semaphore::new(args.connect_concurrency.max(1))),
         done: done_rx,
         resume: args.resume,
+        resume_to: match &args.resume_server {
+            Some(url) => Some((
+                Target::new(url, &args.admin_token)?.ws_url(&drop_id),
+                resolve(url)?,
+            )),
+            None => None,
+        },
     });
+    let killed_us = std::cell::Cell::new(None::<u64>);
     let kill_now = |at: KillAt| -> anyhow::Result<()> {
         if let (Some(pid), Some(when)) = (args.kill_pid, args.kill_at)
             && when == at
         {
             kill(pid)?;
+            killed_us.set(Some(viewer::now_us()));
             say(format!("killed process {pid} at {at:?}"));
         }
         Ok(())
@@ -365,6 +378,10 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             fired_us.push(viewer::now_us());
             target.fire_bench(&drop_id, b).await?;
             kill_now(KillAt::Broadcast(b))?;
+            if let (Some(_), Some(url)) = (killed_us.get(), &args.resume_server) {
+                // The node we drove the drop through is gone: go on through the other.
+                target = Target::new(url, &args.admin_token)?;
+            }
             let reached = wait_until(Duration::from_secs(10), || {
                 progress.bench_frames.load(Ordering::Acquire) >= before + live
             })
@@ -394,6 +411,10 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             let window = Window::open();
             target.fire_reveal(&drop_id).await?;
             kill_now(KillAt::Reveal)?;
+            if let (Some(_), Some(url)) = (killed_us.get(), &args.resume_server) {
+                // The node we drove the drop through is gone: go on through the other.
+                target = Target::new(url, &args.admin_token)?;
+            }
             let live = progress.connected.load(Ordering::Acquire)
                 - progress.dropped.load(Ordering::Acquire);
             let answered = wait_until(Duration::from_secs(30), || {
@@ -440,6 +461,12 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
     }
     report.server_rss_peak_kib = peak;
     let last_recv = gather(&mut report, &outcomes);
+    if let (Some(killed), Some(last)) = (
+        killed_us.get(),
+        outcomes.iter().filter_map(|o| o.resumed_us).max(),
+    ) {
+        report.resume_all_s = Some(last.saturating_sub(killed) as f64 / 1e6);
+    }
     attach_fire_times(&mut report, &fired_us, &last_recv);
     report.duration_s = started.elapsed().as_secs_f64();
     report.finish();

@@ -48,6 +48,8 @@ pub struct Plan {
     pub done: watch::Receiver<bool>,
     /// Reconnect with `since` when the server ends a connection before the run does.
     pub resume: bool,
+    /// Where to reconnect (another node), if not `ws_url`/`server`.
+    pub resume_to: Option<(String, SocketAddr)>,
 }
 
 /// One broadcast as one viewer saw it.
@@ -82,6 +84,8 @@ pub struct Outcome {
     pub resumed: u64,
     /// Broadcasts a resumed connection skipped (it got a snapshot, not the frames missed).
     pub snapshot_gaps: u64,
+    /// When the last resume of this viewer was done (welcome and catch-up read), µs.
+    pub resumed_us: Option<u64>,
 }
 
 /// What a viewer carries from one connection to the next.
@@ -95,9 +99,21 @@ struct Seen {
     replay_before_us: u64,
 }
 
-/// How long a viewer keeps trying to resume, and how long it waits between tries.
+/// How long a viewer keeps trying to resume.
 const RESUME_FOR: Duration = Duration::from_secs(30);
-const RESUME_PAUSE: Duration = Duration::from_millis(100);
+
+/// The wait before resume attempt `attempt` (0-based), as the overlay does: exponential
+/// from 100 ms, capped at 2 s, with full jitter (uniform in 0..cap) so that thousands of
+/// viewers who lost their node at once do not come back in one wave.
+fn backoff(idx: usize, attempt: u32) -> Duration {
+    let cap_ms = (100u64 << attempt.min(5)).min(2000);
+    // A small xorshift over the viewer, the attempt and the clock: no RNG crate needed.
+    let mut x = (idx as u64) ^ (u64::from(attempt) << 32) ^ now_us() ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    Duration::from_millis(x % cap_ms.max(1))
+}
 
 pub fn now_us() -> u64 {
     SystemTime::now()
@@ -159,6 +175,7 @@ pub async fn run(plan: Arc<Plan>, idx: usize, token: Option<String>) -> Outcome 
         match resume(&plan, idx, token.clone(), &mut out, &mut seen).await {
             Ok(again) => {
                 out.resumed += 1;
+                out.resumed_us = Some(now_us());
                 out.dropped = None;
                 ws = again;
             }
@@ -185,26 +202,43 @@ async fn resume(
     seen: &mut Seen,
 ) -> Result<Ws, String> {
     let end = tokio::time::Instant::now() + RESUME_FOR;
+    let mut attempt = 0;
     loop {
-        let attempt = join(plan, idx, token.clone(), seen.last_seq, out);
-        let err = match tokio::time::timeout(JOIN_TIMEOUT, attempt).await {
-            Ok(Ok(ws)) => {
-                seen.replay_before_us = now_us();
-                return Ok(ws);
-            }
-            Ok(Err(e)) => e,
-            Err(_) => "timeout before welcome".into(),
-        };
-        if tokio::time::Instant::now() + RESUME_PAUSE >= end || *plan.done.borrow() {
-            return Err(err);
+        let pause = backoff(idx, attempt);
+        attempt += 1;
+        if tokio::time::Instant::now() + pause >= end || *plan.done.borrow() {
+            return Err("gave up".into());
         }
-        tokio::time::sleep(RESUME_PAUSE).await;
+        tokio::time::sleep(pause).await;
+        let (url, addr) = match &plan.resume_to {
+            Some((url, addr)) => (url.as_str(), *addr),
+            None => (plan.ws_url.as_str(), plan.server),
+        };
+        let joined = join_at(plan, url, addr, idx, token.clone(), seen.last_seq, out);
+        // A refusal (503 busy, the dead node still listed) or a timeout: try again later.
+        if let Ok(Ok(ws)) = tokio::time::timeout(JOIN_TIMEOUT, joined).await {
+            seen.replay_before_us = now_us();
+            return Ok(ws);
+        }
     }
 }
 
 /// Connect, handshake, hello, welcome. Frames after the welcome are left for [`watch_drop`].
 async fn join(
     plan: &Plan,
+    idx: usize,
+    token: Option<String>,
+    since: Option<u64>,
+    out: &mut Outcome,
+) -> Result<Ws, String> {
+    join_at(plan, &plan.ws_url, plan.server, idx, token, since, out).await
+}
+
+/// [`join`] at another node's `url` and `server` address.
+async fn join_at(
+    plan: &Plan,
+    url: &str,
+    server: SocketAddr,
     idx: usize,
     token: Option<String>,
     since: Option<u64>,
@@ -218,22 +252,19 @@ async fn join(
             .map_err(|e| format!("bind: {}", e.kind()))?;
     }
     let stream = socket
-        .connect(plan.server)
+        .connect(server)
         .await
         .map_err(|e| format!("connect: {}", e.kind()))?;
     stream
         .set_nodelay(true)
         .map_err(|e| format!("nodelay: {}", e.kind()))?;
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-        plan.ws_url.as_str(),
-        stream,
-        Some(client_config()),
-    )
-    .await
-    .map_err(|e| match e {
-        tungstenite::Error::Http(resp) => format!("handshake: HTTP {}", resp.status()),
-        e => format!("handshake: {}", short(&e)),
-    })?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(client_config()))
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(resp) => format!("handshake: HTTP {}", resp.status()),
+                e => format!("handshake: {}", short(&e)),
+            })?;
     let hello = serde_json::to_string(&ClientMsg::Hello {
         token,
         since,
