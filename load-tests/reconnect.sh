@@ -8,7 +8,7 @@
 # skipped (0), claims answered (all, once) and granted (the stock exactly), and node B's
 # busy refusals (--max-handshakes).
 #
-#   bash load-tests/reconnect.sh [VIEWERS] [STOCK]      (env: MAX_HANDSHAKES=2048)
+#   bash load-tests/reconnect.sh [VIEWERS] [STOCK]   (env: MAX_HANDSHAKES=2048 REDIS_TIMEOUT_MS=500)
 #
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
 set -euo pipefail
@@ -28,7 +28,8 @@ for node in a:"$A_PORT" b:"$B_PORT"; do
   name=${node%%:*}; port=${node##*:}
   DROPWIRE_LOG=warn "$BIN/dropwire" serve --redis "redis://127.0.0.1:$REDIS_PORT/0" \
     --bind "127.0.0.1:$port" --admin-token "$TOKEN" --data-dir "$WORK/$name" --ledger off \
-    --max-handshakes "${MAX_HANDSHAKES:-2048}" > "$WORK/$name.out" 2>&1 &
+    --max-handshakes "${MAX_HANDSHAKES:-2048}" --redis-timeout-ms "${REDIS_TIMEOUT_MS:-500}" \
+    > "$WORK/$name.out" 2>&1 &
   pids+=($!)
   [ "$name" = a ] && A_PID=$!
 done
