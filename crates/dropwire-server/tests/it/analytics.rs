@@ -4,7 +4,7 @@
 //! straight from the facts. Also: the import's all-or-nothing rule and line-numbered errors,
 //! CSV answers, and unique viewers that survive a restart.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error (HTTP 4xx JSON or an `error` frame), never a panic or a hang.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

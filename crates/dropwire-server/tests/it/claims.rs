@@ -1,7 +1,7 @@
 //! Claims over real sockets: exact allocation under a storm, limits, idempotency, tokens,
 //! windows, redemption, unique coupons, the leaderboard.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -2,13 +2,13 @@
 //! overlay URL is in the banner, a viewer gets its snapshot at once, and restarts reuse it
 //! until it is over.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{ADMIN, Spawned, Viewer};
 use serde_json::{Value, json};
 
-const EXAMPLE: &str = include_str!("../../../examples/speckled-mugs.json");
+const EXAMPLE: &str = include_str!("../../../../examples/speckled-mugs.json");
 
 /// The banner's demo overlay URL.
 fn overlay_url(hub: &Spawned) -> Result<String> {

@@ -2,17 +2,17 @@
 //! server can answer must be in `docs/api.md`, every documented route must exist, and every
 //! metric `/metrics` exports is in `docs/operations.md`.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 
-const DOCS: &str = include_str!("../../../docs/api.md");
-const ROUTER: &str = include_str!("../src/api/mod.rs");
-const APP: &str = include_str!("../src/app.rs");
-const ERRORS: &str = include_str!("../src/error.rs");
-const WS: &str = include_str!("../src/ws.rs");
-const OPERATIONS: &str = include_str!("../../../docs/operations.md");
-const METRICS: &str = include_str!("../src/metrics.rs");
+const DOCS: &str = include_str!("../../../../docs/api.md");
+const ROUTER: &str = include_str!("../../src/api/mod.rs");
+const APP: &str = include_str!("../../src/app.rs");
+const ERRORS: &str = include_str!("../../src/error.rs");
+const WS: &str = include_str!("../../src/ws.rs");
+const OPERATIONS: &str = include_str!("../../../../docs/operations.md");
+const METRICS: &str = include_str!("../../src/metrics.rs");
 
 #[test]
 fn every_metric_is_documented() {
@@ -80,7 +80,7 @@ fn every_route_and_error_code_is_documented() {
     }
     for line in WS
         .lines()
-        .chain(include_str!("../src/requests.rs").lines())
+        .chain(include_str!("../../src/requests.rs").lines())
         .filter(|l| l.contains("ServerMsg::error(\""))
     {
         let code = line

@@ -1,6 +1,6 @@
 //! Fan-out: many viewers, gapless order, resume with `since`, control actions, slow consumers.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

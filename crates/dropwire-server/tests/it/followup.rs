@@ -2,7 +2,7 @@
 //! its coupon, redeemed once; the nurture schedule, offered to consenting buyers, skipped
 //! (and recorded) for the others and for erased ones.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

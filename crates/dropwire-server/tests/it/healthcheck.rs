@@ -1,7 +1,7 @@
 //! `dropwire healthcheck`, the real binary: 0 for a ready hub, 1 with one line on stderr
 //! for anything else, and the hub found from the same environment as `dropwire serve`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

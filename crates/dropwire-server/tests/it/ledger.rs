@@ -2,7 +2,7 @@
 //! reconciliation that writes what the feed missed (and settles finished drops), and the
 //! privacy requests (export, erasure) across the ledger and the store.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

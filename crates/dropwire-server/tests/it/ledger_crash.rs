@@ -2,7 +2,7 @@
 //! reconciled, the ledger holds exactly one `claim.granted` fact per claim the store holds,
 //! every acknowledged claim among them — on the embedded store and on Redis.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::ffi::OsString;

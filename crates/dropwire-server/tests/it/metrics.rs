@@ -2,7 +2,7 @@
 //! drops not yet closed, store calls timed by operation, and the counters a dashboard or an
 //! alert reads present at zero before anything happened.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{TestServer, drop_spec, far_script};

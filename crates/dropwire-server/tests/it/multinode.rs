@@ -2,7 +2,7 @@
 //! across nodes, every viewer on every node sees one gapless `seq` order with each cue
 //! once, and viewers of a node killed with SIGKILL resume on another with `since`.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

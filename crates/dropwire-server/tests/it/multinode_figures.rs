@@ -2,7 +2,7 @@
 //! revealed after a claim gets its stock out, and a unit returned by an expiry that a node
 //! without any viewers of the drop swept reaches the viewers on the other node.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::{PATIENCE, Viewer, drop_spec, far_script, redis_node};

@@ -2,7 +2,7 @@
 //! viewer who joins the waitlist through node A claims early through node B; the public is
 //! refused on both; both nodes read one waitlist and one ledger.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{TestServer, redis_options};

@@ -1,7 +1,7 @@
 //! The hub on RedisStore (one node): exact claims over real sockets, and a Redis outage
 //! answered with `unavailable` claims and a 503 `/readyz`, recovered without a restart.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Restarts: a live drop continues at the right cue; a hub killed with SIGKILL in the
 //! middle of a claim storm forgets no claim it acknowledged.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

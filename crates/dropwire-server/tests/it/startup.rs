@@ -1,7 +1,7 @@
 //! Start-up of the real binary: every `DROPWIRE_*` twin of a flag is accepted, and a typo
 //! or an invalid value stops it with a message that names the setting.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The timeline and holds on tokio's paused clock: exact cue times, no sleeping for real.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

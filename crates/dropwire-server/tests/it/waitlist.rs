@@ -2,7 +2,7 @@
 //! the maker's view (JSON and CSV), a viewer's own entry, and early access on the real
 //! server's claims.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::{ADMIN, TestServer, far_script};

@@ -3,7 +3,7 @@
 //! retry; bounded concurrency per endpoint; the SSRF guard; the follow-up confirmation and
 //! coupon; the nurture schedule.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

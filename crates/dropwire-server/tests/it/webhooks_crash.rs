@@ -2,7 +2,7 @@
 //! (after the restart each is delivered, with its id); two nodes sharing a PostgreSQL
 //! ledger send each message once, and when one dies the other delivers its share.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::ffi::OsString;

@@ -3,7 +3,7 @@
 //! well-behaved viewer of the same drop keeps getting its broadcasts. The answers are the
 //! "Protocol errors" table of docs/api.md.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

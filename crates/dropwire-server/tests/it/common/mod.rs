@@ -1,5 +1,4 @@
 //! The test harness: a real server on an ephemeral port, real HTTP and WebSocket clients.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod hooks;
 pub mod receiver;
