@@ -3,7 +3,10 @@
 # machine, in the same minute, at 1k, 5k and 15k viewers (three rounds, order alternating),
 # plus a 10k-viewer claim storm against both; writes load-tests/RESULTS.md. Each server is
 # fresh for each run (so memory per connection is measured from its own base). Runs are
-# bounded: every swarm has a timeout. About 8 minutes with the defaults.
+# bounded: every swarm has a timeout. About 8 minutes with the defaults. After the
+# measurements it fuzzes (scripts/fuzz.sh, 10 s per target) and records the executions
+# and crashes; the first fuzz build takes long (about 30 minutes here), later ones only
+# rebuild the crates that changed.
 #
 #   bash load-tests/bench.sh
 #
@@ -24,6 +27,8 @@
 #                                   (100, i.e. never, when the bench runs at a raised priority)
 #   BENCH_NICE=-15                  niceness of the bench's own session group (autogroup) and
 #                                   processes; default -15 as root, else 0 (no change)
+#   BENCH_FUZZ_S=10                 seconds per fuzz target (scripts/fuzz.sh); 0 skips it. A
+#                                   crash still writes RESULTS.md, then fails the bench
 #   BENCH_KEEP=1                    keep the work dir (reports, server logs)
 #   BENCH_COMMIT=abc123             the commit to name (default: git rev-parse HEAD)
 # load-tests/analysis.md, when present, is appended to RESULTS.md (the profile notes).
@@ -66,6 +71,7 @@ fi
 RETRIES="${BENCH_RETRIES:-3}"
 TARGETS="${BENCH_TARGETS:-floor dropwire redis}"
 OUT="${BENCH_OUT:-$here/RESULTS.md}"
+FUZZ_S="${BENCH_FUZZ_S:-10}"
 
 echo "== build (release)"
 pkgs=(-p dropwire-swarm)
@@ -312,9 +318,37 @@ if [ "$STORM" -gt 0 ]; then
   fi
 fi
 
+# Fuzzing last: it takes both CPUs, and no measurement runs beside it.
+fuzz_section=""
+fuzz_rc=0
+if [ "$FUZZ_S" -gt 0 ]; then
+  echo "== fuzzing: $FUZZ_S s per target (scripts/fuzz.sh)"
+  bash "$root/scripts/fuzz.sh" "$FUZZ_S" >"$work/fuzz.log" 2>&1 || fuzz_rc=$?
+  grep -E '^   [a-z_]+: [0-9]+ executions' "$work/fuzz.log" || tail -n 5 "$work/fuzz.log"
+  table=$(grep '^|' "$work/fuzz.log" || true)
+  fuzz_section="## Fuzzing
+
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench.sh\`: \`bash scripts/fuzz.sh $FUZZ_S\`, each
+cargo-fuzz target in \`fuzz/\` (libFuzzer, AddressSanitizer, overflow checks) for $FUZZ_S s."
+  if [ -n "$table" ]; then
+    fuzz_section+="
+
+$table"
+  else
+    fuzz_section+=" Not run: \`scripts/fuzz.sh\` exited $fuzz_rc before fuzzing."
+  fi
+fi
+
 echo "== writing $OUT"
 python3 "$here/results.py" --work "$work" --out "$OUT" --sizes "$SIZES" \
   --broadcasts "$BROADCASTS" --rounds "$ROUNDS" --storm "$STORM" --note "$redis_note" \
   --disturbed-pct "$DISTURBED_PCT" \
   --commit "${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
   --notes "$here/analysis.md"
+if [ -n "$fuzz_section" ]; then
+  printf '\n%s\n' "$fuzz_section" >>"$OUT"
+fi
+if [ "$fuzz_rc" != 0 ]; then
+  echo "!! fuzzing failed (exit $fuzz_rc): see fuzz/artifacts/" >&2
+  exit "$fuzz_rc"
+fi

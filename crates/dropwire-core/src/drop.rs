@@ -87,13 +87,24 @@ fn is_zero(n: &u32) -> bool {
 pub struct StartsAt(pub u64);
 
 impl StartsAt {
+    /// The last moment RFC 3339 can write in UTC: 9999-12-31T23:59:59.999Z.
+    pub const MAX_MS: u64 = 253_402_300_799_999;
+
     pub fn parse(s: &str) -> Result<StartsAt, CoreError> {
         let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|e| CoreError::invalid("starts_at", format!("{s:?} is not RFC 3339 ({e})")))?;
         let ms = t.unix_timestamp_nanos() / 1_000_000;
-        u64::try_from(ms)
-            .map(StartsAt)
-            .map_err(|_| CoreError::invalid("starts_at", "must be after 1970"))
+        let ms =
+            u64::try_from(ms).map_err(|_| CoreError::invalid("starts_at", "must be after 1970"))?;
+        // A local time late on 9999-12-31 west of UTC is in the year 10000 in UTC, which
+        // could not be written back (nor read again from the journal).
+        if ms > Self::MAX_MS {
+            return Err(CoreError::invalid(
+                "starts_at",
+                "must be before the year 10000 in UTC",
+            ));
+        }
+        Ok(StartsAt(ms))
     }
 
     pub fn ms(self) -> u64 {
@@ -249,4 +260,28 @@ pub struct DropRecord {
     pub obs_key: String,
     pub created_ms: u64,
     pub log: Vec<ControlEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `drop_spec` fuzz target's round-trip check: a start that is valid RFC
+    /// 3339 but in the year 10000 in UTC was accepted, then written back as a bare number
+    /// that no longer parsed (a journaled drop that a restart could not read).
+    #[test]
+    fn starts_at_is_written_back_as_it_reads() {
+        let last = StartsAt::parse("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(last.ms(), StartsAt::MAX_MS);
+        assert_eq!(last.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(StartsAt::parse(&last.to_rfc3339()), Ok(last));
+        for late in ["9999-12-31T23:59:59-01:00", "9999-12-31T23:30:00-00:31"] {
+            let err = StartsAt::parse(late).unwrap_err().to_string();
+            assert!(err.contains("year 10000"), "{late}: {err}");
+        }
+        let t = StartsAt::parse("2026-12-24T18:00:00+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-24T17:00:00Z");
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<StartsAt>(&json).unwrap(), t);
+    }
 }

@@ -155,9 +155,18 @@ struct Walk<'a> {
 impl<'a> Walk<'a> {
     fn elapsed_at(&self, t: u64) -> u64 {
         match self.view.state {
-            DropState::Live => self.elapsed_before + t.saturating_sub(self.live_since),
+            DropState::Live => self
+                .elapsed_before
+                .saturating_add(t.saturating_sub(self.live_since)),
             _ => self.elapsed_before,
         }
+    }
+
+    /// The wall time at which live time reaches `elapsed_ms`, if the drop stays live. Wall
+    /// times saturate: a log may hold any `at_ms` (a journal is read as written).
+    fn wall_at(&self, elapsed_ms: u64) -> u64 {
+        self.live_since
+            .saturating_add(elapsed_ms.saturating_sub(self.elapsed_before))
     }
 
     fn fire(&mut self, key: CueKey, at_ms: u64, elapsed_ms: u64, cue: Cue) {
@@ -207,11 +216,11 @@ impl<'a> Walk<'a> {
             if cue.at_ms() > elapsed_t {
                 break;
             }
-            let wall = self.live_since + cue.at_ms().saturating_sub(self.elapsed_before);
+            let wall = self.wall_at(cue.at_ms());
             self.fire(CueKey::Script(i), wall, cue.at_ms(), cue.clone());
         }
         if self.view.state == DropState::Live && elapsed_t >= duration_ms {
-            let wall = self.live_since + duration_ms.saturating_sub(self.elapsed_before);
+            let wall = self.wall_at(duration_ms);
             self.close(wall, duration_ms);
         }
     }
@@ -288,11 +297,10 @@ impl TimelineView {
         let now = walk.last_t;
         walk.view.elapsed_ms = walk.elapsed_at(now).min(duration_ms);
         if walk.view.state == DropState::Live {
-            let proj = |at: u64| walk.live_since + at.saturating_sub(walk.elapsed_before);
             walk.view.next = (0..script.cues.len())
                 .find(|&i| !walk.view.fired_script[i])
-                .map(|i| (i, proj(script.cues[i].at_ms())));
-            walk.view.ends_ms = Some(proj(duration_ms));
+                .map(|i| (i, walk.wall_at(script.cues[i].at_ms())));
+            walk.view.ends_ms = Some(walk.wall_at(duration_ms));
         }
         walk.view
     }
@@ -341,7 +349,7 @@ impl TimelineView {
     pub fn active_coupons(&self, now_ms: u64) -> impl Iterator<Item = (&FiredCue, u64)> {
         self.fired.iter().filter_map(move |f| {
             let ttl = f.cue.ttl_s?;
-            let until = f.at_ms + u64::from(ttl) * 1000;
+            let until = f.at_ms.saturating_add(u64::from(ttl) * 1000);
             (f.cue.kind == CueType::FlashCoupon && until > now_ms).then_some((f, until))
         })
     }

@@ -181,6 +181,45 @@ fn wrong_transitions_are_refused() {
     assert!(live.check(&bad, &s).is_err());
 }
 
+/// Found by `fuzz/` (drop_spec): a log whose times are near `u64::MAX` (a journal is read
+/// as written) overflowed the projected wall times and a coupon's end.
+#[test]
+fn wall_times_near_the_end_of_u64_saturate() {
+    let coupon = Cue {
+        code: Some("K".into()),
+        percent_off: Some(10),
+        ttl_s: Some(60),
+        ..Cue::new(30, CueType::FlashCoupon)
+    };
+    let s = spec(vec![coupon, reveal(500)], 600);
+    let late = u64::MAX - 40_000;
+    let log = [entry(late, ControlAction::Start)];
+    let v = TimelineView::compute(&s.script, &log, late);
+    assert_eq!(v.state, DropState::Live);
+    assert_eq!(v.next, Some((0, late + 30_000)));
+    assert_eq!(v.ends_ms, Some(u64::MAX));
+    assert_eq!(v.next_change_ms(), Some(late + 30_000));
+
+    let v = TimelineView::compute(&s.script, &log, u64::MAX);
+    assert_eq!(keys(&v), [CueKey::Script(0)]);
+    assert_eq!(v.next, Some((1, u64::MAX)));
+    let coupons: Vec<u64> = v
+        .active_coupons(u64::MAX - 1)
+        .map(|(_, until)| until)
+        .collect();
+    assert_eq!(coupons, [u64::MAX], "valid until the end of time");
+
+    // An ordinary log reads as before.
+    let log = [
+        entry(0, ControlAction::Start),
+        entry(10_000, ControlAction::Pause),
+        entry(20_000, ControlAction::Resume),
+    ];
+    let v = TimelineView::compute(&s.script, &log, u64::MAX);
+    assert_eq!((v.state, v.elapsed_ms), (DropState::Closed, 600_000));
+    assert_eq!(v.closed_ms, Some(610_000));
+}
+
 #[test]
 fn control_entries_round_trip_as_json() {
     let e = entry(
