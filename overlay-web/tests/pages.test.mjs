@@ -166,6 +166,63 @@ test('a streamer creates and runs a drop in the panel; a viewer claims; the pane
   await Promise.all([panel, ana, obs].map((p) => p.context().close()));
 });
 
+test('the panel follows its drop on the WebSocket as the maker: figures move after a claim with the polled routes answering nothing', async () => {
+  await hub.api('POST', '/drops', showSpec('panel-live'));
+  await hub.api('POST', '/drops/panel-live/start', {});
+  const panel = await track(openPage(b, 'panel-live', { width: 1440, height: 900 }));
+  await panel.addInitScript((t) => localStorage.setItem('dropwire.admin', t), ADMIN);
+  const requests = [];
+  panel.on('request', (r) => requests.push(new URL(r.url()).pathname));
+  const hellos = [];
+  panel.on('websocket', (ws) => ws.on('framesent', (f) => { if (String(f.payload).includes('"hello"')) hellos.push(JSON.parse(f.payload)); }));
+  await panel.goto(`${hub.base}/panel#drop=panel-live`);
+  await panel.waitForFunction(() => document.querySelector('#drop-state').textContent === 'live');
+  // The reveal fires 3 s in: the cue list learns it from the socket.
+  await panel.waitForFunction(() => document.querySelector('.cue-item[data-index="1"]')?.classList.contains('fired'), null, { timeout: 20000 });
+  assert.deepEqual(hellos, [{ type: 'hello', admin: ADMIN }], 'the panel says hello as the maker');
+  await panel.waitForFunction(() => document.querySelector('#f-stock [data-sku=mug] .stock-left')?.textContent === '5 / 5');
+  assert.equal(await panel.textContent('#f-now'), '0', 'the panel is no viewer');
+  assert.equal((await hub.api('GET', '/drops/panel-live/stats')).viewers.now, 0);
+
+  // Idle, the panel reads nothing every second any more (it read the drop and the stats
+  // once a second before): at most the one slow read of the stats, every 10 s.
+  const count = (path, from) => requests.slice(from).filter((p) => p === path).length;
+  let mark = requests.length;
+  await panel.waitForTimeout(4000);
+  assert.equal(count('/api/v1/drops/panel-live', mark), 0, `idle requests: ${requests.slice(mark)}`);
+  assert.ok(count('/api/v1/drops/panel-live/stats', mark) <= 1, `idle requests: ${requests.slice(mark)}`);
+
+  // The drop and its figures' routes now answer nothing: what moves comes through the socket.
+  const polled = (url) => /^\/api\/v1\/drops\/panel-live(\/stats|\/claims)?$/.test(url.pathname);
+  await panel.route(polled, (route) => route.abort());
+  mark = requests.length;
+  const elapsed = await panel.textContent('#drop-elapsed');
+  const ana = await track(viewer(b, hub, 'panel-live', 'ana'));
+  await panel.waitForFunction(() => document.querySelector('#f-now').textContent === '1');
+  await ana.waitForFunction(() => !document.querySelector('#claim').disabled);
+  await ana.click('#claim');
+  await ana.waitForFunction(() => document.querySelector('#claim-result').dataset.ok === 'yes');
+  const code = await ana.textContent('.claim-code');
+  await panel.waitForFunction(() => document.querySelector('#f-stock [data-sku=mug] .stock-left')?.textContent === '4 / 5');
+  await panel.waitForFunction(() => document.querySelector('#f-stock [data-sku=mug]').className === 'plenty');
+  assert.notEqual(await panel.textContent('#drop-elapsed'), elapsed, 'the timeline runs on');
+  assert.equal(count('/api/v1/drops/panel-live', mark), 0, 'the drop itself is never polled');
+
+  // What no broadcast carries (held claims, the latest claims) is read after the claim's
+  // broadcasts, or by the slow read: with the routes back, it follows.
+  await panel.unroute(polled);
+  await panel.waitForFunction(() => document.querySelector('#f-held').textContent === '1', null, { timeout: 20000 });
+  await panel.waitForFunction((c) => document.querySelector('#f-claims').textContent.includes(c), code);
+  const stats = await hub.api('GET', '/drops/panel-live/stats');
+  await panel.waitForFunction((u) => document.querySelector('#f-unique').textContent === u, String(stats.viewers.unique));
+
+  // The maker closes its page: the viewer count does not move.
+  await panel.context().close();
+  assert.equal((await hub.api('GET', '/drops/panel-live/stats')).viewers.now, 1);
+  noPageErrors();
+  await ana.context().close();
+});
+
 test('two viewers race for the last unit: one code, one "sold out"', async () => {
   await hub.api('POST', '/drops', dropSpec('last-one', { stock: 1 }));
   const [ana, bo] = await Promise.all([track(viewer(b, hub, 'last-one', 'ana')), track(viewer(b, hub, 'last-one', 'bo'))]);

@@ -24,6 +24,10 @@ pub enum ClientMsg {
         /// digits, `-` and `_`), so a returning viewer is counted once.
         #[serde(default)]
         visitor: Option<String>,
+        /// The maker's admin token: the connection is the maker's (the control panel
+        /// watching its drop), which is not counted among the drop's viewers.
+        #[serde(default)]
+        admin: Option<String>,
     },
     Claim {
         sku: String,
@@ -126,6 +130,9 @@ pub enum ServerMsg {
         handle: Option<String>,
         server_ms: u64,
         seq: u64,
+        /// True when the hello's `admin` token was the maker's.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        maker: bool,
     },
     Snapshot {
         seq: u64,
@@ -436,7 +443,8 @@ mod tests {
             Ok(ClientMsg::Hello {
                 since: Some(4),
                 token: None,
-                visitor: None
+                visitor: None,
+                admin: None
             })
         ));
         assert_eq!(

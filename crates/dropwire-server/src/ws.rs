@@ -247,7 +247,7 @@ impl Connection {
         let mut shutdown = self.state.shutdown.clone();
         // Phase 1: the hello.
         let deadline = tokio::time::Instant::now() + self.state.hello_timeout;
-        let (since, visitor) = loop {
+        let (since, visitor, maker) = loop {
             let msg = tokio::select! {
                 m = socket.recv() => m,
                 _ = tokio::time::sleep_until(deadline) => {
@@ -267,7 +267,23 @@ impl Connection {
                     token,
                     since,
                     visitor,
+                    admin,
                 })) => {
+                    // The maker's control panel watches without being counted as a viewer.
+                    let maker = match admin {
+                        Some(t) if self.state.keys.is_admin(&t) => true,
+                        Some(_) => {
+                            let m = ServerMsg::error(
+                                "bad_admin_token",
+                                "the admin token is wrong; watching as a viewer",
+                            );
+                            if let Step::Gone = self.send(socket, &m).await {
+                                return Step::Gone;
+                            }
+                            false
+                        }
+                        None => false,
+                    };
                     if let Some(token) = token {
                         self.viewer = self.state.keys.verify(&token, self.hub.now_ms() / 1000);
                         if self.viewer.is_none() {
@@ -280,7 +296,7 @@ impl Connection {
                             }
                         }
                     }
-                    break (since, visitor);
+                    break (since, visitor, maker);
                 }
                 Ok(Some(_)) => {
                     let m = ServerMsg::error(
@@ -302,24 +318,28 @@ impl Connection {
         let mut rx = join.rx;
         self.last_seq = join.seq;
         // Who is watching: the viewer of the token, else the anonymous visitor id its browser
-        // keeps (so a returning viewer counts once), else nobody in particular.
-        let audience = match (&self.viewer, visitor) {
-            (Some(viewer), _) => Some(viewer.id.clone()),
-            (None, Some(v)) if valid_visitor(&v) => Some(format!("anon:{v}")),
-            _ => None,
-        };
-        self.hub.viewer_joined(audience.as_deref());
-        if let Some(id) = &audience {
-            // Once per viewer and drop in the ledger, however often it reconnects.
-            let fact = Fact::attended(self.hub.id.as_str(), id, now);
-            self.state.record(vec![fact]);
-        }
-        let _leave = Leave(Arc::clone(&self.hub));
+        // keeps (so a returning viewer counts once), else nobody in particular. The maker is
+        // no viewer: not counted, not in the ledger.
+        let _leave = (!maker).then(|| {
+            let audience = match (&self.viewer, visitor) {
+                (Some(viewer), _) => Some(viewer.id.clone()),
+                (None, Some(v)) if valid_visitor(&v) => Some(format!("anon:{v}")),
+                _ => None,
+            };
+            self.hub.viewer_joined(audience.as_deref());
+            if let Some(id) = &audience {
+                // Once per viewer and drop in the ledger, however often it reconnects.
+                let fact = Fact::attended(self.hub.id.as_str(), id, now);
+                self.state.record(vec![fact]);
+            }
+            Leave(Arc::clone(&self.hub))
+        });
         let welcome = ServerMsg::Welcome {
             viewer_id: self.viewer.as_ref().map(|v| v.id.clone()),
             handle: self.viewer.as_ref().map(|v| v.handle.clone()),
             server_ms: now,
             seq: join.seq,
+            maker,
         };
         if let Step::Gone = self.send(socket, &welcome).await {
             return Step::Gone;

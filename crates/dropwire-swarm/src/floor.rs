@@ -145,6 +145,7 @@ async fn viewer(floor: Arc<Floor>, stream: TcpStream) -> anyhow::Result<()> {
         handle: None,
         server_ms: now_ms(),
         seq,
+        maker: false,
     };
     ws.send(Message::text(serde_json::to_string(&welcome)?))
         .await?;

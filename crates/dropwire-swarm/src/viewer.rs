@@ -269,6 +269,7 @@ async fn join_at(
         token,
         since,
         visitor: None,
+        admin: None,
     })
     .map_err(|e| format!("hello: {e}"))?;
     ws.send(Message::text(hello))

@@ -2,7 +2,14 @@
 // drop of the connection, with a server-clock offset so every countdown runs on server
 // time (OBS pauses hidden sources and local timers drift). Pages listen for `change`
 // and `status` events and read `client.drop`, the viewer snapshot kept current from
-// broadcasts. Speaks only the public API (docs/api.md).
+// broadcasts. Speaks only the public API (docs/api.md). The control panel uses it too, as
+// the maker (`admin`: the admin token, so the hub does not count it as a viewer).
+//
+// The browser is reached only through `start()`, `url()` and the `WebSocket` class (an
+// option, so node's unit tests can hand it a fake one): importing this module touches nothing.
+
+// The DOM helpers live in views.js; re-exported for modules that import them from here.
+export { clock, money, scarcity, el, setText } from './views.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -10,6 +17,7 @@ const PING_EVERY_MS = 10000;
 const SILENCE_LIMIT_MS = 30000;   // no frame for this long: the socket is dead, reconnect
 const REQUEST_TIMEOUT_MS = 15000; // a claim unanswered this long (across reconnects) gives up
 const CLOCK_SAMPLES = 8;
+const OPEN = 1;                   // WebSocket.OPEN
 
 /** The drop id from `/live/{id}` or `/obs/{id}`. */
 export function dropIdFromPath() {
@@ -39,13 +47,27 @@ export function visitorId() {
   }
 }
 
+/**
+ * One drop's connection. Events: `status` (connected or not, who), `change` (the drop moved:
+ * `{kind: 'snapshot'}` or `{kind: <broadcast type>, message}`), `servererror` (an `error`
+ * frame: `{code, message}`).
+ */
 export class DropClient extends EventTarget {
-  constructor(dropId, { token = null, visitor = null, log = () => {} } = {}) {
+  /**
+   * `token`: a viewer token (claims need one); `visitor`: an anonymous viewer's own id;
+   * `admin`: the maker's admin token instead (the panel); `WebSocket`: the socket class;
+   * `url`: the socket's address (by default the page's host).
+   */
+  constructor(dropId, { token = null, visitor = null, admin = null, log = () => {}, WebSocket = globalThis.WebSocket, url = null } = {}) {
     super();
     this.dropId = dropId;
     this.token = token;
     this.visitor = visitor;   // an anonymous viewer's own id, so it counts once across visits
+    this.admin = admin;
+    this.maker = false;       // the hub took `admin` (welcome's `maker`)
     this.log = log;
+    this.WebSocket = WebSocket;
+    this.fixedUrl = url;
     this.drop = null;         // the viewer snapshot, updated by broadcasts
     this.seq = null;          // last broadcast seq applied
     this.viewerId = null;
@@ -70,6 +92,7 @@ export class DropClient extends EventTarget {
   start() {
     this.connect();
     this.pinger = setInterval(() => this.heartbeat(), PING_EVERY_MS);
+    if (typeof document === 'undefined') return;
     this.onVisible = () => {
       // OBS and phones suspend hidden pages: come back at once rather than at the next backoff step.
       if (!document.hidden && !this.connected) this.reconnectSoon(0);
@@ -83,12 +106,16 @@ export class DropClient extends EventTarget {
     this.stopped = true;
     clearInterval(this.pinger);
     clearTimeout(this.retry);
-    document.removeEventListener('visibilitychange', this.onVisible);
-    removeEventListener('online', this.onVisible);
+    this.retryAt = null;
+    if (this.onVisible) {
+      document.removeEventListener('visibilitychange', this.onVisible);
+      removeEventListener('online', this.onVisible);
+    }
     this.ws?.close(1000);
   }
 
   url() {
+    if (this.fixedUrl) return this.fixedUrl;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     return `${scheme}://${location.host}/ws/v1/drops/${encodeURIComponent(this.dropId)}`;
   }
@@ -99,7 +126,7 @@ export class DropClient extends EventTarget {
     if (this.stopped) return;
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      ws = new this.WebSocket(this.url());
     } catch (e) {
       this.log(`dropwire: cannot open a WebSocket: ${e.message}`);
       this.reconnectSoon();
@@ -108,7 +135,8 @@ export class DropClient extends EventTarget {
     this.ws = ws;
     ws.onopen = () => {
       const hello = { type: 'hello' };
-      if (this.token) hello.token = this.token;
+      if (this.admin) hello.admin = this.admin;
+      else if (this.token) hello.token = this.token;
       else if (this.visitor) hello.visitor = this.visitor;
       if (this.seq !== null) hello.since = this.seq;
       ws.send(JSON.stringify(hello));
@@ -179,7 +207,7 @@ export class DropClient extends EventTarget {
   }
 
   send(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.ws || this.ws.readyState !== OPEN) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
   }
@@ -244,12 +272,14 @@ export class DropClient extends EventTarget {
         this.attempt = 0;
         this.viewerId = m.viewer_id;
         this.handle = m.handle || null;
+        this.maker = !!m.maker;
         if (!this.samples.length) this.offsetMs = m.server_ms - Date.now();
         for (const p of this.pending.values()) this.send(p.msg);
         this.emit('status', this.status());
         return;
       case 'snapshot':
         this.drop = normalize(m.drop);
+        this.drop.elapsed_at_ms = m.drop.server_ms;
         this.seq = m.seq;
         if (!this.samples.length) this.offsetMs = m.drop.server_ms - Date.now();
         this.emit('change', { kind: 'snapshot' });
@@ -268,6 +298,7 @@ export class DropClient extends EventTarget {
       }
       case 'error':
         this.log(`dropwire: server said ${m.code}: ${m.message}`);
+        this.emit('servererror', { code: m.code, message: m.message });
         return;
       default:
         if (typeof m.seq === 'number') this.onBroadcast(m);
@@ -288,6 +319,7 @@ export class DropClient extends EventTarget {
       case 'state':
         d.state = m.state;
         d.elapsed_s = m.elapsed_s;
+        d.elapsed_at_ms = m.ts; // the server time `elapsed_s` was taken at
         d.next_cue = m.next_cue || null;
         break;
       case 'cue': {
@@ -333,6 +365,12 @@ export class DropClient extends EventTarget {
   }
 }
 
+/** Seconds into the script at server time `now`: it runs only while live, up to the duration. */
+export function elapsedAt(d, now) {
+  const e = d.state === 'live' ? d.elapsed_s + (now - d.elapsed_at_ms) / 1000 : d.elapsed_s;
+  return Math.max(0, Math.min(e, d.duration_s));
+}
+
 /** SKUs revealed by fired cues. */
 export function revealedSkus(d) {
   return [...new Set(d.fired.filter((f) => f.cue.type === 'reveal' && f.cue.sku).map((f) => f.cue.sku))];
@@ -370,50 +408,4 @@ function normalize(d) {
 /** Coupons still running at server time `now`, newest last. */
 export function activeCoupons(d, now) {
   return d.coupons.filter((c) => c.expires_ms > now);
-}
-
-/** "1:05" (or "1:02:05") from milliseconds, rounded up so 0:00 means now. */
-export function clock(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
-
-export function money(cents, currency) {
-  try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(cents / 100);
-  } catch {
-    return `${(cents / 100).toFixed(2)} ${currency}`;
-  }
-}
-
-/** Scarcity of a SKU: `plenty`, `scarce` (a fifth or at most 3 left) or `sold-out`. */
-export function scarcity(left, total) {
-  if (left <= 0) return 'sold-out';
-  if (left <= Math.max(3, Math.ceil(total * 0.2))) return 'scarce';
-  return 'plenty';
-}
-
-/** Creates an element: el('div', {class: 'x', onclick: f}, 'text', child). */
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'style' && typeof v === 'object') Object.assign(node.style, v);
-    else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-/** Sets text only when it changed (keeps screen readers and layout calm). */
-export function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
 }

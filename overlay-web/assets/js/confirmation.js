@@ -5,15 +5,12 @@
 // card back, "Order details" under the Claim button brings it again. Kept in localStorage
 // per drop, like the holds, so a reload shows it again. A reveal of another piece after it
 // was shown folds it away (the new piece matters more then).
-import { el, money, setText } from './client.js';
-
-const $ = (id) => document.getElementById(id);
-const two = (n) => String(n).padStart(2, '0');
+import { $, copyText, el, money, pad2, setText } from './views.js';
 
 /** "14:32" */
 export function hhmm(ms) {
   const d = new Date(ms);
-  return `${two(d.getHours())}:${two(d.getMinutes())}`;
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
 /** "Wed 9 Dec, 14:32" */
@@ -150,25 +147,12 @@ export class Confirmation {
     $('confirm-close').addEventListener('click', () => this.dismiss());
     $('confirm').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') this.dismiss(); });
     for (const b of document.querySelectorAll('#confirm [data-copy-from]')) {
-      b.addEventListener('click', () => copyText($(b.dataset.copyFrom), b));
+      b.addEventListener('click', () => {
+        const node = $(b.dataset.copyFrom);
+        const code = node.querySelector('code') || node;
+        copyText(code.textContent, b, code);
+      });
     }
     return this;
   }
-}
-
-/** Copies the text of `node` (or selects it, where the clipboard is refused). */
-async function copyText(node, button) {
-  const text = node.querySelector('code')?.textContent || node.textContent;
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(text);
-    ok = true;
-  } catch {
-    const range = document.createRange();
-    range.selectNodeContents(node.querySelector('code') || node);
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-  }
-  button.textContent = ok ? 'Copied ✓' : 'Selected';
-  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
 }

@@ -1,10 +1,10 @@
 // The viewer overlay: countdown, reveal card, flash coupon, stock, leaderboard, one big
 // Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
-import { DropClient, visitorId, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil, clock, money, scarcity, el, setText } from './client.js';
+import { DropClient, visitorId, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil } from './client.js';
+import { $, KIND, NEXT, clock, copyText, el, itemOf, money, pad2, renderBoard, renderStock, scarcity, setText } from './views.js';
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
 
-const $ = (id) => document.getElementById(id);
 const VIEWER_KEY = 'dropwire.viewer';
 const dropId = dropIdFromPath();
 const HOLDS_KEY = `dropwire.holds.${dropId}`;
@@ -17,13 +17,6 @@ const REASONS = {
   unauthorized: 'Pick a handle first, then claim.',
   rate_limited: 'Easy there — try again in a second.',
   unavailable: 'Connection hiccup — try again.',
-};
-const KIND = {
-  intro: 'Welcome', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
-  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'That’s a wrap',
-};
-const NEXT = {
-  reveal: 'Next reveal in', flash_coupon: 'Flash coupon in', soft_close: 'Last call in', close: 'The drop closes in',
 };
 
 const load = (key, fallback) => {
@@ -50,10 +43,6 @@ const waitlist = new Waitlist(dropId, {
 }).mount();
 // After a granted claim of a drop with a follow-up: the order details over the reveal card.
 const confirmation = new Confirmation(dropId, { now: () => client.now(), onChange: () => render() }).mount();
-
-function itemOf(d, sku) {
-  return d.inventory.find((i) => i.sku === sku) || null;
-}
 
 function leftOf(d, sku) {
   return d.stock.find((s) => s.sku === sku)?.left;
@@ -84,8 +73,8 @@ function render() {
   // Before the drop, the waitlist takes the place of the claim result under the button.
   $('claim-result').hidden = waitlist.render(d);
   renderClaim(d);
-  renderStock(d);
-  renderBoard(d);
+  renderStock($('stock'), d, { empty: 'Stock shows up at the reveal.' });
+  renderBoard($('board'), d.leaderboard, { top: 10, mine: me?.handle, empty: 'The first claimers score the most points.' });
   renderCoupon(d);
   tick();
 }
@@ -212,7 +201,7 @@ function showResult(out, shown, hold, reason, early) {
       el('span', { class: 'won' }, 'It’s yours! Your claim code:'),
       el('span', { class: 'code-row' },
         el('code', { class: 'claim-code' }, hold.code),
-        el('button', { type: 'button', class: 'small-button', onclick: (ev) => copy(hold.code, ev.currentTarget) }, 'Copy')),
+        el('button', { type: 'button', class: 'small-button', onclick: (ev) => copyText(hold.code, ev.currentTarget, ev.currentTarget.parentElement.querySelector('code')) }, 'Copy')),
       el('span', { class: 'hold-line' }, el('span', { class: 'hold-time' }, ''), ' ', confirmation.openButton(hold.sku)));
   } else if (reason) {
     out.dataset.ok = 'no';
@@ -230,51 +219,6 @@ function chooseByKey(ev, skus, current) {
   chosenSku = skus[(skus.indexOf(current) + step + skus.length) % skus.length];
   render();
   $('sku-choice').querySelector('[aria-checked="true"]')?.focus();
-}
-
-/** Updates a keyed list in place, so bars animate instead of being rebuilt. */
-function keyed(list, rows, make, update) {
-  const byKey = new Map([...list.children].map((n) => [n.dataset.key, n]));
-  const nodes = rows.map(([key, row]) => {
-    const node = byKey.get(key) || make(row);
-    node.dataset.key = key;
-    update(node, row);
-    return node;
-  });
-  nodes.forEach((n, i) => { if (list.children[i] !== n) list.insertBefore(n, list.children[i] || null); });
-  while (list.children.length > nodes.length) list.lastChild.remove();
-}
-
-function renderStock(d) {
-  const rows = d.stock.map((s) => [s.sku, { ...s, item: itemOf(d, s.sku) }]);
-  if (!rows.length) rows.push(['empty', null]);
-  keyed($('stock'), rows, (row) => (row ? el('li', { class: 'stock-row' },
-    el('span', { class: 'stock-name' }),
-    el('span', { class: 'stock-bar', role: 'meter', 'aria-valuemin': '0' }, el('span', { class: 'stock-fill' })),
-    el('span', { class: 'stock-left' })) : el('li', { class: 'empty' }, 'Stock shows up at the reveal.')),
-  (node, row) => {
-    if (!row) return;
-    const total = row.item?.stock || Math.max(row.left, 1);
-    const state = scarcity(row.left, total);
-    node.className = `stock-row ${state}`;
-    node.dataset.sku = row.sku;
-    setText(node.children[0], row.item?.name || row.sku);
-    const bar = node.children[1];
-    bar.setAttribute('aria-valuemax', String(total));
-    bar.setAttribute('aria-valuenow', String(row.left));
-    bar.setAttribute('aria-label', `${row.item?.name || row.sku}: ${row.left} of ${total} left`);
-    bar.firstChild.style.width = `${Math.max(0, Math.min(100, (100 * row.left) / total))}%`;
-    setText(node.children[2], state === 'sold-out' ? 'sold out' : state === 'scarce' ? `only ${row.left} left` : `${row.left} left`);
-  });
-}
-
-function renderBoard(d) {
-  const rows = d.leaderboard.slice(0, 10).map((e) => el('li', { class: me && e.handle === me.handle ? 'mine' : '' },
-    el('span', { class: 'rank' }, e.rank), el('span', { class: 'who' }, e.handle), el('span', { class: 'pts' }, `${e.points} pts`)));
-  const key = JSON.stringify(d.leaderboard.slice(0, 10)) + me?.handle;
-  if ($('board').dataset.key === key) return;
-  $('board').dataset.key = key;
-  $('board').replaceChildren(...(rows.length ? rows : [el('li', { class: 'empty' }, 'The first claimers score the most points.')]));
 }
 
 function currentCoupon(d) {
@@ -300,8 +244,7 @@ function longClock(ms) {
   const s = Math.max(0, Math.ceil(ms / 1000));
   const days = Math.floor(s / 86400);
   if (!days) return clock(ms);
-  const two = (n) => String(n).padStart(2, '0');
-  return `${days}d ${two(Math.floor((s % 86400) / 3600))}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
+  return `${days}d ${pad2(Math.floor((s % 86400) / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
 }
 
 /** Before the drop: a countdown to the announced start (`starts_at`), else "soon". */
@@ -406,25 +349,6 @@ async function claim() {
   render();
 }
 
-async function copy(text, button) {
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(text);
-    ok = true;
-  } catch {
-    // Clipboard refused (plain http, or no permission): select the text for a manual copy.
-    const node = button.parentElement.querySelector('code');
-    if (node) {
-      const range = document.createRange();
-      range.selectNodeContents(node);
-      getSelection().removeAllRanges();
-      getSelection().addRange(range);
-    }
-  }
-  button.textContent = ok ? 'Copied ✓' : 'Selected';
-  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
-}
-
 /** The handle dialog; `why` = 'waitlist' when joining the waitlist waits for it. */
 function openJoin(why = 'claim') {
   setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : 'Join the drop');
@@ -481,7 +405,7 @@ async function join(ev) {
 
 $('claim').addEventListener('click', claim);
 $('me').addEventListener('click', openJoin);
-$('coupon-copy').addEventListener('click', (ev) => copy($('coupon-code').textContent, ev.currentTarget));
+$('coupon-copy').addEventListener('click', (ev) => copyText($('coupon-code').textContent, ev.currentTarget, $('coupon-code')));
 $('coupon-get').addEventListener('click', async () => {
   const d = client.drop;
   const c = d && currentCoupon(d);

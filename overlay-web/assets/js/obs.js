@@ -1,15 +1,10 @@
 // The OBS browser source: display only, transparent, laid out at 1920×1080. Each cue
 // enters with an animation; the countdown, the top five and the stock bar keep to fixed
 // corners. It never needs a click: it reconnects on its own and runs on server time.
-import { DropClient, dropIdFromPath, activeCoupons, clock, money, scarcity, el, setText } from './client.js';
+import { DropClient, dropIdFromPath, activeCoupons } from './client.js';
+import { $, KIND, NEXT, clock, el, itemOf, money, renderBoard, renderStock, setText } from './views.js';
 
-const $ = (id) => document.getElementById(id);
 const LINGER_MS = 15000; // intro, cta, scarcity, soft_close leave the screen after this
-const KIND = {
-  intro: 'Live now', reveal: 'Just revealed', flash_coupon: 'Flash coupon', scarcity: 'Going fast',
-  quest: 'Quest', cta: 'Heads up', soft_close: 'Last call', close: 'That’s a wrap',
-};
-const NEXT = { reveal: 'Next reveal in', flash_coupon: 'Flash coupon in', soft_close: 'Last call in', close: 'Drop closes in' };
 
 const client = new DropClient(dropIdFromPath(), { log: (m) => console.warn(m) });
 let shownKey = null;
@@ -33,10 +28,6 @@ function visibleUntil(f) {
     default:
       return f.at_ms + LINGER_MS;
   }
-}
-
-function itemOf(d, sku) {
-  return d.inventory.find((i) => i.sku === sku) || null;
 }
 
 function cueCard(d, f) {
@@ -81,53 +72,12 @@ function showCue(d) {
   if (visible) slot.append(cueCard(d, visible));
 }
 
-function renderStock(d) {
-  const box = $('stock');
-  box.hidden = d.stock.length === 0;
-  const byKey = new Map([...box.children].map((n) => [n.dataset.sku, n]));
-  const rows = d.stock.map((s) => {
-    let row = byKey.get(s.sku);
-    if (!row) {
-      row = el('div', { class: 'stock-row', 'data-sku': s.sku },
-        el('span', { class: 'stock-name' }),
-        el('span', { class: 'stock-bar' }, el('span', { class: 'stock-fill' })),
-        el('span', { class: 'stock-left' }));
-    }
-    const item = itemOf(d, s.sku);
-    const total = item?.stock || Math.max(s.left, 1);
-    const state = scarcity(s.left, total);
-    row.className = `stock-row ${state}`;
-    setText(row.children[0], item?.name || s.sku);
-    row.children[1].firstChild.style.width = `${Math.max(0, Math.min(100, (100 * s.left) / total))}%`;
-    const label = state === 'sold-out' ? 'SOLD OUT' : state === 'scarce' ? `only ${s.left} left` : `${s.left} left`;
-    const left = row.children[2];
-    if (left.textContent !== label) {
-      left.textContent = label;
-      left.classList.remove('bump');
-      void left.offsetWidth; // restart the animation
-      left.classList.add('bump');
-    }
-    return row;
-  });
-  box.replaceChildren(...rows);
-}
-
-function renderBoard(d) {
-  const top = d.leaderboard.slice(0, 5);
-  $('board').hidden = top.length === 0;
-  const key = JSON.stringify(top);
-  if ($('board-list').dataset.key === key) return;
-  $('board-list').dataset.key = key;
-  $('board-list').replaceChildren(...top.map((e) => el('li', {},
-    el('span', { class: 'rank' }, e.rank), el('span', { class: 'who' }, e.handle), el('span', { class: 'pts' }, e.points))));
-}
-
 function render() {
   const d = client.drop;
   if (!d) return;
   showCue(d);
-  renderStock(d);
-  renderBoard(d);
+  renderStock($('stock'), d);
+  $('board').hidden = !renderBoard($('board-list'), d.leaderboard, { top: 5 });
   tick();
 }
 

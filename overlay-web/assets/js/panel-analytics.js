@@ -7,12 +7,11 @@
 // and loaded the first time the view opens. Speaks the admin routes of docs/api.md
 // ("Analytics") and reads the drops' names, kinds and currencies from the ledger's
 // `drop.scheduled` facts.
-import { el, setText } from './client.js';
+import { $, el, pad2, setText } from './views.js';
 import { downloadCsv, saveBlob } from './panel-csv.js';
 import { INK, axis, barChart, charts, draw, loadUplot, size, undraw } from './panel-charts.js';
 import { showFieldError } from './panel-form.js';
 
-const $ = (id) => document.getElementById(id);
 const DEFAULT_CURRENCY = 'EUR';
 const MAX_COMPARE = 20;  // what the API takes
 const DEFAULT_COMPARE = 3;
@@ -106,8 +105,7 @@ export function money(cents, currency = DEFAULT_CURRENCY, { sign = false, whole 
 const joined = (label) => label.replace(/-/g, '-\u2060');
 const count = (n) => (n === null || n === undefined ? '—' : nf({}).format(n));
 const dateOf = (ms) => (ms ? new Date(ms).toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' }) : 'no date');
-const two = (n) => String(n).padStart(2, '0');
-const utcMonth = (ms) => { const d = new Date(ms); return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}`; };
+const utcMonth = (ms) => { const d = new Date(ms); return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}`; };
 const titleOf = (id) => drops.get(id)?.title || id;
 const currencyOf = (id) => drops.get(id)?.currency || DEFAULT_CURRENCY;
 

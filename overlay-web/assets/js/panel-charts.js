@@ -1,7 +1,7 @@
 // The panel's charts: uPlot (vendored from npm, assets/vendor/uplot) loaded on first use,
 // one chart per box (`.an-chart[data-chart=NAME]`), redrawn in place; and the bar chart the
 // analytics view draws its funnel, comparison and LTV with.
-import { el } from './client.js';
+import { el } from './views.js';
 
 const UPLOT_JS = '/assets/vendor/uplot/uPlot.iife.min.js';
 const UPLOT_CSS = '/assets/vendor/uplot/uPlot.min.css';

@@ -1,6 +1,6 @@
 // CSV downloads for the panel: the API's answer to `Accept: text/csv`, fetched with the
 // admin token and saved under the file name the server gives (or `name`).
-import { el, setText } from './client.js';
+import { el, setText } from './views.js';
 
 /** Saves `blob` as a download called `name`. */
 export function saveBlob(blob, name) {

@@ -1,7 +1,7 @@
 // The control panel's "new drop" form: inventory rows, cue rows, a live preview of the
 // script's timeline, and the server's validation messages placed beside the field they
 // name (`field` in the API's error, e.g. `script.cues[2].sku`).
-import { el } from './client.js';
+import { $, el } from './views.js';
 
 export const CUE_TYPES = ['intro', 'reveal', 'flash_coupon', 'scarcity', 'quest', 'cta', 'soft_close', 'close'];
 
@@ -41,7 +41,6 @@ export const EXAMPLE = {
   ] },
 };
 
-const $ = (id) => document.getElementById(id);
 
 let serial = 0;
 

@@ -1,10 +1,9 @@
 // The control panel's "Waitlist" section for the open drop: how many joined, how many may
 // be contacted, the segments (size × item → count), the entries, and a CSV download.
 // Reads `GET /api/v1/drops/{id}/waitlist` (admin) — JSON, or CSV with `Accept: text/csv`.
-import { el, setText } from './client.js';
+import { $, el, setText } from './views.js';
 import { downloadCsv as download } from './panel-csv.js';
 
-const $ = (id) => document.getElementById(id);
 const SHOW_ENTRIES = 200; // the rest is in the CSV
 const ANY = '\u0000';     // the key of "not named" (null) in the segments matrix
 

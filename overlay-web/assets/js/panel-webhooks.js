@@ -3,10 +3,9 @@
 // secret, delete; and for the chosen endpoint its recent deliveries, failures marked, with
 // Retry on dead letters and "Replay since…". Reads every ~5 s while the view is shown.
 // Speaks the admin routes of docs/api.md ("Webhooks").
-import { el, setText } from './client.js';
+import { $, el, pad2, setText } from './views.js';
 import { showFieldError } from './panel-form.js';
 
-const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
 const SHOW_DELIVERIES = 50;
 export const EVENTS = [
@@ -24,20 +23,19 @@ const armed = new Map(); // endpoint id → timer of a first click on Delete
 
 const errorText = (r) => r.data?.error?.message || (r.status ? `HTTP ${r.status}` : 'The server does not answer.');
 const path = (id, rest = '') => `/webhooks/${encodeURIComponent(id)}${rest}`;
-const two = (n) => String(n).padStart(2, '0');
 
 /** "14:03:07" today, "9 Dec 14:03" on another day. */
 export function when(ms) {
   const d = new Date(ms);
-  const time = `${two(d.getHours())}:${two(d.getMinutes())}`;
-  if (d.toDateString() === new Date().toDateString()) return `${time}:${two(d.getSeconds())}`;
+  const time = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  if (d.toDateString() === new Date().toDateString()) return `${time}:${pad2(d.getSeconds())}`;
   return `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
 }
 
 /** The value of a datetime-local input for `ms`, in local time. */
 function localInput(ms) {
   const d = new Date(ms);
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
 /** Wires the view; call once with the panel's `api`. */

@@ -1,22 +1,23 @@
 // The streamer's control panel: log in with the admin token, create a drop (form or
 // pasted JSON), drive its timeline, fire cues and coupons, watch the figures live.
-// Speaks the admin HTTP API only; figures refresh every second without a reload.
-import { el, money, scarcity, setText } from './client.js';
+// Speaks the admin HTTP API, and follows the open drop on its WebSocket as the maker
+// (panel-live.js), so the timeline and the figures move without polling.
+import { $, copyText, el, money, setText } from './views.js';
+import { LiveDrop } from './panel-live.js';
 import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimeline, fmt, EXAMPLE } from './panel-form.js';
 import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
 import { setupWebhooks, showWebhooks } from './panel-webhooks.js';
 import { setupAnalytics, showAnalytics } from './panel-analytics.js';
 
-const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'dropwire.admin';
-const REFRESH_MS = 1000;
-const WAITLIST_EVERY = 10; // refreshes (seconds) between two reads of the waitlist
+const EVERY_MS = 1000;
+const WAITLIST_EVERY = 10; // seconds between two reads of the waitlist
 
 let token = localStorage.getItem(TOKEN_KEY);
 let current = null;   // open drop id
-let drop = null;      // its admin snapshot
-let stats = null;
-let offsetMs = 0;     // server clock − local clock, from the snapshots
+let live = null;      // its LiveDrop: the admin snapshot, the socket, the figures
+let shownState = null; // the state the drop list was last read for
+let offsetMs = 0;     // server clock − local clock, from the HTTP answers
 let tickCount = 0;
 let closeArmed = null;
 
@@ -44,6 +45,7 @@ const errorText = (r) => r.data?.error?.message || `HTTP ${r.status}`;
 function logout(message = '') {
   localStorage.removeItem(TOKEN_KEY);
   token = null;
+  watch(null);
   $('login-error').textContent = message;
   show();
 }
@@ -72,11 +74,11 @@ function route() {
   if (h.has('drop')) openDrop(h.get('drop'));
   else if (h.has('new')) openCreate();
   else if (h.has('webhooks') || h.has('analytics')) {
-    current = null;
+    watch(null);
     for (const id of ['create', 'drop', 'empty']) $(id).hidden = true;
     loadDrops();
   } else {
-    current = null;
+    watch(null);
     for (const id of ['create', 'drop']) $(id).hidden = true;
     $('empty').hidden = false;
   }
@@ -109,8 +111,7 @@ async function loadDrops() {
 }
 
 function openCreate() {
-  current = null;
-  drop = null;
+  watch(null);
   $('drop').hidden = true;
   $('empty').hidden = true;
   $('create').hidden = false;
@@ -162,53 +163,53 @@ function createFromJson(ev) {
   submitCreate(body, $('json-form'));
 }
 
+/** Follows drop `id` live (null: none), or keeps following it. */
+function watch(id) {
+  if (current === id && (live || !id)) return;
+  live?.stop();
+  live = null;
+  current = id;
+  shownState = null;
+  $('f-claims').replaceChildren();
+  if (!id) return;
+  live = new LiveDrop(id, {
+    admin: token, api, serverNow,
+    onChange: (kind) => { if (kind === 'snapshot' || kind === 'state' || kind === 'cue') renderDrop(); },
+    onRefused: () => logout('The admin token was refused; log in again.'),
+  }).start();
+}
+
 async function openDrop(id) {
-  if (current !== id) {
-    current = id;
-    drop = null;
-    stats = null;
-    $('f-claims').replaceChildren();
-  }
+  watch(id);
   $('create').hidden = true;
   $('empty').hidden = true;
   $('drop').hidden = false;
   $('control-error').textContent = '';
   loadWaitlist(api, id);
-  await refresh(true);
+  await readDrop();
   loadDrops();
 }
 
-async function refresh(all = false) {
-  if (!current) return;
-  const id = encodeURIComponent(current);
-  const claimsToo = all || tickCount % 3 === 0;
-  const [d, s, c] = await Promise.all([api('GET', `/drops/${id}`), api('GET', `/drops/${id}/stats`),
-    claimsToo ? api('GET', `/drops/${id}/claims`) : null]);
+/** The admin snapshot of the open drop: its script, whole inventory and OBS key. */
+async function readDrop() {
+  const id = current;
+  if (!id) return;
+  const d = await api('GET', `/drops/${encodeURIComponent(id)}`);
+  if (id !== current) return;
   if (!d.ok) {
     $('control-error').textContent = errorText(d);
     return;
   }
-  if (d.data.id !== current) return;
-  const stateChanged = drop && drop.state !== d.data.state;
-  drop = d.data;
-  drop.fetched_at = serverNow();
-  if (stateChanged) loadDrops();
+  live.spec = d.data;
   renderDrop();
-  if (s.ok) {
-    stats = s.data;
-    renderStats();
-  }
-  if (c?.ok) renderClaims(c.data.claims);
-}
-
-/** Live seconds into the script, now. */
-function elapsedNow(d) {
-  const e = d.state === 'live' ? d.elapsed_s + (serverNow() - d.server_ms) / 1000 : d.elapsed_s;
-  return Math.max(0, Math.min(e, d.duration_s));
+  live.render();
 }
 
 function renderDrop() {
-  const d = drop;
+  const d = live?.drop();
+  if (!d) return;
+  if (shownState !== null && shownState !== d.state) loadDrops();
+  shownState = d.state;
   document.title = `${d.title} · dropwire panel`;
   setText($('drop-title'), d.title);
   setText($('drop-state'), d.state);
@@ -258,9 +259,9 @@ function describe(c, d) {
 
 /** The moving parts: playhead, elapsed time, countdowns to each cue. */
 function tick() {
-  const d = drop;
+  const d = live?.drop();
   if (!d) return;
-  const e = elapsedNow(d);
+  const e = live.elapsed();
   setText($('drop-elapsed'), `${fmt(e)} / ${fmt(d.duration_s)}`);
   const fired = new Set(d.fired.filter((f) => f.index !== null && f.index !== undefined).map((f) => f.index));
   const tl = $('timeline');
@@ -279,44 +280,16 @@ function tick() {
   }
 }
 
-function renderStats() {
-  const s = stats;
-  setText($('f-now'), String(s.viewers.now));
-  setText($('f-peak'), String(s.viewers.peak));
-  setText($('f-unique'), String(s.viewers.unique ?? '—'));
-  setText($('f-held'), String(s.claims.held));
-  setText($('f-redeemed'), String(s.claims.redeemed));
-  setText($('f-expired'), String(s.claims.expired));
-  setText($('f-conv'), `${Math.round(100 * (s.conversion || 0))}%`);
-  const inv = drop?.inventory || [];
-  const key = JSON.stringify(s.stock);
-  if ($('f-stock').dataset.key === key) return;
-  $('f-stock').dataset.key = key;
-  $('f-stock').replaceChildren(...s.stock.map((x) => {
-    const item = inv.find((i) => i.sku === x.sku);
-    const total = item?.stock || Math.max(1, x.left);
-    return el('li', { 'data-sku': x.sku, class: scarcity(x.left, total) },
-      el('span', { class: 'stock-name', title: x.sku }, item?.name || x.sku),
-      el('span', { class: 'stock-bar' }, el('span', { class: 'stock-fill', style: { width: `${(100 * x.left) / total}%` } })),
-      el('span', { class: 'stock-left' }, `${x.left} / ${total}`));
-  }));
-}
-
-function renderClaims(claims) {
-  const latest = claims.slice().sort((a, b) => b.created_ms - a.created_ms).slice(0, 8);
-  $('f-claims').replaceChildren(...(latest.length ? latest.map((c) => el('li', { class: `claim ${c.state}` },
-    el('span', { class: 'claim-who' }, c.handle), el('span', { class: 'claim-sku' }, c.sku),
-    el('code', {}, c.code), el('span', { class: `state s-${c.state}` }, c.state)))
-    : [el('li', { class: 'none' }, 'No claims yet.')]));
-}
-
 async function control(action, body) {
   $('control-error').textContent = '';
   const buttons = document.querySelectorAll('.controls button, .fire');
   for (const b of buttons) b.disabled = true;
-  const r = await api('POST', `/drops/${encodeURIComponent(current)}/${action}`, body);
+  const id = current;
+  const r = await api('POST', `/drops/${encodeURIComponent(id)}/${action}`, body);
   if (!r.ok) $('control-error').textContent = errorText(r);
-  await refresh(true);
+  // The answer is the admin snapshot; the socket brings the same change to every page.
+  if (r.ok && live && id === current && r.data?.id === id) live.spec = r.data;
+  renderDrop();
   return r;
 }
 
@@ -344,16 +317,9 @@ async function fireCoupon(ev) {
   }
 }
 
-async function copyFrom(button) {
+function copyFrom(button) {
   const input = $(button.dataset.copy);
-  try {
-    await navigator.clipboard.writeText(input.value);
-    button.textContent = 'Copied ✓';
-  } catch {
-    input.select();
-    button.textContent = 'Selected';
-  }
-  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+  copyText(input.value, button, input);
 }
 
 $('login-form').addEventListener('submit', login);
@@ -402,9 +368,9 @@ setupWebhooks(api);
 setupAnalytics(api, () => token);
 setInterval(() => {
   tickCount += 1;
-  if (token && current && !document.hidden) refresh();
+  if (token && current) live?.tick();
   if (token && current && !document.hidden && tickCount % WAITLIST_EVERY === 0) loadWaitlist(api, current);
   if (token && tickCount % 5 === 0) loadDrops();
-}, REFRESH_MS);
+}, EVERY_MS);
 setInterval(tick, 250);
 show();

@@ -3,9 +3,7 @@
 // marketing consent and an e-mail) by posting again (200: the entry is updated, the place
 // in line kept). `GET …/waitlist/me` tells a returning viewer whether it is on the list.
 // Speaks the viewer routes of docs/api.md ("The funnel") with the overlay's viewer token.
-import { el, setText } from './client.js';
-
-const $ = (id) => document.getElementById(id);
+import { $, el, setText } from './views.js';
 
 /** "10 min", "90 s", "1 min 30 s": a duration in seconds, for people. */
 export function duration(s) {

@@ -15,6 +15,7 @@ mod followup;
 mod healthcheck;
 mod ledger;
 mod ledger_crash;
+mod maker;
 mod metrics;
 mod multinode;
 mod multinode_figures;
