@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark: dropwire against the floor (the bare reference broadcaster) on this
-# machine, in the same minute, at 1k, 5k and 15k viewers (three rounds, order alternating),
-# plus a 10k-viewer claim storm against both; writes load-tests/RESULTS.md. Each server is
+# The benchmark: dropwire against the floors (the bare reference broadcasters: the
+# multi-threaded tokio-tungstenite one and the single-thread epoll one) on this machine, in
+# the same minute, at 1k, 5k and 15k viewers (three rounds, order rotating), plus a
+# 10k-viewer claim storm against each; writes load-tests/RESULTS.md. Each server is
 # fresh for each run (so memory per connection is measured from its own base). Runs are
 # bounded: every swarm has a timeout. About 8 minutes with the defaults. After the
 # measurements it fuzzes (scripts/fuzz.sh, 10 s per target) and records the executions
@@ -13,11 +14,13 @@
 # Environment (all optional):
 #   BENCH_SIZES="1000 5000 15000"   viewers per fan-out run
 #   BENCH_BROADCASTS=20             measured broadcasts per run
-#   BENCH_ROUNDS=3                  floor/dropwire pairs per size (order alternates)
+#   BENCH_ROUNDS=3                  rounds per size (floor, floor-st, dropwire; order rotates)
 #   BENCH_STORM=10000               claim-storm viewers (0 skips it)
 #   BENCH_STORM_STOCK=50            units in the storm
 #   BENCH_PER_PROCESS=15000         viewers per swarm process (more → several processes)
-#   BENCH_TARGETS="floor dropwire redis"   what to run; redis needs redis-server and a
+#   BENCH_TARGETS="floor floor-st dropwire redis"   what to run: floor is the multi-threaded
+#                                   floor, floor-st the single-thread one (`floor
+#                                   --single-thread`); redis needs redis-server and a
 #                                   dropwire built with the Redis backend (else noted)
 #   BENCH_OUT=load-tests/RESULTS.md
 #   BENCH_QUIET_PCT=10 BENCH_QUIET_WAIT=300   before each run, wait up to 300 s for the
@@ -69,7 +72,7 @@ else
   DISTURBED_PCT="${BENCH_DISTURBED_PCT:-15}"
 fi
 RETRIES="${BENCH_RETRIES:-3}"
-TARGETS="${BENCH_TARGETS:-floor dropwire redis}"
+TARGETS="${BENCH_TARGETS:-floor floor-st dropwire redis}"
 OUT="${BENCH_OUT:-$here/RESULTS.md}"
 FUZZ_S="${BENCH_FUZZ_S:-10}"
 
@@ -155,9 +158,11 @@ run_swarm() {
   fi
   if [ -f "$out" ]; then
     python3 - "$out" <<'PY'
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1]))
-print(f"   {r['target']:8} {r['viewers']:>6} viewers: {r['connected']} connected, "
+name = os.path.basename(sys.argv[1]).split("-")[0:-2]
+name = "-".join(name).replace("storm-", "") or r["target"]
+print(f"   {name:8} {r['viewers']:>6} viewers: {r['connected']} connected, "
       f"last viewer median {r['time_to_last_ms']['median']:.2f} ms, worst {r['time_to_last_ms']['worst']:.2f} ms, "
       f"cpu/msg {r.get('cpu_per_msg_us')} µs, rss/conn {r.get('rss_per_conn_kib')} KiB, gaps {r['gaps']}"
       + (f", claims ok {r['claims_ok']} p99 {r['claim_latency_ms']['p99']} ms" if r['claims_sent'] else ""))
@@ -247,17 +252,18 @@ sys.exit(0 if pct > float(sys.argv[2]) else 1)
 PY
 }
 
-# round PREFIX VIEWERS ROUND [swarm flags…]: floor and dropwire back to back (order
-# alternating by round), again (up to RETRIES times) when a neighbour disturbed either.
+# round PREFIX VIEWERS ROUND [swarm flags…]: the floors and dropwire back to back (the
+# order rotating by round), again (up to RETRIES times) when a neighbour disturbed any.
 round() {
-  local prefix=$1 n=$2 rnd=$3 attempt order t bad
+  local prefix=$1 n=$2 rnd=$3 attempt order=() t bad i
+  local all=(floor floor-st dropwire)
   shift 3
-  if [ $((rnd % 2)) = 1 ]; then order="floor dropwire"; else order="dropwire floor"; fi
+  for i in 0 1 2; do order+=("${all[$(((rnd - 1 + i) % 3))]}"); done
   for attempt in $(seq 1 "$RETRIES"); do
     bad=0
-    for t in $order; do
+    for t in "${order[@]}"; do
       want "$t" || continue
-      "run_$t" "$work/$prefix$t-$n-r$rnd.json" "$n" "$@"
+      "run_${t//-/_}" "$work/$prefix$t-$n-r$rnd.json" "$n" "$@"
       if disturbed "$work/$prefix$t-$n-r$rnd.json"; then bad=1; fi
     done
     if [ "$bad" = 0 ]; then return 0; fi
@@ -273,6 +279,15 @@ run_floor() { # REPORT VIEWERS [swarm flags…]
   wait_quiet
   shift 2
   start "$(basename "$out" .json)" "$swarm" floor --bind 127.0.0.1:0
+  run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
+  stop "$SRV_PID"
+}
+
+run_floor_st() { # REPORT VIEWERS [swarm flags…]: the single-thread floor
+  local out=$1 n=$2
+  wait_quiet
+  shift 2
+  start "$(basename "$out" .json)" "$swarm" floor --single-thread --bind 127.0.0.1:0
   run_swarm "$out" "$SRV_URL" "$SRV_PID" "$n" "$@"
   stop "$SRV_PID"
 }

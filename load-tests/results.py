@@ -79,6 +79,77 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
+def pct(xs, p):
+    """Nearest-rank percentile of a list (None when empty)."""
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = max(0, min(len(xs) - 1, -(-len(xs) * p // 100) - 1))
+    return xs[int(k)]
+
+
+def last_viewer_ms(r):
+    """Each measured broadcast's time to its last viewer (ms)."""
+    return [x["max_ms"] for x in r.get("per_broadcast", []) if x.get("kind") == "bench_cue"]
+
+
+SYSTEMS = ("floor-st", "floor", "dropwire", "redis")
+LABELS = {
+    "floor-st": "floor, single thread",
+    "floor": "floor, multi-threaded",
+    "dropwire": "dropwire (embedded)",
+    "redis": "dropwire (Redis)",
+}
+
+
+def side_by_side(a, sizes, w):
+    """The systems side by side per size, each figure over the quiet rounds (every round
+    when none was quiet), with its ratio to the single-thread floor."""
+    w("## Side by side, against the single-thread floor")
+    w("")
+    w("The single-thread floor (`dropwire-swarm floor --single-thread`: one thread, one epoll loop, "
+      "each broadcast framed once and the same buffer written to every socket) is the floor of "
+      "\"one write per viewer\" on this machine. Per size and system: the time to the last viewer "
+      "over every measured broadcast of the quiet rounds (p50 and p99), and the medians over those "
+      "rounds of CPU per delivered message and RSS per connection (RSS delta / viewers); "
+      "*×* is the figure over the single-thread floor's.")
+    w("")
+    present = [s for s in SYSTEMS if any(load(a.work, f"{s}-{n}-r{r}.json")
+                                         for n in sizes for r in range(1, a.rounds + 1))]
+    head = "| viewers | figure |"
+    rule = "|---:|---|"
+    for s in present:
+        head += f" {LABELS[s]} |" + (" × |" if s != "floor-st" else "")
+        rule += "---:|" + ("---:|" if s != "floor-st" else "")
+    w(head)
+    w(rule)
+    for n in sizes:
+        figures = {}
+        for s in present:
+            runs = [r for r in (load(a.work, f"{s}-{n}-r{rnd}.json") for rnd in range(1, a.rounds + 1)) if r]
+            quiet = [r for r in runs if (load_pct(r) or 0) <= a.disturbed_pct] or runs
+            lasts = [x for r in quiet for x in last_viewer_ms(r)]
+            cpu = [r["cpu_per_msg_us"] for r in quiet if r.get("cpu_per_msg_us") is not None]
+            rss = [r["rss_per_conn_kib"] for r in quiet if r.get("rss_per_conn_kib") is not None]
+            figures[s] = {
+                "last viewer p50 (ms)": pct(lasts, 50),
+                "last viewer p99 (ms)": pct(lasts, 99),
+                "CPU per delivered msg (µs)": median(cpu) if cpu else None,
+                "RSS per connection (KiB)": median(rss) if rss else None,
+            }
+        for fig in ("last viewer p50 (ms)", "last viewer p99 (ms)", "CPU per delivered msg (µs)", "RSS per connection (KiB)"):
+            base = figures.get("floor-st", {}).get(fig)
+            row = f"| {n:,} | {fig} |"
+            for s in present:
+                x = figures[s][fig]
+                row += f" {f(x)} |"
+                if s != "floor-st":
+                    rt = ratio(x, base)
+                    row += f" {f(rt) + '×' if rt is not None else '—'} |"
+            w(row)
+    w("")
+
+
 def verdict(ok):
     return "n/a" if ok is None else ("met" if ok else "**missed**")
 
@@ -116,7 +187,9 @@ def main():
       "broadcast divided by the broadcast frames the viewers received in that window. *RSS per "
       "connection* is (server RSS with everyone connected − RSS before the first connection) / "
       "connections. The floor is `dropwire-swarm floor`: a bare tokio-tungstenite server writing "
-      "the same pre-serialized bytes to every socket, measured by the same swarm in the same minute. "
+      "the same pre-serialized bytes to every socket (a task per viewer, on all CPUs), measured by "
+      "the same swarm in the same minute; *floor, single thread* is `dropwire-swarm floor "
+      "--single-thread`: one thread writing one pre-framed buffer to every socket. "
       "*Other load* is the share of the machine's CPUs that other processes (neither the server nor the "
       "swarm) used during the measured window: bench.sh waits for a quiet machine before each run, and "
       "a round with a high figure was disturbed by a neighbour. As root the bench runs in a session "
@@ -125,33 +198,33 @@ def main():
     w("")
     w("## Fan-out")
     w("")
-    w(f"Each size runs {a.rounds} round(s) of floor and dropwire back to back (the order alternates); "
-      "ratios compare each dropwire run with the floor run of the same round, and a target is judged "
-      "on the median of the rounds' ratios.")
+    w(f"Each size runs {a.rounds} round(s) of the two floors and dropwire back to back (the order "
+      "rotates); in this table ratios compare each run with the multi-threaded floor's run of the same "
+      "round, and a target is judged on the median of the rounds' ratios.")
     w("")
     w("| viewers | round | server | connected | last viewer, median (ms) | worst (ms) | × floor | CPU per msg (µs) | × floor | RSS per conn (KiB) | connect rate (/s) | gaps | dropped | other load |")
     w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    labels = {"floor": "floor", "dropwire": "dropwire (embedded)", "redis": "dropwire (Redis)"}
+    labels = {"floor": "floor", "floor-st": "floor, single thread", "dropwire": "dropwire (embedded)", "redis": "dropwire (Redis)"}
     checks = []
     latency_rows = []
     for n in sizes:
         ratios = {"dropwire": ([], [], []), "redis": ([], [], [])}
         for rnd in range(1, a.rounds + 1):
             floor = load(a.work, f"floor-{n}-r{rnd}.json")
-            for name in ("floor", "dropwire", "redis"):
+            for name in ("floor", "floor-st", "dropwire", "redis"):
                 r = load(a.work, f"{name}-{n}-r{rnd}.json")
                 if r is None:
                     continue
                 latency_rows.append((n, rnd, labels[name], r))
                 t = r["time_to_last_ms"]
                 tr = cr = None
-                if floor and name != "floor":
+                if floor and name not in ("floor", "floor-st"):
                     tr = ratio(t["median"], floor["time_to_last_ms"]["median"])
                     cr = ratio(r.get("cpu_per_msg_us"), floor.get("cpu_per_msg_us"))
                     quiet = all((load_pct(x) or 0) <= a.disturbed_pct for x in (r, floor))
                     ratios[name][0].append((tr, quiet))
                     ratios[name][1].append((cr, quiet))
-                if name != "floor":
+                if name not in ("floor", "floor-st"):
                     ratios[name][2].append(r)
                 w(f"| {n:,} | {rnd} | {labels[name]} | {r['connected']:,} | {f(t['median'])} | {f(t['worst'])} | "
                   f"{f(tr) + '×' if tr else '—'} | {f(r.get('cpu_per_msg_us'))} | {f(cr) + '×' if cr else '—'} | "
@@ -191,6 +264,7 @@ def main():
         med = fl[len(fl) // 2] if fl else None
         w(f"| {n:,} | {rnd} | {label} | {f(c['p50'])} | {f(c['p90'])} | {f(c['p99'])} | {f(c['p999'])} | {f(c['max'])} | {f(med)} |")
     w("")
+    side_by_side(a, sizes, w)
     if int(a.storm) > 0:
         w("## Claim storm")
         w("")
@@ -203,7 +277,7 @@ def main():
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         p99s = {}
         storm_runs = {}
-        for name, label in (("floor", "floor"), ("dropwire", "dropwire (embedded)"), ("redis", "dropwire (Redis)")):
+        for name, label in (("floor", "floor"), ("floor-st", "floor, single thread"), ("dropwire", "dropwire (embedded)"), ("redis", "dropwire (Redis)")):
             for rnd in range(1, a.rounds + 1):
                 r = load(a.work, f"storm-{name}-{a.storm}-r{rnd}.json")
                 if r is None:

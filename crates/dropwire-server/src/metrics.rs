@@ -16,6 +16,8 @@ use crate::app::AppState;
 pub struct Metrics {
     registry: Registry,
     pub connections: IntGauge,
+    /// Tasks alive in the tokio runtime, read at each scrape (a leak shows as growth).
+    pub runtime_tasks: IntGauge,
     pub connections_total: IntCounter,
     pub messages_sent: IntCounter,
     pub broadcasts: IntCounter,
@@ -75,6 +77,7 @@ impl Metrics {
         ];
         let m = Metrics {
             connections: must(IntGauge::new("connections", "Viewer WebSocket connections open now")),
+            runtime_tasks: must(IntGauge::new("runtime_tasks", "Tasks alive in the hub's tokio runtime, read at the scrape")),
             connections_total: must(IntCounter::new("connections_total", "Viewer WebSocket connections accepted")),
             messages_sent: must(IntCounter::new("messages_sent_total", "Frames handed to viewer connections (broadcast copies and replies)")),
             broadcasts: must(IntCounter::new("broadcasts_total", "Broadcasts published (each serialized once)")),
@@ -117,6 +120,7 @@ impl Metrics {
         };
         let r = &m.registry;
         must(r.register(Box::new(m.connections.clone())));
+        must(r.register(Box::new(m.runtime_tasks.clone())));
         must(r.register(Box::new(m.connections_total.clone())));
         must(r.register(Box::new(m.messages_sent.clone())));
         must(r.register(Box::new(m.broadcasts.clone())));
@@ -204,6 +208,13 @@ impl Default for Metrics {
 /// `GET /metrics`: the counters, and the live figures of each drop loaded here.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.hubs.gauge_drops(&state.metrics).await;
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    state
+        .metrics
+        .runtime_tasks
+        .set(i64::try_from(tasks).unwrap_or(i64::MAX));
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -11,7 +11,9 @@
 //!   process's open-file limit; `dropwire-swarm merge A.json B.json --report ALL.json`
 //!   merges their reports exactly (histograms are carried whole).
 //! - `dropwire-swarm floor --bind 127.0.0.1:9000` runs the reference broadcaster: a bare
-//!   tokio-tungstenite server that writes the same pre-serialized bytes to every socket.
+//!   tokio-tungstenite server that writes the same pre-serialized bytes to every socket;
+//!   `floor --single-thread` the real floor: one thread, one epoll loop, each broadcast
+//!   framed once and that one buffer written to every socket.
 
 mod floor;
 mod frame;
@@ -59,6 +61,10 @@ enum Command {
     Floor {
         #[arg(long, default_value = "127.0.0.1:9000")]
         bind: SocketAddr,
+        /// One OS thread and one epoll loop, each broadcast framed once and the same buffer
+        /// written to every socket (no task per viewer): the floor of one write per viewer.
+        #[arg(long)]
+        single_thread: bool,
     },
     /// Merges the reports of swarm processes that watched the same drop.
     Merge {
@@ -94,11 +100,26 @@ fn check(report: &Report, strict: bool) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Floor {
+        bind,
+        single_thread: true,
+    }) = cli.command
+    {
+        // No runtime at all: the loop is the only thread.
+        return floor::single::serve(bind);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(run_cli(cli))
+}
+
+async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Floor { bind }) => floor::serve(bind).await,
+        Some(Command::Floor { bind, .. }) => floor::serve(bind).await,
         Some(Command::Merge { reports, report }) => {
             let parts = reports
                 .iter()

@@ -61,8 +61,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub expect_viewers: Option<u64>,
     /// The server's process id, for RSS and CPU time (found from the port when local).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Several, comma-separated (every hub node of a multi-node run): their RSS and CPU
+    /// time are summed, so CPU per delivered message is over all of them.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Loopback source addresses to spread the sockets over (127.0.0.1..N); 0 lets the kernel pick.
     #[arg(long, default_value_t = 64)]
     pub source_ips: u8,
@@ -119,16 +121,23 @@ fn kill(pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the server's figures when it runs on this machine.
-#[derive(Debug, Clone, Copy)]
-struct Probe(Option<u32>);
+/// Reads the server's figures when it runs on this machine: summed over its processes
+/// (several hub nodes), none when any of them cannot be read.
+#[derive(Debug, Clone)]
+struct Probe(Vec<u32>);
 
 impl Probe {
-    fn rss(self) -> Option<u64> {
-        self.0.and_then(procfs::rss_kib)
+    fn sum(&self, read: fn(u32) -> Option<u64>) -> Option<u64> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.iter().map(|&pid| read(pid)).sum()
     }
-    fn cpu_us(self) -> Option<u64> {
-        self.0.and_then(procfs::cpu_us)
+    fn rss(&self) -> Option<u64> {
+        self.sum(procfs::rss_kib)
+    }
+    fn cpu_us(&self) -> Option<u64> {
+        self.sum(procfs::cpu_us)
     }
 }
 
@@ -222,13 +231,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         }
     }
     let mut target = Target::new(&args.server, &args.admin_token)?;
-    let probe = Probe(args.server_pid.or_else(|| {
+    let probe = Probe(if args.server_pid.is_empty() {
         server
             .ip()
             .is_loopback()
             .then(|| procfs::pid_listening_on(server.port()))
             .flatten()
-    }));
+            .into_iter()
+            .collect()
+    } else {
+        args.server_pid.clone()
+    });
     let coordinator = args.join.is_none();
     let mut fired_us = Vec::with_capacity(args.broadcasts);
     let mut report = Report {
@@ -237,7 +250,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         processes: 1,
         started_ms: viewer::now_us() / 1000,
         viewers: args.viewers as u64,
-        server_pid: probe.0,
+        server_pid: probe.0.first().copied(),
         ..Report::default()
     };
 

@@ -1,5 +1,6 @@
-//! The swarm against the real reference broadcaster (`dropwire-swarm floor`), over real
-//! sockets: one process, then two processes on one drop with merged reports.
+//! The swarm against the real reference broadcasters (`dropwire-swarm floor`, and
+//! `floor --single-thread`), over real sockets: one process, two processes on one drop
+//! with merged reports, and a claim storm; each against both floors.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,6 +10,10 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dropwire-swarm");
 
+/// The multi-threaded floor's extra arguments (none), and the single-thread floor's.
+const MULTI: &[&str] = &[];
+const SINGLE: &[&str] = &["--single-thread"];
+
 /// The floor on a free port; killed when dropped.
 struct Floor {
     child: Child,
@@ -16,9 +21,10 @@ struct Floor {
 }
 
 impl Floor {
-    fn start() -> Floor {
+    fn start(extra: &[&str]) -> Floor {
         let mut child = Command::new(BIN)
             .args(["floor", "--bind", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the floor starts");
@@ -33,6 +39,16 @@ impl Floor {
             .unwrap_or_else(|| panic!("no URL in {line:?}"))
             .to_owned();
         Floor { child, url }
+    }
+
+    /// The floor process's threads, from `/proc`.
+    fn threads(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
     }
 }
 
@@ -64,8 +80,17 @@ fn bench_rows(report: &Value) -> Vec<&Value> {
 
 #[test]
 fn one_process_times_every_broadcast_to_every_viewer() {
-    let floor = Floor::start();
-    let path = scratch("one.json");
+    one_process(MULTI, "one.json");
+}
+
+#[test]
+fn one_process_times_every_broadcast_to_every_viewer_single_thread() {
+    one_process(SINGLE, "one-st.json");
+}
+
+fn one_process(kind: &[&str], report: &str) {
+    let floor = Floor::start(kind);
+    let path = scratch(report);
     let status = Command::new(BIN)
         .args([
             "--server",
@@ -106,13 +131,30 @@ fn one_process_times_every_broadcast_to_every_viewer() {
     // The floor runs here: its memory and CPU time were read from /proc.
     assert!(r["server_rss_kib"].as_u64().unwrap() > 0);
     assert!(r["server_cpu_broadcast_ms"].is_number());
+    if kind == SINGLE {
+        // It served 120 viewers and the control requests on its one thread.
+        assert_eq!(floor.threads(), 1);
+    }
 }
 
 #[test]
 fn two_processes_watch_one_drop_and_their_reports_merge() {
-    let floor = Floor::start();
-    let (a, b, all) = (scratch("a.json"), scratch("b.json"), scratch("all.json"));
-    let drop_id = format!("merge-{}", std::process::id());
+    two_processes(MULTI, "");
+}
+
+#[test]
+fn two_processes_watch_one_drop_and_their_reports_merge_single_thread() {
+    two_processes(SINGLE, "st-");
+}
+
+fn two_processes(kind: &[&str], prefix: &str) {
+    let floor = Floor::start(kind);
+    let (a, b, all) = (
+        scratch(&format!("{prefix}a.json")),
+        scratch(&format!("{prefix}b.json")),
+        scratch(&format!("{prefix}all.json")),
+    );
+    let drop_id = format!("merge-{prefix}{}", std::process::id());
     let lead = Command::new(BIN)
         .args([
             "--server",
@@ -175,8 +217,17 @@ fn two_processes_watch_one_drop_and_their_reports_merge() {
 
 #[test]
 fn a_claim_storm_sells_the_stock_once() {
-    let floor = Floor::start();
-    let path = scratch("storm.json");
+    claim_storm(MULTI, "storm.json");
+}
+
+#[test]
+fn a_claim_storm_sells_the_stock_once_single_thread() {
+    claim_storm(SINGLE, "storm-st.json");
+}
+
+fn claim_storm(kind: &[&str], report: &str) {
+    let floor = Floor::start(kind);
+    let path = scratch(report);
     let status = Command::new(BIN)
         .args([
             "--server",

@@ -62,6 +62,9 @@ async fn gauges_follow_the_drop_and_counters_start_at_zero() -> Result<()> {
     assert_eq!(sample(&during, &viewers), Some(1.0));
     let ok = "dropwire_claims_total{result=\"ok\"}";
     assert_eq!(sample(&during, ok), Some(1.0));
+    // The runtime's live tasks, read at the scrape: the viewer's socket is one of them.
+    let tasks = sample(&during, "dropwire_runtime_tasks").context("tasks are gauged")?;
+    assert!(tasks >= 1.0, "{tasks}");
     let timed = sample(&during, "dropwire_store_seconds_count{op=\"claim\"}")
         .context("claims are timed")?;
     assert_eq!(timed, 1.0);
