@@ -111,6 +111,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StockItem {
     pub sku: String,
     pub left: u32,
@@ -235,6 +236,7 @@ impl ServerMsg {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct FiredCueView {
     pub index: Option<usize>,
     pub at_ms: u64,
@@ -252,6 +254,7 @@ impl From<&FiredCue> for FiredCueView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct NextCue {
     pub index: usize,
     #[serde(rename = "type")]
@@ -271,6 +274,7 @@ impl NextCue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CouponView {
     pub index: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +296,7 @@ pub enum Audience {
 
 /// The drop with its live state: `GET /api/v1/drops/{id}` and the WebSocket `snapshot`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DropSnapshot {
     pub id: String,
     pub title: String,
@@ -320,6 +325,7 @@ pub struct DropSnapshot {
     pub early_access_s: u32,
     /// The announced start (RFC 3339), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = DateTime))]
     pub starts_at: Option<StartsAt>,
     pub coupons: Vec<CouponView>,
     pub stock: Vec<StockItem>,
@@ -334,6 +340,7 @@ pub struct DropSnapshot {
 
 /// A SKU in its early-access window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct EarlySku {
     pub sku: String,
     pub public_ms: u64,
