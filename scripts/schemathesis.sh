@@ -2,7 +2,7 @@
 # Schemathesis (PyPI, in the repository's .venv: scripts/setup.sh) against a fresh hub: every
 # operation of its OpenAPI document (GET /api/v1/openapi.json), every check (`--checks all`),
 # with the admin token for the admin routes and a freshly minted viewer token for the viewer
-# routes. Settings, and why each exception to a check is there, are in
+# routes, on a drop made first. Settings, and why each exception to a check is there, are in
 # scripts/schemathesis.toml.
 #
 # DW_SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 25: a few minutes on
@@ -22,7 +22,13 @@ fi
 DW_VIEWER_TOKEN=$(curl -fsS -X POST "$DW_URL/api/v1/viewers" \
   -H "Authorization: Bearer $DW_ADMIN_TOKEN" -H 'content-type: application/json' \
   -d '{"handle": "schemathesis"}' | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["token"])')
-export DW_ADMIN_TOKEN DW_VIEWER_TOKEN
+# A real drop (the example one), whose id the operations on a drop use (schemathesis.toml),
+# so they reach past the 404 of an unknown drop.
+DW_DROP_ID=schemathesis
+.venv/bin/python -c 'import json, sys; d = json.load(open("examples/speckled-mugs.json")); d["id"] = sys.argv[1]; print(json.dumps(d))' "$DW_DROP_ID" |
+  curl -fsS -o /dev/null -X POST "$DW_URL/api/v1/drops" \
+    -H "Authorization: Bearer $DW_ADMIN_TOKEN" -H 'content-type: application/json' --data-binary @-
+export DW_ADMIN_TOKEN DW_VIEWER_TOKEN DW_DROP_ID
 
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
