@@ -304,3 +304,61 @@ async fn the_document_and_the_reference_page_are_served() -> Result<()> {
     assert_eq!(body["error"]["code"], "not_found");
     server.stop().await
 }
+
+/// What Schemathesis found, fixed: JSON Schema's integers include `2.0`, so the hub reads a
+/// whole number written with a fraction as that integer (and still refuses `2.5`); a ledger
+/// import line that is JSON but not an object is a bad line, not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_valid_bodies_are_read_as_the_document_says() -> Result<()> {
+    let server = common::TestServer::start().await?;
+    let mut spec = common::drop_spec("whole-floats", 40, 1, common::far_script());
+    spec["hold_s"] = serde_json::json!(900.0);
+    spec["inventory"][0]["price_cents"] = serde_json::json!(3.4e3);
+    spec["inventory"][0]["stock"] = serde_json::json!(40.0);
+    let (status, drop) = server.post("/api/v1/drops", spec).await?;
+    assert_eq!(status, 201, "{drop}");
+    assert_eq!(drop["hold_s"], 900);
+    assert_eq!(drop["inventory"][0]["price_cents"], 3400);
+    server
+        .ok("/api/v1/drops/whole-floats/start", serde_json::json!({}))
+        .await?;
+    let (status, drop) = server
+        .post(
+            "/api/v1/drops/whole-floats/fire",
+            serde_json::json!({"cue": 1.0}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{drop}");
+    assert_eq!(
+        drop["fired"].as_array().map(Vec::len),
+        Some(2),
+        "intro and reveal"
+    );
+
+    let mut fractional = common::drop_spec("fractions", 40, 1, common::far_script());
+    fractional["hold_s"] = serde_json::json!(900.5);
+    let (status, body) = server.post("/api/v1/drops", fractional).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request");
+    assert_eq!(body["error"]["field"], "hold_s");
+
+    let resp = server
+        .http
+        .post(format!("{}/api/v1/ledger/import", server.base))
+        .bearer_auth(common::ADMIN)
+        .header("content-type", "application/x-ndjson")
+        .body("[null, null]\n7\n")
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await?;
+    assert_eq!(body["error"]["code"], "bad_lines");
+    let lines: Vec<u64> = body["error"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 2]);
+    server.stop().await
+}
