@@ -315,6 +315,25 @@ async fn schema_valid_bodies_are_read_as_the_document_says() -> Result<()> {
     spec["hold_s"] = serde_json::json!(900.0);
     spec["inventory"][0]["price_cents"] = serde_json::json!(3.4e3);
     spec["inventory"][0]["stock"] = serde_json::json!(40.0);
+    let body = serde_json::to_string(&spec)?.replace(
+        "\"price_cents\":2900",
+        // Read exactly: a float parser that rounds loosely makes it 2067851504154365.25.
+        "\"price_cents\":2067851504154365.0",
+    );
+    let resp = server
+        .http
+        .post(format!("{}/api/v1/drops", server.base))
+        .bearer_auth(common::ADMIN)
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let drop: Value = resp.json().await?;
+    assert_eq!(
+        status, 422,
+        "read as a whole number, then too high a price: {drop}"
+    );
+    assert_eq!(drop["error"]["field"], "inventory[1].price_cents");
     let (status, drop) = server.post("/api/v1/drops", spec).await?;
     assert_eq!(status, 201, "{drop}");
     assert_eq!(drop["hold_s"], 900);
