@@ -5,6 +5,7 @@
 # routes, on a drop made first. Settings, and why each exception to a check is there, are in
 # scripts/schemathesis.toml.
 #
+# With DW_URL and DW_ADMIN_TOKEN set, it tests that hub instead of starting one.
 # DW_SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 25: a few minutes on
 # two cores). DW_SCHEMATHESIS_ARGS: more flags for `schemathesis run` (split on spaces),
 # e.g. `--seed 1` to replay a run or `--include-path /api/v1/drops` to try one route.
@@ -25,9 +26,13 @@ DW_VIEWER_TOKEN=$(curl -fsS -X POST "$DW_URL/api/v1/viewers" \
 # A real drop (the example one), whose id the operations on a drop use (schemathesis.toml),
 # so they reach past the 404 of an unknown drop.
 DW_DROP_ID=schemathesis
-.venv/bin/python -c 'import json, sys; d = json.load(open("examples/speckled-mugs.json")); d["id"] = sys.argv[1]; print(json.dumps(d))' "$DW_DROP_ID" |
-  curl -fsS -o /dev/null -X POST "$DW_URL/api/v1/drops" \
-    -H "Authorization: Bearer $DW_ADMIN_TOKEN" -H 'content-type: application/json' --data-binary @-
+created=$(.venv/bin/python -c 'import json, sys; d = json.load(open("examples/speckled-mugs.json")); d["id"] = sys.argv[1]; print(json.dumps(d))' "$DW_DROP_ID" |
+  curl -sS -o /dev/null -w '%{http_code}' -X POST "$DW_URL/api/v1/drops" \
+    -H "Authorization: Bearer $DW_ADMIN_TOKEN" -H 'content-type: application/json' --data-binary @-)
+case "$created" in
+  201 | 409) ;; # made now, or by an earlier run against the same hub
+  *) echo "schemathesis: creating the drop $DW_DROP_ID answered $created" >&2; exit 1 ;;
+esac
 export DW_ADMIN_TOKEN DW_VIEWER_TOKEN DW_DROP_ID
 
 report=$(mktemp -d)
