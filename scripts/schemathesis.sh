@@ -6,7 +6,7 @@
 # scripts/schemathesis.toml.
 #
 # With DW_URL and DW_ADMIN_TOKEN set, it tests that hub instead of starting one.
-# DW_SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 25: a few minutes on
+# DW_SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 50: about a minute on
 # two cores). DW_SCHEMATHESIS_ARGS: more flags for `schemathesis run` (split on spaces),
 # e.g. `--seed 1` to replay a run or `--include-path /api/v1/drops` to try one route.
 set -euo pipefail
@@ -40,7 +40,7 @@ trap 'rm -rf "$report"' EXIT
 # shellcheck disable=SC2086 # DW_SCHEMATHESIS_ARGS is a list of flags
 .venv/bin/schemathesis --config-file scripts/schemathesis.toml run "$DW_URL/api/v1/openapi.json" \
   --checks all \
-  --max-examples "${DW_SCHEMATHESIS_EXAMPLES:-25}" \
+  --max-examples "${DW_SCHEMATHESIS_EXAMPLES:-50}" \
   --workers 2 \
   --no-color \
   --report junit --report-dir "$report" \
