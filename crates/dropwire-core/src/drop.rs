@@ -12,6 +12,7 @@ use crate::timeline::ControlEntry;
 
 /// The kind of event, for lifetime-value reports by event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DropKind {
     #[default]
@@ -21,17 +22,24 @@ pub enum DropKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InventoryItem {
+    #[cfg_attr(feature = "utoipa", schema(pattern = "^[A-Za-z0-9._-]{1,64}$"))]
     pub sku: String,
+    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 200))]
     pub name: String,
+    #[cfg_attr(feature = "utoipa", schema(maximum = 100_000_000))]
     pub price_cents: u64,
+    #[cfg_attr(feature = "utoipa", schema(maximum = 1_000_000))]
     pub stock: u32,
     #[serde(default = "one")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 100, default = 1))]
     pub per_viewer_limit: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
     /// The variants a viewer may name as its size on the waitlist (e.g. `["S", "M", "L"]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "utoipa", schema(max_items = 20))]
     pub variants: Vec<String>,
 }
 
@@ -49,25 +57,36 @@ fn default_currency() -> String {
 
 /// The create body of `POST /api/v1/drops`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DropSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(pattern = "^[a-z0-9-]{1,64}$"))]
     pub id: Option<String>,
+    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 200))]
     pub title: String,
     #[serde(default)]
     pub kind: DropKind,
     #[serde(default = "default_currency")]
+    #[cfg_attr(feature = "utoipa", schema(pattern = "^[A-Z]{3}$", default = "EUR"))]
     pub currency: String,
     #[serde(default = "default_hold_s")]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(minimum = 10, maximum = 86_400, default = 900)
+    )]
     pub hold_s: u32,
+    #[cfg_attr(feature = "utoipa", schema(min_items = 1, max_items = 100))]
     pub inventory: Vec<InventoryItem>,
     pub script: Script,
     /// The announced start (RFC 3339 in the API): the overlay counts down to it and the
     /// waitlist is open before it. Informative: the streamer still starts the drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = DateTime))]
     pub starts_at: Option<StartsAt>,
     /// Seconds after each reveal during which only the drop's early-access segment (its
     /// waitlist) may claim; 0 turns early access off.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "utoipa", schema(maximum = 3600))]
     pub early_access_s: u32,
     /// The immediate follow-up of each granted claim (confirmation, cross-sell, coupon).
     #[serde(default, skip_serializing_if = "Option::is_none")]

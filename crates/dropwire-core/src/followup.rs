@@ -28,6 +28,7 @@ const MAX_DETAIL: usize = 4096;
 
 /// An item suggested with a confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CrossSell {
     pub name: String,
@@ -37,6 +38,7 @@ pub struct CrossSell {
 
 /// The follow-up coupon each granted claim gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CouponRule {
     pub percent_off: u32,
@@ -50,6 +52,7 @@ fn default_valid_h() -> u32 {
 
 /// A drop's immediate follow-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
     #[serde(default)]
@@ -60,6 +63,7 @@ pub struct FollowUp {
 
 /// What a nurture step offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Offer {
     Subscription,
@@ -69,6 +73,7 @@ pub enum Offer {
 
 /// One step of a nurture schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NurtureStep {
     pub after_s: u64,

@@ -18,6 +18,7 @@ pub const DEFAULT_MAKER: &str = "default";
 
 /// What happened. The names are the API's `kind` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum FactKind {
     #[serde(rename = "waitlist.joined")]
     WaitlistJoined,
@@ -99,6 +100,30 @@ impl FactKind {
     }
 }
 
+/// An entry of a webhook endpoint's `events`: a fact kind, or `*` for every one. The JSON
+/// Schema of those strings (the API's OpenAPI document); endpoints keep them as strings.
+#[cfg(feature = "utoipa")]
+#[derive(Debug)]
+pub struct EventName;
+
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for EventName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = FactKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(std::iter::once("*"));
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(names))
+            .description(Some("A fact kind, or `*` for every one"))
+            .into()
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for EventName {}
+
 impl std::fmt::Display for FactKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -107,6 +132,7 @@ impl std::fmt::Display for FactKind {
 
 /// One funnel fact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Fact {
     /// Unique; a second write of the same id is ignored.
     pub id: String,

@@ -115,6 +115,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StockItem {
     pub sku: String,
     pub left: u32,
@@ -242,6 +243,7 @@ impl ServerMsg {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct FiredCueView {
     pub index: Option<usize>,
     pub at_ms: u64,
@@ -259,6 +261,7 @@ impl From<&FiredCue> for FiredCueView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct NextCue {
     pub index: usize,
     #[serde(rename = "type")]
@@ -278,6 +281,7 @@ impl NextCue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CouponView {
     pub index: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,6 +303,7 @@ pub enum Audience {
 
 /// The drop with its live state: `GET /api/v1/drops/{id}` and the WebSocket `snapshot`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DropSnapshot {
     pub id: String,
     pub title: String,
@@ -327,6 +332,7 @@ pub struct DropSnapshot {
     pub early_access_s: u32,
     /// The announced start (RFC 3339), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = DateTime))]
     pub starts_at: Option<StartsAt>,
     pub coupons: Vec<CouponView>,
     pub stock: Vec<StockItem>,
@@ -341,6 +347,7 @@ pub struct DropSnapshot {
 
 /// A SKU in its early-access window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct EarlySku {
     pub sku: String,
     pub public_ms: u64,

@@ -15,13 +15,17 @@ pub const MAX_CUES: usize = 500;
 pub const MAX_TEXT: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Script {
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 14_400))]
     pub duration_s: u32,
+    #[cfg_attr(feature = "utoipa", schema(min_items = 1, max_items = 500))]
     pub cues: Vec<Cue>,
 }
 
 /// What a cue does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CueType {
     Intro,
@@ -56,6 +60,7 @@ impl CueType {
 
 /// One cue. Fields beyond `at_s` and `type` depend on the type; [`Script::validate`] checks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Cue {
     /// Offset from the start, in seconds of live time (pauses do not count). Ignored for ad-hoc cues.
     #[serde(default)]
@@ -63,8 +68,10 @@ pub struct Cue {
     #[serde(rename = "type")]
     pub kind: CueType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 500))]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 500))]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,

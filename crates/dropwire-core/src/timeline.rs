@@ -22,6 +22,7 @@ use crate::error::CoreError;
 use crate::script::{Cue, CueType, Script};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DropState {
     Scheduled,
@@ -49,6 +50,7 @@ impl fmt::Display for DropState {
 
 /// What `fire` names: a script cue by index, or an ad-hoc cue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum FireTarget {
     Script(usize),

@@ -20,6 +20,7 @@ const MAX_CONTACT: usize = 254;
 
 /// What a viewer intends to buy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Intent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +33,7 @@ pub struct Intent {
 
 /// What a viewer agrees to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     /// The maker may contact the viewer about this and later drops.
@@ -41,6 +43,7 @@ pub struct Consent {
 
 /// The body of `POST /api/v1/drops/{id}/waitlist`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WaitlistJoin {
     #[serde(default)]

@@ -11,6 +11,7 @@ use crate::{FunnelError, Ledger};
 
 /// A follow-up coupon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Coupon {
     pub code: String,
     pub claim_code: String,

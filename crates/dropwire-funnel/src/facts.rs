@@ -15,6 +15,7 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// A fact as the ledger keeps it: with its place in the ledger's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StoredFact {
     /// The order facts were recorded in (increasing; gaps are possible).
     pub seq: i64,

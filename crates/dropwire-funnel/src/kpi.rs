@@ -36,6 +36,7 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 
 /// One drop's KPIs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DropKpis {
     pub drop_id: String,
     pub title: Option<String>,
@@ -132,6 +133,7 @@ impl DropKpis {
 /// Mean revenue per buyer within 30, 90 and 365 days of the first purchase, for the buyers
 /// whose first purchase was in a drop of `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Ltv {
     pub kind: String,
     /// Buyers in the cohort.
@@ -140,6 +142,7 @@ pub struct Ltv {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LtvWindow {
     pub days: u64,
     /// Buyers whose window has closed (the mean is over them).
@@ -150,6 +153,7 @@ pub struct LtvWindow {
 
 /// How many of a drop's buyers had bought again `day` days after their purchase in it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CurvePoint {
     pub day: u64,
     pub share: f64,

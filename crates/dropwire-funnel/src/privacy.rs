@@ -17,6 +17,7 @@ use crate::{FunnelError, Ledger};
 
 /// Everything the ledger holds of one viewer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ViewerExport {
     pub viewer_id: String,
     pub facts: Vec<StoredFact>,

@@ -13,6 +13,7 @@ use crate::{FunnelError, Ledger};
 
 /// One viewer on a drop's waitlist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct WaitlistEntry {
     pub drop_id: String,
     pub viewer_id: String,

@@ -16,6 +16,7 @@ use crate::{Backend, FunnelError, Ledger};
 
 /// An endpoint as the API shows it (never with its secret, but at creation and rotation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub id: String,
     pub maker: String,
@@ -45,10 +46,17 @@ pub struct Target {
 
 /// What may change on an endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     pub url: Option<String>,
+    #[cfg_attr(feature = "utoipa", schema(
+        value_type = Option<Vec<dropwire_core::funnel::EventName>>,
+        min_items = 1,
+        max_items = 50
+    ))]
     pub events: Option<Vec<String>>,
+    #[cfg_attr(feature = "utoipa", schema(max_length = 500))]
     pub description: Option<String>,
     /// `true` re-enables a disabled endpoint (its failure streak starts over).
     pub enabled: Option<bool>,
@@ -82,6 +90,7 @@ pub enum Outcome {
 
 /// One attempt, as the deliveries list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +102,7 @@ pub struct Attempt {
 
 /// One message to one endpoint, with its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub msg_id: String,
     pub event: String,

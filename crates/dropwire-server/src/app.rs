@@ -455,6 +455,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (StatusCode::OK, Json(json!({"status": "ready"})))
 }
 
+/// An unknown path: the API's 404 `not_found` (with its JSON body, like every error).
+async fn no_route() -> AppError {
+    AppError::NotFound("no such route (the API's routes: /api/docs)".into())
+}
+
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -464,6 +469,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .fallback(no_route)
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -155,14 +155,13 @@ impl Keys {
     }
 }
 
-/// A handle as shown on the leaderboard: trimmed, 1-32 printable characters.
+/// A handle as shown on the leaderboard: control characters dropped, then trimmed, 1-32
+/// printable characters (so at least one that is not a space).
 pub fn clean_handle(raw: &str) -> Option<String> {
-    let h: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_HANDLE)
-        .collect();
+    // Dropped before trimming: spaces between control characters are spaces at the ends
+    // once those are gone (found by Schemathesis: a handle of spaces was accepted).
+    let visible: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let h: String = visible.trim().chars().take(MAX_HANDLE).collect();
     (!h.is_empty()).then_some(h)
 }
 
@@ -269,6 +268,8 @@ mod tests {
     fn handles_are_cleaned() {
         assert_eq!(clean_handle("  ana\n "), Some("ana".into()));
         assert_eq!(clean_handle("   "), None);
+        assert_eq!(clean_handle("\u{1}\u{202f}\u{17}\r\u{2002} \u{97}"), None);
+        assert_eq!(clean_handle("\u{1} ana\u{7} "), Some("ana".into()));
         assert_eq!(clean_handle(&"x".repeat(100)).map(|h| h.len()), Some(32));
     }
 }

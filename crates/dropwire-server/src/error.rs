@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use dropwire_core::CoreError;
 use dropwire_funnel::FunnelError;
 use dropwire_store::StoreError;
-use serde_json::json;
+use serde::Serialize;
 
 /// Start-up errors are named after the setting; request errors become API.md's error shape.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,37 @@ pub enum AppError {
 
 /// Start-up errors from reading the configuration.
 pub type ConfigError = AppError;
+
+/// The body of every HTTP error (`docs/api.md`, "Errors").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: one of the codes of `docs/api.md`, "Errors".
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// What went wrong and how to fix it, for a person.
+    pub message: String,
+    /// The JSON path (or query parameter) of the offending input, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "script.cues[2].sku")]
+    pub field: Option<String>,
+    /// `bad_lines` (a ledger import): the lines that are not facts, the first 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub lines: Option<Vec<BadLine>>,
+}
+
+/// One refused line of a ledger import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BadLine {
+    /// 1-based (0: the body as a whole, e.g. not UTF-8).
+    pub line: usize,
+    pub message: String,
+}
 
 impl AppError {
     pub fn bad_request(
@@ -203,16 +234,26 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let mut body = json!({"error": {"code": code, "message": self.message()}});
-        if let Some(field) = self.field() {
-            body["error"]["field"] = json!(field);
-        }
-        if let AppError::ImportRejected { errors, .. } = &self {
-            body["error"]["lines"] = errors
-                .iter()
-                .map(|(line, message)| json!({"line": line, "message": message}))
-                .collect();
-        }
+        let lines = match &self {
+            AppError::ImportRejected { errors, .. } => Some(
+                errors
+                    .iter()
+                    .map(|(line, message)| BadLine {
+                        line: *line,
+                        message: message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.message(),
+                field: self.field(),
+                lines,
+            },
+        };
         let mut resp = (status, axum::Json(body)).into_response();
         if let AppError::RateLimited { retry_after_s } | AppError::Busy { retry_after_s } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.max(1).to_string()) {

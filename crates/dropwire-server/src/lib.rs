@@ -15,8 +15,9 @@
 //!   Webhooks), and firing nurture timers.
 //! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
 //!   reconciliation with the store.
-//! - [`api`]: the HTTP control API.
-//! - [`pages`]: the embedded overlay, OBS and panel pages.
+//! - [`api`]: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
+//!   the handlers.
+//! - [`pages`]: the embedded overlay, OBS and panel pages, and the API reference page.
 //! - [`auth`]: the admin token and viewer tokens.
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
@@ -37,6 +38,7 @@ pub mod healthcheck;
 pub mod hub;
 pub mod metered;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod relay;
 pub mod requests;

@@ -1,5 +1,6 @@
-//! The three pages (`/live/{id}`, `/obs/{id}?key=…`, `/panel`) and their assets, embedded
-//! in the binary from `overlay-web/` at build time. Pages are never cached stale
+//! The three pages (`/live/{id}`, `/obs/{id}?key=…`, `/panel`), the API reference
+//! (`/api/docs`, which renders `/api/v1/openapi.json`) and their assets, embedded in the
+//! binary from `overlay-web/` at build time. Pages are never cached stale
 //! (`no-cache` with an ETag); assets carry ETags and are compressed by the router.
 
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/panel") }))
         .route("/panel", get(panel))
+        .route("/api/docs", get(api_docs))
         .route("/live/{id}", get(live))
         .route("/obs/{id}", get(obs))
         .route("/assets/{*path}", get(asset))
@@ -78,6 +80,17 @@ async fn panel(headers: HeaderMap) -> Response {
     embedded(
         Pages::get("panel.html"),
         "panel.html",
+        &headers,
+        "no-cache",
+        true,
+    )
+}
+
+/// The API reference: renders the OpenAPI document in the browser (no CDN, no network).
+async fn api_docs(headers: HeaderMap) -> Response {
+    embedded(
+        Pages::get("api-docs.html"),
+        "api-docs.html",
         &headers,
         "no-cache",
         true,

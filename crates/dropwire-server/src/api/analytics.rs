@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_funnel::{CurvePoint, DropKpis, Ltv};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{csv, wants_csv};
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 
 /// The CSV columns of a row of KPIs, and how to read each from its JSON.
 const COLUMNS: [&str; 24] = [
@@ -62,16 +63,6 @@ fn row(k: &impl Serialize, first: Option<(&str, &str)>) -> Vec<String> {
     out
 }
 
-/// The ratio fields compared between drops.
-const RATIOS: [&str; 6] = [
-    "intent_to_buy",
-    "claim_rate",
-    "conversion_48h",
-    "re_engagement",
-    "repeat_90d",
-    "revenue_cents",
-];
-
 async fn all(state: &AppState, only: Option<&str>) -> Result<Vec<DropKpis>, AppError> {
     Ok(state
         .ledger()?
@@ -79,12 +70,28 @@ async fn all(state: &AppState, only: Option<&str>) -> Result<Vec<DropKpis>, AppE
         .await?)
 }
 
-#[derive(Debug, Serialize)]
-pub struct DropList {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiList {
     drops: Vec<DropKpis>,
 }
 
+const KPI_ERRORS: &str =
+    "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached";
+
 /// `GET /api/v1/analytics/drops`: every drop the ledger knows, with its KPIs.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics/drops",
+    tag = "analytics",
+    operation_id = "analytics_drops",
+    summary = "Every drop the ledger knows (hub drops and imported ones) with its KPIs, in the order they started",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The KPIs of every drop; with `Accept: text/csv`, one row per drop",
+            content((KpiList = "application/json"), (String = "text/csv"))),
+        (status = 503, description = KPI_ERRORS, body = ErrorBody),
+    )
+)]
 pub async fn drops(
     _: Admin,
     State(state): State<AppState>,
@@ -98,11 +105,11 @@ pub async fn drops(
             drops.iter().map(|k| row(k, None)),
         ));
     }
-    Ok(Json(DropList { drops }).into_response())
+    Ok(Json(KpiList { drops }).into_response())
 }
 
 /// One drop's funnel, step by step, for the chart.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FunnelSteps {
     viewers: u64,
     waitlist: u64,
@@ -110,7 +117,7 @@ pub struct FunnelSteps {
     redemptions: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DropAnalytics {
     #[serde(flatten)]
     kpis: DropKpis,
@@ -119,6 +126,21 @@ pub struct DropAnalytics {
 }
 
 /// `GET /api/v1/analytics/drops/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics/drops/{id}",
+    tag = "analytics",
+    operation_id = "analytics_drop",
+    summary = "One drop's KPIs, its funnel step by step and its 90-day repeat curve",
+    params(("id" = String, Path, description = "The drop's id (in the ledger: a hub drop or an imported one)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop's KPIs; with `Accept: text/csv`, one row",
+            content((DropAnalytics = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "`not_found`: no facts of that drop in the ledger", body = ErrorBody),
+        (status = 503, description = KPI_ERRORS, body = ErrorBody),
+    )
+)]
 pub async fn drop(
     _: Admin,
     State(state): State<AppState>,
@@ -152,12 +174,51 @@ pub async fn drop(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
+    /// Drops that started at or after this time: Unix ms, RFC 3339, or `YYYY-MM-DD`
+    /// (midnight UTC), after 1970.
+    #[param(example = "2026-12-01")]
     from: Option<String>,
+    /// Drops that started before this time (as `from`).
+    #[param(example = "2027-01-01")]
     to: Option<String>,
+    /// How to group the drops (default `kind`).
+    #[param(value_type = Option<GroupBy>, inline)]
     by: Option<String>,
+}
+
+/// How the summary groups drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// By event type (`drop`, `workshop`, `demo`).
+    Kind,
+    /// By the recipe the drop was made from (`(none)` without one).
+    Recipe,
+    /// By the month it started (`YYYY-MM`, UTC).
+    Month,
+}
+
+impl GroupBy {
+    fn parse(s: &str) -> Option<GroupBy> {
+        match s {
+            "kind" => Some(GroupBy::Kind),
+            "recipe" => Some(GroupBy::Recipe),
+            "month" => Some(GroupBy::Month),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Kind => "kind",
+            GroupBy::Recipe => "recipe",
+            GroupBy::Month => "month",
+        }
+    }
 }
 
 /// A time as the query gives it: Unix ms, RFC 3339, or a date (`2026-12-01`, midnight UTC).
@@ -189,7 +250,7 @@ fn month(ms: u64) -> String {
     format!("{:04}-{:02}", t.year(), u8::from(t.month()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Group {
     key: String,
     drops: u64,
@@ -197,7 +258,7 @@ pub struct Group {
     kpis: DropKpis,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Summary {
     from_ms: Option<u64>,
     to_ms: Option<u64>,
@@ -208,6 +269,21 @@ pub struct Summary {
 }
 
 /// `GET /api/v1/analytics/summary?from=&to=&by=kind|recipe|month`
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics/summary",
+    tag = "analytics",
+    operation_id = "analytics_summary",
+    summary = "Pooled KPIs of the drops grouped by kind, recipe or month, and LTV by event type",
+    params(SummaryQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The groups; with `Accept: text/csv`, one row per group",
+            content((Summary = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "`bad_request`: `from` or `to` is not a time, `by` is not kind, recipe or month, or an unknown parameter", body = ErrorBody),
+        (status = 503, description = KPI_ERRORS, body = ErrorBody),
+    )
+)]
 pub async fn summary(
     _: Admin,
     State(state): State<AppState>,
@@ -217,24 +293,26 @@ pub async fn summary(
     let Query(q) = query.map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))?;
     let from = q.from.as_deref().map(|f| moment(f, "from")).transpose()?;
     let to = q.to.as_deref().map(|t| moment(t, "to")).transpose()?;
-    let by = q.by.unwrap_or_else(|| "kind".into());
-    if !matches!(by.as_str(), "kind" | "recipe" | "month") {
-        return Err(AppError::bad_request(
-            "bad_request",
-            "by is kind, recipe or month",
-            Some("by".into()),
-        ));
-    }
+    let by = match q.by.as_deref() {
+        None => GroupBy::Kind,
+        Some(by) => GroupBy::parse(by).ok_or_else(|| {
+            AppError::bad_request(
+                "bad_request",
+                "by is kind, recipe or month",
+                Some("by".into()),
+            )
+        })?,
+    };
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for k in all(&state, None).await? {
         let starts = k.starts_ms.unwrap_or(0);
         if from.is_some_and(|f| starts < f) || to.is_some_and(|t| starts >= t) {
             continue;
         }
-        let key = match by.as_str() {
-            "kind" => k.kind.clone(),
-            "recipe" => k.recipe.clone().unwrap_or_else(|| "(none)".into()),
-            _ => month(starts),
+        let key = match by {
+            GroupBy::Kind => k.kind.clone(),
+            GroupBy::Recipe => k.recipe.clone().unwrap_or_else(|| "(none)".into()),
+            GroupBy::Month => month(starts),
         };
         let group = groups.entry(key.clone()).or_insert_with(|| {
             // The group's pooled figures: sums of the counts, ratios of the sums.
@@ -260,7 +338,7 @@ pub async fn summary(
             r
         });
         return Ok(csv::response(
-            &format!("analytics-by-{by}.csv"),
+            &format!("analytics-by-{}.csv", by.as_str()),
             &header,
             rows,
         ));
@@ -272,27 +350,81 @@ pub async fn summary(
     Ok(Json(Summary {
         from_ms: from,
         to_ms: to,
-        by,
+        by: by.as_str().to_owned(),
         groups,
         ltv_by_kind,
     })
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CompareQuery {
+    /// 1-20 drop ids, comma-separated (spaces around them and empty ones are ignored); the
+    /// first is the base of the differences.
+    #[param(
+        example = "mugs-11,mugs-12",
+        pattern = r"^(\s*,)*[^,]*[^,\s][^,]*(,\s*)*(,[^,]*[^,\s][^,]*(,\s*)*){0,19}$"
+    )]
     drops: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A drop's ratios (and revenue) minus those of the first drop compared; `null` where
+/// either is undefined.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Difference {
+    drop_id: String,
+    /// The first drop compared.
+    versus: String,
+    intent_to_buy: Option<f64>,
+    claim_rate: Option<f64>,
+    conversion_48h: Option<f64>,
+    re_engagement: Option<f64>,
+    repeat_90d: Option<f64>,
+    revenue_cents: Option<f64>,
+}
+
+impl Difference {
+    fn between(k: &DropKpis, base: &DropKpis) -> Self {
+        let minus = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+        Difference {
+            drop_id: k.drop_id.clone(),
+            versus: base.drop_id.clone(),
+            intent_to_buy: minus(k.intent_to_buy, base.intent_to_buy),
+            claim_rate: minus(k.claim_rate, base.claim_rate),
+            conversion_48h: minus(k.conversion_48h, base.conversion_48h),
+            re_engagement: minus(k.re_engagement, base.re_engagement),
+            repeat_90d: minus(k.repeat_90d, base.repeat_90d),
+            revenue_cents: Some(k.revenue_cents as f64 - base.revenue_cents as f64),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Compared {
     drops: Vec<DropKpis>,
     /// For each drop after the first: each ratio (and the revenue) minus the first drop's.
-    differences: Vec<Value>,
+    differences: Vec<Difference>,
 }
 
 /// `GET /api/v1/analytics/compare?drops=a,b,c`
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics/compare",
+    tag = "analytics",
+    operation_id = "analytics_compare",
+    summary = "Drops side by side, with their differences from the first",
+    params(CompareQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drops' KPIs; with `Accept: text/csv`, one row per drop",
+            content((Compared = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "`bad_request`: `drops` missing, or naming no drop or more than 20, or an unknown parameter", body = ErrorBody),
+        (status = 404, description = "`not_found`: a drop with no facts in the ledger (the message names it)", body = ErrorBody),
+        (status = 503, description = KPI_ERRORS, body = ErrorBody),
+    )
+)]
 pub async fn compare(
     _: Admin,
     State(state): State<AppState>,
@@ -329,20 +461,9 @@ pub async fn compare(
             drops.iter().map(|k| row(k, None)),
         ));
     }
-    let base = serde_json::to_value(&drops[0]).unwrap_or(Value::Null);
     let differences = drops[1..]
         .iter()
-        .map(|k| {
-            let v = serde_json::to_value(k).unwrap_or(Value::Null);
-            let mut d = json!({"drop_id": k.drop_id, "versus": drops[0].drop_id});
-            for f in RATIOS {
-                d[f] = match (v[f].as_f64(), base[f].as_f64()) {
-                    (Some(a), Some(b)) => json!(a - b),
-                    _ => Value::Null,
-                };
-            }
-            d
-        })
+        .map(|k| Difference::between(k, &drops[0]))
         .collect();
     Ok(Json(Compared { drops, differences }).into_response())
 }

@@ -8,15 +8,16 @@ use axum::http::HeaderMap;
 use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
 use dropwire_store::StoreError;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Admin, bearer, clean_handle};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::hub::ViewerCounts;
 
 /// A claim as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ClaimView {
     code: String,
     sku: String,
@@ -51,13 +52,27 @@ impl From<Claim> for ClaimView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ClaimList {
     drop_id: String,
     claims: Vec<ClaimView>,
 }
 
 /// `GET /api/v1/drops/{id}/claims`
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops/{id}/claims",
+    tag = "claims",
+    operation_id = "list_claims",
+    summary = "Every claim of a drop, in the order granted",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The claims", body = ClaimList),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -71,7 +86,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ClaimCounts {
     held: u64,
     redeemed: u64,
@@ -79,7 +94,7 @@ pub struct ClaimCounts {
     total: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
     drop_id: String,
     state: DropState,
@@ -93,6 +108,20 @@ pub struct Stats {
 }
 
 /// `GET /api/v1/drops/{id}/stats`
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops/{id}/stats",
+    tag = "claims",
+    operation_id = "stats",
+    summary = "A drop's live figures: viewers, claims by state, stock left, conversion",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The figures", body = Stats),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store or the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn stats(
     _: Admin,
     State(state): State<AppState>,
@@ -129,6 +158,21 @@ pub async fn stats(
 }
 
 /// `POST /api/v1/claims/{code}/redeem`: the shop confirms checkout.
+#[utoipa::path(
+    post,
+    path = "/api/v1/claims/{code}/redeem",
+    tag = "claims",
+    operation_id = "redeem_claim",
+    summary = "The shop confirms checkout: held → redeemed",
+    params(("code" = String, Path, description = "The claim's code, read forgivingly (any case, dashes optional, I/L→1, O→0)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The claim, redeemed", body = ClaimView),
+        (status = 404, description = "`not_found`: not a claim code; `no_such_claim`: no claim has it", body = ErrorBody),
+        (status = 409, description = "`not_held`: the claim is redeemed or expired", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn redeem(
     _: Admin,
     State(state): State<AppState>,
@@ -160,12 +204,15 @@ pub async fn redeem(
     Ok(Json(ClaimView::from(claim)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct MintBody {
+    /// Shown on the leaderboard: trimmed, control characters dropped, cut to 32 characters;
+    /// it needs one visible character.
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]", example = "ana")]
     handle: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Minted {
     viewer_id: String,
     token: String,
@@ -174,6 +221,20 @@ pub struct Minted {
 
 /// `POST /api/v1/viewers`: a signed viewer token. Rate-limited per IP unless the caller
 /// presents the admin token (a shop or a load test minting in bulk).
+#[utoipa::path(
+    post,
+    path = "/api/v1/viewers",
+    tag = "viewers",
+    operation_id = "mint_viewer",
+    summary = "A signed viewer token for a handle (public; rate-limited per client without the admin token)",
+    request_body = MintBody,
+    security((), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The viewer's id and token (valid 30 days)", body = Minted),
+        (status = 429, description = "`rate_limited`: too many tokens minted by this client this minute (`--mints-per-minute`); `Retry-After` says when to retry", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn mint_viewer(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

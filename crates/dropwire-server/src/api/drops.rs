@@ -10,14 +10,30 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use dropwire_core::protocol::DropSnapshot;
 use dropwire_core::{ControlAction, DropId, DropRecord, DropSpec, FireTarget, TimelineView};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::hub::DropHub;
 
 /// `POST /api/v1/drops` → 201 with the drop.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops",
+    tag = "drops",
+    operation_id = "create_drop",
+    summary = "Create a drop (scheduled)",
+    request_body = DropSpec,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "The drop, with its `id`, `obs_key` and script", body = DropSnapshot),
+        (status = 409, description = "`already_exists`: the id is taken", body = ErrorBody),
+        (status = 422, description = "`invalid`: the drop or its script breaks a rule; `field` is its path, e.g. `script.cues[2].sku`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -51,7 +67,7 @@ pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub
     state.hub(&id).await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DropSummary {
     id: String,
     title: String,
@@ -63,12 +79,24 @@ pub struct DropSummary {
     obs_key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DropList {
     drops: Vec<DropSummary>,
 }
 
 /// `GET /api/v1/drops`
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops",
+    tag = "drops",
+    operation_id = "list_drops",
+    summary = "Every drop",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drops", body = DropList),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<DropList>, AppError> {
     let now = state.clock.now_ms();
     let drops = state
@@ -94,6 +122,20 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<DropLi
 }
 
 /// `GET /api/v1/drops/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops/{id}",
+    tag = "drops",
+    operation_id = "get_drop",
+    summary = "One drop with its live state, script and OBS key",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
@@ -122,6 +164,21 @@ pub async fn control_drop(hub: &DropHub, action: ControlAction) -> Result<(), Ap
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/start",
+    tag = "drops",
+    operation_id = "start",
+    summary = "Go live: scheduled → live; the script's clock starts",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop after the change (its effects are broadcast to viewers before this answer)", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the action makes no sense in the drop's state; `conflict`: the control log kept changing (retry)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn start(
     _: Admin,
     State(state): State<AppState>,
@@ -130,6 +187,21 @@ pub async fn start(
     control(state, id, ControlAction::Start).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/pause",
+    tag = "drops",
+    operation_id = "pause",
+    summary = "live → paused; the script's clock stops, claims answer not_open",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop after the change (its effects are broadcast to viewers before this answer)", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the action makes no sense in the drop's state; `conflict`: the control log kept changing (retry)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn pause(
     _: Admin,
     State(state): State<AppState>,
@@ -138,6 +210,21 @@ pub async fn pause(
     control(state, id, ControlAction::Pause).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/resume",
+    tag = "drops",
+    operation_id = "resume",
+    summary = "paused → live; the script continues where it stopped",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop after the change (its effects are broadcast to viewers before this answer)", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the action makes no sense in the drop's state; `conflict`: the control log kept changing (retry)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn resume(
     _: Admin,
     State(state): State<AppState>,
@@ -146,6 +233,21 @@ pub async fn resume(
     control(state, id, ControlAction::Resume).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/close",
+    tag = "drops",
+    operation_id = "close",
+    summary = "Close the drop (from any state); claims answer closed",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop after the change (its effects are broadcast to viewers before this answer)", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the action makes no sense in the drop's state; `conflict`: the control log kept changing (retry)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn close(
     _: Admin,
     State(state): State<AppState>,
@@ -154,12 +256,30 @@ pub async fn close(
     control(state, id, ControlAction::Close).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct FireBody {
+    /// A script cue's index, or an ad-hoc cue (a cue object; its `at_s` is ignored).
     cue: FireTarget,
 }
 
 /// `POST /api/v1/drops/{id}/fire` with `{"cue": 3}` or `{"cue": {…ad-hoc cue…}}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/fire",
+    tag = "drops",
+    operation_id = "fire",
+    summary = "Fire a script cue now, or an ad-hoc cue (live or paused drops)",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    request_body = FireBody,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The drop after the cue fired (broadcast to viewers before this answer)", body = DropSnapshot),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the drop is not live or paused; `already_fired`: that script cue has fired; `conflict`: the control log kept changing (retry)", body = ErrorBody),
+        (status = 422, description = "`no_such_cue`: the script has no such cue; `invalid`: the ad-hoc cue breaks a rule", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn fire(
     _: Admin,
     State(state): State<AppState>,

@@ -1,4 +1,5 @@
-//! The HTTP API under `/api/v1` (see `docs/api.md`).
+//! The HTTP API under `/api/v1` (see `docs/api.md`; its OpenAPI document, generated from
+//! these handlers, is [`crate::openapi`]).
 
 mod analytics;
 mod claims;
@@ -14,9 +15,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
-use axum::routing::{delete, get, post};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -26,60 +29,49 @@ pub(crate) use drops::{control_drop, create_drop};
 /// The largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// The API's routes, each from its annotated handler: the router and the OpenAPI document
+/// ([`crate::openapi`]) come from this one list.
+pub fn router() -> OpenApiRouter<AppState> {
+    // The import reads up to 32 MiB; every other body is limited by the app (`MAX_BODY`).
+    let import = OpenApiRouter::new()
+        .routes(routes!(import::import))
+        .layer(DefaultBodyLimit::max(import::MAX_IMPORT));
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(drops::create, drops::list))
+        .routes(routes!(drops::get))
+        .routes(routes!(drops::start))
+        .routes(routes!(drops::pause))
+        .routes(routes!(drops::resume))
+        .routes(routes!(drops::close))
+        .routes(routes!(drops::fire))
+        .routes(routes!(claims::list))
+        .routes(routes!(claims::stats))
+        .routes(routes!(claims::redeem))
+        .routes(routes!(claims::mint_viewer))
+        .routes(routes!(waitlist::join, waitlist::list))
+        .routes(routes!(waitlist::mine))
+        .routes(routes!(privacy::export))
+        .routes(routes!(privacy::erase))
+        .routes(routes!(privacy::facts))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::retry))
+        .routes(routes!(followup::redeem))
+        .routes(routes!(followup::get, followup::put))
+        .routes(routes!(analytics::drops))
+        .routes(routes!(analytics::drop))
+        .routes(routes!(analytics::summary))
+        .routes(routes!(analytics::compare))
+        .merge(import)
+        .routes(routes!(crate::openapi::spec))
+}
+
+/// The API's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/drops", post(drops::create).get(drops::list))
-        .route("/api/v1/drops/{id}", get(drops::get))
-        .route("/api/v1/drops/{id}/start", post(drops::start))
-        .route("/api/v1/drops/{id}/pause", post(drops::pause))
-        .route("/api/v1/drops/{id}/resume", post(drops::resume))
-        .route("/api/v1/drops/{id}/close", post(drops::close))
-        .route("/api/v1/drops/{id}/fire", post(drops::fire))
-        .route("/api/v1/drops/{id}/claims", get(claims::list))
-        .route("/api/v1/drops/{id}/stats", get(claims::stats))
-        .route("/api/v1/claims/{code}/redeem", post(claims::redeem))
-        .route("/api/v1/viewers", post(claims::mint_viewer))
-        .route(
-            "/api/v1/drops/{id}/waitlist",
-            post(waitlist::join).get(waitlist::list),
-        )
-        .route("/api/v1/drops/{id}/waitlist/me", get(waitlist::mine))
-        .route("/api/v1/viewers/{viewer_id}/export", get(privacy::export))
-        .route("/api/v1/viewers/{viewer_id}", delete(privacy::erase))
-        .route("/api/v1/ledger/facts", get(privacy::facts))
-        .route(
-            "/api/v1/webhooks",
-            post(webhooks::create).get(webhooks::list),
-        )
-        .route(
-            "/api/v1/webhooks/{id}",
-            get(webhooks::get)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/rotate-secret",
-            post(webhooks::rotate),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            get(webhooks::deliveries),
-        )
-        .route("/api/v1/webhooks/{id}/replay", post(webhooks::replay))
-        .route(
-            "/api/v1/webhooks/{id}/deliveries/{msg_id}/retry",
-            post(webhooks::retry),
-        )
-        .route("/api/v1/coupons/{code}/redeem", post(followup::redeem))
-        .route("/api/v1/nurture", get(followup::get).put(followup::put))
-        .route("/api/v1/analytics/drops", get(analytics::drops))
-        .route("/api/v1/analytics/drops/{id}", get(analytics::drop))
-        .route("/api/v1/analytics/summary", get(analytics::summary))
-        .route("/api/v1/analytics/compare", get(analytics::compare))
-        .route(
-            "/api/v1/ledger/import",
-            post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT)),
-        )
+    router().split_for_parts().0
 }
 
 /// Whether the client asked for CSV (`Accept: text/csv`).
@@ -106,18 +98,56 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
         })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let field = (path != ".").then_some(path);
-                let inner = e.into_inner();
-                let code = if inner.is_syntax() || inner.is_eof() {
-                    "bad_json"
-                } else {
-                    "bad_request"
-                };
-                AppError::bad_request(code, inner.to_string(), field)
-            })
+        let refused = match serde_path_to_error::deserialize(de) {
+            Ok(body) => return Ok(ApiJson(body)),
+            Err(e) => e,
+        };
+        // JSON Schema, and so the OpenAPI document, counts `2.0` as the integer 2; serde
+        // does not. A body refused for its shape is read once more with such numbers
+        // written as integers; if that fails too, the first error is the answer.
+        if refused.inner().is_data() {
+            if let Some(body) =
+                whole_numbers_as_integers(&bytes).and_then(|v| serde_json::from_value::<T>(v).ok())
+            {
+                return Ok(ApiJson(body));
+            }
+        }
+        let path = refused.path().to_string();
+        let field = (path != ".").then_some(path);
+        let inner = refused.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "bad_json"
+        } else {
+            "bad_request"
+        };
+        Err(AppError::bad_request(code, inner.to_string(), field))
     }
+}
+
+/// The JSON of `bytes` with every whole number written with a fraction (`2.0`, `-3e2`) as an
+/// integer, or `None` when it has none (or is not JSON). Only magnitudes up to 2^53, where
+/// a float is exactly the integer it reads as.
+fn whole_numbers_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    fn walk(v: &mut Value) -> bool {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() != 0.0 || f.abs() > 9_007_199_254_740_992.0 {
+                    return false;
+                }
+                *v = if f >= 0.0 {
+                    Value::from(f as u64)
+                } else {
+                    Value::from(f as i64)
+                };
+                true
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |any, i| walk(i) | any),
+            Value::Object(fields) => fields.values_mut().fold(false, |any, f| walk(f) | any),
+            _ => false,
+        }
+    }
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut value).then_some(value)
 }

@@ -5,11 +5,12 @@ use axum::extract::{Path, Query, State};
 use dropwire_core::{Claim, FactKind};
 use dropwire_funnel::{FactFilter, StoredFact, ViewerExport};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::claims::ClaimView;
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 
 const MAX_VIEWER_ID: usize = 128;
 
@@ -24,7 +25,7 @@ fn viewer_id(raw: &str) -> Result<&str, AppError> {
     Ok(raw)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Export {
     #[serde(flatten)]
     ledger: ViewerExport,
@@ -45,6 +46,20 @@ fn drops_of(export: &ViewerExport) -> Vec<String> {
 }
 
 /// `GET /api/v1/viewers/{viewer_id}/export` (admin)
+#[utoipa::path(
+    get,
+    path = "/api/v1/viewers/{viewer_id}/export",
+    tag = "privacy",
+    operation_id = "export_viewer",
+    summary = "Everything kept of a viewer: facts, waitlist entries, coupons, claims",
+    params(("viewer_id" = String, Path, description = "The viewer's id (in its viewer token, or a host JWT's `sub`)", min_length = 1, max_length = 128)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The viewer's data", body = Export),
+        (status = 400, description = "`bad_request`: a viewer id is 1-128 characters", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the store or the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn export(
     _: Admin,
     State(state): State<AppState>,
@@ -67,20 +82,34 @@ pub async fn export(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErasedCounts {
     facts: u64,
     waitlist: u64,
     claims: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErasedAnswer {
     viewer_id: String,
     erased: ErasedCounts,
 }
 
 /// `DELETE /api/v1/viewers/{viewer_id}` (admin): erasure (see docs/privacy.md).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/viewers/{viewer_id}",
+    tag = "privacy",
+    operation_id = "erase_viewer",
+    summary = "Erase a viewer (see docs/privacy.md)",
+    params(("viewer_id" = String, Path, description = "The viewer's id (in its viewer token, or a host JWT's `sub`)", min_length = 1, max_length = 128)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What was erased", body = ErasedAnswer),
+        (status = 400, description = "`bad_request`: a viewer id is 1-128 characters", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the store or the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn erase(
     _: Admin,
     State(state): State<AppState>,
@@ -110,17 +139,25 @@ pub async fn erase(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FactQuery {
+    /// Only facts after this `seq` (the previous page's `next`).
     after: Option<i64>,
+    /// Only this drop's facts.
     drop: Option<String>,
+    /// Only this viewer's facts.
     viewer: Option<String>,
+    /// Only facts of this kind.
+    #[param(value_type = Option<FactKind>, inline)]
     kind: Option<String>,
+    /// At most this many (1000 when absent or larger).
+    #[param(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FactPage {
     facts: Vec<StoredFact>,
     /// Pass as `after` for the next page (absent when this page is the last so far).
@@ -129,6 +166,20 @@ pub struct FactPage {
 }
 
 /// `GET /api/v1/ledger/facts` (admin): the ledger's facts in order, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledger/facts",
+    tag = "ledger",
+    operation_id = "list_facts",
+    summary = "The ledger's facts in order, filtered and paged",
+    params(FactQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of facts", body = FactPage),
+        (status = 400, description = "`bad_request`: a parameter of the wrong type, an unknown one, or an unknown `kind`", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn facts(
     _: Admin,
     State(state): State<AppState>,

@@ -11,14 +11,15 @@ use dropwire_core::DropState;
 use dropwire_core::waitlist::WaitlistJoin;
 use dropwire_funnel::WaitlistEntry;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiJson, wants_csv};
 use crate::app::AppState;
 use crate::auth::{Admin, AuthViewer};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 
 /// What a viewer is told about early access when it joins.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EarlyAccess {
     /// Seconds after each reveal during which the waitlist alone may claim (0: none).
     window_s: u32,
@@ -26,7 +27,7 @@ pub struct EarlyAccess {
     eligible: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JoinAnswer {
     position: u64,
     early_access: EarlyAccess,
@@ -34,6 +35,24 @@ pub struct JoinAnswer {
 }
 
 /// `POST /api/v1/drops/{id}/waitlist`: join (201) or update (200).
+#[utoipa::path(
+    post,
+    path = "/api/v1/drops/{id}/waitlist",
+    tag = "waitlist",
+    operation_id = "join_waitlist",
+    summary = "Join a drop's waitlist (201), or update the entry (200; the place in line is kept)",
+    description = "Joining admits the viewer to the drop's early-access segment on every node.",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    request_body = WaitlistJoin,
+    security(("viewer_token" = [])),
+    responses(
+        (status = 200, description = "The entry, updated", body = JoinAnswer),
+        (status = 201, description = "The entry, new", body = JoinAnswer),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 422, description = "`invalid`: the join breaks a rule (`field` names it: a size that is no variant, an unknown SKU, a contact without consent…); `drop_closed`: the drop is closed", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the store or the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn join(
     AuthViewer(viewer): AuthViewer,
     State(state): State<AppState>,
@@ -82,6 +101,20 @@ pub async fn join(
 }
 
 /// `GET /api/v1/drops/{id}/waitlist/me`: the caller's own entry (404 `not_on_waitlist`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops/{id}/waitlist/me",
+    tag = "waitlist",
+    operation_id = "my_waitlist_entry",
+    summary = "The caller's own waitlist entry",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("viewer_token" = [])),
+    responses(
+        (status = 200, description = "The entry, as the join answers it", body = JoinAnswer),
+        (status = 404, description = "`not_found`: no such drop; `not_on_waitlist`: the viewer has not joined", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn mine(
     AuthViewer(viewer): AuthViewer,
     State(state): State<AppState>,
@@ -105,14 +138,14 @@ pub async fn mine(
 }
 
 /// One segment: viewers who chose this size and this item (`null`: none named).
-#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, ToSchema)]
 pub struct Segment {
     size: Option<String>,
     item: Option<String>,
     count: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WaitlistView {
     drop_id: String,
     count: u64,
@@ -142,6 +175,21 @@ fn segments(entries: &[WaitlistEntry]) -> Vec<Segment> {
 }
 
 /// `GET /api/v1/drops/{id}/waitlist` (admin): entries and segments; CSV on request.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drops/{id}/waitlist",
+    tag = "waitlist",
+    operation_id = "list_waitlist",
+    summary = "A drop's waitlist: entries and segment counts (CSV with `Accept: text/csv`)",
+    params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The waitlist; with `Accept: text/csv`, one row per entry (`position,viewer_id,handle,size,items,note,marketing_consent,contact,joined_ms,updated_ms`)",
+            content((WaitlistView = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
+    )
+)]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,

@@ -26,7 +26,7 @@ pub(super) struct Audiences {
 }
 
 /// Viewer counts for `GET …/stats`.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct ViewerCounts {
     pub now: u64,
     pub peak: u64,

@@ -20,6 +20,7 @@ mod metrics;
 mod multinode;
 mod multinode_figures;
 mod multinode_funnel;
+mod openapi;
 mod redis;
 mod restart;
 mod startup;
