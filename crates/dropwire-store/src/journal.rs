@@ -1,10 +1,10 @@
-//! The embedded store's journal: an append-only file in the data dir, fsync'd in group
-//! commits by one writer thread before any caller hears its change is done.
+//! The embedded store's journal: append-only segment files in the data dir, fsync'd in
+//! group commits by one writer thread before any caller hears its change is done.
 //!
 //! # Format (version 1)
 //!
-//! `journal.dwj` starts with an 8-byte header: the magic `DWJ\0` and the format version as
-//! a little-endian `u32`. Records follow back to back, each framed as
+//! A segment starts with an 8-byte header: the magic `DWJ\0` and the format version as a
+//! little-endian `u32`. Records follow back to back, each framed as
 //!
 //! ```text
 //! [len: u32 LE][crc32 (IEEE) of the payload: u32 LE][payload: len bytes of JSON]
@@ -12,9 +12,21 @@
 //!
 //! The payload is one change, tagged by `"t"`: `drop` (a drop was created), `control` (a
 //! control entry was appended), `claim` (a claim was granted, the whole claim), `redeem`,
-//! `expire` (a held claim changed state), `coupon` (a viewer took a coupon code) and `seq`
-//! (the new high-water mark of a drop's broadcast sequence numbers). Replaying them in
-//! order rebuilds the store. A record is at most 16 MiB.
+//! `expire` (a held claim changed state), `coupon` (a viewer took a coupon code), `seq`
+//! (the new high-water mark of a drop's broadcast sequence numbers), `admit` and `erase`.
+//! Replaying them in order rebuilds the store. A record is at most 16 MiB.
+//!
+//! # Segments
+//!
+//! Segment 0 is `journal.dwj` (the only file of a store that never took a snapshot, and of
+//! every data dir written before snapshots existed); segment `n` is `journal-n.dwj`. The
+//! store's snapshot ([`crate::memory`]) names the first segment written after it: opening
+//! loads the snapshot and replays that segment and the ones after it, in order. To start
+//! a segment the store queues a *rotation* ([`Journal::rotate`]) under the lock that keeps
+//! every change out while it copies its state: the writer fsyncs the segment it was
+//! writing, creates the next one (header written, file and directory fsync'd) and writes
+//! every later record there. Segments older than the snapshot are deleted once the
+//! snapshot is durable (or, after a crash in between, when the store next opens).
 //!
 //! # Writing
 //!
@@ -22,23 +34,28 @@
 //! a bounded queue; when the queue is full the change is refused with
 //! [`StoreError::Busy`] before anything is applied. One writer thread drains everything
 //! queued, writes it, fsyncs once (`sync_data`) and then acknowledges every waiter: a
-//! change is reported done only once it is on disk. If a write or an fsync fails, the
-//! journal is *failed*: nothing more is written (so no good record can follow a bad one)
-//! and every later write is refused with [`StoreError::Failed`] until a restart.
+//! change is reported done only once it is on disk. If a write, an fsync or a rotation
+//! fails, the journal is *failed*: nothing more is written (so no good record can follow a
+//! bad one) and every later write is refused with [`StoreError::Failed`] until a restart.
+//! The writer counts the records and bytes written since the last rotation and, past a
+//! threshold, asks the store for a snapshot (once per segment).
 //!
 //! # Opening
 //!
-//! A file of zero bytes (or a torn header) is initialised. A foreign magic is
+//! A last segment of zero bytes (or a torn header) is initialised. A foreign magic is
 //! [`StoreError::Corrupt`]; another version is [`StoreError::JournalVersion`]. When a
 //! record cannot be read (too short, checksum mismatch, unreadable JSON), the rest of the
-//! file is searched for a good record: if there is none, it was the torn tail of a crash
+//! segment is searched for a good record: if there is none, it was the torn tail of a crash
 //! mid-write and is cut off with a warning; if a good record follows, the journal is
 //! damaged in the middle and opening fails with [`StoreError::Corrupt`] — an operator must
-//! look, the store never silently drops acknowledged changes.
+//! look, the store never silently drops acknowledged changes. Only the last segment can
+//! have a torn tail (the writer fsyncs a segment before it starts the next): a damaged
+//! end of an earlier one, a missing segment in the sequence, or no segment at all after a
+//! snapshot are [`StoreError::Corrupt`] too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -47,14 +64,13 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
+use crate::files::{self, FRAME, HEADER};
 
-/// The journal's file name inside the data dir.
+/// The name of segment 0, the journal of a store that never took a snapshot.
 pub const FILE_NAME: &str = "journal.dwj";
 const MAGIC: &[u8; 4] = b"DWJ\0";
 /// The format version this build reads and writes.
 pub const VERSION: u32 = 1;
-const HEADER: usize = 8;
-const FRAME: usize = 8;
 /// Records waiting for the writer at most; beyond this, writes are refused (`Busy`).
 pub(crate) const QUEUE: usize = 65_536;
 /// Records written per group commit at most.
@@ -63,24 +79,114 @@ const BATCH: usize = 4096;
 const MAX_RECORD: usize = 16 << 20;
 
 type Ack = oneshot::Sender<Result<(), String>>;
+type RotateAck = std::sync::mpsc::Sender<Result<(), String>>;
 
-/// What the writer thread is handed: a framed record, or a barrier that is acknowledged
-/// once everything queued before it is on disk.
+/// The file name of journal segment `n`.
+pub fn segment_name(n: u64) -> String {
+    if n == 0 {
+        FILE_NAME.to_owned()
+    } else {
+        format!("journal-{n}.dwj")
+    }
+}
+
+/// The segment number a file name stands for, if it names a segment.
+pub fn segment_number(name: &str) -> Option<u64> {
+    if name == FILE_NAME {
+        return Some(0);
+    }
+    let digits = name.strip_prefix("journal-")?.strip_suffix(".dwj")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+/// The segments in `dir`, in order.
+pub fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Some(n) = segment_number(&entry?.file_name().to_string_lossy()) {
+            found.push(n);
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// What the writer thread is handed: a framed record, a barrier that is acknowledged once
+/// everything queued before it is on disk, or a rotation to a new segment.
 #[derive(Debug)]
 enum Item {
     Record(Vec<u8>, Ack),
     Barrier(Ack),
+    Rotate(u64, RotateAck),
 }
 
-/// Where the writer puts the bytes: the journal file (or, in tests, a disk that fails).
-pub(crate) trait Disk: Write + Send + 'static {
+/// Where the writer puts the bytes: a segment file (or, in tests, a disk that fails).
+pub(crate) trait Disk: Write + Send + Sized + 'static {
     /// Makes what was written durable.
     fn sync(&mut self) -> std::io::Result<()>;
+    /// Starts segment `n`: a new file holding only the header, durable with its name.
+    fn rotate(&mut self, n: u64) -> std::io::Result<Self>;
 }
 
-impl Disk for File {
+/// A journal segment on disk.
+#[derive(Debug)]
+pub(crate) struct SegmentFile {
+    file: File,
+    dir: PathBuf,
+}
+
+impl Write for SegmentFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Disk for SegmentFile {
     fn sync(&mut self) -> std::io::Result<()> {
-        self.sync_data()
+        self.file.sync_data()
+    }
+
+    fn rotate(&mut self, n: u64) -> std::io::Result<Self> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.dir.join(segment_name(n)))?;
+        file.write_all(&files::header(MAGIC, VERSION))?;
+        file.sync_all()?;
+        files::sync_dir(&self.dir)?;
+        Ok(SegmentFile {
+            file,
+            dir: self.dir.clone(),
+        })
+    }
+}
+
+/// When the writer asks for a snapshot: after `records` records or `bytes` bytes since the
+/// last rotation (0: never on that count), by calling `ask` (once per segment).
+pub(crate) struct Trigger {
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
+    pub(crate) ask: Box<dyn Fn() + Send>,
+}
+
+impl std::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trigger")
+            .field("records", &self.records)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl Trigger {
+    fn due(&self, records: u64, bytes: u64) -> bool {
+        (self.records > 0 && records >= self.records) || (self.bytes > 0 && bytes >= self.bytes)
     }
 }
 
@@ -105,75 +211,136 @@ impl Pending {
     }
 }
 
+/// A rotation was queued; [`Rotation::wait`] blocks until the new segment exists and
+/// everything queued before it is on disk.
+#[derive(Debug)]
+pub(crate) struct Rotation(std::sync::mpsc::Receiver<Result<(), String>>);
+
+impl Rotation {
+    pub(crate) fn wait(self) -> Result<(), StoreError> {
+        match self.0.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Failed(e)),
+            Err(_) => Err(StoreError::Failed("the journal writer stopped".into())),
+        }
+    }
+}
+
+/// What opening the journal found.
+#[derive(Debug)]
+pub struct Opened<R> {
+    /// Every record of the segments read, in order.
+    pub records: Vec<R>,
+    /// The segment the writer appends to (the last one).
+    pub segment: u64,
+    /// Records and bytes in the segments read.
+    pub bytes: u64,
+}
+
 impl Journal {
-    /// Opens (or creates) the journal in `dir`; returns the writer and the records to replay.
-    pub fn open<R: DeserializeOwned>(
+    /// Opens the journal in `dir` from segment `from` on (the first one after the snapshot,
+    /// 0 without one), deleting older segments; returns the writer and what to replay.
+    pub(crate) fn open<R: DeserializeOwned>(
         dir: &Path,
+        from: u64,
         fsync: bool,
-    ) -> Result<(Journal, Vec<R>), StoreError> {
+        trigger: Option<Trigger>,
+    ) -> Result<(Journal, Opened<R>), StoreError> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(FILE_NAME);
-        let shown = path.display().to_string();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let header = header();
-        if bytes.len() < HEADER && header.starts_with(&bytes) {
-            // New, or a crash while the header was being written.
-            file.set_len(0)?;
-            file.seek(SeekFrom::Start(0))?;
-            file.write_all(&header)?;
-            file.sync_all()?;
-            File::open(dir)?.sync_all()?;
-            bytes = header.to_vec();
-        }
-        if bytes.len() < HEADER || &bytes[..4] != MAGIC {
-            return Err(StoreError::Corrupt {
-                offset: 0,
-                what: "not a dropwire journal (wrong magic)",
-                source: None,
-            });
-        }
-        let found = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if found != VERSION {
-            return Err(StoreError::JournalVersion {
-                path: shown,
-                found,
-                expected: VERSION,
-            });
-        }
-        let (records, good_end) = parse(&bytes)?;
-        if good_end < bytes.len() {
-            tracing::warn!(
-                path = %shown,
-                at = good_end,
-                dropped_bytes = bytes.len() - good_end,
-                "the journal ends in a torn record (a crash mid-write); cutting it off"
+        let mut numbers = segments(dir)?;
+        for old in numbers.iter().filter(|n| **n < from) {
+            tracing::info!(
+                segment = old,
+                "removing a journal segment the snapshot covers"
             );
-            file.set_len(good_end as u64)?;
-            file.sync_all()?;
+            std::fs::remove_file(dir.join(segment_name(*old)))?;
         }
+        numbers.retain(|n| *n >= from);
+        if numbers.is_empty() {
+            if from > 0 {
+                let path = dir.join(segment_name(from));
+                return Err(files::corrupt(
+                    &path,
+                    0,
+                    "the journal segment the snapshot continues with is missing",
+                    None,
+                ));
+            }
+            numbers.push(0);
+        }
+        for (i, n) in numbers.iter().enumerate() {
+            if *n != numbers[0] + i as u64 || numbers[0] != from {
+                let path = dir.join(segment_name(numbers[0] + i as u64));
+                return Err(files::corrupt(
+                    &path,
+                    0,
+                    "a journal segment is missing from the sequence",
+                    None,
+                ));
+            }
+        }
+        let mut records = Vec::new();
+        let mut bytes_read = 0u64;
+        let last = numbers.len() - 1;
+        let mut tail = None;
+        for (i, n) in numbers.iter().enumerate() {
+            let path = dir.join(segment_name(*n));
+            let (file, good_end) = read_segment(&path, i == last, &mut records)?;
+            bytes_read += good_end as u64;
+            if i == last {
+                tail = Some((file, good_end));
+            }
+        }
+        let Some((mut file, good_end)) = tail else {
+            return Err(StoreError::Failed("no journal segment to write".into()));
+        };
         file.seek(SeekFrom::Start(good_end as u64))?;
-        Ok((Journal::start(file, fsync, QUEUE)?, records))
+        let disk = SegmentFile {
+            file,
+            dir: dir.to_owned(),
+        };
+        let since = (records.len() as u64, bytes_read);
+        let journal = Journal::start_counted(disk, fsync, QUEUE, trigger, since)?;
+        let segment = numbers[last];
+        Ok((
+            journal,
+            Opened {
+                records,
+                segment,
+                bytes: bytes_read,
+            },
+        ))
     }
 
     /// Starts the writer thread on `disk` with room for `queue` waiting records.
+    #[cfg(test)]
     pub(crate) fn start<D: Disk>(
         disk: D,
         fsync: bool,
         queue: usize,
     ) -> Result<Journal, StoreError> {
+        Journal::start_counted(disk, fsync, queue, None, (0, 0))
+    }
+
+    fn start_counted<D: Disk>(
+        disk: D,
+        fsync: bool,
+        queue: usize,
+        trigger: Option<Trigger>,
+        since: (u64, u64),
+    ) -> Result<Journal, StoreError> {
         let (tx, rx) = sync_channel(queue);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&failed);
+        let counts = Counts {
+            records: since.0,
+            bytes: since.1,
+            asked: false,
+            trigger,
+        };
         std::thread::Builder::new()
             .name("dropwire-journal".into())
-            .spawn(move || writer(disk, rx, fsync, flag))?;
+            .spawn(move || writer(disk, rx, fsync, flag, counts))?;
         Ok(Journal { tx, failed })
     }
 
@@ -202,6 +369,15 @@ impl Journal {
         Ok(Pending(done))
     }
 
+    /// Queues a rotation to segment `n`: records queued before it stay in the segment being
+    /// written, records queued after it go to segment `n`.
+    pub(crate) fn rotate(&self, n: u64) -> Result<Rotation, StoreError> {
+        self.check()?;
+        let (ack, done) = std::sync::mpsc::channel();
+        self.send(Item::Rotate(n, ack))?;
+        Ok(Rotation(done))
+    }
+
     /// False once a write or an fsync has failed.
     pub fn healthy(&self) -> bool {
         !self.failed.load(Ordering::Acquire)
@@ -226,11 +402,63 @@ impl Journal {
     }
 }
 
-fn header() -> [u8; HEADER] {
-    let mut h = [0u8; HEADER];
-    h[..4].copy_from_slice(MAGIC);
-    h[4..].copy_from_slice(&VERSION.to_le_bytes());
-    h
+/// Reads one segment's records into `records`; returns the file (open for writing if it is
+/// the last) and where its good records end. Only the last may be initialised or cut.
+fn read_segment<R: DeserializeOwned>(
+    path: &Path,
+    last: bool,
+    records: &mut Vec<R>,
+) -> Result<(File, usize), StoreError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(last)
+        .create(last)
+        .truncate(false)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let header = files::header(MAGIC, VERSION);
+    if last && bytes.len() < HEADER && header.starts_with(&bytes) {
+        // New, or a crash while the header was being written.
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&header)?;
+        file.sync_all()?;
+        if let Some(dir) = path.parent() {
+            files::sync_dir(dir)?;
+        }
+        bytes = header.to_vec();
+    }
+    if bytes.len() < HEADER || &bytes[..4] != MAGIC {
+        return Err(files::corrupt(
+            path,
+            0,
+            "not a dropwire journal (wrong magic)",
+            None,
+        ));
+    }
+    files::check_header(&bytes, MAGIC, VERSION, path)?;
+    let (mut found, good_end) = parse(&bytes)?;
+    records.append(&mut found);
+    if good_end < bytes.len() {
+        if !last {
+            return Err(files::corrupt(
+                path,
+                good_end,
+                "a journal segment that a later one follows ends in a damaged record",
+                None,
+            ));
+        }
+        tracing::warn!(
+            path = %path.display(),
+            at = good_end,
+            dropped_bytes = bytes.len() - good_end,
+            "the journal ends in a torn record (a crash mid-write); cutting it off"
+        );
+        file.set_len(good_end as u64)?;
+        file.sync_all()?;
+    }
+    Ok((file, good_end))
 }
 
 /// Why the record at some offset cannot be read.
@@ -265,46 +493,42 @@ fn parse<R: DeserializeOwned>(bytes: &[u8]) -> Result<(Vec<R>, usize), StoreErro
     Ok((records, at))
 }
 
-/// The payload of a well-framed record at `at` whose checksum matches.
-fn frame_at(bytes: &[u8], at: usize) -> Result<&[u8], &'static str> {
-    let Some(head) = bytes.get(at..at + FRAME) else {
-        return Err("a record header cut short");
-    };
-    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-    if len > MAX_RECORD {
-        return Err("a record length over the limit");
-    }
-    let Some(payload) = bytes.get(at + FRAME..at + FRAME + len) else {
-        return Err("a record cut short");
-    };
-    if crc32fast::hash(payload) != crc {
-        return Err("a checksum mismatch");
-    }
-    Ok(payload)
-}
-
 fn record_at<R: DeserializeOwned>(bytes: &[u8], at: usize) -> Result<(R, usize), Bad> {
-    let payload = frame_at(bytes, at).map_err(|what| Bad { what, json: None })?;
+    let (payload, end) =
+        files::frame_at(bytes, at, MAX_RECORD).map_err(|what| Bad { what, json: None })?;
     let record = serde_json::from_slice(payload).map_err(|e| Bad {
         what: "a record that is not a change this build knows",
         json: Some(e),
     })?;
-    Ok((record, at + FRAME + payload.len()))
+    Ok((record, end))
 }
 
 /// Whether a well-framed JSON record starts anywhere at or after `from`.
 fn good_frame_after(bytes: &[u8], from: usize) -> bool {
     (from..bytes.len().saturating_sub(FRAME)).any(|i| {
         bytes.get(i + FRAME) == Some(&b'{')
-            && frame_at(bytes, i)
-                .is_ok_and(|p| serde_json::from_slice::<serde::de::IgnoredAny>(p).is_ok())
+            && files::frame_at(bytes, i, MAX_RECORD)
+                .is_ok_and(|(p, _)| serde_json::from_slice::<serde::de::IgnoredAny>(p).is_ok())
     })
+}
+
+/// Records and bytes written since the last rotation, and when to ask for a snapshot.
+struct Counts {
+    records: u64,
+    bytes: u64,
+    asked: bool,
+    trigger: Option<Trigger>,
 }
 
 /// The writer thread: drain what is queued, write it, fsync once, acknowledge all. After a
 /// failure it writes nothing more and acknowledges everything with the error.
-fn writer<D: Disk>(disk: D, rx: Receiver<Item>, fsync: bool, failed: Arc<AtomicBool>) {
+fn writer<D: Disk>(
+    disk: D,
+    rx: Receiver<Item>,
+    fsync: bool,
+    failed: Arc<AtomicBool>,
+    mut counts: Counts,
+) {
     let mut out = BufWriter::with_capacity(256 * 1024, disk);
     let mut batch: Vec<Item> = Vec::new();
     let mut broken: Option<String> = None;
@@ -317,7 +541,7 @@ fn writer<D: Disk>(disk: D, rx: Receiver<Item>, fsync: bool, failed: Arc<AtomicB
             }
         }
         if broken.is_none() {
-            if let Err(e) = write_batch(&mut out, &batch, fsync) {
+            if let Err(e) = write_batch(&mut out, &batch, fsync, &mut counts) {
                 tracing::error!(error = %e, "journal write failed; the store refuses writes until restarted");
                 failed.store(true, Ordering::Release);
                 broken = Some(format!("journal write failed: {e}"));
@@ -328,8 +552,22 @@ fn writer<D: Disk>(disk: D, rx: Receiver<Item>, fsync: bool, failed: Arc<AtomicB
             Some(e) => Err(e.clone()),
         };
         for item in batch.drain(..) {
-            let (Item::Record(_, ack) | Item::Barrier(ack)) = item;
-            let _ = ack.send(result.clone());
+            match item {
+                Item::Record(_, ack) | Item::Barrier(ack) => {
+                    let _ = ack.send(result.clone());
+                }
+                Item::Rotate(_, ack) => {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        }
+        if broken.is_none() && !counts.asked {
+            if let Some(trigger) = &counts.trigger {
+                if trigger.due(counts.records, counts.bytes) {
+                    counts.asked = true;
+                    (trigger.ask)();
+                }
+            }
         }
     }
     // Never flush on the way out: after a failure the buffer may hold half a batch.
@@ -340,14 +578,29 @@ fn write_batch<D: Disk>(
     out: &mut BufWriter<D>,
     batch: &[Item],
     fsync: bool,
+    counts: &mut Counts,
 ) -> std::io::Result<()> {
     let mut wrote = false;
     for item in batch {
-        if let Item::Record(payload, _) = item {
-            out.write_all(&(payload.len() as u32).to_le_bytes())?;
-            out.write_all(&crc32fast::hash(payload).to_le_bytes())?;
-            out.write_all(payload)?;
-            wrote = true;
+        match item {
+            Item::Record(payload, _) => {
+                files::write_frame(out, payload)?;
+                counts.records += 1;
+                counts.bytes += (FRAME + payload.len()) as u64;
+                wrote = true;
+            }
+            Item::Barrier(_) => {}
+            Item::Rotate(n, _) => {
+                // Everything before the rotation is durable in the old segment first.
+                out.flush()?;
+                out.get_mut().sync()?;
+                wrote = false;
+                let next = out.get_mut().rotate(*n)?;
+                *out = BufWriter::with_capacity(256 * 1024, next);
+                counts.records = 0;
+                counts.bytes = 0;
+                counts.asked = false;
+            }
         }
     }
     if wrote {

@@ -46,6 +46,9 @@ impl Disk for FlakyDisk {
         }
         Ok(())
     }
+    fn rotate(&mut self, _n: u64) -> std::io::Result<Self> {
+        Ok(self.clone())
+    }
 }
 
 /// A disk whose writes wait while the gate is closed, announcing each one that waits.
@@ -91,6 +94,9 @@ impl Write for GatedDisk {
 impl Disk for GatedDisk {
     fn sync(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+    fn rotate(&mut self, _n: u64) -> std::io::Result<Self> {
+        Ok(self.clone())
     }
 }
 
