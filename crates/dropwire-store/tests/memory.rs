@@ -41,6 +41,7 @@ mod snapshotting {
             snapshots: SnapshotPolicy {
                 every_records: 16,
                 every_bytes: 0,
+                ..SnapshotPolicy::default()
             },
         })
         .expect("open")

@@ -600,6 +600,7 @@ async fn the_writer_asks_for_a_snapshot_past_its_threshold() {
         snapshots: SnapshotPolicy {
             every_records: 20,
             every_bytes: 0,
+            ..SnapshotPolicy::default()
         },
     })
     .unwrap();

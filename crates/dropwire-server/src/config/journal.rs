@@ -83,6 +83,7 @@ impl JournalSettings {
             snapshots: SnapshotPolicy {
                 every_records: records,
                 every_bytes: mb << 20,
+                ..SnapshotPolicy::default()
             },
             set,
         })
@@ -110,7 +111,8 @@ mod tests {
             s.snapshots,
             SnapshotPolicy {
                 every_records: 20_000,
-                every_bytes: 8 << 20
+                every_bytes: 8 << 20,
+                ..SnapshotPolicy::default()
             }
         );
         assert!(s.set);

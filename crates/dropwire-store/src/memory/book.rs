@@ -6,8 +6,8 @@
 //! Every lock belongs to one drop (the store's gate, the drop map's `RwLock` and the
 //! indexes of claim codes and hold deadlines aside: the gate is held, shared, around every
 //! change; the map only to look a drop up, add one or archive one). When several are held
-//! they are taken in this order: gate → viewer shard → SKU ledger → book → a shard of the
-//! hold index; and `record`, `coupons`, `seq_next`, `members` alone (`members` also under
+//! they are taken in this order: gate → viewer shard → SKU ledger → book → holds → the
+//! store's due index; and `record`, `coupons`, `seq_next`, `members` alone (`members` also under
 //! a viewer shard). Expiry returns a unit to its SKU after letting go of the book.
 
 use std::collections::hash_map::RandomState;
@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dropwire_core::claim::Score;
+
+use super::index::Holds;
 use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +179,8 @@ pub(super) struct DropSlot {
     pub(super) book: Mutex<Book>,
     pub(super) viewers: Vec<Mutex<HashMap<String, Rids>>>,
     hasher: RandomState,
+    /// Held claims by deadline (see [`super::index::DueIndex`]).
+    pub(super) holds: Mutex<Holds>,
     /// Coupon → viewer → code.
     pub(super) coupons: Mutex<HashMap<String, HashMap<String, String>>>,
     /// The next broadcast sequence number to hand out.
@@ -214,6 +218,7 @@ impl DropSlot {
             book: Mutex::default(),
             viewers: (0..VIEWER_SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
+            holds: Mutex::default(),
             coupons: Mutex::default(),
             seq_next: Mutex::new(1),
             members: Mutex::default(),

@@ -124,7 +124,11 @@ impl Drop for Life {
 }
 
 /// Starts the snapshot thread of `store`.
-pub(super) fn start(store: &MemoryStore, signal: Arc<Signal>) -> Result<Arc<Life>, StoreError> {
+pub(super) fn start(
+    store: &MemoryStore,
+    signal: Arc<Signal>,
+    on_settle: bool,
+) -> Result<Arc<Life>, StoreError> {
     // The thread's handle does not keep the thread alive: only the caller's handles do.
     let own = MemoryStore {
         inner: Arc::clone(&store.inner),
@@ -138,7 +142,7 @@ pub(super) fn start(store: &MemoryStore, signal: Arc<Signal>) -> Result<Arc<Life
                 let run = match wake.wait(SETTLED_CHECK) {
                     Wake::Stop => return,
                     Wake::Asked => true,
-                    Wake::Tick => own.any_settled(),
+                    Wake::Tick => on_settle && own.any_settled(),
                 };
                 if !run {
                     continue;

@@ -148,7 +148,7 @@ impl DropSlot {
         }
     }
 
-    /// The drop rebuilt from its image.
+    /// The drop rebuilt from its image (its holds not yet entered in the store's index).
     pub(super) fn from_image(image: DropImage) -> DropSlot {
         let slot = DropSlot::new(image.record);
         let b = image.body;
@@ -168,7 +168,11 @@ impl DropSlot {
                 order,
                 scores,
             } = &mut *book;
+            let mut holds = lock(&slot.holds);
             for claim in b.claims {
+                if claim.state == ClaimState::Held {
+                    holds.set.insert((claim.hold_until_ms, claim.code.clone()));
+                }
                 order.push(claim.code.clone());
                 claims.insert(claim.code.clone(), claim);
             }
@@ -229,16 +233,6 @@ impl DropSlot {
         f.claimers = book.scores.len() as u64;
         f.leaderboard = leaderboard(book.scores.values(), 10);
         f
-    }
-
-    /// The held claims, with their deadlines (to index them when the drop is loaded).
-    pub(super) fn holds(&self) -> Vec<(u64, ClaimCode)> {
-        lock(&self.book)
-            .claims
-            .values()
-            .filter(|c| c.state == ClaimState::Held)
-            .map(|c| (c.hold_until_ms, c.code.clone()))
-            .collect()
     }
 
     /// Every claim code of the drop.

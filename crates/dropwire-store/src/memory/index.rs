@@ -1,20 +1,20 @@
 //! The embedded store's in-memory indexes over the drops it holds in memory: claim code →
-//! drop, and hold deadline → claim. Both are spread over a few locks, so claims on
-//! different drops rarely meet on one.
+//! drop (spread over a few locks), and hold deadlines.
 //!
-//! The hold index keeps every held claim by `(deadline, code)` in sorted maps: a sweep
-//! looks at the first entry of each shard, so a sweep with nothing due costs
-//! O(shards · log n) whatever the number of drops and claims, and one with `k` holds due
-//! O(k log n).
+//! Each drop keeps its held claims by `(deadline, code)`; the store keeps one sorted set
+//! of `(earliest deadline, drop)` with one entry per drop that has holds. A sweep with
+//! nothing due reads the first entry of that set: O(log d) for `d` drops with holds,
+//! whatever the number of claims; one with `k` holds due costs O(k log n). Claims, which
+//! mostly add holds later than a drop's earliest, touch the drop's own set alone.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dropwire_core::{ClaimCode, DropId};
 
-use super::book::lock;
+use super::book::{DropSlot, lock};
 
 const SHARDS: usize = 16;
 
@@ -56,60 +56,84 @@ impl CodeIndex {
 /// A held claim due at some time.
 pub(super) type Due = (u64, ClaimCode, DropId);
 
-/// Held claims by deadline, for the drops in memory.
-#[derive(Debug)]
-pub(super) struct HoldIndex {
-    shards: Vec<Mutex<BTreeMap<(u64, ClaimCode), DropId>>>,
-    hasher: RandomState,
+/// A drop's held claims by deadline, and the deadline under which the drop is entered in
+/// the store's [`DueIndex`] (its earliest, once synced).
+#[derive(Debug, Default)]
+pub(super) struct Holds {
+    pub(super) set: BTreeSet<(u64, ClaimCode)>,
+    entered: Option<u64>,
 }
 
-impl HoldIndex {
-    pub(super) fn new() -> Self {
-        HoldIndex {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+/// The drops with holds, each once, by its earliest hold's deadline: a sweep with nothing
+/// due looks at one entry; a hold added after a drop's earliest (the usual case) or
+/// settled other than first leaves it alone.
+#[derive(Debug, Default)]
+pub(super) struct DueIndex {
+    set: Mutex<BTreeSet<(u64, DropId)>>,
+}
+
+impl DueIndex {
+    /// Enters the drop under its earliest deadline (call it with the drop's holds locked,
+    /// after changing them).
+    pub(super) fn sync(&self, holds: &mut Holds, id: &DropId) {
+        let want = holds.set.first().map(|(until, _)| *until);
+        if want == holds.entered {
+            return;
         }
+        let mut set = lock(&self.set);
+        if let Some(was) = holds.entered {
+            set.remove(&(was, id.clone()));
+        }
+        if let Some(now) = want {
+            set.insert((now, id.clone()));
+        }
+        holds.entered = want;
     }
 
-    fn shard(&self, code: &ClaimCode) -> &Mutex<BTreeMap<(u64, ClaimCode), DropId>> {
-        &self.shards[self.hasher.hash_one(code) as usize % self.shards.len()]
+    /// Adds a hold of drop `id`.
+    pub(super) fn hold(&self, slot: &DropSlot, id: &DropId, until_ms: u64, code: ClaimCode) {
+        let mut holds = lock(&slot.holds);
+        holds.set.insert((until_ms, code));
+        self.sync(&mut holds, id);
     }
 
-    pub(super) fn insert(&self, until_ms: u64, code: ClaimCode, drop: DropId) {
-        lock(self.shard(&code)).insert((until_ms, code), drop);
+    /// Removes a hold of drop `id` (settled).
+    pub(super) fn release(&self, slot: &DropSlot, id: &DropId, until_ms: u64, code: &ClaimCode) {
+        let mut holds = lock(&slot.holds);
+        holds.set.remove(&(until_ms, code.clone()));
+        self.sync(&mut holds, id);
     }
 
-    pub(super) fn remove(&self, until_ms: u64, code: &ClaimCode) {
-        lock(self.shard(code)).remove(&(until_ms, code.clone()));
-    }
-
-    /// Takes every hold due at `now_ms` out of the index, earliest first in each shard.
-    pub(super) fn take_due(&self, now_ms: u64) -> Vec<Due> {
+    /// Takes every hold due at `now_ms` out of the drops (found by `slot_of`), earliest
+    /// drop first.
+    pub(super) fn take_due(
+        &self,
+        now_ms: u64,
+        slot_of: impl Fn(&DropId) -> Option<Arc<DropSlot>>,
+    ) -> Vec<Due> {
         let mut due = Vec::new();
-        for shard in &self.shards {
-            let mut shard = lock(shard);
-            while shard
-                .first_key_value()
-                .is_some_and(|((until, _), _)| *until <= now_ms)
-            {
-                if let Some(((until, code), drop)) = shard.pop_first() {
-                    due.push((until, code, drop));
+        loop {
+            let first = lock(&self.set).first().cloned();
+            let Some((at, id)) = first.filter(|(at, _)| *at <= now_ms) else {
+                break;
+            };
+            let Some(slot) = slot_of(&id) else {
+                // A drop not in memory has no holds.
+                lock(&self.set).remove(&(at, id));
+                continue;
+            };
+            let mut holds = lock(&slot.holds);
+            while holds.set.first().is_some_and(|(until, _)| *until <= now_ms) {
+                if let Some((until, code)) = holds.set.pop_first() {
+                    due.push((until, code, id.clone()));
                 }
             }
+            self.sync(&mut holds, &id);
+            if holds.entered != Some(at) {
+                // Never left behind, whatever the drop was entered under.
+                lock(&self.set).remove(&(at, id));
+            }
         }
-        due.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         due
-    }
-
-    /// Puts holds taken by [`HoldIndex::take_due`] back (a sweep that could not finish).
-    pub(super) fn restore(&self, due: impl IntoIterator<Item = Due>) {
-        for (until, code, drop) in due {
-            self.insert(until, code, drop);
-        }
-    }
-
-    /// How many holds the index holds.
-    pub(super) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
     }
 }

@@ -58,7 +58,7 @@ use crate::journal::{Journal, Pending, Trigger};
 use archive::{Index, IndexRef};
 use book::{Change, DropSlot, lock};
 use compact::{Life, Signal};
-use index::{CodeIndex, HoldIndex};
+use index::{CodeIndex, DueIndex};
 use snapshot::ArchivedRef;
 
 mod archive;
@@ -86,6 +86,9 @@ pub struct SnapshotPolicy {
     pub every_records: u64,
     /// After this many bytes of journal since the last snapshot (0: not on this count).
     pub every_bytes: u64,
+    /// Also whenever a drop in memory has settled (checked every 30 s), so that memory
+    /// follows the open drops. Off only to measure the store without an archive.
+    pub on_settle: bool,
 }
 
 impl SnapshotPolicy {
@@ -97,6 +100,17 @@ impl SnapshotPolicy {
         SnapshotPolicy {
             every_records: 0,
             every_bytes: 0,
+            on_settle: true,
+        }
+    }
+
+    /// No snapshot but on [`MemoryStore::snapshot_now`]: the journal grows and every drop
+    /// stays in memory, as before snapshots existed (for measurements).
+    pub fn never() -> Self {
+        SnapshotPolicy {
+            every_records: 0,
+            every_bytes: 0,
+            on_settle: false,
         }
     }
 }
@@ -106,6 +120,7 @@ impl Default for SnapshotPolicy {
         SnapshotPolicy {
             every_records: Self::DEFAULT_RECORDS,
             every_bytes: Self::DEFAULT_BYTES,
+            on_settle: true,
         }
     }
 }
@@ -166,7 +181,7 @@ struct Inner {
     gate: RwLock<()>,
     drops: RwLock<HashMap<DropId, Entry>>,
     codes: CodeIndex,
-    holds: HoldIndex,
+    due: DueIndex,
     /// The latest time the store has been told about (requests, sweeps, the journal).
     clock: AtomicU64,
     journal: Option<Journal>,
@@ -274,7 +289,7 @@ impl MemoryStore {
             store.replay(change)?;
         }
         store.collect_garbage_at_open(&meta.archived, meta.index.as_ref())?;
-        store.life = Some(compact::start(&store, signal)?);
+        store.life = Some(compact::start(&store, signal, config.snapshots.on_settle)?);
         let p = config.snapshots;
         if (p.every_records > 0 && records >= p.every_records)
             || (p.every_bytes > 0 && bytes >= p.every_bytes)
@@ -299,7 +314,7 @@ impl MemoryStore {
                 gate: RwLock::default(),
                 drops: RwLock::default(),
                 codes: CodeIndex::new(),
-                holds: HoldIndex::new(),
+                due: DueIndex::default(),
                 clock: AtomicU64::new(0),
                 journal,
                 storage,
@@ -323,13 +338,14 @@ impl MemoryStore {
             resident: 0,
             archived: 0,
             resident_claims: 0,
-            holds: self.inner.holds.len(),
+            holds: 0,
         };
         for entry in drops.values() {
             match entry {
                 Entry::Resident(slot) => {
                     r.resident += 1;
                     r.resident_claims += lock(&slot.book).order.len();
+                    r.holds += lock(&slot.holds).set.len();
                 }
                 Entry::Archived(_) => r.archived += 1,
             }
@@ -386,9 +402,7 @@ impl MemoryStore {
         for code in slot.codes() {
             self.inner.codes.insert(code, id.clone());
         }
-        for (until, code) in slot.holds() {
-            self.inner.holds.insert(until, code, id.clone());
-        }
+        self.inner.due.sync(&mut lock(&slot.holds), id);
     }
 
     /// The drop in memory, under the gate (shared): hold the guard while changing it, and

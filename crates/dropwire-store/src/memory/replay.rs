@@ -48,10 +48,11 @@ impl MemoryStore {
                     .codes
                     .insert(claim.code.clone(), claim.drop_id.clone());
                 if claim.state == ClaimState::Held {
-                    self.inner.holds.insert(
+                    self.inner.due.hold(
+                        &slot,
+                        &claim.drop_id,
                         claim.hold_until_ms,
                         claim.code.clone(),
-                        claim.drop_id.clone(),
                     );
                 }
                 lock(&slot.book).add(claim);
@@ -123,11 +124,11 @@ impl MemoryStore {
         to: ClaimState,
         at_ms: u64,
     ) -> Result<(), StoreError> {
-        let slot = match self.drop_of(code)? {
-            Some(drop) => self.replayed_slot(&drop)?,
+        let found = match self.drop_of(code)? {
+            Some(drop) => self.replayed_slot(&drop)?.map(|slot| (drop, slot)),
             None => None,
         };
-        let Some(slot) = slot else {
+        let Some((drop, slot)) = found else {
             tracing::warn!(%code, "journal: a change to a claim it never granted; skipped");
             return Ok(());
         };
@@ -141,7 +142,9 @@ impl MemoryStore {
                 return Ok(());
             }
             mark(claim, to, at_ms);
-            self.inner.holds.remove(claim.hold_until_ms, code);
+            self.inner
+                .due
+                .release(&slot, &drop, claim.hold_until_ms, code);
             claim.clone()
         };
         if to == ClaimState::Expired {

@@ -39,6 +39,7 @@ impl MemoryStore {
     fn settle(
         &self,
         slot: &DropSlot,
+        drop: &DropId,
         code: &ClaimCode,
         to: ClaimState,
         now_ms: u64,
@@ -64,7 +65,9 @@ impl MemoryStore {
             let pending = self.journal(&change)?;
             slot.touch();
             mark(claim, to, now_ms);
-            self.inner.holds.remove(claim.hold_until_ms, code);
+            self.inner
+                .due
+                .release(slot, drop, claim.hold_until_ms, code);
             (claim.clone(), pending)
         };
         if to == ClaimState::Expired {
@@ -133,10 +136,11 @@ impl MemoryStore {
         self.inner
             .codes
             .insert(claim.code.clone(), claim.drop_id.clone());
-        self.inner.holds.insert(
+        self.inner.due.hold(
+            slot,
+            &claim.drop_id,
             claim.hold_until_ms,
             claim.code.clone(),
-            claim.drop_id.clone(),
         );
         lock(&slot.book).add(claim.clone());
         Ok(Ok((ClaimOutcome::Granted(claim), pending)))
@@ -310,7 +314,7 @@ impl Store for MemoryStore {
                             Some(until) if until <= now_ms => ClaimState::Expired,
                             _ => ClaimState::Redeemed,
                         };
-                        Some((drop, self.settle(&slot, code, to, now_ms)?))
+                        Some((drop.clone(), self.settle(&slot, &drop, code, to, now_ms)?))
                     }
                 }
             };
@@ -355,12 +359,16 @@ impl Store for MemoryStore {
 
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
         self.tick(now_ms);
-        let mut due = self.inner.holds.take_due(now_ms).into_iter();
+        let resident = |id: &DropId| match self.find(id) {
+            Some(Entry::Resident(slot)) => Some(slot),
+            _ => None,
+        };
+        let mut due = self.inner.due.take_due(now_ms, resident).into_iter();
         let mut expired = Vec::new();
         let mut pendings = Vec::new();
         while let Some((until, code, drop)) = due.next() {
             let settled = match self.resident(&drop) {
-                Ok((_gate, slot)) => self.settle(&slot, &code, ClaimState::Expired, now_ms),
+                Ok((_gate, slot)) => self.settle(&slot, &drop, &code, ClaimState::Expired, now_ms),
                 Err(StoreError::NoSuchDrop(_)) => continue,
                 Err(e) => Err(e),
             };
@@ -372,9 +380,11 @@ impl Store for MemoryStore {
                 Ok(Settled::NotHeld(_) | Settled::Missing) => {}
                 Err(e) => {
                     // The rest stay due for the next sweep.
-                    self.inner
-                        .holds
-                        .restore(std::iter::once((until, code, drop)).chain(due));
+                    for (until, code, drop) in std::iter::once((until, code, drop)).chain(due) {
+                        if let Some(slot) = resident(&drop) {
+                            self.inner.due.hold(&slot, &drop, until, code);
+                        }
+                    }
                     match e {
                         StoreError::Busy => break,
                         e => return Err(e),

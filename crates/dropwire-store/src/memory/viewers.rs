@@ -74,10 +74,7 @@ impl MemoryStore {
 
     /// Every drop in memory, under the gate (shared), once the archived drops that may hold
     /// `viewer` (by the archive's index) are back in memory; and whether there were any.
-    fn erase_targets(
-        &self,
-        viewer: &str,
-    ) -> Result<Targets<'_>, StoreError> {
+    fn erase_targets(&self, viewer: &str) -> Result<Targets<'_>, StoreError> {
         loop {
             let view = self.view();
             let candidates: Vec<ArchivedRef> = match &view.index {
