@@ -31,20 +31,11 @@ pub struct FileJournal {
 }
 
 /// The journal settings in force.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalSettings {
     pub snapshots: SnapshotPolicy,
     /// Whether any was set (they apply to the embedded store only, not with --redis).
     pub set: bool,
-}
-
-impl Default for JournalSettings {
-    fn default() -> Self {
-        JournalSettings {
-            snapshots: SnapshotPolicy::default(),
-            set: false,
-        }
-    }
 }
 
 const MAX_RECORDS: u64 = 100_000_000;
