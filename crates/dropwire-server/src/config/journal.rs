@@ -39,7 +39,7 @@ pub struct JournalSettings {
 }
 
 const MAX_RECORDS: u64 = 100_000_000;
-const MIN_RECORDS: u64 = 1_000;
+const MIN_RECORDS: u64 = 100;
 const MAX_MB: u64 = 65_536;
 
 impl JournalSettings {
