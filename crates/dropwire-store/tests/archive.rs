@@ -174,3 +174,44 @@ async fn an_erasure_replayed_after_a_crash_reaches_archived_drops() {
         1
     );
 }
+
+/// Snapshots taken while a settled drop keeps changing (each change loads it back, and a
+/// round may find it changed while it copied it off the gate): every round still ends in
+/// a snapshot, and a restart gives back every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_while_a_settled_drop_keeps_changing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()).unwrap());
+    let a = drop_with_history(&store, "busy-settled", &["ana", "bo", "cy"], true).await;
+    let changer = {
+        let (store, a) = (std::sync::Arc::clone(&store), a.clone());
+        tokio::spawn(async move {
+            let mut starts = Vec::new();
+            for _ in 0..3000 {
+                starts.push(store.reserve_seq(&a, 1).await.unwrap());
+            }
+            starts
+        })
+    };
+    let snapshots = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            (0..30)
+                .map(|_| store.snapshot_now().unwrap().segment)
+                .collect::<Vec<u64>>()
+        })
+    };
+    let starts = changer.await.unwrap();
+    let segments = snapshots.await.unwrap();
+    assert!(
+        starts.windows(2).all(|w| w[1] == w[0] + 1),
+        "sequence numbers in order"
+    );
+    assert!(segments.windows(2).all(|w| w[1] > w[0]));
+    let want = answers(&store, &a).await;
+    let last = *starts.last().unwrap();
+    drop(store);
+    let again = open(dir.path()).unwrap();
+    assert_eq!(answers(&again, &a).await, want);
+    assert_eq!(again.reserve_seq(&a, 1).await.unwrap(), last + 1);
+}

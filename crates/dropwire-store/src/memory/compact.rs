@@ -7,9 +7,14 @@
 //! The steps, and what a crash after each leaves (every case reopens to the state the
 //! journal acknowledged):
 //!
-//! 1. Under the gate, alone: queue a rotation to segment `s` and copy every drop in memory.
-//!    *Crash*: the old snapshot and the segments after it, now including `s`, replay.
-//! 2. Wait until everything before the rotation is durable and segment `s` exists.
+//! 1. Under the gate, alone: queue a rotation to segment `s` and copy every drop in memory
+//!    but the settled ones, whose version (a count of changes) is noted instead. *Crash*:
+//!    the old snapshot and the segments after it, now including `s`, replay.
+//! 2. Wait until everything before the rotation is durable and segment `s` exists; copy
+//!    the settled drops. A change counts itself before it applies, so a drop whose version
+//!    is still the noted one after its copy was copied as it was at the rotation; if one
+//!    changed (rare: nothing changes a settled drop by itself), the round starts over and
+//!    copies everything under the gate.
 //! 3. Write each settled drop to a new archived file, and a new index if the set of
 //!    archived drops changed; fsync the archive directory. *Crash*: the files are not
 //!    named by any snapshot and are deleted on opening.
@@ -24,7 +29,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::archive::{self, Index};
 use super::book::{DropSlot, lock};
@@ -53,6 +58,9 @@ pub struct SnapshotReport {
     pub archived: usize,
     /// The snapshot's size in bytes.
     pub bytes: u64,
+    /// How long changes waited on the gate: the copy in memory and the archived drops
+    /// leaving it (the files are written in between, with changes going on).
+    pub paused: Duration,
 }
 
 /// Wakes the snapshot thread: a round is asked for, or the store is going away.
@@ -154,6 +162,7 @@ pub(super) fn start(
                         archived_now = r.archived_now,
                         archived = r.archived,
                         bytes = r.bytes,
+                        paused_ms = r.paused.as_millis() as u64,
                         "snapshot taken, journal truncated"
                     ),
                     // A failed journal refuses everything from now on: nothing to retry.
@@ -177,15 +186,35 @@ pub(super) fn start(
 }
 
 /// What step 1 copied.
-struct Capture {
+struct Capture<I> {
     clock_ms: u64,
     /// Drops staying in memory.
     keep: Vec<DropImage>,
-    /// Settled drops to archive: the slot, its version when copied, the copy.
-    settle: Vec<(Arc<DropSlot>, u64, DropImage)>,
+    /// Settled drops to archive: the slot, its version at the rotation, the copy.
+    settle: Vec<(Arc<DropSlot>, u64, I)>,
     /// Drops already archived.
     archived: Vec<ArchivedRef>,
 }
+
+impl Capture<Option<DropImage>> {
+    /// Every settled drop copied.
+    fn ready(self) -> Capture<DropImage> {
+        Capture {
+            clock_ms: self.clock_ms,
+            keep: self.keep,
+            settle: self
+                .settle
+                .into_iter()
+                .filter_map(|(slot, version, image)| Some((slot, version, image?)))
+                .collect(),
+            archived: self.archived,
+        }
+    }
+}
+
+/// A settled drop changed while a round copied it off the gate.
+#[derive(Debug)]
+struct Conflict;
 
 impl MemoryStore {
     /// Takes a snapshot now (blocking; the background thread does this on its own):
@@ -209,6 +238,17 @@ impl MemoryStore {
     }
 
     fn round(&self) -> Result<SnapshotReport, StoreError> {
+        if let Ok(report) = self.round_with(true)? {
+            return Ok(report);
+        }
+        // A settled drop changed while it was copied off the gate: copy all under it.
+        tracing::debug!("a settled drop changed while it was copied; copying under the gate");
+        self.round_with(false)?.map_err(|Conflict| StoreError::Busy)
+    }
+
+    /// One round; with `optimistic`, settled drops are copied after the gate is released
+    /// (they seldom change), and the round gives up if one changed meanwhile.
+    fn round_with(&self, optimistic: bool) -> Result<Result<SnapshotReport, Conflict>, StoreError> {
         let (Some(journal), Some(storage)) = (&self.inner.journal, &self.inner.storage) else {
             return Err(StoreError::Failed(
                 "a store without a data dir takes no snapshots".into(),
@@ -218,15 +258,29 @@ impl MemoryStore {
         let view = self.view();
         let segment = rounds.segment + 1;
         // 1. The copy, under the gate alone.
-        let (rotation, capture) = {
+        let paused = Instant::now();
+        let (rotation, mut capture) = {
             let _gate = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
             let rotation = journal.rotate(segment)?;
-            (rotation, self.capture())
+            (rotation, self.capture(optimistic))
         };
+        let mut paused = paused.elapsed();
         // The writer moves to the new segment whatever happens next.
         rounds.segment = segment;
         // 2.
         rotation.wait()?;
+        // Settled drops not copied yet: the copy is the state at the rotation if nothing
+        // changed the drop since (every change counts itself before it applies).
+        for (slot, version, image) in &mut capture.settle {
+            if image.is_none() {
+                let copy = slot.image();
+                if slot.version() != *version {
+                    return Ok(Err(Conflict));
+                }
+                *image = Some(copy);
+            }
+        }
+        let capture = capture.ready();
         // 3. The archive.
         let mut refs = capture.archived.clone();
         let mut entries = Vec::new();
@@ -284,23 +338,27 @@ impl MemoryStore {
             index_ref: index_ref.clone(),
             files: refs.iter().map(|r| (r.file, r.id.clone())).collect(),
         });
+        let evicting = Instant::now();
         let archived_now = self.evict(&capture.settle, &fresh, new_view);
+        paused += evicting.elapsed();
         // 6. What the snapshot made obsolete.
         if let Err(e) = collect_garbage(storage, segment, &live, index_ref.as_ref()) {
             tracing::warn!(error = %e, "could not delete files a snapshot made obsolete; the next opening will");
         }
         lock(&self.inner.cache).retain(|(n, _)| live.contains(n));
-        Ok(SnapshotReport {
+        Ok(Ok(SnapshotReport {
             segment,
             resident: capture.keep.len(),
             archived_now,
             archived: refs.len(),
             bytes,
-        })
+            paused,
+        }))
     }
 
-    /// Step 1's copy (call it holding the gate alone).
-    fn capture(&self) -> Capture {
+    /// Step 1's copy (call it holding the gate alone); with `optimistic`, settled drops
+    /// are noted with their version, to be copied after.
+    fn capture(&self, optimistic: bool) -> Capture<Option<DropImage>> {
         let clock_ms = self.now();
         let drops = self.drops_read();
         let mut c = Capture {
@@ -311,14 +369,11 @@ impl MemoryStore {
         };
         for entry in drops.values() {
             match entry {
-                Entry::Resident(slot) => {
-                    let image = slot.image();
-                    if image.settled(clock_ms) {
-                        c.settle.push((Arc::clone(slot), slot.version(), image));
-                    } else {
-                        c.keep.push(image);
-                    }
+                Entry::Resident(slot) if slot.settled(clock_ms) => {
+                    let image = (!optimistic).then(|| slot.image());
+                    c.settle.push((Arc::clone(slot), slot.version(), image));
                 }
+                Entry::Resident(slot) => c.keep.push(slot.image()),
                 Entry::Archived(r) => c.archived.push(r.clone()),
             }
         }

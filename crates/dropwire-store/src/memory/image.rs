@@ -58,14 +58,6 @@ struct ViewerImage {
 }
 
 impl DropImage {
-    /// Whether nothing about the drop can change by itself any more: closed at `now_ms`,
-    /// with no hold left that could still be redeemed or expire.
-    pub(super) fn settled(&self, now_ms: u64) -> bool {
-        let view = TimelineView::compute(&self.record.spec.script, &self.record.log, now_ms);
-        view.state == DropState::Closed
-            && self.body.claims.iter().all(|c| c.state != ClaimState::Held)
-    }
-
     /// Every claim code and viewer id the drop holds (for the archive's index).
     pub(super) fn keys(&self) -> (Vec<&ClaimCode>, HashSet<&str>) {
         let b = &self.body;
@@ -240,8 +232,8 @@ impl DropSlot {
         lock(&self.book).order.clone()
     }
 
-    /// Whether the drop is settled at `now_ms` (see [`DropImage::settled`]), without
-    /// copying it.
+    /// Whether nothing about the drop can change by itself any more: closed at `now_ms`,
+    /// with no hold left that could still be redeemed or expire.
     pub(super) fn settled(&self, now_ms: u64) -> bool {
         let closed = {
             let record = lock(&self.record);

@@ -107,8 +107,8 @@ impl MemoryStore {
         let mut ledger = lock(sku);
         if let Some(reason) = ledger.refusal(&req.viewer_id) {
             drop(ledger);
-            rids.refuse(&req.rid, reason);
             slot.touch();
+            rids.refuse(&req.rid, reason);
             return Ok(Ok((ClaimOutcome::Refused(reason), None)));
         }
         let claim = Claim {
