@@ -187,7 +187,7 @@ async fn snapshots_while_a_settled_drop_keeps_changing() {
         let (store, a) = (std::sync::Arc::clone(&store), a.clone());
         tokio::spawn(async move {
             let mut starts = Vec::new();
-            for _ in 0..3000 {
+            for _ in 0..1000 {
                 starts.push(store.reserve_seq(&a, 1).await.unwrap());
             }
             starts

@@ -338,9 +338,7 @@ impl MemoryStore {
             index_ref: index_ref.clone(),
             files: refs.iter().map(|r| (r.file, r.id.clone())).collect(),
         });
-        let evicting = Instant::now();
-        let archived_now = self.evict(&capture.settle, &fresh, new_view);
-        paused += evicting.elapsed();
+        let archived_now = self.evict(&capture.settle, &fresh, new_view, &mut paused);
         // 6. What the snapshot made obsolete.
         if let Err(e) = collect_garbage(storage, segment, &live, index_ref.as_ref()) {
             tracing::warn!(error = %e, "could not delete files a snapshot made obsolete; the next opening will");
@@ -382,27 +380,40 @@ impl MemoryStore {
 
     /// Step 5: under the gate alone, each settled drop unchanged since the copy leaves
     /// memory, and the archive's view becomes the new snapshot's. Returns how many left.
+    /// Their codes leave the code index after the gate is released (an entry naming a
+    /// drop not in memory is stale: readers look in the archive).
     fn evict(
         &self,
         settled: &[(Arc<DropSlot>, u64, DropImage)],
         fresh: &[ArchivedRef],
         view: Arc<ArchiveView>,
+        paused: &mut Duration,
     ) -> usize {
-        let _gate = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
-        let mut drops = self.drops_write();
-        let mut left = 0;
-        for ((slot, version, _), r) in settled.iter().zip(fresh) {
-            let same = matches!(drops.get(&r.id), Some(Entry::Resident(s)) if Arc::ptr_eq(s, slot));
-            if same && slot.version() == *version {
+        let started = Instant::now();
+        let mut gone = Vec::new();
+        {
+            let _gate = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
+            let mut drops = self.drops_write();
+            for ((slot, version, _), r) in settled.iter().zip(fresh) {
+                let same =
+                    matches!(drops.get(&r.id), Some(Entry::Resident(s)) if Arc::ptr_eq(s, slot));
+                if same && slot.version() == *version {
+                    drops.insert(r.id.clone(), Entry::Archived(r.clone()));
+                    gone.push((Arc::clone(slot), r));
+                }
+            }
+            *self.inner.view.write().unwrap_or_else(|p| p.into_inner()) = view;
+        }
+        *paused += started.elapsed();
+        for (slot, r) in &gone {
+            // Unless the drop came back meanwhile (it indexed its codes again).
+            if matches!(self.find(&r.id), Some(Entry::Archived(_))) {
                 for code in slot.codes() {
                     self.inner.codes.remove(&code);
                 }
-                drops.insert(r.id.clone(), Entry::Archived(r.clone()));
-                left += 1;
             }
         }
-        *self.inner.view.write().unwrap_or_else(|p| p.into_inner()) = view;
-        left
+        gone.len()
     }
 
     /// On opening, after replay: delete the archived files and indexes the snapshot does

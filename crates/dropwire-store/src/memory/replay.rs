@@ -107,6 +107,7 @@ impl MemoryStore {
     /// The drop of a claim, by its code: in memory, else in the archive.
     fn drop_of(&self, code: &ClaimCode) -> Result<Option<DropId>, StoreError> {
         if let Some(drop) = self.inner.codes.get(code) {
+            // During replay no drop leaves memory: the entry is current.
             return Ok(Some(drop));
         }
         loop {

@@ -172,6 +172,16 @@ impl MemoryStore {
         }))
     }
 
+    /// The drop in memory holding claim `code`, by the code index (whose entries for a drop
+    /// that was just archived are stale until the snapshot removes them).
+    fn resident_claim(&self, code: &ClaimCode) -> Option<(DropId, std::sync::Arc<DropSlot>)> {
+        let drop = self.inner.codes.get(code)?;
+        match self.find(&drop) {
+            Some(Entry::Resident(slot)) => Some((drop, slot)),
+            _ => None,
+        }
+    }
+
     /// A drop's record, from memory or from its archived file.
     async fn record_of(&self, id: &DropId) -> Result<Option<DropRecord>, StoreError> {
         loop {
@@ -300,21 +310,17 @@ impl Store for MemoryStore {
         loop {
             let in_memory = {
                 let _gate = self.gate();
-                match self.inner.codes.get(code) {
+                match self.resident_claim(code) {
                     None => None,
-                    Some(drop) => {
-                        let Some(Entry::Resident(slot)) = self.find(&drop) else {
-                            return Err(StoreError::Failed(format!(
-                                "claim {code} is indexed in a drop not in memory"
-                            )));
-                        };
+                    Some((drop, slot)) => {
                         let hold_until = lock(&slot.book).claims.get(code).map(|c| c.hold_until_ms);
                         // A hold past its deadline is expired on the spot, sweeper or not.
                         let to = match hold_until {
                             Some(until) if until <= now_ms => ClaimState::Expired,
                             _ => ClaimState::Redeemed,
                         };
-                        Some((drop.clone(), self.settle(&slot, &drop, code, to, now_ms)?))
+                        let settled = self.settle(&slot, &drop, code, to, now_ms)?;
+                        Some((drop, settled))
                     }
                 }
             };
@@ -349,7 +355,7 @@ impl Store for MemoryStore {
                 }
                 // A drop is archived without holds; if one were there, settle it in memory.
                 Ok(Some(claim)) => drop(self.resident(&claim.drop_id)?),
-                Ok(None) if self.inner.codes.get(code).is_some() => {}
+                Ok(None) if self.resident_claim(code).is_some() => {}
                 Ok(None) => return Err(StoreError::NoSuchClaim(code.clone())),
                 Err(Retry::Again) => {}
                 Err(Retry::Fail(e)) => return Err(e),
