@@ -5,9 +5,11 @@
 # 10k-viewer claim storm against each; writes load-tests/RESULTS.md. Each server is
 # fresh for each run (so memory per connection is measured from its own base). Runs are
 # bounded: every swarm has a timeout. About 8 minutes with the defaults. After the
-# measurements it fuzzes (scripts/fuzz.sh, 10 s per target) and records the executions
-# and crashes; the first fuzz build takes long (about 30 minutes here), later ones only
-# rebuild the crates that changed.
+# measurements it measures the embedded store's start-up with a long history
+# (journal_bench, about 3 minutes for a million past claims), then fuzzes
+# (scripts/fuzz.sh, 10 s per target) and records the executions and crashes; the first
+# fuzz build takes long (about 30 minutes here), later ones only rebuild the crates that
+# changed.
 #
 #   bash load-tests/bench.sh
 #
@@ -30,6 +32,8 @@
 #                                   (100, i.e. never, when the bench runs at a raised priority)
 #   BENCH_NICE=-15                  niceness of the bench's own session group (autogroup) and
 #                                   processes; default -15 as root, else 0 (no change)
+#   BENCH_HISTORY=1000000           past claims for the start-up benchmark (journal_bench); 0
+#                                   skips it
 #   BENCH_FUZZ_S=10                 seconds per fuzz target (scripts/fuzz.sh); 0 skips it. A
 #                                   crash still writes RESULTS.md, then fails the bench
 #   BENCH_KEEP=1                    keep the work dir (reports, server logs)
@@ -75,11 +79,15 @@ RETRIES="${BENCH_RETRIES:-3}"
 TARGETS="${BENCH_TARGETS:-floor floor-st dropwire redis}"
 OUT="${BENCH_OUT:-$here/RESULTS.md}"
 FUZZ_S="${BENCH_FUZZ_S:-10}"
+HISTORY="${BENCH_HISTORY:-1000000}"
 
 echo "== build (release)"
 pkgs=(-p dropwire-swarm)
 [[ " $TARGETS " == *" dropwire "* || " $TARGETS " == *" redis "* ]] && pkgs+=(-p dropwire-server)
 (cd "$root" && cargo build --release --quiet "${pkgs[@]}")
+if [ "$HISTORY" -gt 0 ]; then
+  (cd "$root" && cargo build --release --quiet -p dropwire-store --example journal_bench)
+fi
 dw="$CARGO_TARGET_DIR/release/dropwire"
 swarm="$CARGO_TARGET_DIR/release/dropwire-swarm"
 
@@ -333,6 +341,26 @@ if [ "$STORM" -gt 0 ]; then
   fi
 fi
 
+# The embedded store's start-up with a long history (each phase in a process of its own).
+history_section=""
+if [ "$HISTORY" -gt 0 ]; then
+  echo "== start-up with $HISTORY past claims (journal_bench)"
+  wait_quiet
+  if "${prio[@]}" "$CARGO_TARGET_DIR/release/examples/journal_bench" --claims "$HISTORY" \
+    --dir "$work/history" >"$work/history.md" 2>"$work/history.log"; then
+    history_section="## Start-up and memory with a long history
+
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench.sh\`: \`cargo run --release -p dropwire-store
+--example journal_bench -- --claims $HISTORY\`. Each row is a fresh process opening the data dir.
+
+$(cat "$work/history.md")"
+  else
+    history_section="## Start-up and memory with a long history
+
+Not measured: journal_bench failed ($(tail -n 1 "$work/history.log"))."
+  fi
+  rm -rf "$work/history"
+fi
 # Fuzzing last: it takes both CPUs, and no measurement runs beside it.
 fuzz_section=""
 fuzz_rc=0
@@ -360,6 +388,9 @@ python3 "$here/results.py" --work "$work" --out "$OUT" --sizes "$SIZES" \
   --disturbed-pct "$DISTURBED_PCT" \
   --commit "${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
   --notes "$here/analysis.md"
+if [ -n "$history_section" ]; then
+  printf '\n%s\n' "$history_section" >>"$OUT"
+fi
 if [ -n "$fuzz_section" ]; then
   printf '\n%s\n' "$fuzz_section" >>"$OUT"
 fi

@@ -51,6 +51,7 @@ fn open() -> Result<MemoryStore, dropwire_store::StoreError> {
     MemoryStore::open(MemoryStoreConfig {
         data_dir: Some(dir().clone()),
         fsync: false,
+        ..MemoryStoreConfig::default()
     })
 }
 

@@ -106,6 +106,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 MemoryStore::open(MemoryStoreConfig {
                     data_dir: Some(config.data_dir.clone()),
                     fsync: config.fsync,
+                    snapshots: config.journal.snapshots,
                 })
                 .with_context(|| {
                     format!(

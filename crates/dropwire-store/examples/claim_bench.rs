@@ -98,6 +98,7 @@ async fn main() {
         MemoryStoreConfig {
             data_dir: None,
             fsync: false,
+            ..MemoryStoreConfig::default()
         },
         claims,
         tasks,
@@ -109,6 +110,7 @@ async fn main() {
         MemoryStoreConfig {
             data_dir: Some(dir.path().join("a")),
             fsync: false,
+            ..MemoryStoreConfig::default()
         },
         claims,
         tasks,
@@ -119,6 +121,7 @@ async fn main() {
         MemoryStoreConfig {
             data_dir: Some(dir.path().join("b")),
             fsync: true,
+            ..MemoryStoreConfig::default()
         },
         claims / 4,
         tasks,

@@ -21,6 +21,7 @@
 
 pub mod conformance;
 pub mod error;
+mod files;
 pub mod journal;
 pub mod memory;
 pub mod redis;
@@ -35,7 +36,7 @@ use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRe
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
-pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use memory::{MemoryStore, MemoryStoreConfig, Residency, SnapshotPolicy, SnapshotReport};
 pub use redis::bus::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
 pub use redis::{RedisStore, RedisStoreConfig};
 

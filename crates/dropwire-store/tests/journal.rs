@@ -15,6 +15,7 @@ fn open(dir: &std::path::Path) -> Result<MemoryStore, StoreError> {
     MemoryStore::open(MemoryStoreConfig {
         data_dir: Some(dir.to_owned()),
         fsync: true,
+        ..MemoryStoreConfig::default()
     })
 }
 
@@ -305,7 +306,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let dir = tempfile::tempdir().unwrap();
-            let store = MemoryStore::open(MemoryStoreConfig { data_dir: Some(dir.path().to_owned()), fsync: false }).unwrap();
+            let store = MemoryStore::open(MemoryStoreConfig { data_dir: Some(dir.path().to_owned()), fsync: false, ..MemoryStoreConfig::default() }).unwrap();
             let id = fresh_id("prop");
             store.create_drop(record(&id, stock, limit, 60)).await.unwrap();
             let mut now = T0;
@@ -331,7 +332,7 @@ proptest! {
                 check(&store, &id, stock, limit).await;
             }
             drop(store);
-            let replayed = MemoryStore::open(MemoryStoreConfig { data_dir: Some(dir.path().to_owned()), fsync: false }).unwrap();
+            let replayed = MemoryStore::open(MemoryStoreConfig { data_dir: Some(dir.path().to_owned()), fsync: false, ..MemoryStoreConfig::default() }).unwrap();
             check(&replayed, &id, stock, limit).await;
         });
     }

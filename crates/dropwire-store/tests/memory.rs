@@ -1,4 +1,5 @@
-//! MemoryStore: the shared conformance suite, in memory and journaled.
+//! MemoryStore: the shared conformance suite, in memory, journaled, and journaled with
+//! frequent snapshots.
 
 use dropwire_store::{MemoryStore, MemoryStoreConfig};
 
@@ -8,6 +9,7 @@ mod in_memory {
         MemoryStore::open(MemoryStoreConfig {
             data_dir: None,
             fsync: false,
+            ..MemoryStoreConfig::default()
         })
         .expect("open")
     });
@@ -20,6 +22,27 @@ mod journaled {
         MemoryStore::open(MemoryStoreConfig {
             data_dir: Some(dir),
             fsync: true,
+            ..MemoryStoreConfig::default()
+        })
+        .expect("open")
+    });
+}
+
+/// The suite again with a snapshot (journal rotation, copy under the gate, truncation)
+/// after every 16 records, so rounds run in the background in the middle of storms.
+mod snapshotting {
+    use super::*;
+    use dropwire_store::SnapshotPolicy;
+    dropwire_store::conformance_tests!(async {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        MemoryStore::open(MemoryStoreConfig {
+            data_dir: Some(dir),
+            fsync: false,
+            snapshots: SnapshotPolicy {
+                every_records: 16,
+                every_bytes: 0,
+                ..SnapshotPolicy::default()
+            },
         })
         .expect("open")
     });

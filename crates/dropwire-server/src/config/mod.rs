@@ -12,8 +12,10 @@ use crate::healthcheck::HealthcheckArgs;
 use crate::webhooks::{WebhookSettings, parse_schedule};
 
 mod env;
+mod journal;
 mod limits;
 
+pub use journal::{FileJournal, JournalArgs, JournalSettings};
 pub use limits::{FileLimits, LimitArgs, Limits};
 
 pub use env::{
@@ -114,6 +116,8 @@ pub struct ServeArgs {
     pub demo: Option<bool>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
 }
 
 /// The same settings, as a config file holds them.
@@ -140,6 +144,7 @@ struct FileConfig {
     shutdown_grace_s: Option<u64>,
     demo: Option<bool>,
     limits: Option<FileLimits>,
+    journal: Option<FileJournal>,
 }
 
 /// Where the funnel ledger lives.
@@ -206,6 +211,8 @@ pub struct Config {
     /// Create and start the demo drop after start-up.
     pub demo: bool,
     pub limits: Limits,
+    /// When the embedded store snapshots and truncates its journal.
+    pub journal: JournalSettings,
 }
 
 impl Default for Config {
@@ -228,6 +235,7 @@ impl Default for Config {
             shutdown_grace_s: 10,
             demo: false,
             limits: Limits::default(),
+            journal: JournalSettings::default(),
         }
     }
 }
@@ -295,6 +303,7 @@ impl Config {
                 .unwrap_or(d.shutdown_grace_s),
             demo: args.demo.or(file.demo).unwrap_or(d.demo),
             limits: Limits::resolve(args.limits, file.limits)?,
+            journal: JournalSettings::resolve(args.journal, file.journal)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -346,6 +355,12 @@ impl Config {
         }
         if self.redis_wait_replicas > 0 && self.redis.is_none() {
             return invalid("redis-wait-replicas", "only applies with --redis");
+        }
+        if self.journal.set && self.redis.is_some() {
+            return invalid(
+                "snapshot-every-records",
+                "--snapshot-every-records and --snapshot-every-mb apply to the embedded store, not with --redis",
+            );
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -1,5 +1,6 @@
 //! Restarts: a live drop continues at the right cue; a hub killed with SIGKILL in the
-//! middle of a claim storm forgets no claim it acknowledged.
+//! middle of a claim storm forgets no claim it acknowledged, with or without snapshots
+//! taken during the storm.
 
 use crate::common;
 
@@ -68,9 +69,28 @@ async fn a_restarted_hub_continues_the_drop_at_the_right_cue() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
+    storm_kill_restart(&[], 20).await
+}
+
+/// The same with a snapshot (journal rotation, copy, rename, truncation) every 100 journal
+/// records: one runs during the storm, and the kill may land anywhere in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_storm_with_snapshots_loses_no_acknowledged_claim() -> Result<()> {
+    storm_kill_restart(&["--snapshot-every-records", "100"], 120).await
+}
+
+/// Storms a hub on the embedded store (with `args`), kills it with SIGKILL once `grants`
+/// claims are acknowledged, restarts it on the same data dir, and checks every
+/// acknowledged claim is there.
+async fn storm_kill_restart(args: &[&str], grants: usize) -> Result<()> {
     let _heavy = dropwire_store::testing::heavy().await;
     let dir = tempfile::tempdir()?;
-    let mut hub = Spawned::on_dir(dir.path())?;
+    let serve = || {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), dir.path().as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        Spawned::serve(&all)
+    };
+    let mut hub = serve()?;
     let http = reqwest::Client::new();
     let api = |base: &str, path: &str| format!("{base}{path}");
     let spec = common::drop_spec("crash", 150, 1, common::far_script());
@@ -134,7 +154,7 @@ async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
     let storm = tokio::spawn(join_all(storm));
     drop(told_tx);
     let mut told = HashSet::new();
-    while told.len() < 20 {
+    while told.len() < grants {
         told.insert(told_rx.recv().await.context("no claims were granted")?);
     }
     hub.child.kill()?; // SIGKILL: no shutdown, no flush
@@ -144,7 +164,7 @@ async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
         told.insert(code);
     }
 
-    let hub = Spawned::on_dir(dir.path())?;
+    let hub = serve()?;
     let claims: Value = http
         .get(api(&hub.base, &format!("/api/v1/drops/{id}/claims")))
         .bearer_auth(ADMIN)
@@ -188,5 +208,17 @@ async fn kill_dash_nine_mid_storm_loses_no_acknowledged_claim() -> Result<()> {
         "stock accounting holds across the crash"
     );
     assert_eq!(listed.len() as u64, held + redeemed);
+    if !args.is_empty() {
+        // The restarted hub replayed more than 100 records: it takes a snapshot at once.
+        let mut waited = 0;
+        while !dir.path().join("snapshot.dws").exists() && waited < 300 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert!(
+            dir.path().join("snapshot.dws").exists(),
+            "no snapshot was taken"
+        );
+    }
     Ok(())
 }

@@ -3,18 +3,22 @@
 //!
 //! # Locks
 //!
-//! Every lock belongs to one drop (the drop map's `RwLock` aside, which is only held to
-//! look a drop up or add one). When several are held they are taken in this order:
-//! viewer shard → SKU ledger → book → holds; and `record`, `coupons`, `seq_next`,
-//! `members` alone (`members` also under a viewer shard).
-//! Expiry returns a unit to its SKU after letting go of the book.
+//! Every lock belongs to one drop (the store's gate, the drop map's `RwLock` and the
+//! indexes of claim codes and hold deadlines aside: the gate is held, shared, around every
+//! change; the map only to look a drop up, add one or archive one). When several are held
+//! they are taken in this order: gate → viewer shard → SKU ledger → book → holds → the
+//! store's due index; and `record`, `coupons`, `seq_next`, `members` alone (`members` also under
+//! a viewer shard). Expiry returns a unit to its SKU after letting go of the book.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dropwire_core::claim::Score;
+
+use super::index::Holds;
 use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
@@ -173,16 +177,19 @@ pub(super) struct DropSlot {
     pub(super) record: Mutex<DropRecord>,
     pub(super) skus: HashMap<String, Mutex<SkuLedger>>,
     pub(super) book: Mutex<Book>,
-    viewers: Vec<Mutex<HashMap<String, Rids>>>,
+    pub(super) viewers: Vec<Mutex<HashMap<String, Rids>>>,
     hasher: RandomState,
-    /// Held claims by deadline.
-    pub(super) holds: Mutex<BTreeSet<(u64, ClaimCode)>>,
+    /// Held claims by deadline (see [`super::index::DueIndex`]).
+    pub(super) holds: Mutex<Holds>,
     /// Coupon → viewer → code.
     pub(super) coupons: Mutex<HashMap<String, HashMap<String, String>>>,
     /// The next broadcast sequence number to hand out.
     pub(super) seq_next: Mutex<u64>,
     /// The viewers of the drop's early-access segment.
     pub(super) members: Mutex<HashSet<String>>,
+    /// Counts the changes made to the drop (a snapshot archives a drop only if none was
+    /// made since it copied it).
+    version: AtomicU64,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -215,7 +222,17 @@ impl DropSlot {
             coupons: Mutex::default(),
             seq_next: Mutex::new(1),
             members: Mutex::default(),
+            version: AtomicU64::new(0),
         }
+    }
+
+    /// Notes a change (call it under the gate, with the change).
+    pub(super) fn touch(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// The lock over `viewer`'s request ids (and so over its claims: one at a time).

@@ -1,7 +1,7 @@
 //! `MemoryStore`: the embedded default. State lives in memory, locked per drop, per SKU and
-//! per viewer (never one global lock on the claim path, never a lock across `.await`);
-//! every change is journaled ([`crate::journal`]) and durable before the caller is
-//! answered. Opening replays the journal.
+//! per viewer (never a lock across `.await`); every change is journaled
+//! ([`crate::journal`]) and durable before the caller is answered. Opening loads the last
+//! snapshot and replays the journal written after it.
 //!
 //! A claim takes its viewer's lock (so one viewer's requests run one at a time and a
 //! retried rid always finds the first answer), then its SKU's lock, where stock and the
@@ -13,84 +13,191 @@
 //! [`StoreError::Failed`]) the change is refused before anything is applied. A change
 //! applied in memory whose write then fails answers `Failed` (it may or may not survive a
 //! restart), and from then on every write is refused and [`Store::ping`] fails.
+//!
+//! # Snapshots
+//!
+//! After [`SnapshotPolicy::every_records`] journal records or
+//! [`SnapshotPolicy::every_bytes`] bytes since the last snapshot (the journal's writer
+//! counts them), and whenever a drop has settled, a background thread takes a snapshot
+//! ([`snapshot`] has the format). Every change holds the store's *gate* shared from finding
+//! its drop to applying it (a read-lock: changes never wait for each other on it); the
+//! snapshot takes it alone only to queue a journal rotation (records queued before it stay
+//! in the old segment, later ones go to the new one) and copy the state in memory, so the
+//! copy is exactly the state after the old segments. Writing happens off the gate: the
+//! copy is written to `snapshot.dws.tmp`, fsync'd, renamed over `snapshot.dws` and the
+//! directory fsync'd; then the segments before the new one are deleted. A crash between
+//! any two steps reopens to the acknowledged state: before the rename, the old snapshot
+//! and every segment after it are still there; after it, the new snapshot and the new
+//! segment are (older segments left behind are deleted on opening).
+//!
+//! # Memory bounded by open drops
+//!
+//! A drop is *settled* once it is closed (by its timeline at the store's clock: the latest
+//! time it has been told about) and no hold is left — nothing about it can change by
+//! itself any more. A snapshot moves settled drops to the archive ([`archive`]): each is
+//! written to a file of its own and leaves memory, which keeps the drops that are open
+//! or still have holds, plus a few dozen bytes per archived drop (its id, creation time and
+//! file number). Every `Store` method still answers for an archived drop exactly as
+//! before: reads load it from its file (a few are cached), a redeemed or expired code is
+//! found through the archive's index, and a change to an archived drop (a late
+//! `reserve_seq`, a new coupon, an erasure of one of its viewers) first loads it back into
+//! memory, where it stays until the next snapshot archives it again under a new file.
+//! Journal records after a snapshot that touch an archived drop load it back the same
+//! way on replay.
 
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use async_trait::async_trait;
-use dropwire_core::claim::{claim_points, leaderboard};
-use dropwire_core::protocol::StockItem;
-use dropwire_core::{
-    Claim, ClaimCode, ClaimOutcome, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord,
-};
+use dropwire_core::{Claim, ClaimCode, DropId};
 
-use crate::journal::{Journal, Pending};
-use crate::{
-    ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
-};
-use book::{Answered, Change, DropSlot, lock, mark};
+use crate::StoreError;
+use crate::files;
+use crate::journal::{Journal, Pending, Trigger};
+use archive::{Index, IndexRef};
+use book::{Change, DropSlot, lock};
+use compact::{Life, Signal};
+use index::{CodeIndex, DueIndex};
+use snapshot::ArchivedRef;
 
+mod archive;
 mod book;
+mod compact;
+mod image;
+mod index;
 mod replay;
+mod snapshot;
+mod store;
 #[cfg(test)]
 mod tests;
 mod viewers;
 
-/// How to open a [`MemoryStore`].
-#[derive(Debug, Clone, Default)]
-pub struct MemoryStoreConfig {
-    /// Where the journal lives (created if missing); `None` keeps everything in memory
-    /// only, with nothing written anywhere (benchmarks, throwaway tests).
-    pub data_dir: Option<PathBuf>,
-    /// fsync each group commit. Turn off only to measure what fsync costs: without it a
-    /// power loss may lose changes that were reported done.
-    pub fsync: bool,
+pub use compact::SnapshotReport;
+pub use snapshot::FILE_NAME as SNAPSHOT_FILE;
+
+/// Archived drops kept loaded for reads (a drop's page visited again, its claims listed).
+const CACHED: usize = 4;
+
+/// When the embedded store takes a snapshot and truncates its journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// After this many journal records since the last snapshot (0: not on this count).
+    pub every_records: u64,
+    /// After this many bytes of journal since the last snapshot (0: not on this count).
+    pub every_bytes: u64,
+    /// Also whenever a drop in memory has settled (checked every 30 s), so that memory
+    /// follows the open drops. Off only to measure the store without an archive.
+    pub on_settle: bool,
 }
 
-/// Claim code → drop, spread over a few locks.
-#[derive(Debug)]
-struct CodeIndex {
-    shards: Vec<RwLock<HashMap<ClaimCode, DropId>>>,
-    hasher: RandomState,
-}
+impl SnapshotPolicy {
+    pub const DEFAULT_RECORDS: u64 = 100_000;
+    pub const DEFAULT_BYTES: u64 = 64 << 20;
 
-impl CodeIndex {
-    fn new() -> Self {
-        CodeIndex {
-            shards: (0..16).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
+    /// Snapshots only when a drop settles (or on [`MemoryStore::snapshot_now`]).
+    pub fn on_settle_only() -> Self {
+        SnapshotPolicy {
+            every_records: 0,
+            every_bytes: 0,
+            on_settle: true,
         }
     }
 
-    fn shard(&self, code: &ClaimCode) -> &RwLock<HashMap<ClaimCode, DropId>> {
-        &self.shards[self.hasher.hash_one(code) as usize % self.shards.len()]
+    /// No snapshot but on [`MemoryStore::snapshot_now`]: the journal grows and every drop
+    /// stays in memory, as before snapshots existed (for measurements).
+    pub fn never() -> Self {
+        SnapshotPolicy {
+            every_records: 0,
+            every_bytes: 0,
+            on_settle: false,
+        }
     }
+}
 
-    fn insert(&self, code: ClaimCode, drop: DropId) {
-        let mut shard = self.shard(&code).write().unwrap_or_else(|p| p.into_inner());
-        shard.insert(code, drop);
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            every_records: Self::DEFAULT_RECORDS,
+            every_bytes: Self::DEFAULT_BYTES,
+            on_settle: true,
+        }
     }
+}
 
-    fn get(&self, code: &ClaimCode) -> Option<DropId> {
-        let shard = self.shard(code).read().unwrap_or_else(|p| p.into_inner());
-        shard.get(code).cloned()
-    }
+/// How to open a [`MemoryStore`].
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStoreConfig {
+    /// Where the journal, the snapshot and the archive live (created if missing); `None`
+    /// keeps everything in memory only, with nothing written anywhere (benchmarks,
+    /// throwaway tests).
+    pub data_dir: Option<PathBuf>,
+    /// fsync each group commit. Turn off only to measure what fsync costs: without it a
+    /// power loss may lose changes that were reported done. (Snapshots and archived drops
+    /// are fsync'd either way.)
+    pub fsync: bool,
+    /// When to take snapshots (with a data dir).
+    pub snapshots: SnapshotPolicy,
+}
+
+/// A drop in memory, or in the archive.
+#[derive(Debug, Clone)]
+enum Entry {
+    Resident(Arc<DropSlot>),
+    Archived(ArchivedRef),
+}
+
+/// The archive as the durable snapshot names it.
+#[derive(Debug, Default)]
+struct ArchiveView {
+    index: Option<Arc<Index>>,
+    index_ref: Option<IndexRef>,
+    /// Every archived drop's file the snapshot names → its drop (a drop loaded back into
+    /// memory since keeps its old file until the next snapshot).
+    files: HashMap<u64, DropId>,
+}
+
+/// Where snapshots and the archive are written (a store with a data dir).
+#[derive(Debug)]
+struct Storage {
+    dir: PathBuf,
+    archive_dir: PathBuf,
+    /// One snapshot at a time; the numbers it hands out.
+    rounds: Mutex<Rounds>,
+    signal: Arc<Signal>,
+}
+
+#[derive(Debug)]
+struct Rounds {
+    /// The journal segment being written.
+    segment: u64,
+    /// The number the next archived drop's file gets.
+    next_file: u64,
 }
 
 #[derive(Debug)]
 struct Inner {
-    drops: RwLock<HashMap<DropId, Arc<DropSlot>>>,
+    /// Held shared around every change, alone by a snapshot's copy and by archiving.
+    gate: RwLock<()>,
+    drops: RwLock<HashMap<DropId, Entry>>,
     codes: CodeIndex,
+    due: DueIndex,
+    /// The latest time the store has been told about (requests, sweeps, the journal).
+    clock: AtomicU64,
     journal: Option<Journal>,
+    storage: Option<Storage>,
+    /// The archive as the durable snapshot names it (empty without a data dir).
+    view: RwLock<Arc<ArchiveView>>,
+    /// Archived drops loaded for reads, newest last.
+    cache: Mutex<VecDeque<(u64, Arc<DropSlot>)>>,
 }
 
-/// The embedded store. Cheap to clone (all clones share the same state).
+/// The embedded store. Cheap to clone (all clones share the same state); the last clone
+/// dropped stops the snapshot thread (after the snapshot it may be taking).
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    life: Option<Arc<Life>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -103,56 +210,345 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-/// What settling a claim found.
-// Matched at once by the caller: boxing the claim would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-enum Settled {
-    Done(Claim, Option<Pending>),
-    NotHeld(ClaimState),
-    Missing,
+/// How many drops are in memory and in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residency {
+    pub resident: usize,
+    pub archived: usize,
+    /// Claims of the drops in memory.
+    pub resident_claims: usize,
+    /// Holds in the deadline index.
+    pub holds: usize,
 }
 
 impl MemoryStore {
-    /// Opens the store, replaying the journal in `data_dir` if there is one (a torn last
-    /// record is cut off; damage in the middle is [`StoreError::Corrupt`]).
+    /// Opens the store: loads the snapshot in `data_dir` if there is one and replays the
+    /// journal after it (a torn last record is cut off; damage elsewhere is
+    /// [`StoreError::Corrupt`]).
     pub fn open(config: MemoryStoreConfig) -> Result<MemoryStore, StoreError> {
         let Some(dir) = &config.data_dir else {
-            return Ok(MemoryStore::with_journal(None));
+            return Ok(MemoryStore::with_parts(None, None));
         };
-        let (journal, changes) = Journal::open::<Change>(dir, config.fsync)?;
-        let store = MemoryStore::with_journal(Some(journal));
-        let replayed = changes.len();
-        for change in changes {
-            store.replay(change);
+        let started = std::time::Instant::now();
+        std::fs::create_dir_all(dir)?;
+        let archive_dir = dir.join(archive::DIR);
+        std::fs::create_dir_all(&archive_dir)?;
+        files::remove_tmp(dir)?;
+        files::remove_tmp(&archive_dir)?;
+        let (meta, images) = snapshot::read(dir)?.unwrap_or_default();
+        let index = match &meta.index {
+            Some(r) => Some(Arc::new(Index::open(&archive_dir, r, true)?)),
+            None => None,
+        };
+        let signal = Arc::new(Signal::default());
+        let ask = Arc::clone(&signal);
+        let trigger = Trigger {
+            records: config.snapshots.every_records,
+            bytes: config.snapshots.every_bytes,
+            ask: Box::new(move || ask.ask()),
+        };
+        let (journal, opened) =
+            Journal::open::<Change>(dir, meta.segment, config.fsync, Some(trigger))?;
+        let files_of = meta
+            .archived
+            .iter()
+            .map(|r| (r.file, r.id.clone()))
+            .collect();
+        let view = ArchiveView {
+            index,
+            index_ref: meta.index.clone(),
+            files: files_of,
+        };
+        let storage = Storage {
+            dir: dir.clone(),
+            archive_dir,
+            rounds: Mutex::new(Rounds {
+                segment: opened.segment,
+                next_file: meta.next_file,
+            }),
+            signal: Arc::clone(&signal),
+        };
+        let mut store = MemoryStore::with_parts(Some(journal), Some(storage));
+        *store.inner.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
+        store.tick(meta.clock_ms);
+        {
+            let mut drops = store.drops_write();
+            for r in &meta.archived {
+                drops.insert(r.id.clone(), Entry::Archived(r.clone()));
+            }
+            for image in images {
+                store.tick(image.latest_ms());
+                let slot = Arc::new(DropSlot::from_image(image));
+                let id = lock(&slot.record).id.clone();
+                store.install(&id, &slot);
+                drops.insert(id, Entry::Resident(slot));
+            }
         }
-        tracing::info!(records = replayed, dir = %dir.display(), "journal replayed");
+        let (records, bytes) = (opened.records.len() as u64, opened.bytes);
+        for change in opened.records {
+            store.replay(change)?;
+        }
+        store.collect_garbage_at_open(&meta.archived, meta.index.as_ref())?;
+        store.life = Some(compact::start(&store, signal, config.snapshots.on_settle)?);
+        let p = config.snapshots;
+        if (p.every_records > 0 && records >= p.every_records)
+            || (p.every_bytes > 0 && bytes >= p.every_bytes)
+        {
+            store.ask_for_snapshot();
+        }
+        let r = store.residency();
+        tracing::info!(
+            dir = %dir.display(),
+            records,
+            resident = r.resident,
+            archived = r.archived,
+            ms = started.elapsed().as_millis() as u64,
+            "store opened: snapshot loaded, journal replayed"
+        );
         Ok(store)
     }
 
-    fn with_journal(journal: Option<Journal>) -> MemoryStore {
+    fn with_parts(journal: Option<Journal>, storage: Option<Storage>) -> MemoryStore {
         MemoryStore {
             inner: Arc::new(Inner {
+                gate: RwLock::default(),
                 drops: RwLock::default(),
                 codes: CodeIndex::new(),
+                due: DueIndex::default(),
+                clock: AtomicU64::new(0),
                 journal,
+                storage,
+                view: RwLock::default(),
+                cache: Mutex::default(),
             }),
+            life: None,
         }
     }
 
+    /// A store over `journal` alone (tests of the writer), with no snapshots.
+    #[cfg(test)]
+    fn with_journal(journal: Option<Journal>) -> MemoryStore {
+        MemoryStore::with_parts(journal, None)
+    }
+
+    /// How many drops are in memory and in the archive.
+    pub fn residency(&self) -> Residency {
+        let drops = self.drops_read();
+        let mut r = Residency {
+            resident: 0,
+            archived: 0,
+            resident_claims: 0,
+            holds: 0,
+        };
+        for entry in drops.values() {
+            match entry {
+                Entry::Resident(slot) => {
+                    r.resident += 1;
+                    r.resident_claims += lock(&slot.book).order.len();
+                    r.holds += lock(&slot.holds).set.len();
+                }
+                Entry::Archived(_) => r.archived += 1,
+            }
+        }
+        r
+    }
+
+    fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.inner.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn drops_read(&self) -> RwLockReadGuard<'_, HashMap<DropId, Entry>> {
+        self.inner.drops.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn drops_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<DropId, Entry>> {
+        self.inner.drops.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn find(&self, id: &DropId) -> Option<Entry> {
+        self.drops_read().get(id).cloned()
+    }
+
+    /// The slot of a drop in memory (tests of the writer).
+    #[cfg(test)]
     fn slot(&self, id: &DropId) -> Result<Arc<DropSlot>, StoreError> {
-        let drops = self.inner.drops.read().unwrap_or_else(|p| p.into_inner());
-        drops
-            .get(id)
-            .cloned()
-            .ok_or_else(|| StoreError::NoSuchDrop(id.clone()))
+        match self.find(id) {
+            Some(Entry::Resident(slot)) => Ok(slot),
+            _ => Err(StoreError::NoSuchDrop(id.clone())),
+        }
     }
 
-    fn slots(&self) -> Vec<Arc<DropSlot>> {
-        let drops = self.inner.drops.read().unwrap_or_else(|p| p.into_inner());
-        drops.values().cloned().collect()
+    /// Advances the store's clock to `now_ms` (it never goes back).
+    fn tick(&self, now_ms: u64) {
+        self.inner.clock.fetch_max(now_ms, Ordering::AcqRel);
     }
 
-    /// Queues a change (call it under the lock that orders it, before applying it).
+    fn now(&self) -> u64 {
+        self.inner.clock.load(Ordering::Acquire)
+    }
+
+    fn view(&self) -> Arc<ArchiveView> {
+        Arc::clone(&self.inner.view.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn ask_for_snapshot(&self) {
+        if let Some(s) = &self.inner.storage {
+            s.signal.ask();
+        }
+    }
+
+    /// Indexes a drop's claim codes and holds (it is going into memory).
+    fn install(&self, id: &DropId, slot: &DropSlot) {
+        for code in slot.codes() {
+            self.inner.codes.insert(code, id.clone());
+        }
+        self.inner.due.sync(&mut lock(&slot.holds), id);
+    }
+
+    /// The drop in memory, under the gate (shared): hold the guard while changing it, and
+    /// drop it before any `.await`. An archived drop is loaded back into memory first.
+    fn resident(
+        &self,
+        id: &DropId,
+    ) -> Result<(RwLockReadGuard<'_, ()>, Arc<DropSlot>), StoreError> {
+        loop {
+            let archived = {
+                let gate = self.gate();
+                match self.find(id) {
+                    None => return Err(StoreError::NoSuchDrop(id.clone())),
+                    Some(Entry::Resident(slot)) => return Ok((gate, slot)),
+                    Some(Entry::Archived(r)) => r,
+                }
+            };
+            match self.thaw(&archived) {
+                Ok(()) => {}
+                Err(e) if archive::is_gone(&e) => self.still_there(&archived, e)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Loads an archived drop back into memory (unless someone else did meanwhile).
+    fn thaw(&self, r: &ArchivedRef) -> Result<(), StoreError> {
+        let cached = {
+            let mut cache = lock(&self.inner.cache);
+            let at = cache.iter().position(|(n, _)| *n == r.file);
+            at.and_then(|i| cache.remove(i)).map(|(_, slot)| slot)
+        };
+        let slot = match cached {
+            Some(slot) => slot,
+            None => Arc::new(DropSlot::from_image(archive::read_drop(
+                self.archive_dir()?,
+                r.file,
+            )?)),
+        };
+        let _gate = self.gate();
+        let mut drops = self.drops_write();
+        if matches!(drops.get(&r.id), Some(Entry::Archived(now)) if now.file == r.file) {
+            self.install(&r.id, &slot);
+            drops.insert(r.id.clone(), Entry::Resident(slot));
+            tracing::debug!(drop = %r.id, "an archived drop is back in memory");
+        }
+        Ok(())
+    }
+
+    /// After an archived file was not found: `Ok` to look again if the drop has moved
+    /// meanwhile (back into memory, or archived anew), else the error.
+    fn still_there(&self, r: &ArchivedRef, e: StoreError) -> Result<(), StoreError> {
+        match self.find(&r.id) {
+            Some(Entry::Archived(now)) if now.file == r.file => {
+                tracing::error!(drop = %r.id, file = r.file, error = %e, "an archived drop's file is missing");
+                Err(e)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn archive_dir(&self) -> Result<&std::path::Path, StoreError> {
+        self.inner
+            .storage
+            .as_ref()
+            .map(|s| s.archive_dir.as_path())
+            .ok_or_else(|| {
+                StoreError::Failed("an archived drop in a store without a data dir".into())
+            })
+    }
+
+    /// Archived drop file `n`, loaded for reading (from the cache if it is there).
+    fn load_file(&self, n: u64) -> Result<Arc<DropSlot>, StoreError> {
+        if let Some((_, slot)) = lock(&self.inner.cache).iter().find(|(f, _)| *f == n) {
+            return Ok(Arc::clone(slot));
+        }
+        let slot = Arc::new(DropSlot::from_image(archive::read_drop(
+            self.archive_dir()?,
+            n,
+        )?));
+        let mut cache = lock(&self.inner.cache);
+        if !cache.iter().any(|(f, _)| *f == n) {
+            if cache.len() == CACHED {
+                cache.pop_front();
+            }
+            cache.push_back((n, Arc::clone(&slot)));
+        }
+        Ok(slot)
+    }
+
+    /// A drop to read: in memory, or loaded from the archive (not brought back).
+    fn readable(&self, id: &DropId) -> Result<Arc<DropSlot>, StoreError> {
+        loop {
+            match self.find(id) {
+                None => return Err(StoreError::NoSuchDrop(id.clone())),
+                Some(Entry::Resident(slot)) => return Ok(slot),
+                Some(Entry::Archived(r)) => match self.load_file(r.file) {
+                    Ok(slot) => return Ok(slot),
+                    Err(e) if archive::is_gone(&e) => self.still_there(&r, e)?,
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// The archived (not in memory) drop `id`, loaded for reading, or `None`.
+    fn archived(&self, id: &DropId) -> Result<Option<Arc<DropSlot>>, StoreError> {
+        match self.find(id) {
+            Some(Entry::Archived(r)) => match self.load_file(r.file) {
+                Ok(slot) => Ok(Some(slot)),
+                // Moved meanwhile: let the caller take the ordinary way.
+                Err(e) if archive::is_gone(&e) => Ok(None),
+                Err(e) => Err(e),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// A claim in the archive, by its code: `Ok(None)` if no archived drop holds it.
+    fn archived_claim(&self, code: &ClaimCode) -> Result<Option<Claim>, Retry> {
+        let view = self.view();
+        let Some(index) = &view.index else {
+            return Ok(None);
+        };
+        for n in index.lookup(archive::code_key(code)).map_err(Retry::Fail)? {
+            if !view.files.contains_key(&n) {
+                continue;
+            }
+            let slot = match self.load_file(n) {
+                Ok(slot) => slot,
+                Err(e) if archive::is_gone(&e) => return Err(Retry::Again),
+                Err(e) => return Err(Retry::Fail(e)),
+            };
+            if let Some(claim) = lock(&slot.book).claims.get(code) {
+                return Ok(Some(claim.clone()));
+            }
+        }
+        if !Arc::ptr_eq(&view, &self.view()) {
+            // A snapshot archived drops meanwhile: look again.
+            return Err(Retry::Again);
+        }
+        Ok(None)
+    }
+
+    /// Queues a change (call it under the gate and the lock that orders it, before
+    /// applying it).
     fn journal(&self, change: &Change) -> Result<Option<Pending>, StoreError> {
         match &self.inner.journal {
             Some(j) => j.append(change).map(Some),
@@ -175,375 +571,11 @@ impl MemoryStore {
             None => Ok(()),
         }
     }
-
-    /// Moves a held claim to `to` (journaled); an expired claim's unit goes back to stock.
-    fn settle(
-        &self,
-        slot: &DropSlot,
-        code: &ClaimCode,
-        to: ClaimState,
-        now_ms: u64,
-    ) -> Result<Settled, StoreError> {
-        let claim = {
-            let mut book = lock(&slot.book);
-            let Some(claim) = book.claims.get_mut(code) else {
-                return Ok(Settled::Missing);
-            };
-            if claim.state != ClaimState::Held {
-                return Ok(Settled::NotHeld(claim.state));
-            }
-            let change = match to {
-                ClaimState::Redeemed => Change::Redeem {
-                    code: code.clone(),
-                    at_ms: now_ms,
-                },
-                _ => Change::Expire {
-                    code: code.clone(),
-                    at_ms: now_ms,
-                },
-            };
-            let pending = self.journal(&change)?;
-            mark(claim, to, now_ms);
-            lock(&slot.holds).remove(&(claim.hold_until_ms, code.clone()));
-            (claim.clone(), pending)
-        };
-        if to == ClaimState::Expired {
-            slot.give_back(&claim.0);
-        }
-        Ok(Settled::Done(claim.0, claim.1))
-    }
-
-    /// Claims under the viewer's lock; `Err(code)` when the rid was granted before.
-    fn claim_locked(
-        &self,
-        slot: &DropSlot,
-        req: &ClaimRequest,
-    ) -> Result<Result<(ClaimOutcome, Option<Pending>), ClaimCode>, StoreError> {
-        let mut viewers = slot.viewers(&req.viewer_id);
-        let rids = viewers.entry(req.viewer_id.clone()).or_default();
-        match rids.answered(&req.rid) {
-            Some(Answered::Granted(code)) => return Ok(Err(code)),
-            Some(Answered::Refused(reason)) => {
-                return Ok(Ok((ClaimOutcome::Refused(reason), None)));
-            }
-            None => {}
-        }
-        if let Some(reason) = req.refusal {
-            // The timeline refused it, and this rid was not decided before: not remembered.
-            return Ok(Ok((ClaimOutcome::Refused(reason), None)));
-        }
-        if req.members_only && !lock(&slot.members).contains(&req.viewer_id) {
-            // Early access, and the viewer is not in the segment: not remembered either.
-            return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
-        }
-        let Some(sku) = slot.skus.get(&req.sku) else {
-            return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
-        };
-        let hold_ms = u64::from(slot.hold_s()) * 1000;
-        let mut ledger = lock(sku);
-        if let Some(reason) = ledger.refusal(&req.viewer_id) {
-            drop(ledger);
-            rids.refuse(&req.rid, reason);
-            return Ok(Ok((ClaimOutcome::Refused(reason), None)));
-        }
-        let claim = Claim {
-            code: new_claim_code()?,
-            drop_id: req.drop_id.clone(),
-            sku: req.sku.clone(),
-            viewer_id: req.viewer_id.clone(),
-            handle: req.handle.clone(),
-            rid: req.rid.clone(),
-            state: ClaimState::Held,
-            created_ms: req.now_ms,
-            hold_until_ms: req.now_ms.saturating_add(hold_ms),
-            redeemed_ms: None,
-            expired_ms: None,
-            rank: ledger.granted,
-            points: claim_points(ledger.granted),
-        };
-        // Queued while the SKU is locked, so the journal's order is the order granted.
-        let pending = self.journal(&Change::Claim {
-            claim: claim.clone(),
-        })?;
-        ledger.take(&req.viewer_id);
-        rids.granted.insert(req.rid.clone(), claim.code.clone());
-        self.inner
-            .codes
-            .insert(claim.code.clone(), claim.drop_id.clone());
-        lock(&slot.book).add(claim.clone());
-        lock(&slot.holds).insert((claim.hold_until_ms, claim.code.clone()));
-        Ok(Ok((ClaimOutcome::Granted(claim), pending)))
-    }
-
-    /// Pops the holds of `slot` due at `now_ms` and expires them; `false` if the journal
-    /// was busy (the rest stay due for the next sweep).
-    fn expire_slot(
-        &self,
-        slot: &DropSlot,
-        now_ms: u64,
-        expired: &mut Vec<Claim>,
-        pendings: &mut Vec<Option<Pending>>,
-    ) -> Result<bool, StoreError> {
-        let due: Vec<(u64, ClaimCode)> = {
-            let mut holds = lock(&slot.holds);
-            let mut due = Vec::new();
-            while holds.first().is_some_and(|(until, _)| *until <= now_ms) {
-                due.extend(holds.pop_first());
-            }
-            due
-        };
-        for (i, (_, code)) in due.iter().enumerate() {
-            match self.settle(slot, code, ClaimState::Expired, now_ms) {
-                Ok(Settled::Done(claim, pending)) => {
-                    expired.push(claim);
-                    pendings.push(pending);
-                }
-                Ok(Settled::NotHeld(_) | Settled::Missing) => {}
-                Err(e) => {
-                    lock(&slot.holds).extend(due[i..].iter().cloned());
-                    return match e {
-                        StoreError::Busy => Ok(false),
-                        e => Err(e),
-                    };
-                }
-            }
-        }
-        Ok(true)
-    }
 }
 
-#[async_trait]
-impl Store for MemoryStore {
-    async fn create_drop(&self, record: DropRecord) -> Result<(), StoreError> {
-        let pending = {
-            let mut drops = self.inner.drops.write().unwrap_or_else(|p| p.into_inner());
-            if drops.contains_key(&record.id) {
-                return Err(StoreError::AlreadyExists(record.id));
-            }
-            let pending = self.journal(&Change::Drop {
-                record: record.clone(),
-            })?;
-            drops.insert(record.id.clone(), Arc::new(DropSlot::new(record)));
-            pending
-        };
-        Self::durable(pending).await
-    }
-
-    async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, StoreError> {
-        match self.slot(id) {
-            Ok(slot) => Ok(Some(lock(&slot.record).clone())),
-            Err(StoreError::NoSuchDrop(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
-        let mut records: Vec<DropRecord> = self
-            .slots()
-            .iter()
-            .map(|s| lock(&s.record).clone())
-            .collect();
-        records.sort_by(|a, b| {
-            a.created_ms
-                .cmp(&b.created_ms)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(records)
-    }
-
-    async fn append_control(
-        &self,
-        id: &DropId,
-        expected_len: usize,
-        entry: ControlEntry,
-    ) -> Result<Vec<ControlEntry>, StoreError> {
-        let slot = self.slot(id)?;
-        let (pending, log) = {
-            let mut record = lock(&slot.record);
-            if record.log.len() != expected_len {
-                return Err(StoreError::Conflict);
-            }
-            let pending = self.journal(&Change::Control {
-                drop: id.clone(),
-                entry: entry.clone(),
-            })?;
-            record.log.push(entry);
-            (pending, record.log.clone())
-        };
-        Self::durable(pending).await?;
-        Ok(log)
-    }
-
-    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        let slot = self.slot(&req.drop_id)?;
-        match self.claim_locked(&slot, &req)? {
-            Ok((outcome, pending)) => {
-                Self::durable(pending).await?;
-                Ok(outcome)
-            }
-            Err(code) => {
-                // A retry: the same claim, once its record is surely on disk.
-                let claim = lock(&slot.book).claims.get(&code).cloned();
-                self.settled_so_far().await?;
-                claim
-                    .map(ClaimOutcome::Granted)
-                    .ok_or_else(|| StoreError::Failed(format!("claim {code} vanished")))
-            }
-        }
-    }
-
-    async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError> {
-        let drop = self
-            .inner
-            .codes
-            .get(code)
-            .ok_or_else(|| StoreError::NoSuchClaim(code.clone()))?;
-        let slot = self.slot(&drop)?;
-        let hold_until = lock(&slot.book).claims.get(code).map(|c| c.hold_until_ms);
-        // A hold past its deadline is expired on the spot, sweeper or not.
-        let to = match hold_until {
-            Some(until) if until <= now_ms => ClaimState::Expired,
-            _ => ClaimState::Redeemed,
-        };
-        match self.settle(&slot, code, to, now_ms)? {
-            Settled::Missing => Err(StoreError::NoSuchClaim(code.clone())),
-            Settled::NotHeld(state) => Err(StoreError::NotHeld {
-                code: code.clone(),
-                state,
-                drop: drop.clone(),
-            }),
-            Settled::Done(claim, pending) => {
-                Self::durable(pending).await?;
-                match claim.state {
-                    ClaimState::Redeemed => Ok(claim),
-                    state => Err(StoreError::NotHeld {
-                        code: code.clone(),
-                        state,
-                        drop: drop.clone(),
-                    }),
-                }
-            }
-        }
-    }
-
-    async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
-        let mut expired = Vec::new();
-        let mut pendings = Vec::new();
-        for slot in self.slots() {
-            if !self.expire_slot(&slot, now_ms, &mut expired, &mut pendings)? {
-                break;
-            }
-        }
-        for p in pendings {
-            Self::durable(p).await?;
-        }
-        Ok(expired)
-    }
-
-    async fn claims(&self, id: &DropId) -> Result<Vec<Claim>, StoreError> {
-        let slot = self.slot(id)?;
-        let book = lock(&slot.book);
-        Ok(book
-            .order
-            .iter()
-            .filter_map(|c| book.claims.get(c).cloned())
-            .collect())
-    }
-
-    async fn figures(&self, id: &DropId) -> Result<DropFigures, StoreError> {
-        let slot = self.slot(id)?;
-        let inventory: Vec<String> = lock(&slot.record)
-            .spec
-            .inventory
-            .iter()
-            .map(|i| i.sku.clone())
-            .collect();
-        let stock = inventory
-            .into_iter()
-            .map(|sku| {
-                let left = slot.skus.get(&sku).map_or(0, |l| lock(l).left);
-                StockItem { sku, left }
-            })
-            .collect();
-        let book = lock(&slot.book);
-        let mut f = DropFigures {
-            stock,
-            ..DropFigures::default()
-        };
-        for claim in book.claims.values() {
-            match claim.state {
-                ClaimState::Held => f.held += 1,
-                ClaimState::Redeemed => f.redeemed += 1,
-                ClaimState::Expired => f.expired += 1,
-            }
-        }
-        // Every viewer with a claim has a score, and only they do.
-        f.claimers = book.scores.len() as u64;
-        f.leaderboard = leaderboard(book.scores.values(), 10);
-        Ok(f)
-    }
-
-    async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
-        let slot = self.slot(&req.drop_id)?;
-        let (code, pending) = {
-            let mut coupons = lock(&slot.coupons);
-            let given = coupons.entry(req.coupon.clone()).or_default();
-            if let Some(code) = given.get(&req.viewer_id) {
-                (code.clone(), None)
-            } else if given.len() >= req.limit as usize {
-                return Ok(CouponOutcome::SoldOut);
-            } else {
-                let code = new_claim_code()?.to_string();
-                let pending = self.journal(&Change::Coupon {
-                    drop: req.drop_id.clone(),
-                    coupon: req.coupon.clone(),
-                    viewer: req.viewer_id.clone(),
-                    code: code.clone(),
-                })?;
-                given.insert(req.viewer_id.clone(), code.clone());
-                (code, Some(pending))
-            }
-        };
-        match pending {
-            Some(pending) => Self::durable(pending).await?,
-            // The same code again, once the record that gave it is surely on disk.
-            None => self.settled_so_far().await?,
-        }
-        Ok(CouponOutcome::Granted { code })
-    }
-
-    async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError> {
-        let slot = self.slot(id)?;
-        let (start, pending) = {
-            let mut next = lock(&slot.seq_next);
-            let start = *next;
-            let end = start
-                .checked_add(n)
-                .ok_or_else(|| StoreError::Failed("sequence numbers exhausted".into()))?;
-            let pending = self.journal(&Change::Seq {
-                drop: id.clone(),
-                next: end,
-            })?;
-            *next = end;
-            (start, pending)
-        };
-        Self::durable(pending).await?;
-        Ok(start)
-    }
-
-    async fn admit(&self, drop: &DropId, viewer_id: &str) -> Result<(), StoreError> {
-        let slot = self.slot(drop)?;
-        self.admit_viewer(&slot, viewer_id).await
-    }
-
-    async fn erase_viewer(&self, viewer_id: &str, tombstone: &str) -> Result<u64, StoreError> {
-        self.erase_everywhere(viewer_id, tombstone).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        match &self.inner.journal {
-            Some(j) if !j.healthy() => Err(StoreError::Failed("a journal write failed".into())),
-            _ => Ok(()),
-        }
-    }
+/// Why a look in the archive must be retried or failed.
+#[derive(Debug)]
+enum Retry {
+    Again,
+    Fail(StoreError),
 }

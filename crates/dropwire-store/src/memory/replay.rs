@@ -1,30 +1,39 @@
-//! Start-up: rebuilding the store from its journal, one change at a time, in order.
+//! Start-up: replaying the journal written after the snapshot, one change at a time, in
+//! order, on top of the state the snapshot holds. A change to an archived drop loads it
+//! back into memory first, as the same change did when it was made.
 
 use std::sync::Arc;
 
-use dropwire_core::{ClaimCode, ClaimState};
+use dropwire_core::{ClaimCode, ClaimState, DropId};
 
-use super::MemoryStore;
 use super::book::{Change, DropSlot, lock, mark};
+use super::{Entry, MemoryStore, Retry};
+use crate::StoreError;
 
 impl MemoryStore {
     /// Applies one journaled change. A change about a drop or claim the journal never
     /// created cannot come from this store; it is skipped with a warning.
-    pub(super) fn replay(&self, change: Change) {
+    pub(super) fn replay(&self, change: Change) -> Result<(), StoreError> {
         match change {
             Change::Drop { record } => {
-                let mut drops = self.inner.drops.write().unwrap_or_else(|p| p.into_inner());
-                drops.insert(record.id.clone(), Arc::new(DropSlot::new(record)));
+                self.tick(record.created_ms);
+                let mut drops = self.drops_write();
+                drops.insert(
+                    record.id.clone(),
+                    Entry::Resident(Arc::new(DropSlot::new(record))),
+                );
             }
             Change::Control { drop, entry } => {
-                if let Some(slot) = self.replayed_slot(&drop) {
+                if let Some(slot) = self.replayed_slot(&drop)? {
+                    self.tick(entry.at_ms);
                     lock(&slot.record).log.push(entry);
                 }
             }
             Change::Claim { claim } => {
-                let Some(slot) = self.replayed_slot(&claim.drop_id) else {
-                    return;
+                let Some(slot) = self.replayed_slot(&claim.drop_id)? else {
+                    return Ok(());
                 };
+                self.tick(claim.created_ms);
                 if let Some(sku) = slot.skus.get(&claim.sku) {
                     let mut ledger = lock(sku);
                     ledger.take(&claim.viewer_id);
@@ -39,21 +48,28 @@ impl MemoryStore {
                     .codes
                     .insert(claim.code.clone(), claim.drop_id.clone());
                 if claim.state == ClaimState::Held {
-                    lock(&slot.holds).insert((claim.hold_until_ms, claim.code.clone()));
+                    self.inner.due.hold(
+                        &slot,
+                        &claim.drop_id,
+                        claim.hold_until_ms,
+                        claim.code.clone(),
+                    );
                 }
                 lock(&slot.book).add(claim);
             }
             Change::Redeem { code, at_ms } => {
-                self.replay_settle(&code, ClaimState::Redeemed, at_ms)
+                self.replay_settle(&code, ClaimState::Redeemed, at_ms)?
             }
-            Change::Expire { code, at_ms } => self.replay_settle(&code, ClaimState::Expired, at_ms),
+            Change::Expire { code, at_ms } => {
+                self.replay_settle(&code, ClaimState::Expired, at_ms)?
+            }
             Change::Coupon {
                 drop,
                 coupon,
                 viewer,
                 code,
             } => {
-                if let Some(slot) = self.replayed_slot(&drop) {
+                if let Some(slot) = self.replayed_slot(&drop)? {
                     lock(&slot.coupons)
                         .entry(coupon)
                         .or_default()
@@ -61,52 +77,80 @@ impl MemoryStore {
                 }
             }
             Change::Admit { drop, viewer } => {
-                if let Some(slot) = self.replayed_slot(&drop) {
+                if let Some(slot) = self.replayed_slot(&drop)? {
                     lock(&slot.members).insert(viewer);
                 }
             }
-            Change::Erase { viewer, tombstone } => self.replay_erase(&viewer, &tombstone),
+            Change::Erase { viewer, tombstone } => self.replay_erase(&viewer, &tombstone)?,
             Change::Seq { drop, next } => {
-                if let Some(slot) = self.replayed_slot(&drop) {
+                if let Some(slot) = self.replayed_slot(&drop)? {
                     let mut n = lock(&slot.seq_next);
                     *n = (*n).max(next);
                 }
             }
         }
+        Ok(())
     }
 
-    fn replayed_slot(&self, id: &dropwire_core::DropId) -> Option<Arc<DropSlot>> {
-        let slot = self.slot(id).ok();
-        if slot.is_none() {
-            tracing::warn!(drop = %id, "journal: a change to a drop it never created; skipped");
+    /// The drop a change is about, in memory (loaded back from the archive if need be).
+    fn replayed_slot(&self, id: &DropId) -> Result<Option<Arc<DropSlot>>, StoreError> {
+        match self.resident(id) {
+            Ok((_gate, slot)) => Ok(Some(slot)),
+            Err(StoreError::NoSuchDrop(_)) => {
+                tracing::warn!(drop = %id, "journal: a change to a drop it never created; skipped");
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
-        slot
     }
 
-    fn replay_settle(&self, code: &ClaimCode, to: ClaimState, at_ms: u64) {
-        let Some(slot) = self
-            .inner
-            .codes
-            .get(code)
-            .and_then(|d| self.replayed_slot(&d))
-        else {
-            tracing::warn!(%code, "journal: a change to a claim it never granted; skipped");
-            return;
+    /// The drop of a claim, by its code: in memory, else in the archive.
+    fn drop_of(&self, code: &ClaimCode) -> Result<Option<DropId>, StoreError> {
+        if let Some(drop) = self.inner.codes.get(code) {
+            // During replay no drop leaves memory: the entry is current.
+            return Ok(Some(drop));
+        }
+        loop {
+            match self.archived_claim(code) {
+                Ok(found) => return Ok(found.map(|c| c.drop_id)),
+                Err(Retry::Again) => {}
+                Err(Retry::Fail(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn replay_settle(
+        &self,
+        code: &ClaimCode,
+        to: ClaimState,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let found = match self.drop_of(code)? {
+            Some(drop) => self.replayed_slot(&drop)?.map(|slot| (drop, slot)),
+            None => None,
         };
+        let Some((drop, slot)) = found else {
+            tracing::warn!(%code, "journal: a change to a claim it never granted; skipped");
+            return Ok(());
+        };
+        self.tick(at_ms);
         let claim = {
             let mut book = lock(&slot.book);
             let Some(claim) = book.claims.get_mut(code) else {
-                return;
+                return Ok(());
             };
             if claim.state != ClaimState::Held {
-                return;
+                return Ok(());
             }
             mark(claim, to, at_ms);
-            lock(&slot.holds).remove(&(claim.hold_until_ms, code.clone()));
+            self.inner
+                .due
+                .release(&slot, &drop, claim.hold_until_ms, code);
             claim.clone()
         };
         if to == ClaimState::Expired {
             slot.give_back(&claim);
         }
+        Ok(())
     }
 }

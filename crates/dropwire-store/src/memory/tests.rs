@@ -46,6 +46,9 @@ impl Disk for FlakyDisk {
         }
         Ok(())
     }
+    fn rotate(&mut self, _n: u64) -> std::io::Result<Self> {
+        Ok(self.clone())
+    }
 }
 
 /// A disk whose writes wait while the gate is closed, announcing each one that waits.
@@ -91,6 +94,9 @@ impl Write for GatedDisk {
 impl Disk for GatedDisk {
     fn sync(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+    fn rotate(&mut self, _n: u64) -> std::io::Result<Self> {
+        Ok(self.clone())
     }
 }
 
@@ -219,4 +225,49 @@ async fn a_full_queue_refuses_busy_before_applying_anything() {
         store.claim(req(&id, "v2", "r")).await,
         Ok(ClaimOutcome::Granted(_))
     ));
+}
+
+#[tokio::test]
+async fn sweeps_expire_exactly_the_holds_due_across_drops() {
+    let store = MemoryStore::with_journal(None);
+    let mut drops = Vec::new();
+    for i in 0..30u32 {
+        let id = fresh_id("due");
+        // Drop i holds for (i % 10 + 1) × 10 s; two claims, the second 1 s later.
+        store
+            .create_drop(record(&id, 10, 1, (i % 10 + 1) * 10))
+            .await
+            .expect("create");
+        for (viewer, at) in [("ana", T0), ("bo", T0 + 1000)] {
+            let mut r = req(&id, viewer, "r");
+            r.now_ms = at;
+            store.claim(r).await.expect("claim");
+        }
+        drops.push(id);
+    }
+    // Redeeming a drop's earliest hold moves it to its next one in the index.
+    let first = store.claims(&drops[0]).await.expect("claims")[0].clone();
+    store.redeem(&first.code, T0 + 5).await.expect("redeem");
+    assert!(
+        store
+            .expire_due(T0 + 9_999)
+            .await
+            .expect("sweep")
+            .is_empty()
+    );
+    let mut expired = 0;
+    for step in 1..=11u64 {
+        let now = T0 + step * 10_000;
+        let got = store.expire_due(now).await.expect("sweep");
+        for c in &got {
+            assert!(
+                c.hold_until_ms <= now && c.hold_until_ms > now - 10_000,
+                "{c:?}"
+            );
+        }
+        expired += got.len();
+        assert!(store.expire_due(now).await.expect("sweep").is_empty());
+    }
+    assert_eq!(expired, 59, "every hold but the redeemed one");
+    assert_eq!(store.residency().holds, 0);
 }

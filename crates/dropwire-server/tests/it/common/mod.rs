@@ -46,6 +46,7 @@ impl TestServer {
         let store = MemoryStore::open(MemoryStoreConfig {
             data_dir: Some(dir.to_owned()),
             fsync: true,
+            ..MemoryStoreConfig::default()
         })?;
         let mut opts = Options::new(Arc::new(store), ADMIN.into());
         let url = format!("sqlite:{}", dir.join("ledger.sqlite3").display());
@@ -221,6 +222,7 @@ pub fn memory_options() -> Result<Options> {
     let store = MemoryStore::open(MemoryStoreConfig {
         data_dir: None,
         fsync: false,
+        ..MemoryStoreConfig::default()
     })?;
     Ok(Options::new(Arc::new(store), ADMIN.into()))
 }
