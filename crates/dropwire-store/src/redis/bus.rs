@@ -215,6 +215,16 @@ impl RedisBus {
         }
     }
 
+    /// Ends this node's subscription to a drop's channel once the queue [`Self::subscribe`]
+    /// returned has been dropped (the drop's hub has gone); a later subscription stays.
+    /// Never waits: with the subscriber busy the channel stays subscribed, and its route goes
+    /// at its next message.
+    pub fn unsubscribe(&self, id: &DropId) {
+        let _ = self.commands.try_send(Command::Unsubscribe {
+            channel: channel(id),
+        });
+    }
+
     /// Publishes one broadcast: `prefix` + its `seq` + `suffix` is what viewers get.
     pub async fn publish(
         &self,
@@ -339,7 +349,7 @@ impl RedisBus {
         deadline_ms: u64,
     ) -> Result<AudienceTotals, StoreError> {
         let mut inv = self.audience.prepare_invoke();
-        for part in ["rec", "seq", "bus", "marks", "nodes", "uniq"] {
+        for part in ["rec", "seq", "bus", "marks", "nodes", "uniq", "conf"] {
             inv.key(key(id, part));
         }
         inv.arg(&self.node)

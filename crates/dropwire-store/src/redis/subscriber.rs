@@ -25,6 +25,9 @@ pub(super) enum Command {
         tx: mpsc::Sender<BusEvent>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// The drop's hub has gone: unsubscribe, unless a new hub has subscribed meanwhile
+    /// (its queue is then open).
+    Unsubscribe { channel: String },
 }
 
 /// The task that holds this node's subscription connection and routes pushes to drops.
@@ -67,6 +70,9 @@ async fn refuse_for(
                 Some(Command::Subscribe { done, .. }) => {
                     let _ = done.send(Err(StoreError::Redis(copy_error(error))));
                 }
+                // Not subscribed again after the reconnect: routes with a closed queue are
+                // left out then.
+                Some(Command::Unsubscribe { .. }) => {}
                 None => return false,
             },
         }
@@ -80,6 +86,15 @@ impl Subscriber {
         } else {
             "SUBSCRIBE"
         }
+    }
+
+    /// Forgets a channel whose hub has gone; false if it is still (or again) in use.
+    fn forget(&mut self, channel: &str) -> bool {
+        if self.routes.get(channel).is_some_and(|tx| !tx.is_closed()) {
+            return false;
+        }
+        self.routes.remove(channel);
+        true
     }
 
     async fn connect(
@@ -140,6 +155,8 @@ impl Subscriber {
         let mut first = true;
         loop {
             let (push_tx, mut pushes) = mpsc::channel(PUSHES);
+            // Drops whose hub has gone are not subscribed again.
+            self.routes.retain(|_, tx| !tx.is_closed());
             let mut conn = match self.connect(push_tx).await {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -188,6 +205,16 @@ impl Subscriber {
                                 }
                                 Err(_) => {
                                     let _ = done.send(Err(super::conn::timed_out()));
+                                    break;
+                                }
+                            }
+                        }
+                        Some(Command::Unsubscribe { channel }) => {
+                            if self.forget(&channel) {
+                                let mut unsub = redis::cmd(if self.sharded { "SUNSUBSCRIBE" } else { "UNSUBSCRIBE" });
+                                unsub.arg(&channel);
+                                let unsub = unsub.exec_async(&mut conn);
+                                if !matches!(tokio::time::timeout(self.op_timeout * 2, unsub).await, Ok(Ok(()))) {
                                     break;
                                 }
                             }
@@ -266,6 +293,14 @@ impl Subscriber {
                             Err(_) => Err(super::conn::timed_out()),
                         };
                         let _ = done.send(answer);
+                    }
+                    Some(Command::Unsubscribe { channel }) => {
+                        if self.forget(&channel) {
+                            let unsub = conn.sunsubscribe(&channel);
+                            if let Err(e) = tokio::time::timeout(self.op_timeout * 2, unsub).await.unwrap_or_else(|_| Err(super::conn::timed_out_redis())) {
+                                tracing::debug!(%channel, error = %e, "bus: cannot unsubscribe");
+                            }
+                        }
                     }
                     None => return,
                 },
