@@ -264,26 +264,16 @@ pub async fn write(
 }
 
 /// The reader task: delivers what arrives on the drop's channel, in `seq` order, gapless
-/// as far as the stream still holds what was missed, until `stop`; then it ends this node's
-/// subscription to the channel.
+/// as far as the stream still holds what was missed, until `stop`. Its queue then goes,
+/// and with it this node's subscription to the channel (the subscriber drops channels
+/// whose queue has gone).
 pub async fn read(
     hub: Arc<DropHub>,
-    events: mpsc::Receiver<BusEvent>,
-    stop: watch::Receiver<bool>,
-) {
-    let Some(relay) = hub.relay() else { return };
-    let bus = relay.bus.clone();
-    deliver(&hub, &bus, events, stop).await;
-    // The queue is gone: the subscriber may drop the channel (unless a new hub took it).
-    bus.unsubscribe(&hub.id);
-}
-
-async fn deliver(
-    hub: &Arc<DropHub>,
-    bus: &RedisBus,
     mut events: mpsc::Receiver<BusEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Some(relay) = hub.relay() else { return };
+    let (hub, bus) = (&hub, &relay.bus);
     let mut catch_up = tokio::time::interval(CATCH_UP);
     catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,6 +1,7 @@
 //! RedisStore's holds against a real redis-server: deadlines judged by the server's clock,
 //! a sweep that costs one call when nothing is due, the slow pass that finds a hold the
-//! index missed, and the retention of a retired drop's keys.
+//! index missed, and the retention of a retired drop's keys. And the bus letting go of the
+//! drops whose hubs have gone.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -289,4 +290,41 @@ async fn once_its_keys_expire_a_drop_is_forgotten() {
     assert!(other.list_drops().await.expect("list").is_empty());
     assert_eq!(server.cli(&["zcard", "dw:drops"]), "0");
     assert_eq!(server.cli(&["keys", "*drop*"]), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_unsubscribes_the_drops_whose_queue_is_gone() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(RedisStoreConfig::new(server.url()))
+        .await
+        .expect("connect");
+    let bus = dropwire_store::RedisBus::open(&store, "tidy".into())
+        .await
+        .expect("bus");
+    let ids: Vec<DropId> = (0..300).map(|i| fresh_id(&format!("sub-{i}"))).collect();
+    let mut queues = Vec::new();
+    for id in &ids {
+        queues.push(bus.subscribe(id).await.expect("subscribe"));
+    }
+    let channels = || {
+        let listed = server.cli(&["pubsub", "shardchannels"]);
+        listed.lines().filter(|l| !l.is_empty()).count()
+    };
+    assert_eq!(channels(), 300);
+    // Every hub but the first retires at once; the first's drop is subscribed again later.
+    let kept = queues.remove(0);
+    drop(queues);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while channels() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} channels",
+            channels()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = bus.subscribe(&ids[1]).await.expect("subscribe again");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(channels(), 2, "a live queue's channel stays");
+    drop((kept, again));
 }

@@ -23,7 +23,7 @@
 //!
 //! The subscription is one connection per node (`Subscriber`, a task), fed into a bounded
 //! queue per drop; a full queue drops pushes, which the gap check then reads back from the
-//! stream. On Redis Cluster every key of a drop and its channel share one slot, so the same
+//! stream. A drop whose queue was dropped (its hub retired) is unsubscribed within 2 s. On Redis Cluster every key of a drop and its channel share one slot, so the same
 //! scripts run there, and the subscription follows each drop's channel to its shard.
 
 use std::collections::HashMap;
@@ -213,16 +213,6 @@ impl RedisBus {
             Ok(Err(_)) => Err(gone()),
             Err(_) => Err(super::conn::timed_out()),
         }
-    }
-
-    /// Ends this node's subscription to a drop's channel once the queue [`Self::subscribe`]
-    /// returned has been dropped (the drop's hub has gone); a later subscription stays.
-    /// Never waits: with the subscriber busy the channel stays subscribed, and its route goes
-    /// at its next message.
-    pub fn unsubscribe(&self, id: &DropId) {
-        let _ = self.commands.try_send(Command::Unsubscribe {
-            channel: channel(id),
-        });
     }
 
     /// Publishes one broadcast: `prefix` + its `seq` + `suffix` is what viewers get.

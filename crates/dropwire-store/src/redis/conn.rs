@@ -99,14 +99,10 @@ pub(super) async fn within<T>(
 }
 
 pub(super) fn timed_out() -> StoreError {
-    StoreError::Redis(timed_out_redis())
-}
-
-pub(super) fn timed_out_redis() -> RedisError {
-    RedisError::from(std::io::Error::new(
+    StoreError::Redis(RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         "redis did not answer in time",
-    ))
+    )))
 }
 
 /// The same failure again, for each caller that shared one batch (a `RedisError` is not

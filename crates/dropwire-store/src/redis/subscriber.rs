@@ -25,10 +25,11 @@ pub(super) enum Command {
         tx: mpsc::Sender<BusEvent>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// The drop's hub has gone: unsubscribe, unless a new hub has subscribed meanwhile
-    /// (its queue is then open).
-    Unsubscribe { channel: String },
 }
+
+/// How often the subscriber drops the channels whose queue is gone (a drop's hub retired)
+/// and pings its connection.
+const TIDY: Duration = Duration::from_secs(2);
 
 /// The task that holds this node's subscription connection and routes pushes to drops.
 pub(super) struct Subscriber {
@@ -70,9 +71,6 @@ async fn refuse_for(
                 Some(Command::Subscribe { done, .. }) => {
                     let _ = done.send(Err(StoreError::Redis(copy_error(error))));
                 }
-                // Not subscribed again after the reconnect: routes with a closed queue are
-                // left out then.
-                Some(Command::Unsubscribe { .. }) => {}
                 None => return false,
             },
         }
@@ -88,13 +86,20 @@ impl Subscriber {
         }
     }
 
-    /// Forgets a channel whose hub has gone; false if it is still (or again) in use.
-    fn forget(&mut self, channel: &str) -> bool {
-        if self.routes.get(channel).is_some_and(|tx| !tx.is_closed()) {
-            return false;
+    /// Forgets the channels whose queue is gone (the drop's hub retired; a new hub's
+    /// subscription replaces the route with an open queue first); returns them, to
+    /// unsubscribe.
+    fn closed_routes(&mut self) -> Vec<String> {
+        let gone: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(_, tx)| tx.is_closed())
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        for channel in &gone {
+            self.routes.remove(channel);
         }
-        self.routes.remove(channel);
-        true
+        gone
     }
 
     async fn connect(
@@ -181,7 +186,7 @@ impl Subscriber {
                 });
             }
             first = false;
-            let mut ping = tokio::time::interval(Duration::from_secs(2));
+            let mut ping = tokio::time::interval(TIDY);
             loop {
                 tokio::select! {
                     push = pushes.recv() => match push {
@@ -209,19 +214,18 @@ impl Subscriber {
                                 }
                             }
                         }
-                        Some(Command::Unsubscribe { channel }) => {
-                            if self.forget(&channel) {
-                                let mut unsub = redis::cmd(if self.sharded { "SUNSUBSCRIBE" } else { "UNSUBSCRIBE" });
-                                unsub.arg(&channel);
-                                let unsub = unsub.exec_async(&mut conn);
-                                if !matches!(tokio::time::timeout(self.op_timeout * 2, unsub).await, Ok(Ok(()))) {
-                                    break;
-                                }
-                            }
-                        }
                         None => return,
                     },
                     _ = ping.tick() => {
+                        let gone = self.closed_routes();
+                        if !gone.is_empty() {
+                            let mut unsub = redis::cmd(if self.sharded { "SUNSUBSCRIBE" } else { "UNSUBSCRIBE" });
+                            unsub.arg(&gone);
+                            let unsub = unsub.exec_async(&mut conn);
+                            if !matches!(tokio::time::timeout(self.op_timeout * 2, unsub).await, Ok(Ok(()))) {
+                                break;
+                            }
+                        }
                         let ping_cmd = redis::cmd("PING");
                         let alive = ping_cmd.exec_async(&mut conn);
                         if !matches!(tokio::time::timeout(self.op_timeout * 2, alive).await, Ok(Ok(()))) {
@@ -274,8 +278,19 @@ impl Subscriber {
             }
         };
         self.connected.store(true, Ordering::Release);
+        let mut tidy = tokio::time::interval(TIDY);
         loop {
             tokio::select! {
+                _ = tidy.tick() => {
+                    for channel in self.closed_routes() {
+                        let unsub = conn.sunsubscribe(&channel);
+                        match tokio::time::timeout(self.op_timeout * 2, unsub).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::debug!(%channel, error = %e, "bus: cannot unsubscribe"),
+                            Err(_) => tracing::debug!(%channel, "bus: unsubscribing timed out"),
+                        }
+                    }
+                }
                 push = pushes.recv() => match push {
                     Some(push) if push.kind == PushKind::SSubscribe => self.resubscribed(&push),
                     Some(push) => self.route(push),
@@ -293,14 +308,6 @@ impl Subscriber {
                             Err(_) => Err(super::conn::timed_out()),
                         };
                         let _ = done.send(answer);
-                    }
-                    Some(Command::Unsubscribe { channel }) => {
-                        if self.forget(&channel) {
-                            let unsub = conn.sunsubscribe(&channel);
-                            if let Err(e) = tokio::time::timeout(self.op_timeout * 2, unsub).await.unwrap_or_else(|_| Err(super::conn::timed_out_redis())) {
-                                tracing::debug!(%channel, error = %e, "bus: cannot unsubscribe");
-                            }
-                        }
                     }
                     None => return,
                 },
