@@ -1,11 +1,10 @@
 //! The application: shared state, the router, the background tasks, and `serve`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
@@ -21,7 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::body::Incoming;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -33,6 +32,7 @@ use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::funnel::{self, Feed, Funnel};
+pub use crate::hub::Hubs;
 use crate::hub::{DropHub, HubCtx};
 use crate::metered::MeteredStore;
 use crate::metrics::{self, Metrics};
@@ -85,7 +85,17 @@ pub struct Options {
     pub ledger: Option<Ledger>,
     /// How webhooks are delivered.
     pub webhooks: WebhookSettings,
+    /// How long a closed drop's hub stays loaded without viewers or use before it is
+    /// evicted (a later request loads it again).
+    pub hub_idle_grace: Duration,
+    /// How long a cue or state change is retried on the bus (Redis) before it is given up.
+    pub publish_patience: Duration,
+    /// How often expired holds are swept.
+    pub sweep_every: Duration,
 }
+
+/// A closed drop's hub stays this long after its last viewer or use, by default.
+pub const HUB_IDLE_GRACE: Duration = Duration::from_secs(60);
 
 impl Options {
     /// Options with the defaults of `dropwire serve`.
@@ -115,111 +125,9 @@ impl Options {
             bus: None,
             ledger: None,
             webhooks: WebhookSettings::default(),
-        }
-    }
-}
-
-/// Every loaded drop's hub on this node.
-#[derive(Debug)]
-pub struct Hubs {
-    ctx: HubCtx,
-    /// One cell per drop: concurrent first uses wait on the same load, so a drop never
-    /// gets two hubs, and no lock is held while loading.
-    map: Mutex<HashMap<DropId, Arc<OnceCell<Arc<DropHub>>>>>,
-}
-
-impl Hubs {
-    /// The hub of a drop, started on first use; `None` if the drop does not exist.
-    pub async fn get(&self, id: &DropId) -> Result<Option<Arc<DropHub>>, StoreError> {
-        let cell = {
-            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(map.entry(id.clone()).or_default())
-        };
-        let loaded = cell
-            .get_or_try_init(|| async {
-                let record = self
-                    .ctx
-                    .store
-                    .drop_record(id)
-                    .await
-                    .map_err(Some)?
-                    .ok_or(None)?;
-                DropHub::start(self.ctx.clone(), record).await.map_err(Some)
-            })
-            .await;
-        match loaded {
-            Ok(hub) => Ok(Some(Arc::clone(hub))),
-            Err(missing_or_failed) => {
-                // Forget the empty cell, so unknown ids cost no memory.
-                let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-                if map
-                    .get(id)
-                    .is_some_and(|c| Arc::ptr_eq(c, &cell) && !c.initialized())
-                {
-                    map.remove(id);
-                }
-                missing_or_failed.map_or(Ok(None), Err)
-            }
-        }
-    }
-
-    /// Sets the per-drop gauges (stock left, holds, this node's viewers) of every drop
-    /// loaded here and not closed; closed or unloaded drops leave the gauges. One store
-    /// read per such drop, at each scrape.
-    pub async fn gauge_drops(&self, metrics: &Metrics) {
-        let hubs: Vec<Arc<DropHub>> = {
-            let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            map.values().filter_map(|c| c.get().cloned()).collect()
-        };
-        metrics.stock_left.reset();
-        metrics.holds.reset();
-        metrics.drop_viewers.reset();
-        for hub in hubs {
-            let (_, view) = hub.view_at(hub.now_ms());
-            if view.state == DropState::Closed {
-                continue;
-            }
-            let id = hub.id.as_str();
-            let local = hub.local_viewers();
-            metrics
-                .drop_viewers
-                .with_label_values(&[id])
-                .set(gauge(local));
-            let read =
-                tokio::time::timeout(Duration::from_secs(1), self.ctx.store.figures(&hub.id));
-            if let Ok(Ok(figures)) = read.await {
-                metrics
-                    .holds
-                    .with_label_values(&[id])
-                    .set(gauge(figures.held));
-                for item in figures.stock {
-                    metrics
-                        .stock_left
-                        .with_label_values(&[id, &item.sku])
-                        .set(i64::from(item.left));
-                }
-            }
-        }
-    }
-
-    /// The cross-node bus, when the store is Redis.
-    pub fn bus(&self) -> Option<&RedisBus> {
-        self.ctx.bus.as_ref()
-    }
-
-    /// Tells a drop's hub that its stock changed, loading the hub on this node if needed:
-    /// with several nodes, the node that expired a hold may be the only one that knows.
-    pub async fn stock_changed(&self, id: &DropId) -> Option<Arc<DropHub>> {
-        match self.get(id).await {
-            Ok(Some(hub)) => {
-                hub.stock_changed();
-                Some(hub)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(drop = %id, error = %e, "cannot load the hub to publish stock");
-                None
-            }
+            hub_idle_grace: HUB_IDLE_GRACE,
+            publish_patience: crate::relay::PUBLISH_PATIENCE,
+            sweep_every: Duration::from_secs(1),
         }
     }
 }
@@ -264,6 +172,7 @@ pub struct AppInner {
     socket_send_buffer: usize,
     shutdown_grace: Duration,
     shutdown_tx: Arc<watch::Sender<bool>>,
+    sweep_every: Duration,
 }
 
 impl AppState {
@@ -286,15 +195,13 @@ impl AppState {
             history: opts.history,
             shutdown: shutdown.clone(),
             bus: opts.bus,
+            publish_patience: opts.publish_patience,
         };
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let state = AppState(Arc::new(AppInner {
             store,
             funnel,
-            hubs: Arc::new(Hubs {
-                ctx,
-                map: Mutex::new(HashMap::new()),
-            }),
+            hubs: Arc::new(Hubs::new(ctx, opts.hub_idle_grace)),
             keys: Arc::new(Keys::with(
                 std::iter::once(opts.admin_token)
                     .chain(opts.extra_admin_tokens)
@@ -324,11 +231,13 @@ impl AppState {
             socket_send_buffer: opts.socket_send_buffer,
             shutdown_grace: opts.shutdown_grace,
             shutdown_tx: Arc::new(shutdown_tx),
+            sweep_every: opts.sweep_every,
         }));
         // Drops still to come or under way resume their timeline now; closed ones load on
-        // first use (a node on a Redis with many past drops need not hold them all).
+        // first use (a node on a Redis with many past drops need not hold them all, nor
+        // read them: the store lists the drops that may still change).
         let now = state.clock.now_ms();
-        for record in state.store.list_drops().await? {
+        for record in state.store.open_drops().await? {
             let view = TimelineView::compute(&record.spec.script, &record.log, now);
             if view.state != DropState::Closed {
                 state.hubs.get(&record.id).await?;
@@ -380,14 +289,13 @@ impl AppState {
     }
 }
 
-fn gauge(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+/// Sweeps this often evict idle hubs.
+const EVICT_EVERY_TICKS: u64 = 5;
 
-/// Returns expired holds to stock, every second, and tells the hubs.
+/// Returns expired holds to stock, every second, and tells the hubs; evicts idle hubs.
 async fn sweep_holds(state: AppState) {
     let mut shutdown = state.shutdown.clone();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(state.sweep_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
     loop {
@@ -420,6 +328,9 @@ async fn sweep_holds(state: AppState) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),
+        }
+        if ticks % EVICT_EVERY_TICKS == 0 {
+            state.hubs.evict_idle();
         }
         if ticks % 60 == 0 {
             state.mint_limiter.retain_recent();

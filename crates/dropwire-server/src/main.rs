@@ -90,6 +90,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             };
             redis.wait_replicas = config.redis_wait_replicas;
             redis.op_timeout = config.limits.redis_timeout;
+            redis.retention = config.redis_retention();
             let store = RedisStore::connect(redis)
                 .await
                 .with_context(|| format!("cannot reach --redis {url}"))?;
@@ -148,6 +149,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     opts.viewer_queue = config.viewer_queue;
     opts.socket_send_buffer = config.socket_send_buffer;
     opts.shutdown_grace = Duration::from_secs(config.shutdown_grace_s);
+    opts.hub_idle_grace = Duration::from_secs(config.hub_idle_grace_s);
     config.limits.apply(&mut opts);
     let state = AppState::start(opts)
         .await

@@ -13,10 +13,11 @@ use dropwire_store::{ClaimRequest, CouponOutcome, CouponRequest, DropFigures, St
 use crate::metrics::Metrics;
 
 /// Every [`Store`] operation, as its metric label.
-pub const OPS: [&str; 14] = [
+pub const OPS: [&str; 15] = [
     "create_drop",
     "drop_record",
     "list_drops",
+    "open_drops",
     "append_control",
     "claim",
     "redeem",
@@ -82,6 +83,10 @@ impl Store for MeteredStore {
 
     async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
         self.timed("list_drops", self.inner.list_drops()).await
+    }
+
+    async fn open_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
+        self.timed("open_drops", self.inner.open_drops()).await
     }
 
     async fn append_control(

@@ -62,6 +62,10 @@ pub struct Metrics {
     pub drop_viewers: IntGaugeVec,
     /// Viewer connections refused after the handshake, by reason (rate, concurrent).
     pub refusals: IntCounterVec,
+    /// Cues and state changes given up after retrying the bus for the publish patience.
+    pub publish_failures: IntCounterVec,
+    /// Drop hubs loaded on this node (set at each scrape).
+    pub hubs: IntGauge,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -116,6 +120,8 @@ impl Metrics {
             holds: must(IntGaugeVec::new(Opts::new("holds", "Holds open now (claimed, neither redeemed nor expired) per drop not yet closed"), &["drop"])),
             drop_viewers: must(IntGaugeVec::new(Opts::new("drop_viewers", "This node's viewers of each drop not yet closed"), &["drop"])),
             refusals: must(IntCounterVec::new(Opts::new("connection_refusals_total", "Viewer connections refused: closed 1013 at once as the client opened too many this minute (rate) or holds too many (concurrent), or 503 before the upgrade while --max-handshakes are joining (busy)"), &["reason"])),
+            publish_failures: must(IntCounterVec::new(Opts::new("publish_failures_total", "Cues (cue) and state changes (state) this node could not publish on the bus (Redis) within the publish patience, and gave up"), &["kind"])),
+            hubs: must(IntGauge::new("hubs_loaded", "Drop hubs loaded on this node: open drops, and closed ones until their idle grace is over (set at each scrape)")),
             registry,
         };
         let r = &m.registry;
@@ -149,6 +155,11 @@ impl Metrics {
         must(r.register(Box::new(m.holds.clone())));
         must(r.register(Box::new(m.drop_viewers.clone())));
         must(r.register(Box::new(m.refusals.clone())));
+        must(r.register(Box::new(m.publish_failures.clone())));
+        must(r.register(Box::new(m.hubs.clone())));
+        for kind in ["cue", "state"] {
+            m.publish_failures.with_label_values(&[kind]).inc_by(0);
+        }
         for reason in ["rate", "concurrent", "busy"] {
             m.refusals.with_label_values(&[reason]).inc_by(0);
         }

@@ -12,6 +12,14 @@
 //! published under a mark, so exactly one copy reaches viewers, and a node whose log is
 //! behind is told so (`stale`) and re-reads it ([`DropHub::resync`]). The viewer count is
 //! summed in Redis from every node's reports.
+//!
+//! A cue or state change that Redis does not take is retried with capped exponential
+//! backoff ([`RETRY_FIRST`] doubling up to [`RETRY_MAX`]) for the hub's publish patience
+//! (30 s by default), then given up: logged as an error and counted in
+//! `dropwire_publish_failures_total{kind}`. The writer goes on with the next broadcast; a
+//! viewer who missed the cue sees its effect in the next snapshot (a reconnect, a resume
+//! beyond the history). Figures are never retried as such: they are read again and the
+//! newest published once Redis is back.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +28,7 @@ use dropwire_core::protocol::ServerMsg;
 use dropwire_store::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
 use tokio::sync::{mpsc, watch};
 
-use crate::hub::DropHub;
+use crate::hub::{DropHub, raised};
 
 /// Broadcasts a hub may have waiting for the writer (a few seconds' worth, at most).
 const OUTGOING: usize = 1024;
@@ -31,6 +39,12 @@ const PENDING_IDS: usize = 50_000;
 /// How often the reader looks in the stream for broadcasts that never came on the channel
 /// (a push dropped at the end of a burst, a gap it could not fill while Redis was away).
 const CATCH_UP: Duration = Duration::from_secs(2);
+/// The first wait before a failed cue or state change is published again; it doubles.
+pub const RETRY_FIRST: Duration = Duration::from_millis(50);
+/// The longest wait between two tries.
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long a cue or state change is retried unless the options say otherwise.
+pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What the writer does again after a `stale` answer, once the log is re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,20 +193,33 @@ impl Relay {
     }
 }
 
-/// The writer task: publishes a hub's broadcasts in the order the hub made them.
+/// What a broadcast published under `mark` is, for `dropwire_publish_failures_total`.
+pub fn kind_of(mark: &Mark) -> &'static str {
+    match mark {
+        Mark::Once { field, .. } if field.starts_with("cue:") => "cue",
+        Mark::Once { .. } => "state",
+        Mark::Newer { .. } => "figures",
+        Mark::Always => "other",
+    }
+}
+
+/// The writer task: publishes a hub's broadcasts in the order the hub made them, until
+/// `stop` (the hub retired, or the server shutting down).
 pub async fn write(
     hub: Arc<DropHub>,
     mut queue: mpsc::Receiver<Outgoing>,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let Some(relay) = hub.relay() else { return };
     let metrics = hub.metrics().bus.clone();
+    let patience = hub.publish_patience();
     loop {
         let out = tokio::select! {
             out = queue.recv() => match out { Some(out) => out, None => return },
-            _ = shutdown.changed() => return,
+            () = raised(&mut stop) => return,
         };
-        let mut wait = Duration::from_millis(50);
+        let mut wait = RETRY_FIRST;
+        let given_up = tokio::time::Instant::now() + patience;
         loop {
             let result = relay
                 .bus
@@ -212,15 +239,22 @@ pub async fn write(
                         // Figures are read again and republished when Redis is back.
                         tracing::debug!(drop = %hub.id, error = %e, "cannot publish figures");
                         hub.stock_changed();
-                    } else {
-                        // A cue or a state change must go out: retry until Redis answers.
+                    } else if tokio::time::Instant::now() + wait < given_up {
+                        // A cue or a state change must go out: retry while patience lasts.
                         tracing::warn!(drop = %hub.id, error = %e, "cannot publish; retrying");
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
-                            _ = shutdown.changed() => return,
+                            () = raised(&mut stop) => return,
                         }
-                        wait = (wait * 2).min(Duration::from_secs(1));
+                        wait = (wait * 2).min(RETRY_MAX);
                         continue;
+                    } else {
+                        let kind = kind_of(&out.mark);
+                        hub.metrics()
+                            .publish_failures
+                            .with_label_values(&[kind])
+                            .inc();
+                        tracing::error!(drop = %hub.id, kind, error = %e, ?patience, "cannot publish; given up (viewers see it in their next snapshot)");
                     }
                 }
             }
@@ -230,14 +264,16 @@ pub async fn write(
 }
 
 /// The reader task: delivers what arrives on the drop's channel, in `seq` order, gapless
-/// as far as the stream still holds what was missed.
+/// as far as the stream still holds what was missed, until `stop`. Its queue then goes,
+/// and with it this node's subscription to the channel (the subscriber drops channels
+/// whose queue has gone).
 pub async fn read(
     hub: Arc<DropHub>,
     mut events: mpsc::Receiver<BusEvent>,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let Some(relay) = hub.relay() else { return };
-    let bus = relay.bus.clone();
+    let (hub, bus) = (&hub, &relay.bus);
     let mut catch_up = tokio::time::interval(CATCH_UP);
     catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -245,10 +281,10 @@ pub async fn read(
             event = events.recv() => match event { Some(e) => e, None => return },
             _ = catch_up.tick() => {
                 // Anything newer in the stream than what this node delivered.
-                fill(&hub, &bus, hub.last_seq(), None).await;
+                fill(hub, bus, hub.last_seq(), None).await;
                 continue;
             }
-            _ = shutdown.changed() => return,
+            () = raised(&mut stop) => return,
         };
         match event {
             BusEvent::Broadcast(text) => {
@@ -260,7 +296,7 @@ pub async fn read(
                 if seq <= last {
                     continue;
                 }
-                if seq > last + 1 && !fill(&hub, &bus, last, Some(seq - 1)).await {
+                if seq > last + 1 && !fill(hub, bus, last, Some(seq - 1)).await {
                     // Delivering this one now would make the gap for good; it stays in
                     // the stream, and the next catch-up delivers both in order.
                     continue;
@@ -281,7 +317,7 @@ pub async fn read(
                     }
                 }
                 // A failed read is retried at the next catch-up.
-                fill(&hub, &bus, last, None).await;
+                fill(hub, bus, last, None).await;
             }
         }
     }

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use error::StoreError;
 pub use memory::{MemoryStore, MemoryStoreConfig, Residency, SnapshotPolicy, SnapshotReport};
 pub use redis::bus::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
-pub use redis::{RedisStore, RedisStoreConfig};
+pub use redis::{DEFAULT_RETENTION, HoldClock, RedisStore, RedisStoreConfig};
 
 /// A viewer asks for one unit of `sku` (the hub has checked that its window is open).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +113,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every drop, oldest first.
     async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError>;
+
+    /// At least every drop that is not closed, oldest first: a backend that keeps past
+    /// drops apart answers with what may still change (open drops, and closed ones whose
+    /// holds are not settled yet) so callers that walk the drops regularly cost what the
+    /// open drops cost. Callers check the timeline themselves. By default, every drop.
+    async fn open_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
+        self.list_drops().await
+    }
 
     /// Appends to the control log if it still has `expected_len` entries (so two nodes
     /// cannot both start a drop), and returns the new log; [`StoreError::Conflict`] if not.

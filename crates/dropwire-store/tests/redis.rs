@@ -18,10 +18,14 @@ fn shared() -> &'static RedisServer {
 
 mod conformance {
     use super::*;
+    // The suite runs on a virtual time (`T0`): deadlines are judged by the time it passes,
+    // not by the Redis server's clock (`redis_clock` below tests that one).
     dropwire_store::conformance_tests!(async {
-        RedisStore::connect(RedisStoreConfig::new(shared().url()))
-            .await
-            .expect("connect")
+        let config = RedisStoreConfig {
+            clock: dropwire_store::HoldClock::Caller,
+            ..RedisStoreConfig::new(shared().url())
+        };
+        RedisStore::connect(config).await.expect("connect")
     });
 }
 

@@ -94,6 +94,14 @@ pub struct ServeArgs {
     /// With --redis: replicas each granted claim must reach before it is acknowledged [default: 0].
     #[arg(long, env = "DROPWIRE_REDIS_WAIT_REPLICAS")]
     pub redis_wait_replicas: Option<u32>,
+    /// With --redis: days the keys of a drop are kept once it is closed and its holds are
+    /// settled, then they expire (0: kept for ever); the funnel ledger keeps its facts [default: 90].
+    #[arg(long, env = "DROPWIRE_REDIS_RETENTION_DAYS")]
+    pub redis_retention_days: Option<u32>,
+    /// Seconds a closed drop's hub stays loaded after its last viewer or request, before
+    /// the node lets it go (a later request loads it again) [default: 60].
+    #[arg(long, env = "DROPWIRE_HUB_IDLE_GRACE_S")]
+    pub hub_idle_grace_s: Option<u64>,
     /// Public base URL printed for the panel and used in copyable links [default: http://<bind>].
     #[arg(long, env = "DROPWIRE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -132,6 +140,8 @@ struct FileConfig {
     redis: Option<String>,
     redis_cluster: Option<bool>,
     redis_wait_replicas: Option<u32>,
+    redis_retention_days: Option<u32>,
+    hub_idle_grace_s: Option<u64>,
     ledger: Option<String>,
     webhook_allow_private: Option<bool>,
     webhook_retry_schedule: Option<String>,
@@ -145,6 +155,14 @@ struct FileConfig {
     demo: Option<bool>,
     limits: Option<FileLimits>,
     journal: Option<FileJournal>,
+}
+
+impl Config {
+    /// How long a retired drop's Redis keys are kept (`None`: for ever).
+    pub fn redis_retention(&self) -> Option<std::time::Duration> {
+        (self.redis_retention_days > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(self.redis_retention_days) * 86_400))
+    }
 }
 
 /// Where the funnel ledger lives.
@@ -201,6 +219,11 @@ pub struct Config {
     pub redis: Option<String>,
     pub redis_cluster: bool,
     pub redis_wait_replicas: u32,
+    /// Days a retired drop's Redis keys are kept (0: for ever).
+    pub redis_retention_days: u32,
+    /// Set explicitly (flag, environment or file), not the default.
+    redis_retention_set: bool,
+    pub hub_idle_grace_s: u64,
     pub ledger: LedgerSetting,
     pub webhooks: WebhookSettings,
     pub public_url: Option<String>,
@@ -226,6 +249,9 @@ impl Default for Config {
             redis: None,
             redis_cluster: false,
             redis_wait_replicas: 0,
+            redis_retention_days: 90,
+            redis_retention_set: false,
+            hub_idle_grace_s: 60,
             ledger: LedgerSetting::Embedded,
             webhooks: WebhookSettings::default(),
             public_url: None,
@@ -276,6 +302,16 @@ impl Config {
                 .redis_wait_replicas
                 .or(file.redis_wait_replicas)
                 .unwrap_or(d.redis_wait_replicas),
+            redis_retention_set: args.redis_retention_days.is_some()
+                || file.redis_retention_days.is_some(),
+            redis_retention_days: args
+                .redis_retention_days
+                .or(file.redis_retention_days)
+                .unwrap_or(d.redis_retention_days),
+            hub_idle_grace_s: args
+                .hub_idle_grace_s
+                .or(file.hub_idle_grace_s)
+                .unwrap_or(d.hub_idle_grace_s),
             ledger: match args.ledger.or(file.ledger) {
                 Some(raw) => LedgerSetting::parse(&raw)?,
                 None => d.ledger,
@@ -362,6 +398,18 @@ impl Config {
                 "--snapshot-every-records and --snapshot-every-mb apply to the embedded store, not with --redis",
             );
         }
+        if self.redis_retention_days > 36_500 {
+            return invalid(
+                "redis-retention-days",
+                "must be 0-36500 days (0: keep for ever)",
+            );
+        }
+        if self.redis_retention_set && self.redis.is_none() {
+            return invalid("redis-retention-days", "only applies with --redis");
+        }
+        if !(1..=86_400).contains(&self.hub_idle_grace_s) {
+            return invalid("hub-idle-grace-s", "must be 1-86400 seconds");
+        }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid("public-url", "must start with http:// or https://");
@@ -430,169 +478,4 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_and_bad_values() {
-        let cfg = Config::resolve(ServeArgs::default()).unwrap();
-        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
-        let err = Config::resolve(ServeArgs {
-            bind: Some("nowhere".into()),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("bind"), "{err}");
-        let err = Config::resolve(ServeArgs {
-            viewer_queue: Some(1),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("viewer-queue"), "{err}");
-    }
-
-    #[test]
-    fn file_values_apply_under_flags_and_unknown_keys_fail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dropwire.toml");
-        std::fs::write(&path, "bind = \"127.0.0.1:9999\"\nviewer_queue = 64\n").unwrap();
-        let cfg = Config::resolve(ServeArgs {
-            config: Some(path.clone()),
-            viewer_queue: Some(32),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!((cfg.bind.port(), cfg.viewer_queue), (9999, 32));
-        std::fs::write(&path, "bnd = \"x\"\n").unwrap();
-        let err = Config::resolve(ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("bnd"), "{err}");
-    }
-
-    #[test]
-    fn every_flag_has_a_known_environment_twin() {
-        let known = known_env();
-        for name in [
-            "DROPWIRE_REDIS_URL",
-            "DROPWIRE_REDIS_CLUSTER",
-            "DROPWIRE_REDIS_WAIT_REPLICAS",
-            "DROPWIRE_BIND",
-            "DROPWIRE_LOG",
-        ] {
-            assert!(
-                known.iter().any(|k| k == name),
-                "{name} missing from {known:?}"
-            );
-        }
-        // One twin per flag, and nothing else but the log filter.
-        let flags = ServeArgs::augment_args(clap::Command::new("serve"))
-            .get_arguments()
-            .filter(|a| a.get_long().is_some())
-            .count();
-        assert_eq!(known.len(), flags + 1, "{known:?}");
-    }
-
-    #[test]
-    fn the_ledger_is_embedded_a_url_or_off() {
-        let cfg = Config::resolve(ServeArgs::default()).unwrap();
-        assert_eq!(cfg.ledger, LedgerSetting::Embedded);
-        assert_eq!(
-            cfg.ledger.url(Path::new("data")).as_deref(),
-            Some("sqlite:data/ledger.sqlite3")
-        );
-        for (raw, url) in [
-            ("off", None),
-            ("postgres://dw@db/dw", Some("postgres://dw@db/dw")),
-            ("sqlite:/var/lib/dw/l.db", Some("sqlite:/var/lib/dw/l.db")),
-        ] {
-            let cfg = Config::resolve(ServeArgs {
-                ledger: Some(raw.into()),
-                ..Default::default()
-            })
-            .unwrap();
-            assert_eq!(cfg.ledger.url(Path::new("data")).as_deref(), url, "{raw}");
-        }
-        let err = Config::resolve(ServeArgs {
-            ledger: Some("mysql://x".into()),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("--ledger"), "{err}");
-    }
-
-    #[test]
-    fn demo_alone_means_true_and_takes_a_value_like_the_other_switches() {
-        let demo = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
-            Command::Serve(args) => args.demo,
-            Command::Healthcheck(_) => panic!("not serve"),
-        };
-        assert_eq!(demo(&["dropwire", "serve"]), None);
-        assert_eq!(demo(&["dropwire", "serve", "--demo"]), Some(true));
-        assert_eq!(
-            demo(&["dropwire", "serve", "--demo", "--bind", "127.0.0.1:0"]),
-            Some(true)
-        );
-        assert_eq!(demo(&["dropwire", "serve", "--demo", "false"]), Some(false));
-        assert!(Cli::try_parse_from(["dropwire", "serve", "--demo", "maybe"]).is_err());
-        let cfg = Config::resolve(ServeArgs {
-            demo: Some(true),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(cfg.demo);
-        assert!(!Config::resolve(ServeArgs::default()).unwrap().demo);
-    }
-
-    #[test]
-    fn healthcheck_is_a_command_with_a_url_and_a_timeout() {
-        let Command::Healthcheck(args) = Cli::try_parse_from(["dropwire", "healthcheck"])
-            .unwrap()
-            .command
-        else {
-            panic!("not healthcheck");
-        };
-        assert_eq!((args.url, args.timeout_s), (None, 2));
-        let Command::Healthcheck(args) = Cli::try_parse_from([
-            "dropwire",
-            "healthcheck",
-            "--url",
-            "http://127.0.0.1:9000",
-            "--timeout-s",
-            "5",
-        ])
-        .unwrap()
-        .command
-        else {
-            panic!("not healthcheck");
-        };
-        assert_eq!(args.url.as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(args.timeout_s, 5);
-    }
-
-    #[test]
-    fn several_redis_urls_are_a_cluster_and_say_so() {
-        let urls = "redis://10.0.0.1:7000,redis://10.0.0.2:7000";
-        let err = Config::resolve(ServeArgs {
-            redis: Some(urls.into()),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("--redis-cluster"), "{err}");
-        let cfg = Config::resolve(ServeArgs {
-            redis: Some(urls.into()),
-            redis_cluster: Some(true),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(cfg.redis_cluster);
-        let err = Config::resolve(ServeArgs {
-            redis_cluster: Some(true),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("redis-cluster"), "{err}");
-    }
-}
+mod tests;

@@ -12,7 +12,7 @@ mod feed;
 mod reconcile;
 
 pub use feed::Feed;
-pub use reconcile::{reconcile_forever, reconcile_once};
+pub use reconcile::{reconcile_forever, reconcile_once, reconcile_open};
 
 use dropwire_core::followup::{ClaimFollowUp, coupon_for};
 use dropwire_core::{Claim, DropRecord, Fact};

@@ -3,6 +3,11 @@
 //! redeemed or expired; ids already there are skipped), and admits the drop's waitlist to
 //! its early-access segment. A closed drop with no claim still held is settled: it is
 //! marked in the ledger and never read again, so the work does not grow with past drops.
+//!
+//! Most passes walk only the drops the store lists as open ([`Store::open_drops`]: on Redis
+//! the drops not yet retired, so the open ones and the closed ones with holds); one pass in
+//! [`FULL_EVERY`], and the first, walks every drop, in case a drop was retired in the store
+//! between two passes with facts the feed had lost.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,6 +23,8 @@ use crate::auth::Keys;
 pub const EVERY: Duration = Duration::from_secs(30);
 /// Facts written per transaction while reconciling.
 const CHUNK: usize = 1000;
+/// One pass in this many walks every drop (every 10 minutes), the others the open ones.
+pub const FULL_EVERY: u64 = 20;
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +45,8 @@ pub enum ReconcileError {
     Ledger(#[from] FunnelError),
 }
 
-/// One pass over the drops not in `settled` (which it extends).
+/// One pass over every drop not in `settled` (which it extends; when empty, it is first
+/// filled with the drops the ledger has settled).
 pub async fn reconcile_once(
     store: &dyn Store,
     ledger: &Ledger,
@@ -49,8 +57,35 @@ pub async fn reconcile_once(
     if settled.is_empty() {
         settled.extend(ledger.reconciled().await?);
     }
+    let records = store.list_drops().await?;
+    reconcile_records(store, ledger, keys, now_ms, settled, records).await
+}
+
+/// One pass over the drops the store lists as open and not in `settled`; `settled` then
+/// keeps only those drops (it need not remember drops the store no longer lists).
+pub async fn reconcile_open(
+    store: &dyn Store,
+    ledger: &Ledger,
+    keys: &Keys,
+    now_ms: u64,
+    settled: &mut HashSet<String>,
+) -> Result<Report, ReconcileError> {
+    let records = store.open_drops().await?;
+    let listed: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    settled.retain(|id| listed.contains(id.as_str()));
+    reconcile_records(store, ledger, keys, now_ms, settled, records).await
+}
+
+async fn reconcile_records(
+    store: &dyn Store,
+    ledger: &Ledger,
+    keys: &Keys,
+    now_ms: u64,
+    settled: &mut HashSet<String>,
+    records: Vec<dropwire_core::DropRecord>,
+) -> Result<Report, ReconcileError> {
     let mut report = Report::default();
-    for record in store.list_drops().await? {
+    for record in records {
         if settled.contains(record.id.as_str()) {
             continue;
         }
@@ -90,21 +125,22 @@ pub async fn reconcile_forever(state: AppState) {
     let mut settled = HashSet::new();
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut passes: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
         let now = state.clock.now_ms();
-        match reconcile_once(
-            &*state.store,
-            &funnel.ledger,
-            &state.keys,
-            now,
-            &mut settled,
-        )
-        .await
-        {
+        let (store, ledger, keys) = (&*state.store, &funnel.ledger, &*state.keys);
+        let pass = if passes % FULL_EVERY == 0 {
+            settled.clear();
+            reconcile_once(store, ledger, keys, now, &mut settled).await
+        } else {
+            reconcile_open(store, ledger, keys, now, &mut settled).await
+        };
+        passes += 1;
+        match pass {
             Ok(report) => {
                 state.metrics.ledger_reconciled.inc_by(report.written);
                 if report.written > 0 {

@@ -63,6 +63,7 @@ impl DropHub {
     }
 
     pub fn viewer_left(&self) {
+        self.touch();
         self.audiences.now.fetch_sub(1, Ordering::Relaxed);
         self.figures_changed.notify_one();
     }

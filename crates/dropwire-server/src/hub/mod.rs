@@ -15,9 +15,12 @@
 //! With Redis, several nodes serve one drop: `publish` then hands the broadcast to the
 //! hub's [`Relay`], Redis sequences it, and the hub delivers what comes back from the bus
 //! ([`DropHub::ingest`]), so every node's viewers see one `seq` order.
+//!
+//! [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`).
 
 mod control;
 mod figures;
+mod registry;
 mod task;
 
 use std::collections::VecDeque;
@@ -36,6 +39,8 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use self::figures::Audiences;
 pub use self::figures::ViewerCounts;
+pub use self::registry::Hubs;
+pub(crate) use self::task::raised;
 
 use crate::clock::Clock;
 use crate::funnel::Feed;
@@ -70,6 +75,8 @@ pub struct HubCtx {
     pub bus: Option<RedisBus>,
     /// The funnel ledger's feed (drop states go there), unless the ledger is off.
     pub feed: Option<Feed>,
+    /// How long a cue or state change is retried on the bus before it is given up.
+    pub publish_patience: Duration,
 }
 
 struct Shared {
@@ -119,6 +126,12 @@ pub struct DropHub {
     stock_dirty: AtomicBool,
     audiences: Audiences,
     relay: Option<Relay>,
+    /// Set when the hub is retired (evicted) or the server shuts down: its tasks end.
+    stop: watch::Sender<bool>,
+    /// When the hub was last asked for, joined or left, or its state changed.
+    last_used: Mutex<tokio::time::Instant>,
+    /// References the hub's own tasks and the registry hold: more means someone uses it.
+    own_refs: usize,
 }
 
 impl std::fmt::Debug for DropHub {
@@ -199,12 +212,19 @@ impl DropHub {
             figures_changed: Notify::new(),
             stock_dirty: AtomicBool::new(false),
             audiences: Audiences::default(),
+            own_refs: if relay.is_some() { 4 } else { 2 },
             relay,
+            stop: watch::channel(false).0,
+            last_used: Mutex::new(tokio::time::Instant::now()),
         });
         if let (Some(events), Some(outgoing)) = (events, outgoing) {
-            let shutdown = hub.ctx.shutdown.clone();
-            tokio::spawn(relay::read(Arc::clone(&hub), events, shutdown.clone()));
-            tokio::spawn(relay::write(Arc::clone(&hub), outgoing, shutdown));
+            // The relay's tasks end with the hub's (its `stop`).
+            tokio::spawn(relay::read(Arc::clone(&hub), events, hub.stop.subscribe()));
+            tokio::spawn(relay::write(
+                Arc::clone(&hub),
+                outgoing,
+                hub.stop.subscribe(),
+            ));
         }
         tokio::spawn(Arc::clone(&hub).run());
         Ok(hub)
@@ -364,6 +384,9 @@ impl DropHub {
         }
         if state_changed && view.state == DropState::Closed {
             self.publish_state(sh, &view);
+        }
+        if state_changed {
+            self.touch();
         }
         if let (true, Some(feed)) = (state_changed, &self.ctx.feed) {
             // The node closing the drop knows how many watched at most (over every node,

@@ -1,14 +1,49 @@
 //! The hub's task: fires cues on time, publishes coalesced figures, reports viewers to the
-//! bus, and keeps sequence numbers in reserve.
+//! bus, and keeps sequence numbers in reserve, until the server shuts down or the hub is
+//! retired ([`super::Hubs`] evicts idle hubs).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use dropwire_core::DropState;
+use tokio::time::Instant;
+
 use super::{COALESCE, DropHub, SEQ_BLOCK};
 use crate::relay;
 
+/// Resolves once `flag` is (or becomes) true, or its sender is gone: the hub's `stop`, or
+/// the server's shutdown. (`wait_for` itself returns a guard that must not be held.)
+pub(crate) async fn raised(flag: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = flag.wait_for(|s| *s).await.map(|_| ());
+}
+
 impl DropHub {
+    /// Notes a use of the hub (a request, a viewer, a state change): it is not idle.
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// How long a cue or state change is retried on the bus before it is given up.
+    pub fn publish_patience(&self) -> Duration {
+        self.ctx.publish_patience
+    }
+
+    /// Ends the hub's tasks (and with them its relay and bus subscription).
+    pub(super) fn retire(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Whether the hub may be evicted at `now`: its drop closed, no viewer here, unused for
+    /// `grace`, and held by nothing but its own tasks and the registry.
+    pub(super) fn is_idle(self: &Arc<Self>, now: Instant, grace: Duration) -> bool {
+        if Arc::strong_count(self) > self.own_refs || self.local_viewers() > 0 {
+            return false;
+        }
+        let used = *self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+        now >= used + grace && self.lock().view.state == DropState::Closed
+    }
+
     pub(super) async fn top_up_seq(&self) {
         let needs = {
             let sh = self.lock();
@@ -30,6 +65,7 @@ impl DropHub {
     /// The hub's task: cues on time, coalesced figures, until shutdown.
     pub(super) async fn run(self: Arc<Self>) {
         let mut shutdown = self.ctx.shutdown.clone();
+        let mut retired = self.stop.subscribe();
         let mut last_figures = tokio::time::Instant::now() - COALESCE;
         let mut figures_due: Option<tokio::time::Instant> = None;
         let mut heartbeat = tokio::time::interval(relay::HEARTBEAT);
@@ -61,16 +97,17 @@ impl DropHub {
                         relay.report(&self, self.audiences.now.load(Ordering::Relaxed), true, false).await;
                     }
                 }
-                _ = shutdown.changed() => {
-                    if let Some(relay) = &self.relay {
-                        // Leave the viewer count now rather than when the report runs out.
-                        let leave = relay.report(&self, 0, true, true);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
-                    }
-                    return;
-                }
+                () = raised(&mut shutdown) => break,
+                () = raised(&mut retired) => break,
             }
             self.top_up_seq().await;
         }
+        if let Some(relay) = &self.relay {
+            // Leave the viewer count now rather than when the report runs out.
+            let leave = relay.report(&self, 0, true, true);
+            let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
+        }
+        // The relay's tasks end too.
+        self.retire();
     }
 }

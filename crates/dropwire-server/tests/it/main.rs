@@ -13,6 +13,7 @@ mod docs;
 mod fanout;
 mod followup;
 mod healthcheck;
+mod idle;
 mod ledger;
 mod ledger_crash;
 mod maker;

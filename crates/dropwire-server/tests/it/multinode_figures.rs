@@ -1,11 +1,12 @@
 //! Stock across hub nodes on one Redis (started by the test on a free port): a product
 //! revealed after a claim gets its stock out, and a unit returned by an expiry that a node
-//! without any viewers of the drop swept reaches the viewers on the other node.
+//! without any viewers of the drop swept reaches the viewers on the other node — no earlier
+//! than the deadline by Redis's clock, however far ahead that node's clock is.
 
 use crate::common;
 
 use anyhow::Result;
-use common::{PATIENCE, Viewer, drop_spec, far_script, redis_node};
+use common::{PATIENCE, TestServer, Viewer, drop_spec, far_script, redis_node, redis_options};
 use dropwire_server::clock::{Clock, system_now_ms};
 use dropwire_store::testing::RedisServer;
 use futures_util::future::try_join_all;
@@ -83,14 +84,17 @@ async fn a_product_revealed_after_a_claim_gets_its_stock_out_on_every_node() -> 
 async fn an_expiry_swept_by_a_node_without_viewers_reaches_the_others() -> Result<()> {
     let _heavy = dropwire_store::testing::heavy().await;
     let redis = RedisServer::start();
-    // Node B runs a minute ahead, so its sweeper, and only its, finds the hold due. It starts
-    // before the drop exists and is never asked about it: it has no hub for it.
+    // Node B runs a minute ahead; its sweeper, and only its (A sweeps once an hour), expires
+    // the hold. It starts before the drop exists and is never asked about it: it has no hub
+    // for it.
     let ahead = Clock::Tokio {
         base: tokio::time::Instant::now(),
         base_ms: system_now_ms() + 60_000,
     };
     let b = redis_node(&redis, "b", ahead).await?;
-    let a = redis_node(&redis, "a", Clock::System).await?;
+    let mut opts = redis_options(&redis, "a", Clock::System).await?;
+    opts.sweep_every = std::time::Duration::from_secs(3600);
+    let a = TestServer::with(opts).await?;
     let mut spec = drop_spec("swept-elsewhere", 1, 1, far_script());
     spec["hold_s"] = json!(10);
     let id = a.create(spec).await?;
@@ -101,8 +105,19 @@ async fn an_expiry_swept_by_a_node_without_viewers_reaches_the_others() -> Resul
     assert_eq!(granted["ok"], true, "{granted}");
     until_left(&mut v, "mug", 0).await?;
 
-    // B's sweep expires the hold within a second or two; A's clock is 50 s short of it.
+    // B's sweep expires the hold once Redis's clock reaches its deadline, not 60 s early as
+    // B's own clock would have it.
     until_left(&mut v, "mug", 1).await?;
+    let time = redis.cli(&["time"]);
+    let mut parts = time.lines().map(|l| l.trim().parse::<u64>());
+    let (Some(Ok(s)), Some(Ok(us))) = (parts.next(), parts.next()) else {
+        anyhow::bail!("TIME answered {time:?}");
+    };
+    let deadline = granted["hold_until_ms"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        s * 1000 + us / 1000 >= deadline,
+        "expired before its deadline"
+    );
     let (_, stats) = a.get(&format!("/api/v1/drops/{id}/stats")).await?;
     assert_eq!(stats["claims"]["expired"], 1);
     assert_eq!(stats["claims"]["held"], 0);

@@ -1,9 +1,11 @@
 -- One node reports how many viewers of a drop it holds; publishes the total when it changed.
--- KEYS: rec, seq, bus, marks, nodes (hash: node -> "count:deadline_ms"), uniq (HyperLogLog).
+-- KEYS: rec, seq, bus, marks, nodes (hash: node -> "count:deadline_ms"), uniq (HyperLogLog),
+--   conf (a retired drop's `expire_at`: keys made here afterwards get the same deadline).
 -- ARGV: node, count, now_ms, deadline_ms (0: the node leaves), ts, publish command,
 --       anonymous joins since the last report, then the ids of viewers who joined since.
 -- Returns {total, peak, unique, seq published or 0}.
-local rec, seqk, bus, marks, nodes, uniq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local rec, seqk, bus, marks, nodes, uniq, conf =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local KEPT = 4096
 if redis.call('EXISTS', rec) == 0 then
   return {0, 0, 0, 0}
@@ -41,5 +43,11 @@ if tonumber(redis.call('HGET', marks, 'viewers') or '-1') ~= total then
   local body = '{"type":"viewers","seq":' .. seq .. ',"ts":' .. ARGV[5] .. ',"count":' .. total .. '}'
   redis.call('XADD', bus, 'MAXLEN', '~', KEPT, seq .. '-1', 'b', body)
   redis.call(ARGV[6], bus, body)
+end
+local at = redis.call('HGET', conf, 'expire_at')
+if at then
+  for _, k in ipairs({seqk, bus, marks, nodes, uniq}) do
+    if redis.call('PTTL', k) == -1 then redis.call('PEXPIREAT', k, at) end
+  end
 end
 return {total, peak, unique, seq}

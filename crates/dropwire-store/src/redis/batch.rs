@@ -59,7 +59,7 @@ pub(super) async fn run(
             .arg(&r.viewer_id)
             .arg(&r.handle)
             .arg(&r.rid)
-            .arg(r.now_ms)
+            .arg(shared.now_arg(r.now_ms))
             .arg(item.code.as_str())
             .arg(r.refusal.map_or("", ClaimReason::as_str))
             .arg(if r.members_only { "1" } else { "0" });
@@ -89,7 +89,23 @@ pub(super) async fn run(
         }
         answers.push(answer);
     }
-    index_codes(shared, drop, &fresh).await;
+    let earliest = answers
+        .iter()
+        .filter_map(|a| match a {
+            Answer::Granted(c) if fresh.contains(&c.code) => Some(c.hold_until_ms),
+            _ => None,
+        })
+        .min();
+    match earliest {
+        // The code index and the index of due holds, together (other slots than the drop).
+        Some(at) => {
+            tokio::join!(
+                index_codes(shared, drop, &fresh),
+                super::holds::note_holds(shared, drop, at)
+            );
+        }
+        None => index_codes(shared, drop, &fresh).await,
+    }
     let any_granted = answers.iter().any(|a| matches!(a, Answer::Granted(_)));
     if shared.wait_replicas > 0 && any_granted {
         let reached = within(

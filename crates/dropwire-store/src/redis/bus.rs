@@ -23,7 +23,7 @@
 //!
 //! The subscription is one connection per node (`Subscriber`, a task), fed into a bounded
 //! queue per drop; a full queue drops pushes, which the gap check then reads back from the
-//! stream. On Redis Cluster every key of a drop and its channel share one slot, so the same
+//! stream. A drop whose queue was dropped (its hub retired) is unsubscribed within 2 s. On Redis Cluster every key of a drop and its channel share one slot, so the same
 //! scripts run there, and the subscription follows each drop's channel to its shard.
 
 use std::collections::HashMap;
@@ -339,7 +339,7 @@ impl RedisBus {
         deadline_ms: u64,
     ) -> Result<AudienceTotals, StoreError> {
         let mut inv = self.audience.prepare_invoke();
-        for part in ["rec", "seq", "bus", "marks", "nodes", "uniq"] {
+        for part in ["rec", "seq", "bus", "marks", "nodes", "uniq", "conf"] {
             inv.key(key(id, part));
         }
         inv.arg(&self.node)

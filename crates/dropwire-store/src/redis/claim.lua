@@ -4,7 +4,8 @@
 --
 -- KEYS: conf, stock, granted, per, claims, order, rids, refused, scores, holds, events, log,
 --   members.
--- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms, code, refusal ('' or
+-- ARGV: drop id, n, then n times: sku, viewer, handle, rid, now_ms ('': the Redis server's
+--   clock, `TIME`, which then dates the claim and sets its hold's deadline), code, refusal ('' or
 --   the hub's `not_open` / `closed`: answer an earlier decision of the rid, else this
 --   refusal, recording nothing), members_only ('1' during an early-access window: a viewer
 --   outside the drop's segment is answered `not_open`, recording nothing).
@@ -25,9 +26,20 @@ if not n or #ARGV ~= 2 + W * n then
   return redis.error_reply('ERR claim.lua: expected 2 + 8n arguments')
 end
 for i = 0, n - 1 do
-  if not tonumber(ARGV[3 + W * i + 4]) then
+  local now = ARGV[3 + W * i + 4]
+  if now ~= '' and not tonumber(now) then
     return redis.error_reply('ERR claim.lua: now_ms is not a number')
   end
+end
+local server_now
+local function clock(arg)
+  local now = tonumber(arg)
+  if now then return now end
+  if not server_now then
+    local t = redis.call('TIME')
+    server_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return server_now
 end
 local hold_s = redis.call('HGET', conf, 'hold_s')
 if not hold_s then
@@ -79,7 +91,7 @@ end
 for i = 0, n - 1 do
   local b = 3 + W * i
   local sku, viewer, handle, rid, now, code, hub_refusal, members_only =
-    ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5],
+    ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], clock(ARGV[b + 4]), ARGV[b + 5],
     ARGV[b + 6], ARGV[b + 7] == '1'
   local rid_key = viewer .. SEP .. rid
   local d
@@ -187,7 +199,13 @@ for i = 0, n - 1 do
   table.insert(reply, d[1])
   table.insert(reply, d[2])
 end
+local made_refused = redis.call('EXISTS', refused) == 0
 for viewer in pairs(touched) do
   redis.call('HSET', refused, viewer, cjson.encode(refusals[viewer]))
+end
+if made_refused and next(touched) then
+  -- A retired drop (closed, holds settled) keeps its keys until `expire_at`: so does this one.
+  local at = redis.call('HGET', conf, 'expire_at')
+  if at then redis.call('PEXPIREAT', refused, at) end
 end
 return reply

@@ -10,14 +10,14 @@
 //! |---|---|---|
 //! | `rec` | string | the drop record as JSON (without its log) |
 //! | `log` | list | the control log, one JSON entry each |
-//! | `conf` | hash | `hold_s`, `limit:SKU`, `closed` once the drop closed; with the bus, `timeline` (live at least once) and `open:SKU` (revealed), by which `claim.lua` checks the window |
+//! | `conf` | hash | `hold_s`, `limit:SKU`, `closed` once the drop closed; with the bus, `timeline` (live at least once) and `open:SKU` (revealed), by which `claim.lua` checks the window; `expire_at` once retired ([`holds`]) |
 //! | `stock` / `granted` | hash | per SKU: units left / claims granted so far (the next rank) |
 //! | `per` | hash | per SKU and viewer: live (held or redeemed) claims |
 //! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
 //! | `rids` | hash | viewer and rid → code of the claim it was granted |
 //! | `refused` | hash | viewer → its last 32 refused rids and why |
 //! | `scores` | hash | viewer → leaderboard score JSON |
-//! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list) |
+//! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list in the drop) |
 //! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
 //! | `coupons` | hash | coupon and viewer → personal code; per coupon a count |
 //! | `members` | set | the viewers of the drop's early-access segment |
@@ -26,15 +26,20 @@
 //! | `marks` | hash | cues and state changes published once; versions of figures; viewer peak |
 //! | `nodes` / `uniq` | hash / HyperLogLog | each hub node's viewer count and deadline / unique viewers |
 //!
-//! Two keys live outside the drops: the drop index `dw:drops` (sorted set, id by creation
-//! time) and the code index `dw:code:CODE` (drop id). In a cluster they hash to other slots
-//! than the drop, so they are written by separate commands, not inside the drop's scripts:
-//! the drop index *before* the drop is created (a crash in between leaves an id with no
-//! drop, which readers skip), a code's index entry right *after* its claim is granted and
-//! before the viewer hears of it (a crash in between leaves a claim with no index entry,
-//! which `redeem` still finds by asking every drop). Claim codes are unique within a drop
-//! (the script checks); across drops they rely on their 80 random bits (the index is
-//! written with `NX`, so a collision would leave the first drop's entry).
+//! Some keys live outside the drops: the drop indexes `dw:drops` (every drop) and `dw:live`
+//! (the drops not yet retired: [`drops`]), both sorted sets of id by creation time; the code
+//! index `dw:code:CODE` (drop id); the index of drops with holds `dw:holds-due` and the
+//! retired drops' expiry times `dw:expiring` ([`holds`]). In a cluster they hash to other
+//! slots than the drop, so they are written by separate commands, not inside the drop's
+//! scripts: the drop indexes *before* the drop is created (a crash in between leaves an id
+//! with no drop, which readers skip), a code's index entry right *after* its claim is
+//! granted and before the viewer hears of it (a crash in between leaves a claim with no
+//! index entry, which `redeem` still finds by asking every live drop). Claim codes are
+//! unique within a drop (the script checks); across drops they rely on their 80 random bits
+//! (the index is written with `NX`, so a collision would leave the first drop's entry).
+//!
+//! Once a drop is closed and its holds are settled it is *retired*: with a retention set,
+//! every key of it (and its code index entries) expires that long afterwards ([`holds`]).
 //!
 //! # Scripts
 //!
@@ -44,7 +49,9 @@
 //! store are batched (`batch`): one script call decides a whole batch in arrival order,
 //! every claim before the first write. The sweeper ([`Store::expire_due`]) may run on every
 //! node at once: each expiry is one step of a script that removes the hold from the
-//! deadline set, so no claim is expired twice. Keyspace notifications are not used.
+//! deadline set, so no claim is expired twice; it visits only the drops the index of due
+//! holds names ([`holds`]). Deadlines are judged by the Redis server's clock (`TIME`) by
+//! default ([`HoldClock`]). Keyspace notifications are not used.
 //!
 //! # Durability
 //!
@@ -70,23 +77,27 @@
 mod batch;
 pub mod bus;
 mod conn;
+mod drops;
+mod holds;
 mod reply;
 mod subscriber;
 mod viewers;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dropwire_core::claim::{Score, leaderboard};
 use dropwire_core::protocol::StockItem;
 use dropwire_core::timeline::ControlAction;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
-use redis::{AsyncCommands, Script};
+use redis::Script;
 
 use self::batch::{Answer, Batcher, Item};
 use self::conn::{Conn, within};
-use self::reply::{bad_reply, parse, state, to_json};
+use self::drops::{DROPS, LIVE};
+pub use self::holds::{HoldClock, REINDEX_EVERY};
+use self::reply::{bad_reply, parse, to_json};
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
@@ -104,10 +115,16 @@ pub struct RedisStoreConfig {
     pub cluster: bool,
     /// The most claims one script call decides; 1 sends each claim on its own.
     pub max_batch: usize,
+    /// How long the keys of a drop are kept once it is closed and its holds are settled
+    /// (`None`: for ever). What the funnel ledger recorded stays.
+    pub retention: Option<Duration>,
+    /// Whose clock judges hold deadlines ([`HoldClock::Redis`] unless a test says otherwise).
+    pub clock: HoldClock,
 }
 
 impl RedisStoreConfig {
-    /// One Redis node: no replica wait, 500 ms operation timeout, batches of up to 64.
+    /// One Redis node: no replica wait, 500 ms operation timeout, batches of up to 64,
+    /// keys of retired drops kept for [`DEFAULT_RETENTION`], the server's clock.
     pub fn new(url: impl Into<String>) -> Self {
         RedisStoreConfig {
             url: url.into(),
@@ -115,6 +132,8 @@ impl RedisStoreConfig {
             op_timeout: Duration::from_millis(500),
             cluster: false,
             max_batch: 64,
+            retention: Some(DEFAULT_RETENTION),
+            clock: HoldClock::Redis,
         }
     }
 
@@ -128,6 +147,9 @@ impl RedisStoreConfig {
     }
 }
 
+/// How long a retired drop's keys are kept unless configured otherwise: 90 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 struct Scripts {
     create: Script,
     control: Script,
@@ -137,10 +159,12 @@ struct Scripts {
     seq: Script,
     admit: Script,
     erase: Script,
+    due: Script,
+    retire: Script,
 }
 
 impl Scripts {
-    fn all(&self) -> [&Script; 8] {
+    fn all(&self) -> [&Script; 10] {
         [
             &self.create,
             &self.control,
@@ -150,6 +174,8 @@ impl Scripts {
             &self.seq,
             &self.admit,
             &self.erase,
+            &self.due,
+            &self.retire,
         ]
     }
 }
@@ -166,6 +192,11 @@ struct Shared {
     scripts: Scripts,
     wait_replicas: u32,
     op_timeout: Duration,
+    /// The retention in ms (0: keep for ever).
+    retention_ms: u64,
+    clock: HoldClock,
+    /// When this node last walked the live drops (`holds`).
+    reindexed: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -197,19 +228,8 @@ fn key(id: &DropId, part: &str) -> String {
     format!("dw:{{drop:{id}}}:{part}")
 }
 
-const DROPS: &str = "dw:drops";
-/// Holds one expiry script call settles at most.
-const EXPIRE_STEP: usize = 500;
-
 fn code_key(code: &ClaimCode) -> String {
     format!("dw:code:{code}")
-}
-
-/// What redeeming a code in one drop came to.
-enum Redeemed {
-    Done(Box<Claim>),
-    NotHeld(ClaimState),
-    NotHere,
 }
 
 impl RedisStore {
@@ -241,9 +261,16 @@ impl RedisStore {
                 seq: Script::new(include_str!("seq.lua")),
                 admit: Script::new(include_str!("admit.lua")),
                 erase: Script::new(include_str!("erase.lua")),
+                due: Script::new(include_str!("due.lua")),
+                retire: Script::new(include_str!("retire.lua")),
             },
             wait_replicas: config.wait_replicas,
             op_timeout: config.op_timeout,
+            retention_ms: config
+                .retention
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            clock: config.clock,
+            reindexed: Mutex::new(None),
         });
         for script in shared.scripts.all() {
             let mut conn = shared.conn.clone();
@@ -253,6 +280,7 @@ impl RedisStore {
             )
             .await?;
         }
+        drops::fill_live_once(&shared).await?;
         let batcher = (config.max_batch > 1)
             .then(|| Arc::new(Batcher::start(Arc::clone(&shared), config.max_batch)));
         Ok(RedisStore { shared, batcher })
@@ -264,58 +292,6 @@ impl RedisStore {
 
     fn limit(&self) -> Duration {
         self.shared.limit()
-    }
-
-    async fn drop_ids(&self) -> Result<Vec<DropId>, StoreError> {
-        let ids: Vec<String> = within(self.limit(), self.conn().zrange(DROPS, 0, -1)).await?;
-        Ok(ids.iter().filter_map(|s| DropId::parse(s).ok()).collect())
-    }
-
-    fn settle(&self, id: &DropId) -> redis::ScriptInvocation<'_> {
-        let mut inv = self.shared.scripts.settle.prepare_invoke();
-        for part in ["claims", "holds", "stock", "per", "events"] {
-            inv.key(key(id, part));
-        }
-        inv
-    }
-
-    async fn redeem_in(
-        &self,
-        id: &DropId,
-        code: &ClaimCode,
-        now_ms: u64,
-    ) -> Result<Redeemed, StoreError> {
-        let mut inv = self.settle(id);
-        inv.arg("redeem").arg(code.as_str()).arg(now_ms);
-        let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
-        match (reply.first().map(String::as_str), reply.get(1)) {
-            (Some("OK"), Some(raw)) => Ok(Redeemed::Done(parse(raw)?)),
-            (Some("S"), Some(raw)) => Ok(Redeemed::NotHeld(state(raw)?)),
-            (Some("N"), None) => Ok(Redeemed::NotHere),
-            _ => Err(bad_reply("settle.lua", &reply)),
-        }
-    }
-
-    /// Expires what is due in one drop, a bounded step at a time.
-    async fn expire_in(
-        &self,
-        id: &DropId,
-        now_ms: u64,
-        out: &mut Vec<Claim>,
-    ) -> Result<(), StoreError> {
-        loop {
-            let mut inv = self.settle(id);
-            inv.arg("expire").arg(now_ms).arg(EXPIRE_STEP);
-            let expired: Vec<String> =
-                within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
-            let n = expired.len();
-            for raw in expired {
-                out.push(parse(&raw)?);
-            }
-            if n < EXPIRE_STEP {
-                return Ok(());
-            }
-        }
     }
 
     async fn claim_once(&self, item: Item) -> Result<Answer, StoreError> {
@@ -341,13 +317,7 @@ impl Store for RedisStore {
             log: Vec::new(),
             ..record.clone()
         };
-        // Index first: an indexed id without a drop is skipped, a drop nobody can list
-        // would never be swept.
-        let options = redis::SortedSetAddOptions::add_only();
-        let mut conn = self.conn();
-        let index =
-            conn.zadd_options::<_, _, _, ()>(DROPS, id.as_str(), record.created_ms, &options);
-        within(self.limit(), index).await?;
+        self.index_new(&id, record.created_ms).await?;
         let mut inv = self.shared.scripts.create.prepare_invoke();
         inv.key(key(&id, "rec"))
             .key(key(&id, "conf"))
@@ -366,25 +336,17 @@ impl Store for RedisStore {
     }
 
     async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, StoreError> {
-        let mut conn = self.conn();
-        let mut pipe = redis::pipe();
-        pipe.get(key(id, "rec")).lrange(key(id, "log"), 0, -1);
-        let read = pipe.query_async(&mut conn);
-        let (rec, log): (Option<String>, Vec<String>) = within(self.limit(), read).await?;
-        let Some(rec) = rec else { return Ok(None) };
-        let mut record: DropRecord = parse(&rec)?;
-        record.log = log.iter().map(|e| parse(e)).collect::<Result<_, _>>()?;
-        Ok(Some(record))
+        self.record_of(id).await
     }
 
     async fn list_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
-        let mut out = Vec::new();
-        for id in self.drop_ids().await? {
-            if let Some(r) = self.drop_record(&id).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        self.records(&self.drop_ids().await?).await
+    }
+
+    async fn open_drops(&self) -> Result<Vec<DropRecord>, StoreError> {
+        let live = drops::ids_in(&self.shared, LIVE).await?;
+        let ids: Vec<DropId> = live.into_iter().map(|(id, _)| id).collect();
+        self.records(&ids).await
     }
 
     async fn append_control(
@@ -394,6 +356,7 @@ impl Store for RedisStore {
         entry: ControlEntry,
     ) -> Result<Vec<ControlEntry>, StoreError> {
         let closes = matches!(entry.action, ControlAction::Close);
+        let entry_at = entry.at_ms;
         let mut inv = self.shared.scripts.control.prepare_invoke();
         inv.key(key(id, "rec"))
             .key(key(id, "log"))
@@ -403,6 +366,16 @@ impl Store for RedisStore {
             .arg(if closes { "1" } else { "0" });
         let reply: Vec<String> = within(self.limit(), inv.invoke_async(&mut self.conn())).await?;
         match reply.first().map(String::as_str) {
+            Some("OK") if closes => {
+                let log: Result<Vec<ControlEntry>, StoreError> =
+                    reply[1..].iter().map(|e| parse(e)).collect();
+                // Closed with no hold left: settled now (else at its last hold's end).
+                let now = self.now_arg(entry_at);
+                if let Err(e) = self.retire(id, false, &now).await {
+                    tracing::warn!(drop = %id, error = %e, "cannot retire the drop; the slow pass will");
+                }
+                log
+            }
             Some("OK") => reply[1..].iter().map(|e| parse(e)).collect(),
             Some("C") => Err(StoreError::Conflict),
             Some("X") => Err(StoreError::NoSuchDrop(id.clone())),
@@ -430,54 +403,11 @@ impl Store for RedisStore {
     }
 
     async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError> {
-        let indexed: Option<String> = within(self.limit(), self.conn().get(code_key(code))).await?;
-        let indexed = indexed.and_then(|s| DropId::parse(&s).ok());
-        let mut candidates: Vec<DropId> = indexed.iter().cloned().collect();
-        // Not indexed (a crash between a claim and its index entry): ask every drop.
-        let mut searched = false;
-        let mut at = 0;
-        loop {
-            if at == candidates.len() {
-                if searched {
-                    return Err(StoreError::NoSuchClaim(code.clone()));
-                }
-                searched = true;
-                candidates.extend(
-                    self.drop_ids()
-                        .await?
-                        .into_iter()
-                        .filter(|id| Some(id) != indexed.as_ref()),
-                );
-                continue;
-            }
-            match self.redeem_in(&candidates[at], code, now_ms).await? {
-                Redeemed::Done(claim) => return Ok(*claim),
-                Redeemed::NotHeld(state) => {
-                    return Err(StoreError::NotHeld {
-                        code: code.clone(),
-                        state,
-                        drop: candidates[at].clone(),
-                    });
-                }
-                Redeemed::NotHere => at += 1,
-            }
-        }
+        self.redeem_code(code, now_ms).await
     }
 
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
-        let mut out = Vec::new();
-        let mut failed = None;
-        for id in self.drop_ids().await? {
-            // One drop's trouble (its cluster shard away) must not hold up the others'.
-            if let Err(e) = self.expire_in(&id, now_ms, &mut out).await {
-                tracing::warn!(drop = %id, error = %e, "cannot expire holds; will retry");
-                failed.get_or_insert(e);
-            }
-        }
-        match failed {
-            Some(e) if out.is_empty() => Err(e),
-            _ => Ok(out),
-        }
+        self.sweep(now_ms).await
     }
 
     async fn claims(&self, id: &DropId) -> Result<Vec<Claim>, StoreError> {

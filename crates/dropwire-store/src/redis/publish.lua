@@ -19,6 +19,16 @@ local KEPT = 4096
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end
+-- A retired drop (closed, holds settled) keeps its keys until `expire_at` in conf: a key
+-- this script makes afterwards gets the same deadline.
+local function retained()
+  local at = redis.call('HGET', conf, 'expire_at')
+  if at then
+    for _, k in ipairs({seqk, bus, marks}) do
+      if redis.call('PTTL', k) == -1 then redis.call('PEXPIREAT', k, at) end
+    end
+  end
+end
 local mode, field = ARGV[3], ARGV[4]
 if mode == 'once' then
   -- Entries the node has not seen may only be later than the message (an entry at time t
@@ -48,6 +58,7 @@ elseif mode == 'newer' then
   end
   redis.call('HSET', marks, field .. ':v', ARGV[5])
   if redis.call('HGET', marks, field) == ARGV[6] then
+    retained()
     return {'dup'}
   end
   redis.call('HSET', marks, field, ARGV[6])
@@ -59,4 +70,5 @@ redis.call(ARGV[7], bus, body)
 for i = 8, #ARGV do
   redis.call('HSET', conf, ARGV[i], '1')
 end
+retained()
 return {'ok', tostring(seq)}

@@ -1,12 +1,23 @@
--- Redeems or expires claims of one drop. KEYS: claims, holds, stock, per, events.
--- ARGV[1] = 'redeem': ARGV[2] code, ARGV[3] now → {'OK', claim} | {'S', state} | {'N'}.
---   (A hold past its deadline is expired on the spot and answers {'S', 'expired'}.)
--- ARGV[1] = 'expire': ARGV[2] now, ARGV[3] at most this many → every claim it expired, as
---   JSON. Each hold leaves the deadline set in the same step that expires it, so two
---   sweepers running at once never expire one claim twice.
-local claims, holds, stock, per, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- Redeems or expires claims of one drop. KEYS: claims, holds, stock, per, events, conf.
+-- The time is ARGV's `now` (ms) when it is a number, else ('') the Redis server's clock
+-- (`TIME`): deadlines are then judged by one clock, whatever the clocks of the hub nodes.
+-- ARGV[1] = 'redeem': ARGV[2] code, ARGV[3] now → {'OK', claim, holds left} | {'S', state}
+--   | {'N'}. (A hold past its deadline is expired on the spot and answers {'S', 'expired'}.)
+-- ARGV[1] = 'expire': ARGV[2] now, ARGV[3] at most this many → {next, closed, claim...}:
+--   the earliest deadline still held ('' if none), '1' if the drop is closed ('' if not),
+--   then every claim it expired, as JSON. Each hold leaves the deadline set in the same step
+--   that expires it, so two sweepers running at once never expire one claim twice.
+local claims, holds, stock, per, events, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local SEP = '\0'
 local EVENTS_KEPT = 10000
+
+local function clock(arg)
+  local now = tonumber(arg)
+  if now then return now end
+  if arg ~= '' then return nil end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
 local function event(kind, c)
   redis.call('XADD', events, 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', kind, 'code', c.code,
@@ -30,21 +41,24 @@ local function expire(code, now)
 end
 
 if ARGV[1] == 'expire' then
-  local now, most = tonumber(ARGV[2]), tonumber(ARGV[3])
+  local now, most = clock(ARGV[2]), tonumber(ARGV[3])
   if not now or not most then
-    return redis.error_reply('ERR settle.lua: expire wants now_ms and a count')
+    return redis.error_reply('ERR settle.lua: expire wants now_ms (or \'\') and a count')
   end
-  local out = {}
+  local out = {'', ''}
   for _, code in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, most)) do
     local c = expire(code, now)
     if c then table.insert(out, c) end
   end
+  local next = redis.call('ZRANGE', holds, 0, 0, 'WITHSCORES')
+  if next[2] then out[1] = next[2] end
+  if redis.call('HEXISTS', conf, 'closed') == 1 then out[2] = '1' end
   return out
 end
 
-local code, now = ARGV[2], tonumber(ARGV[3])
+local code, now = ARGV[2], clock(ARGV[3] or 'x')
 if ARGV[1] ~= 'redeem' or not code or not now then
-  return redis.error_reply('ERR settle.lua: redeem wants a code and now_ms')
+  return redis.error_reply('ERR settle.lua: redeem wants a code and now_ms (or \'\')')
 end
 local raw = redis.call('HGET', claims, code)
 if not raw then return {'N'} end
@@ -60,4 +74,4 @@ redis.call('ZREM', holds, code)
 local out = cjson.encode(c)
 redis.call('HSET', claims, code, out)
 event('redeemed', c)
-return {'OK', out}
+return {'OK', out, tostring(redis.call('ZCARD', holds))}

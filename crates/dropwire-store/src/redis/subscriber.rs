@@ -27,6 +27,10 @@ pub(super) enum Command {
     },
 }
 
+/// How often the subscriber drops the channels whose queue is gone (a drop's hub retired)
+/// and pings its connection.
+const TIDY: Duration = Duration::from_secs(2);
+
 /// The task that holds this node's subscription connection and routes pushes to drops.
 pub(super) struct Subscriber {
     pub url: String,
@@ -80,6 +84,22 @@ impl Subscriber {
         } else {
             "SUBSCRIBE"
         }
+    }
+
+    /// Forgets the channels whose queue is gone (the drop's hub retired; a new hub's
+    /// subscription replaces the route with an open queue first); returns them, to
+    /// unsubscribe.
+    fn closed_routes(&mut self) -> Vec<String> {
+        let gone: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(_, tx)| tx.is_closed())
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        for channel in &gone {
+            self.routes.remove(channel);
+        }
+        gone
     }
 
     async fn connect(
@@ -140,6 +160,8 @@ impl Subscriber {
         let mut first = true;
         loop {
             let (push_tx, mut pushes) = mpsc::channel(PUSHES);
+            // Drops whose hub has gone are not subscribed again.
+            self.routes.retain(|_, tx| !tx.is_closed());
             let mut conn = match self.connect(push_tx).await {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -164,7 +186,7 @@ impl Subscriber {
                 });
             }
             first = false;
-            let mut ping = tokio::time::interval(Duration::from_secs(2));
+            let mut ping = tokio::time::interval(TIDY);
             loop {
                 tokio::select! {
                     push = pushes.recv() => match push {
@@ -195,6 +217,15 @@ impl Subscriber {
                         None => return,
                     },
                     _ = ping.tick() => {
+                        let gone = self.closed_routes();
+                        if !gone.is_empty() {
+                            let mut unsub = redis::cmd(if self.sharded { "SUNSUBSCRIBE" } else { "UNSUBSCRIBE" });
+                            unsub.arg(&gone);
+                            let unsub = unsub.exec_async(&mut conn);
+                            if !matches!(tokio::time::timeout(self.op_timeout * 2, unsub).await, Ok(Ok(()))) {
+                                break;
+                            }
+                        }
                         let ping_cmd = redis::cmd("PING");
                         let alive = ping_cmd.exec_async(&mut conn);
                         if !matches!(tokio::time::timeout(self.op_timeout * 2, alive).await, Ok(Ok(()))) {
@@ -247,8 +278,19 @@ impl Subscriber {
             }
         };
         self.connected.store(true, Ordering::Release);
+        let mut tidy = tokio::time::interval(TIDY);
         loop {
             tokio::select! {
+                _ = tidy.tick() => {
+                    for channel in self.closed_routes() {
+                        let unsub = conn.sunsubscribe(&channel);
+                        match tokio::time::timeout(self.op_timeout * 2, unsub).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::debug!(%channel, error = %e, "bus: cannot unsubscribe"),
+                            Err(_) => tracing::debug!(%channel, "bus: unsubscribing timed out"),
+                        }
+                    }
+                }
                 push = pushes.recv() => match push {
                     Some(push) if push.kind == PushKind::SSubscribe => self.resubscribed(&push),
                     Some(push) => self.route(push),
