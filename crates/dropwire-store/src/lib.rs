@@ -7,7 +7,11 @@
 //! - [`error`]: [`StoreError`], this crate's one error type.
 //! - [`memory`]: [`MemoryStore`], the embedded default. State lives in memory, finely
 //!   locked per drop and per SKU; every change is appended to a journal ([`journal`]) and
-//!   fsync'd in group commits before the caller hears "claimed". Start-up replays it.
+//!   fsync'd in group commits before the caller hears "claimed". Snapshots truncate the
+//!   journal and move settled drops to an archive on disk, so start-up loads the last
+//!   snapshot and replays only the journal after it, and memory follows the open drops.
+//! - `files` (private): the header, checksummed frames and whole-file replacement that the
+//!   journal, snapshots and the archive share.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
 //!   orders one drop's broadcasts across hub nodes.

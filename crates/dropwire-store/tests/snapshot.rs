@@ -218,6 +218,11 @@ async fn a_damaged_snapshot_or_archive_is_refused_not_skipped() {
         Err(StoreError::Corrupt { .. })
     ));
     assert_eq!(store.list_drops().await.unwrap().len(), 2);
+    drop(store);
+
+    // An archived drop's file, missing: refused on opening.
+    std::fs::remove_file(dir.path().join(&dwa)).unwrap();
+    assert!(matches!(open(dir.path()), Err(StoreError::Corrupt { .. })));
 }
 
 #[tokio::test]

@@ -416,8 +416,9 @@ impl MemoryStore {
         gone.len()
     }
 
-    /// On opening, after replay: delete the archived files and indexes the snapshot does
-    /// not name (a crash's leftovers, or a round's that had no time to).
+    /// On opening, after replay: check that every archived drop the snapshot names is
+    /// there, and delete the archived files and indexes it does not name (a crash's
+    /// leftovers, or a round's that had no time to).
     pub(super) fn collect_garbage_at_open(
         &self,
         archived: &[ArchivedRef],
@@ -428,6 +429,16 @@ impl MemoryStore {
         };
         // Segments before the snapshot's were deleted by the journal's opening already.
         let live: HashSet<u64> = archived.iter().map(|r| r.file).collect();
+        let (found, _) = archive::list(&storage.archive_dir)?;
+        let found: HashSet<u64> = found.into_iter().collect();
+        if let Some(missing) = archived.iter().find(|r| !found.contains(&r.file)) {
+            return Err(crate::files::corrupt(
+                &storage.archive_dir.join(archive::drop_name(missing.file)),
+                0,
+                "an archived drop the snapshot names is missing",
+                None,
+            ));
+        }
         remove_unnamed(storage, &live, index)
     }
 }
