@@ -280,7 +280,7 @@ impl RedisStore {
             )
             .await?;
         }
-        drops::fill_live_once(&shared).await?;
+        drops::fill_live(&shared).await?;
         let batcher = (config.max_batch > 1)
             .then(|| Arc::new(Batcher::start(Arc::clone(&shared), config.max_batch)));
         Ok(RedisStore { shared, batcher })
