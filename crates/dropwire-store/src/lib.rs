@@ -141,11 +141,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// `held` → `redeemed`. [`StoreError::NoSuchClaim`] for an unknown code,
     /// [`StoreError::NotHeld`] for an expired or already redeemed one (a hold past its
-    /// deadline counts as expired even before the sweeper has run).
+    /// deadline counts as expired even before the sweeper has run). A backend with a clock
+    /// of its own may judge the deadline by it instead of `now_ms` ([`HoldClock`]: Redis).
     async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError>;
 
-    /// Expires every hold whose deadline is at or before `now_ms`, returning its unit to
-    /// stock; returns the claims it expired. Safe to run concurrently from several nodes.
+    /// Expires every hold whose deadline is at or before `now_ms` (or, with a backend's own
+    /// clock, [`HoldClock`], its time), returning its unit to stock; returns the claims it
+    /// expired. Safe to run concurrently from several nodes.
     async fn expire_due(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError>;
 
     /// Every claim of a drop, in the order they were granted.

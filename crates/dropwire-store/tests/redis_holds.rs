@@ -328,3 +328,43 @@ async fn the_bus_unsubscribes_the_drops_whose_queue_is_gone() {
     assert_eq!(channels(), 2, "a live queue's channel stays");
     drop((kept, again));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_an_older_build_left_are_listed_then_the_closed_ones_retired() {
+    let server = RedisServer::start();
+    let older = RedisStore::connect(RedisStoreConfig {
+        retention: None,
+        ..RedisStoreConfig::new(server.url())
+    })
+    .await
+    .expect("connect");
+    let (open, done) = (fresh_id("old-open"), fresh_id("old-done"));
+    for id in [&open, &done] {
+        older
+            .create_drop(record(id, 10, 1, 60))
+            .await
+            .expect("create");
+    }
+    close(&older, &done, now_ms()).await;
+    // As a build without the live index left them.
+    server.cli(&["del", "dw:live", "dw:live:seen"]);
+    let rec = format!("dw:{{drop:{done}}}:rec");
+    assert_eq!(pttl(&server, &rec), -1);
+
+    let config = RedisStoreConfig {
+        retention: Some(Duration::from_secs(86_400)),
+        ..RedisStoreConfig::new(server.url())
+    };
+    let store = RedisStore::connect(config).await.expect("connect");
+    let listed = |records: Vec<dropwire_core::DropRecord>| -> Vec<DropId> {
+        let mut ids: Vec<DropId> = records.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![open.clone(), done.clone()];
+    both.sort();
+    assert_eq!(listed(store.open_drops().await.expect("open")), both);
+    store.expire_due(now_ms()).await.expect("sweep");
+    assert_eq!(listed(store.open_drops().await.expect("open")), vec![open]);
+    assert!(pttl(&server, &rec) > 0, "the closed drop's keys now expire");
+}

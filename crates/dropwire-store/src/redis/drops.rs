@@ -6,9 +6,13 @@
 //! `dw:drops`, and an id leaves it only when the drop is retired (`holds`), so it is a
 //! superset of the open drops: [`Store::open_drops`](crate::Store::open_drops) reads it,
 //! and so the hub's start-up, its ledger reconciliation and the sweeper's slow pass cost
-//! what the open drops cost, not what every drop ever made costs. A Redis written by an
-//! older build has no `dw:live`: the first node to connect fills it from `dw:drops` once
-//! (`dw:live:ready` marks it done), and the slow pass then retires the closed ones.
+//! what the open drops cost, not what every drop ever made costs.
+//!
+//! A Redis written by an older build has no `dw:live`, and during a rolling update older
+//! nodes still create drops without it: each node, as it connects, adds to `dw:live` the
+//! drops of `dw:drops` created since an hour before the newest one seen then
+//! (`dw:live:seen`; all of them the first time), and the slow pass retires the closed ones
+//! among them.
 //!
 //! Records are read with one pipeline per drop (its record and its log share a slot),
 //! [`READ_AHEAD`] drops at a time on the multiplexed connection: on one node or on a
@@ -29,8 +33,10 @@ use crate::StoreError;
 pub(super) const DROPS: &str = "dw:drops";
 /// The drops not yet retired: id by creation time.
 pub(super) const LIVE: &str = "dw:live";
-/// Set once `dw:live` has been filled from `dw:drops`.
-const LIVE_READY: &str = "dw:live:ready";
+/// The creation time of the newest drop `dw:live` was filled with from `dw:drops`.
+const LIVE_SEEN: &str = "dw:live:seen";
+/// How far before [`LIVE_SEEN`] a filling looks again (nodes' clocks differ).
+const LIVE_SLACK_MS: f64 = 3_600_000.0;
 /// Requests in flight at once when reading many drops.
 pub(super) const READ_AHEAD: usize = 256;
 /// Members one `ZADD` adds at most when filling `dw:live`.
@@ -48,30 +54,36 @@ pub(super) async fn ids_in(shared: &Shared, index: &str) -> Result<Vec<(DropId, 
         .collect())
 }
 
-/// Fills `dw:live` from `dw:drops` unless that was done before (a Redis written by a build
-/// without `dw:live`). Idempotent: nodes starting together may both do it.
-pub(super) async fn fill_live_once(shared: &Shared) -> Result<(), StoreError> {
+/// Adds to `dw:live` the drops of `dw:drops` created since [`LIVE_SLACK_MS`] before the
+/// newest one a previous filling saw (every drop the first time): see the module docs.
+/// Idempotent (`NX`): nodes starting together may both do it.
+pub(super) async fn fill_live(shared: &Shared) -> Result<(), StoreError> {
     let mut conn = shared.conn.clone();
-    let ready: bool = within(shared.limit(), conn.exists(LIVE_READY)).await?;
-    if ready {
-        return Ok(());
-    }
-    let all = ids_in(shared, DROPS).await?;
-    for chunk in all.chunks(ZADD_CHUNK) {
+    let seen: Option<f64> = within(shared.limit(), conn.get(LIVE_SEEN)).await?;
+    let from = seen.map_or(f64::NEG_INFINITY, |s| s - LIVE_SLACK_MS);
+    let read = conn.zrangebyscore_withscores::<_, _, _, Vec<(String, f64)>>(DROPS, from, "+inf");
+    let recent = within(shared.limit(), read).await?;
+    for chunk in recent.chunks(ZADD_CHUNK) {
         let mut add = redis::cmd("ZADD");
         add.arg(LIVE).arg("NX");
         for (id, created) in chunk {
-            add.arg(*created).arg(id.as_str());
+            add.arg(*created).arg(id);
         }
         within(shared.limit(), add.query_async::<i64>(&mut conn)).await?;
     }
-    if !all.is_empty() {
+    let newest = recent
+        .iter()
+        .map(|(_, c)| *c)
+        .fold(seen.unwrap_or(0.0), f64::max);
+    if seen.is_none() && !recent.is_empty() {
         tracing::info!(
-            drops = all.len(),
+            drops = recent.len(),
             "indexed every drop as live once; the sweeper retires the closed ones"
         );
     }
-    within(shared.limit(), conn.set::<_, _, ()>(LIVE_READY, "1")).await?;
+    let mut set = redis::cmd("SET");
+    set.arg(LIVE_SEEN).arg(newest as u64);
+    within(shared.limit(), set.query_async::<()>(&mut conn)).await?;
     Ok(())
 }
 

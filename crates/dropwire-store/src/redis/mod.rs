@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `rec` | string | the drop record as JSON (without its log) |
 //! | `log` | list | the control log, one JSON entry each |
-//! | `conf` | hash | `hold_s`, `limit:SKU`, `closed` once the drop closed; with the bus, `timeline` (live at least once) and `open:SKU` (revealed), by which `claim.lua` checks the window; `expire_at` once retired ([`holds`]) |
+//! | `conf` | hash | `hold_s`, `limit:SKU`, `closed` once the drop closed; with the bus, `timeline` (live at least once) and `open:SKU` (revealed), by which `claim.lua` checks the window; `expire_at` once retired (`holds`) |
 //! | `stock` / `granted` | hash | per SKU: units left / claims granted so far (the next rank) |
 //! | `per` | hash | per SKU and viewer: live (held or redeemed) claims |
 //! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
@@ -27,9 +27,9 @@
 //! | `nodes` / `uniq` | hash / HyperLogLog | each hub node's viewer count and deadline / unique viewers |
 //!
 //! Some keys live outside the drops: the drop indexes `dw:drops` (every drop) and `dw:live`
-//! (the drops not yet retired: [`drops`]), both sorted sets of id by creation time; the code
+//! (the drops not yet retired: `drops`), both sorted sets of id by creation time; the code
 //! index `dw:code:CODE` (drop id); the index of drops with holds `dw:holds-due` and the
-//! retired drops' expiry times `dw:expiring` ([`holds`]). In a cluster they hash to other
+//! retired drops' expiry times `dw:expiring` (`holds`). In a cluster they hash to other
 //! slots than the drop, so they are written by separate commands, not inside the drop's
 //! scripts: the drop indexes *before* the drop is created (a crash in between leaves an id
 //! with no drop, which readers skip), a code's index entry right *after* its claim is
@@ -39,7 +39,7 @@
 //! (the index is written with `NX`, so a collision would leave the first drop's entry).
 //!
 //! Once a drop is closed and its holds are settled it is *retired*: with a retention set,
-//! every key of it (and its code index entries) expires that long afterwards ([`holds`]).
+//! every key of it (and its code index entries) expires that long afterwards (`holds`).
 //!
 //! # Scripts
 //!
@@ -50,7 +50,7 @@
 //! every claim before the first write. The sweeper ([`Store::expire_due`]) may run on every
 //! node at once: each expiry is one step of a script that removes the hold from the
 //! deadline set, so no claim is expired twice; it visits only the drops the index of due
-//! holds names ([`holds`]). Deadlines are judged by the Redis server's clock (`TIME`) by
+//! holds names (`holds`). Deadlines are judged by the Redis server's clock (`TIME`) by
 //! default ([`HoldClock`]). Keyspace notifications are not used.
 //!
 //! # Durability
@@ -280,7 +280,7 @@ impl RedisStore {
             )
             .await?;
         }
-        drops::fill_live_once(&shared).await?;
+        drops::fill_live(&shared).await?;
         let batcher = (config.max_batch > 1)
             .then(|| Arc::new(Batcher::start(Arc::clone(&shared), config.max_batch)));
         Ok(RedisStore { shared, batcher })
