@@ -29,6 +29,7 @@ mod files;
 pub mod journal;
 pub mod memory;
 pub mod redis;
+mod sync;
 /// Test support (real `redis-server`s on reserved ports): [`dropwire_testkit`].
 #[cfg(feature = "test-support")]
 pub use dropwire_testkit as testing;
@@ -180,7 +181,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// Random bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
+    getrandom::fill(&mut buf).map_err(StoreError::Random)?;
     Ok(buf)
 }
 
