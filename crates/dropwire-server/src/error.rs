@@ -275,3 +275,27 @@ impl IntoResponse for AppError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use dropwire_core::DropId;
+
+    use super::*;
+
+    #[test]
+    fn a_claim_batch_failure_answers_as_its_cause_and_says_what_it_was() {
+        let timeout = Arc::new(StoreError::Timeout(Duration::from_millis(500)));
+        let e = AppError::Store(StoreError::Batch(timeout));
+        assert_eq!(
+            e.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        assert_eq!(e.message(), "redis did not answer within 500ms");
+        let missing = DropId::parse("gone").unwrap();
+        let e = AppError::Store(StoreError::Batch(Arc::new(StoreError::NoSuchDrop(missing))));
+        assert_eq!(e.status_and_code(), (StatusCode::NOT_FOUND, "no_such_drop"));
+    }
+}
