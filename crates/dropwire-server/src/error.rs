@@ -201,11 +201,7 @@ impl AppError {
                 format!("{field}: {message}")
             }
             AppError::Store(StoreError::NotHeld { code, state, .. }) => {
-                let state = serde_json::to_value(state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                format!("claim {code} is {state}, not held")
+                format!("claim {code} is {}, not held", state.as_str())
             }
             other => other.to_string(),
         }
