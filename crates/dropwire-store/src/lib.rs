@@ -12,6 +12,7 @@
 //!   snapshot and replays only the journal after it, and memory follows the open drops.
 //! - `files` (private): the header, checksummed frames and whole-file replacement that the
 //!   journal, snapshots and the archive share.
+//! - `sync` (private): std locks taken without poisoning, the one way this crate locks.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
 //!   orders one drop's broadcasts across hub nodes.

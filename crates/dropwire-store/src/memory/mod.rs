@@ -10,8 +10,8 @@
 //! after every lock is released does the caller wait for the group commit.
 //!
 //! If the journal cannot take a record (queue full: [`StoreError::Busy`]; a failed write:
-//! [`StoreError::Failed`]) the change is refused before anything is applied. A change
-//! applied in memory whose write then fails answers `Failed` (it may or may not survive a
+//! [`StoreError::JournalFailed`]) the change is refused before anything is applied. A change
+//! applied in memory whose write then fails answers `JournalFailed` (it may or may not survive a
 //! restart), and from then on every write is refused and [`Store::ping`] fails.
 //!
 //! # Snapshots

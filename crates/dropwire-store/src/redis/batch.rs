@@ -40,12 +40,12 @@ pub(super) enum Answer {
     CodeTaken,
 }
 
-/// Runs `claim.lua` once for `claims` (all of drop `drop`), records the granted codes in the
-/// code index, and waits for replicas if configured. One answer per claim, in order.
+/// Runs `claim.lua` once for `items` (all of drop `drop`), records the granted codes in the
+/// code index, and waits for replicas if configured. One answer per item, in order.
 pub(super) async fn run(
     shared: &RedisLink,
     drop: &DropId,
-    claims: &[BatchedClaim],
+    items: &[BatchedClaim],
 ) -> Result<Vec<Result<Answer, StoreError>>, StoreError> {
     let mut inv = shared.scripts.claim.prepare_invoke();
     for part in [
@@ -54,15 +54,15 @@ pub(super) async fn run(
     ] {
         inv.key(key(drop, part));
     }
-    inv.arg(drop.as_str()).arg(claims.len());
-    for claim in claims {
-        let r = &claim.req;
+    inv.arg(drop.as_str()).arg(items.len());
+    for item in items {
+        let r = &item.req;
         inv.arg(&r.sku)
             .arg(&r.viewer_id)
             .arg(&r.handle)
             .arg(&r.rid)
             .arg(shared.now_arg(r.now_ms))
-            .arg(claim.code.as_str())
+            .arg(item.code.as_str())
             .arg(r.refusal.map_or("", ClaimReason::as_str))
             .arg(if r.members_only { "1" } else { "0" });
     }
@@ -72,12 +72,12 @@ pub(super) async fn run(
     if reply.first().map(String::as_str) == Some("X") {
         return Err(StoreError::NoSuchDrop(drop.clone()));
     }
-    if reply.len() != 2 * claims.len() {
+    if reply.len() != 2 * items.len() {
         return Err(bad_reply("claim.lua", &reply));
     }
-    let mut answers = Vec::with_capacity(claims.len());
+    let mut answers = Vec::with_capacity(items.len());
     let mut fresh: Vec<ClaimCode> = Vec::new();
-    for (pair, claim) in reply.chunks(2).zip(claims) {
+    for (pair, item) in reply.chunks(2).zip(items) {
         let answer = match pair[0].as_str() {
             "G" => Answer::Granted(parse(&pair[1])?),
             "R" => Answer::Refused(reason(&pair[1])?),
@@ -85,7 +85,7 @@ pub(super) async fn run(
             _ => return Err(bad_reply("claim.lua", &reply)),
         };
         if let Answer::Granted(c) = &answer {
-            if c.code == claim.code && !fresh.contains(&c.code) {
+            if c.code == item.code && !fresh.contains(&c.code) {
                 fresh.push(c.code.clone());
             }
         }
