@@ -20,6 +20,17 @@ pub enum ClaimState {
     Expired,
 }
 
+impl ClaimState {
+    /// Its name on the wire (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimState::Held => "held",
+            ClaimState::Redeemed => "redeemed",
+            ClaimState::Expired => "expired",
+        }
+    }
+}
+
 /// One granted claim: a hold on one unit until `hold_until_ms`, then a sale or an expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
@@ -125,6 +136,16 @@ pub fn leaderboard<'a>(scores: impl IntoIterator<Item = &'a Score>, n: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_state_names_itself_as_it_is_serialized() {
+        for state in [ClaimState::Held, ClaimState::Redeemed, ClaimState::Expired] {
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::Value::from(state.as_str())
+            );
+        }
+    }
 
     #[test]
     fn earlier_claims_earn_more() {

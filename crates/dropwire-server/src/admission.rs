@@ -67,11 +67,7 @@ pub struct Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut open = self
-            .admission
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut open = crate::sync::lock(&self.admission.open);
         if let Some(n) = open.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
@@ -164,7 +160,7 @@ impl Admission {
 
     /// Counts a new connection of `client`, or says why it may not have one now.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Ticket, Refusal> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = crate::sync::lock(&self.open);
         let n = open.entry(client).or_insert(0);
         if *n >= self.per_client {
             return Err(Refusal::Concurrent);

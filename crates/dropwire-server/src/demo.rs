@@ -21,6 +21,20 @@ pub const DEMO_ID: &str = "demo";
 /// How many finished demo drops are skipped before giving up.
 const MAX_DEMOS: u32 = 1000;
 
+/// Why the demo drop could not be made live (a start-up error).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the embedded examples/speckled-mugs.json is not a drop: {0}")]
+    Spec(#[source] serde_json::Error),
+    #[error("the demo drops {first} to {last} are all over; use another --data-dir")]
+    AllOver { first: String, last: String },
+    #[error("drop {id} stays {state}")]
+    NotLive { id: DropId, state: &'static str },
+    /// Creating or starting it failed as the API call would have.
+    #[error(transparent)]
+    Api(#[from] AppError),
+}
+
 /// The id of the `n`th demo drop (from 1).
 pub fn demo_id(n: u32) -> String {
     if n <= 1 {
@@ -31,11 +45,8 @@ pub fn demo_id(n: u32) -> String {
 }
 
 /// The demo drop's spec under `id`.
-pub fn demo_spec(id: &str) -> Result<DropSpec, AppError> {
-    let spec: DropSpec = serde_json::from_str(DEMO_SPEC).map_err(|e| AppError::Invalid {
-        name: "demo",
-        message: format!("the embedded examples/speckled-mugs.json is not a drop: {e}"),
-    })?;
+pub fn demo_spec(id: &str) -> Result<DropSpec, DemoError> {
+    let spec: DropSpec = serde_json::from_str(DEMO_SPEC).map_err(DemoError::Spec)?;
     Ok(DropSpec {
         id: Some(id.to_owned()),
         ..spec
@@ -43,9 +54,9 @@ pub fn demo_spec(id: &str) -> Result<DropSpec, AppError> {
 }
 
 /// Finds or creates the demo drop and makes it live; returns its id.
-pub async fn start_demo(state: &AppState) -> Result<DropId, AppError> {
+pub async fn start_demo(state: &AppState) -> Result<DropId, DemoError> {
     let now = state.clock.now_ms();
-    let drops = state.store.list_drops().await?;
+    let drops = state.store.list_drops().await.map_err(AppError::from)?;
     let state_of = |id: &str| {
         drops
             .iter()
@@ -61,25 +72,21 @@ pub async fn start_demo(state: &AppState) -> Result<DropId, AppError> {
                 Ok(_) => tracing::info!(drop = %id, "demo drop created"),
                 // Another hub node on the same Redis made it first: use theirs.
                 Err(AppError::Store(StoreError::AlreadyExists(_))) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             },
         }
-        let id = DropId::parse(&id)?;
+        let id = DropId::parse(&id).map_err(AppError::from)?;
         make_live(state, &id).await?;
         return Ok(id);
     }
-    Err(AppError::Invalid {
-        name: "demo",
-        message: format!(
-            "the demo drops {} to {} are all over; use another --data-dir",
-            demo_id(1),
-            demo_id(MAX_DEMOS)
-        ),
+    Err(DemoError::AllOver {
+        first: demo_id(1),
+        last: demo_id(MAX_DEMOS),
     })
 }
 
 /// Starts a scheduled drop or resumes a paused one; a live one is left as it is.
-async fn make_live(state: &AppState, id: &DropId) -> Result<(), AppError> {
+async fn make_live(state: &AppState, id: &DropId) -> Result<(), DemoError> {
     let hub = state.hub(id).await?;
     // A refusal means another node acted in between: look again (a few times at most).
     for _ in 0..4 {
@@ -88,21 +95,21 @@ async fn make_live(state: &AppState, id: &DropId) -> Result<(), AppError> {
             DropState::Live => return Ok(()),
             DropState::Scheduled => ControlAction::Start,
             DropState::Paused => ControlAction::Resume,
-            DropState::Closed => return Err(AppError::DropClosed(id.to_string())),
+            DropState::Closed => return Err(AppError::DropClosed(id.to_string()).into()),
         };
         match control_drop(&hub, action).await {
             Ok(()) => return Ok(()),
             Err(AppError::Domain(CoreError::WrongState { .. })) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     let (_, view) = hub.view_at(state.clock.now_ms());
     if view.state == DropState::Live {
         Ok(())
     } else {
-        Err(AppError::Invalid {
-            name: "demo",
-            message: format!("drop {id} stays {}", view.state.as_str()),
+        Err(DemoError::NotLive {
+            id: id.clone(),
+            state: view.state.as_str(),
         })
     }
 }

@@ -1,4 +1,6 @@
-//! The server's one error type, and its one mapping to HTTP responses.
+//! The server's errors: [`AppError`], what a request can fail with, and its one mapping to
+//! HTTP responses; [`ConfigError`], what reading the configuration can fail with (a
+//! start-up error: the binary exits with its message, it is never an HTTP answer).
 
 use std::path::PathBuf;
 
@@ -9,10 +11,9 @@ use dropwire_funnel::FunnelError;
 use dropwire_store::StoreError;
 use serde::Serialize;
 
-/// Start-up errors are named after the setting; request errors become API.md's error shape.
+/// Start-up errors from reading the configuration, named after the setting.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    // --- start-up ---
+pub enum ConfigError {
     #[error("invalid --{name}: {message}")]
     Invalid { name: &'static str, message: String },
     #[error("invalid {name}: {message}")]
@@ -31,13 +32,11 @@ pub enum AppError {
         #[source]
         source: toml::de::Error,
     },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    // --- requests ---
+}
+
+/// What a request can fail with; each becomes API.md's error shape.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
     #[error("{message}")]
     BadRequest {
         code: &'static str,
@@ -85,6 +84,13 @@ pub enum AppError {
     RateLimited { retry_after_s: u64 },
     #[error("too many viewers are joining at this moment; retry in {retry_after_s} s")]
     Busy { retry_after_s: u64 },
+    /// One of our own values could not be written as JSON (never happens: a bug).
+    #[error("cannot write {what} as JSON: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Domain(#[from] CoreError),
     #[error(transparent)]
@@ -92,9 +98,6 @@ pub enum AppError {
     #[error(transparent)]
     Funnel(#[from] FunnelError),
 }
-
-/// Start-up errors from reading the configuration.
-pub type ConfigError = AppError;
 
 /// The body of every HTTP error (`docs/api.md`, "Errors").
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -143,12 +146,6 @@ impl AppError {
     /// The HTTP status and the stable `code` of each error: the one place they are decided.
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            AppError::Invalid { .. }
-            | AppError::InvalidEnv { .. }
-            | AppError::UnknownEnv(_)
-            | AppError::Read { .. }
-            | AppError::Parse { .. }
-            | AppError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             AppError::Unauthorized | AppError::NoViewer => {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
@@ -166,7 +163,9 @@ impl AppError {
             AppError::Funnel(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
-            AppError::Funnel(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            AppError::Funnel(_) | AppError::Encode { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -183,22 +182,7 @@ impl AppError {
             AppError::Domain(CoreError::AlreadyFired { .. }) => {
                 (StatusCode::CONFLICT, "already_fired")
             }
-            AppError::Store(StoreError::AlreadyExists(_)) => {
-                (StatusCode::CONFLICT, "already_exists")
-            }
-            AppError::Store(StoreError::NoSuchDrop(_)) => (StatusCode::NOT_FOUND, "no_such_drop"),
-            AppError::Store(StoreError::NoSuchClaim(_)) => (StatusCode::NOT_FOUND, "no_such_claim"),
-            AppError::Store(StoreError::NotHeld { .. }) => (StatusCode::CONFLICT, "not_held"),
-            AppError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
-            AppError::Store(
-                StoreError::Io(_)
-                | StoreError::Corrupt { .. }
-                | StoreError::JournalVersion { .. }
-                | StoreError::Failed(_)
-                | StoreError::Random(_)
-                | StoreError::Busy
-                | StoreError::Redis(_),
-            ) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Store(e) => store_status_and_code(e),
         }
     }
 
@@ -217,14 +201,38 @@ impl AppError {
                 format!("{field}: {message}")
             }
             AppError::Store(StoreError::NotHeld { code, state, .. }) => {
-                let state = serde_json::to_value(state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                format!("claim {code} is {state}, not held")
+                format!("claim {code} is {}, not held", state.as_str())
             }
             other => other.to_string(),
         }
+    }
+}
+
+/// [`AppError::status_and_code`] of a store error (a batch's shared failure: its own).
+fn store_status_and_code(e: &StoreError) -> (StatusCode, &'static str) {
+    match e {
+        StoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
+        StoreError::NoSuchDrop(_) => (StatusCode::NOT_FOUND, "no_such_drop"),
+        StoreError::NoSuchClaim(_) => (StatusCode::NOT_FOUND, "no_such_claim"),
+        StoreError::NotHeld { .. } => (StatusCode::CONFLICT, "not_held"),
+        StoreError::Conflict => (StatusCode::CONFLICT, "conflict"),
+        StoreError::Io(_)
+        | StoreError::Corrupt { .. }
+        | StoreError::JournalVersion { .. }
+        | StoreError::JournalFailed(_)
+        | StoreError::RecordTooLarge { .. }
+        | StoreError::Stopped(_)
+        | StoreError::Encode { .. }
+        | StoreError::NoDataDir
+        | StoreError::Inconsistent(_)
+        | StoreError::Random(_)
+        | StoreError::CodesTaken(_)
+        | StoreError::Busy
+        | StoreError::Timeout(_)
+        | StoreError::BadReply { .. }
+        | StoreError::TooFewReplicas { .. }
+        | StoreError::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        StoreError::Batch(e) => store_status_and_code(e),
     }
 }
 
@@ -261,5 +269,29 @@ impl IntoResponse for AppError {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use dropwire_core::DropId;
+
+    use super::*;
+
+    #[test]
+    fn a_claim_batch_failure_answers_as_its_cause_and_says_what_it_was() {
+        let timeout = Arc::new(StoreError::Timeout(Duration::from_millis(500)));
+        let e = AppError::Store(StoreError::Batch(timeout));
+        assert_eq!(
+            e.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        assert_eq!(e.message(), "redis did not answer within 500ms");
+        let missing = DropId::parse("gone").unwrap();
+        let e = AppError::Store(StoreError::Batch(Arc::new(StoreError::NoSuchDrop(missing))));
+        assert_eq!(e.status_and_code(), (StatusCode::NOT_FOUND, "no_such_drop"));
     }
 }

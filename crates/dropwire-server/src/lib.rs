@@ -22,7 +22,7 @@
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
-//! - [`metrics`], [`clock`], [`error`].
+//! - [`metrics`], [`clock`], [`error`], [`encode`] (our values as JSON), [`sync`] (locks).
 
 pub mod admission;
 pub mod api;
@@ -32,6 +32,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod encode;
 pub mod error;
 pub mod funnel;
 pub mod healthcheck;
@@ -42,6 +43,7 @@ pub mod openapi;
 pub mod pages;
 pub mod relay;
 pub mod requests;
+pub mod sync;
 pub mod webhooks;
 pub mod ws;
 

@@ -113,7 +113,7 @@ impl Relay {
     }
 
     fn audience(&self) -> std::sync::MutexGuard<'_, Audience> {
-        self.audience.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.audience)
     }
 
     /// Queues a broadcast for Redis. `msg` was built with `seq` 0.

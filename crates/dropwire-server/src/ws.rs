@@ -496,7 +496,7 @@ impl Connection {
     }
 
     async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {
-        match serde_json::to_string(msg) {
+        match crate::encode::to_json("a message to a viewer", msg) {
             Ok(text) => self.write(socket, Utf8Bytes::from(text)).await,
             Err(_) => Step::Continue,
         }

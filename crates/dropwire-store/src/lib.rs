@@ -12,6 +12,7 @@
 //!   snapshot and replays only the journal after it, and memory follows the open drops.
 //! - `files` (private): the header, checksummed frames and whole-file replacement that the
 //!   journal, snapshots and the archive share.
+//! - `sync` (private): std locks taken without poisoning, the one way this crate locks.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
 //!   orders one drop's broadcasts across hub nodes.
@@ -29,6 +30,7 @@ mod files;
 pub mod journal;
 pub mod memory;
 pub mod redis;
+mod sync;
 /// Test support (real `redis-server`s on reserved ports): [`dropwire_testkit`].
 #[cfg(feature = "test-support")]
 pub use dropwire_testkit as testing;
@@ -180,7 +182,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// Random bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
+    getrandom::fill(&mut buf).map_err(StoreError::Random)?;
     Ok(buf)
 }
 

@@ -378,3 +378,54 @@ async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
     control(2, ControlAction::Resume).await.expect("resume");
     assert!(matches!(claim("cy").await, Ok(ClaimOutcome::Granted(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_does_not_answer_in_time_is_a_timeout_and_unavailable() {
+    let _heavy = dropwire_store::testing::heavy().await;
+    let server = RedisServer::start();
+    let config = RedisStoreConfig {
+        op_timeout: Duration::from_millis(200),
+        ..RedisStoreConfig::new(server.url())
+    };
+    let store = RedisStore::connect(config).await.expect("connect");
+    let id = fresh_id("paused");
+    store
+        .create_drop(record(&id, 10, 1, 60))
+        .await
+        .expect("create");
+
+    // Redis holds every client's commands for a while: up, but not answering.
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut admin = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin connection");
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .arg("ALL")
+        .exec_async(&mut admin)
+        .await
+        .expect("pause");
+    let err = store
+        .claim(req(&id, "ana"))
+        .await
+        .expect_err("redis is paused");
+    assert!(err.is_unavailable(), "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("timed out") || said.contains("did not answer within"),
+        "a timeout says so: {said}"
+    );
+    assert!(!said.contains("unexpected answer"), "{said}");
+    eprintln!("redis paused: a claim failed with \"{said}\"");
+
+    // Once Redis answers again, the same rid gets the one answer it was given meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut again = store.claim(req(&id, "ana")).await;
+    while again.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        again = store.claim(req(&id, "ana")).await;
+    }
+    assert!(matches!(again, Ok(ClaimOutcome::Granted(_))), "{again:?}");
+}

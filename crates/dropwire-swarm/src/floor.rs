@@ -36,7 +36,7 @@ mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -57,9 +57,14 @@ struct Floor {
     stock: Stock,
 }
 
+/// A mutex without poisoning: a panic while it is held is a bug the panic already reports.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Broadcast for &Floor {
     fn publish(&mut self, msg: impl FnOnce(u64, u64) -> ServerMsg) -> anyhow::Result<u64> {
-        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ring = lock(&self.ring);
         let seq = ring.0 + 1;
         let text = serde_json::to_string(&msg(seq, now_ms()))?;
         ring.0 = seq;
@@ -156,7 +161,7 @@ async fn viewer(floor: Arc<Floor>, stream: TcpStream) -> anyhow::Result<()> {
         return Ok(());
     }
     let (seq, mut rx) = {
-        let ring = floor.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let ring = lock(&floor.ring);
         (ring.0, ring.1.subscribe())
     };
     ws.send(Message::text(serde_json::to_string(&control::welcome(

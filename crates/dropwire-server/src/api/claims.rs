@@ -263,7 +263,11 @@ pub async fn mint_viewer(
     let viewer_id = ulid::Ulid::new().to_string();
     let token = state
         .keys
-        .mint(&viewer_id, &handle, state.clock.now_ms() / 1000);
+        .mint(&viewer_id, &handle, state.clock.now_ms() / 1000)
+        .map_err(|source| AppError::Encode {
+            what: "a viewer token",
+            source,
+        })?;
     Ok(Json(Minted {
         viewer_id,
         token,

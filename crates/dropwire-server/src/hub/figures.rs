@@ -14,6 +14,7 @@ use dropwire_core::protocol::{ServerMsg, StockItem};
 use dropwire_store::{DropFigures, Mark};
 
 use super::DropHub;
+use crate::encode::to_json;
 use crate::relay::Resend;
 
 /// Viewer figures of one drop on this node.
@@ -48,11 +49,7 @@ impl DropHub {
             // node keeps no set of its own.
             relay.viewer_joined(viewer_id);
         } else if let Some(id) = viewer_id {
-            let mut known = self
-                .audiences
-                .known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut known = crate::sync::lock(&self.audiences.known);
             known.insert(id.to_owned());
         } else {
             self.audiences
@@ -82,12 +79,7 @@ impl DropHub {
                 unique: totals.unique,
             };
         }
-        let known = self
-            .audiences
-            .known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len() as u64;
+        let known = crate::sync::lock(&self.audiences.known).len() as u64;
         ViewerCounts {
             now: self.audiences.now.load(Ordering::Relaxed),
             peak: self.audiences.peak.load(Ordering::Relaxed),
@@ -115,24 +107,30 @@ impl DropHub {
                         if !bus {
                             sh.stock = stock.clone(); // with a bus, `ingest` keeps it
                         }
-                        let mark = || newer("stock", version, revealed, &stock);
-                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
-                            seq,
-                            ts,
-                            items: stock.clone(),
-                        });
+                        // Never an empty `content`: figures that cannot be written (a bug,
+                        // logged) are not sent.
+                        if let Ok(content) = to_json("the stock figures", &stock) {
+                            let mark = || newer("stock", version, revealed, content);
+                            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
+                                seq,
+                                ts,
+                                items: stock.clone(),
+                            });
+                        }
                     }
                     if bus || figures.leaderboard != sh.leaderboard {
                         if !bus {
                             sh.leaderboard = figures.leaderboard.clone();
                         }
                         let top = &figures.leaderboard;
-                        let mark = || newer("leaderboard", version, 0, top);
-                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
-                            seq,
-                            ts,
-                            top: figures.leaderboard.clone(),
-                        });
+                        if let Ok(content) = to_json("the leaderboard", top) {
+                            let mark = || newer("leaderboard", version, 0, content);
+                            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
+                                seq,
+                                ts,
+                                top: figures.leaderboard.clone(),
+                            });
+                        }
                     }
                 }
                 Err(e) => {
@@ -192,13 +190,7 @@ fn version(f: &DropFigures) -> u64 {
     f.held + 2 * (f.redeemed + f.expired)
 }
 
-fn newer<T: serde::Serialize>(
-    field: &'static str,
-    version: u64,
-    revealed: u64,
-    value: &T,
-) -> (Mark, Resend) {
-    let content = serde_json::to_string(value).unwrap_or_default();
+fn newer(field: &'static str, version: u64, revealed: u64, content: String) -> (Mark, Resend) {
     let mark = Mark::Newer {
         field,
         version,

@@ -231,8 +231,7 @@ impl DropHub {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        // A panic while holding this lock would be a bug; keep serving with the state as it is.
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.shared)
     }
 
     pub fn record(&self) -> Arc<DropRecord> {
@@ -495,9 +494,12 @@ impl DropHub {
                     seq,
                     drop: Box::new(drop),
                 };
-                CatchUp::Snapshot(Utf8Bytes::from(
-                    serde_json::to_string(&msg).unwrap_or_default(),
-                ))
+                // Never an empty frame: a snapshot that cannot be written (a bug, logged)
+                // leaves the viewer with the broadcasts from `seq` on.
+                match crate::encode::to_json("a snapshot", &msg) {
+                    Ok(text) => CatchUp::Snapshot(Utf8Bytes::from(text)),
+                    Err(_) => CatchUp::Nothing,
+                }
             }
         };
         Join { seq, rx, catch_up }

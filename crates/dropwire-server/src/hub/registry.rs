@@ -48,7 +48,7 @@ impl Hubs {
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<DropId, Cell>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     /// The hub of a drop, started on first use (or again after it was evicted); `None` if

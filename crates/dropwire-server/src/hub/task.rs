@@ -21,7 +21,7 @@ pub(crate) async fn raised(flag: &mut tokio::sync::watch::Receiver<bool>) {
 impl DropHub {
     /// Notes a use of the hub (a request, a viewer, a state change): it is not idle.
     pub fn touch(&self) {
-        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *crate::sync::lock(&self.last_used) = Instant::now();
     }
 
     /// How long a cue or state change is retried on the bus before it is given up.
@@ -40,7 +40,7 @@ impl DropHub {
         if Arc::strong_count(self) > self.own_refs || self.local_viewers() > 0 {
             return false;
         }
-        let used = *self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+        let used = *crate::sync::lock(&self.last_used);
         now >= used + grace && self.lock().view.state == DropState::Closed
     }
 

@@ -92,7 +92,7 @@ struct Worker {
 
 impl Worker {
     fn slots(&self, endpoint: &str) -> Arc<Semaphore> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = crate::sync::lock(&self.slots);
         Arc::clone(
             slots
                 .entry(endpoint.to_owned())

@@ -109,9 +109,9 @@ async fn tokens_windows_and_redemption() -> Result<()> {
         "old",
         "old",
         now_s - dropwire_server::auth::VIEWER_TOKEN_TTL_S - 60,
-    );
+    )?;
     let other_hub = dropwire_server::auth::Keys::new("some-other-hub-admin-token".into(), None)
-        .mint("x", "x", now_s);
+        .mint("x", "x", now_s)?;
 
     let token = server.mint("ana").await?;
     let (mut ana, _) = server.join(&id, Some(&token), None).await?;

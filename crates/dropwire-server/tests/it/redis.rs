@@ -95,3 +95,40 @@ async fn a_redis_outage_means_unavailable_and_503_then_recovers_by_itself() -> R
     .await?;
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_does_not_answer_in_time_is_unavailable_and_says_it_timed_out() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
+    let redis = RedisServer::start();
+    let server = on_redis(&redis).await?;
+    let id = server
+        .create(drop_spec("redis-paused", 5, 1, far_script()))
+        .await?;
+    let path = format!("/api/v1/drops/{id}/claims");
+    assert_eq!(server.get(&path).await?.0, 200);
+
+    // Redis is up but holds every client's commands for a while.
+    let mut admin = redis::Client::open(redis.url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("ALL")
+        .exec_async(&mut admin)
+        .await?;
+    let (status, body) = server.get(&path).await?;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let said = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("timed out") || said.contains("did not answer within"),
+        "a timeout says so: {body}"
+    );
+
+    common::eventually("the claims answer again once Redis does", || async {
+        Ok(server.get(&path).await?.0 == 200)
+    })
+    .await?;
+    server.stop().await
+}

@@ -62,6 +62,32 @@ fn a_variable_of_the_scripts_around_the_hub_is_named_with_the_rule() -> Result<(
 }
 
 #[test]
+fn a_config_file_that_does_not_parse_stops_start_up_with_its_message() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("dropwire.toml");
+    std::fs::write(&file, "bind = [not toml\n")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_dropwire"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--admin-token", ADMIN])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A start-up error: exit code 1, the file and the fault named.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("Error: config file {}", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("unclosed array"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn an_invalid_log_filter_stops_start_up_and_is_named() -> Result<()> {
     let err = refused(&[("DROPWIRE_LOG", "info,dropwire=[[")])?;
     assert!(err.contains("DROPWIRE_LOG"), "{err}");

@@ -36,7 +36,8 @@
 //! queued, writes it, fsyncs once (`sync_data`) and then acknowledges every waiter: a
 //! change is reported done only once it is on disk. If a write, an fsync or a rotation
 //! fails, the journal is *failed*: nothing more is written (so no good record can follow a
-//! bad one) and every later write is refused with [`StoreError::Failed`] until a restart.
+//! bad one) and every later write is refused with [`StoreError::JournalFailed`] (carrying
+//! the first failure) until a restart.
 //! The writer counts the records and bytes written since the last rotation and, past a
 //! threshold, asks the store for a snapshot (once per segment).
 //!
@@ -56,9 +57,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
@@ -80,9 +80,13 @@ pub(crate) const QUEUE: usize = 65_536;
 const BATCH: usize = 4096;
 /// The largest record the journal accepts.
 const MAX_RECORD: usize = 16 << 20;
+/// What [`StoreError::Stopped`] names when the writer thread is gone.
+const WRITER: &str = "journal writer";
 
-type Ack = oneshot::Sender<Result<(), String>>;
-type RotateAck = std::sync::mpsc::Sender<Result<(), String>>;
+/// What the writer answers: done, or the write failure that stopped the journal.
+type Outcome = Result<(), Arc<std::io::Error>>;
+type Ack = oneshot::Sender<Outcome>;
+type RotateAck = std::sync::mpsc::Sender<Outcome>;
 
 /// The file name of journal segment `n`.
 pub fn segment_name(n: u64) -> String {
@@ -120,7 +124,7 @@ pub fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
 /// What the writer thread is handed: a framed record, a barrier that is acknowledged once
 /// everything queued before it is on disk, or a rotation to a new segment.
 #[derive(Debug)]
-enum Item {
+enum WriterJob {
     Record(Vec<u8>, Ack),
     Barrier(Ack),
     Rotate(u64, RotateAck),
@@ -196,20 +200,21 @@ impl Trigger {
 /// The sending side: enqueue records, await their durability.
 #[derive(Debug, Clone)]
 pub struct Journal {
-    tx: SyncSender<Item>,
-    failed: Arc<AtomicBool>,
+    tx: SyncSender<WriterJob>,
+    /// The write failure that stopped the journal, once there is one.
+    failed: Arc<OnceLock<Arc<std::io::Error>>>,
 }
 
-/// A record was queued; await [`Pending::durable`] to know it is on disk.
+/// A record was queued; await [`PendingWrite::durable`] to know it is on disk.
 #[derive(Debug)]
-pub struct Pending(oneshot::Receiver<Result<(), String>>);
+pub struct PendingWrite(oneshot::Receiver<Outcome>);
 
-impl Pending {
+impl PendingWrite {
     pub async fn durable(self) -> Result<(), StoreError> {
         match self.0.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Failed(e)),
-            Err(_) => Err(StoreError::Failed("the journal writer stopped".into())),
+            Ok(Err(e)) => Err(StoreError::JournalFailed(e)),
+            Err(_) => Err(StoreError::Stopped(WRITER)),
         }
     }
 }
@@ -217,14 +222,14 @@ impl Pending {
 /// A rotation was queued; [`Rotation::wait`] blocks until the new segment exists and
 /// everything queued before it is on disk.
 #[derive(Debug)]
-pub(crate) struct Rotation(std::sync::mpsc::Receiver<Result<(), String>>);
+pub(crate) struct Rotation(std::sync::mpsc::Receiver<Outcome>);
 
 impl Rotation {
     pub(crate) fn wait(self) -> Result<(), StoreError> {
         match self.0.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Failed(e)),
-            Err(_) => Err(StoreError::Failed("the journal writer stopped".into())),
+            Ok(Err(e)) => Err(StoreError::JournalFailed(e)),
+            Err(_) => Err(StoreError::Stopped(WRITER)),
         }
     }
 }
@@ -295,7 +300,9 @@ impl Journal {
             }
         }
         let Some((mut file, good_end)) = tail else {
-            return Err(StoreError::Failed("no journal segment to write".into()));
+            return Err(StoreError::Inconsistent(
+                "no journal segment to write".into(),
+            ));
         };
         file.seek(SeekFrom::Start(good_end as u64))?;
         let disk = SegmentFile {
@@ -333,7 +340,7 @@ impl Journal {
         since: (u64, u64),
     ) -> Result<Journal, StoreError> {
         let (tx, rx) = sync_channel(queue);
-        let failed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(OnceLock::new());
         let flag = Arc::clone(&failed);
         let counts = Counts {
             records: since.0,
@@ -347,29 +354,32 @@ impl Journal {
         Ok(Journal { tx, failed })
     }
 
-    /// Queues a record; the caller awaits [`Pending::durable`] after releasing its locks.
-    /// Refused with `Busy` when the queue is full, `Failed` after a failed write.
-    pub fn append<R: Serialize>(&self, record: &R) -> Result<Pending, StoreError> {
+    /// Queues a record; the caller awaits [`PendingWrite::durable`] after releasing its
+    /// locks. Refused with `Busy` when the queue is full, `JournalFailed` after a failed write.
+    pub fn append<R: Serialize>(&self, record: &R) -> Result<PendingWrite, StoreError> {
         self.check()?;
-        let payload = serde_json::to_vec(record).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let payload = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+            what: "a journal record",
+            source,
+        })?;
         if payload.len() > MAX_RECORD {
-            return Err(StoreError::Failed(format!(
-                "a journal record of {} bytes is over the limit",
-                payload.len()
-            )));
+            return Err(StoreError::RecordTooLarge {
+                bytes: payload.len(),
+                limit: MAX_RECORD,
+            });
         }
         let (ack, done) = oneshot::channel();
-        self.send(Item::Record(payload, ack))?;
-        Ok(Pending(done))
+        self.send(WriterJob::Record(payload, ack))?;
+        Ok(PendingWrite(done))
     }
 
     /// Resolves once every record queued so far is on disk (for answers that repeat an
     /// earlier change, which must not be reported before that change is durable).
-    pub fn barrier(&self) -> Result<Pending, StoreError> {
+    pub fn barrier(&self) -> Result<PendingWrite, StoreError> {
         self.check()?;
         let (ack, done) = oneshot::channel();
-        self.send(Item::Barrier(ack))?;
-        Ok(Pending(done))
+        self.send(WriterJob::Barrier(ack))?;
+        Ok(PendingWrite(done))
     }
 
     /// Queues a rotation to segment `n`: records queued before it stay in the segment being
@@ -377,30 +387,28 @@ impl Journal {
     pub(crate) fn rotate(&self, n: u64) -> Result<Rotation, StoreError> {
         self.check()?;
         let (ack, done) = std::sync::mpsc::channel();
-        self.send(Item::Rotate(n, ack))?;
+        self.send(WriterJob::Rotate(n, ack))?;
         Ok(Rotation(done))
     }
 
     /// False once a write or an fsync has failed.
     pub fn healthy(&self) -> bool {
-        !self.failed.load(Ordering::Acquire)
+        self.failed.get().is_none()
     }
 
-    fn check(&self) -> Result<(), StoreError> {
-        if self.healthy() {
-            Ok(())
-        } else {
-            Err(StoreError::Failed("an earlier journal write failed".into()))
+    /// `JournalFailed` with the failure that stopped the journal, if one did.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self.failed.get() {
+            None => Ok(()),
+            Some(e) => Err(StoreError::JournalFailed(Arc::clone(e))),
         }
     }
 
-    fn send(&self, item: Item) -> Result<(), StoreError> {
-        match self.tx.try_send(item) {
+    fn send(&self, job: WriterJob) -> Result<(), StoreError> {
+        match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(StoreError::Busy),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(StoreError::Failed("the journal writer stopped".into()))
-            }
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Stopped(WRITER)),
         }
     }
 }
@@ -417,14 +425,14 @@ struct Counts {
 /// failure it writes nothing more and acknowledges everything with the error.
 fn writer<D: Disk>(
     disk: D,
-    rx: Receiver<Item>,
+    rx: Receiver<WriterJob>,
     fsync: bool,
-    failed: Arc<AtomicBool>,
+    failed: Arc<OnceLock<Arc<std::io::Error>>>,
     mut counts: Counts,
 ) {
     let mut out = BufWriter::with_capacity(256 * 1024, disk);
-    let mut batch: Vec<Item> = Vec::new();
-    let mut broken: Option<String> = None;
+    let mut batch: Vec<WriterJob> = Vec::new();
+    let mut broken: Option<Arc<std::io::Error>> = None;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < BATCH {
@@ -436,20 +444,21 @@ fn writer<D: Disk>(
         if broken.is_none() {
             if let Err(e) = write_batch(&mut out, &batch, fsync, &mut counts) {
                 tracing::error!(error = %e, "journal write failed; the store refuses writes until restarted");
-                failed.store(true, Ordering::Release);
-                broken = Some(format!("journal write failed: {e}"));
+                let e = Arc::new(e);
+                let _ = failed.set(Arc::clone(&e));
+                broken = Some(e);
             }
         }
         let result = match &broken {
             None => Ok(()),
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(Arc::clone(e)),
         };
-        for item in batch.drain(..) {
-            match item {
-                Item::Record(_, ack) | Item::Barrier(ack) => {
+        for job in batch.drain(..) {
+            match job {
+                WriterJob::Record(_, ack) | WriterJob::Barrier(ack) => {
                     let _ = ack.send(result.clone());
                 }
-                Item::Rotate(_, ack) => {
+                WriterJob::Rotate(_, ack) => {
                     let _ = ack.send(result.clone());
                 }
             }
@@ -469,21 +478,21 @@ fn writer<D: Disk>(
 
 fn write_batch<D: Disk>(
     out: &mut BufWriter<D>,
-    batch: &[Item],
+    batch: &[WriterJob],
     fsync: bool,
     counts: &mut Counts,
 ) -> std::io::Result<()> {
     let mut wrote = false;
-    for item in batch {
-        match item {
-            Item::Record(payload, _) => {
+    for job in batch {
+        match job {
+            WriterJob::Record(payload, _) => {
                 files::write_frame(out, payload)?;
                 counts.records += 1;
                 counts.bytes += (FRAME + payload.len()) as u64;
                 wrote = true;
             }
-            Item::Barrier(_) => {}
-            Item::Rotate(n, _) => {
+            WriterJob::Barrier(_) => {}
+            WriterJob::Rotate(n, _) => {
                 // Everything before the rotation is durable in the old segment first.
                 out.flush()?;
                 out.get_mut().sync()?;

@@ -97,9 +97,9 @@ pub(super) fn is_gone(e: &StoreError) -> bool {
 
 /// Writes archived drop `n` (durable by name once the caller fsyncs the directory).
 pub(super) fn write_drop(dir: &Path, n: u64, image: &DropImage) -> Result<u64, StoreError> {
-    let record =
-        serde_json::to_vec(&image.record).map_err(|e| StoreError::Failed(e.to_string()))?;
-    let body = serde_json::to_vec(&image.body).map_err(|e| StoreError::Failed(e.to_string()))?;
+    let encode = |what, source| StoreError::Encode { what, source };
+    let record = serde_json::to_vec(&image.record).map_err(|e| encode("an archived drop", e))?;
+    let body = serde_json::to_vec(&image.body).map_err(|e| encode("an archived drop", e))?;
     Ok(files::replace(dir, &drop_name(n), |out| {
         out.write_all(&files::header(DROP_MAGIC, VERSION))?;
         files::write_frame(out, &record)?;

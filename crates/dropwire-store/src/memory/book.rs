@@ -192,9 +192,7 @@ pub(super) struct DropSlot {
     version: AtomicU64,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(super) use crate::sync::lock;
 
 impl DropSlot {
     pub(super) fn new(record: DropRecord) -> Self {

@@ -38,6 +38,7 @@ use super::snapshot::{self, ArchivedRef, Meta};
 use super::{ArchiveView, Entry, MemoryStore, Storage};
 use crate::StoreError;
 use crate::journal;
+use crate::sync::{Unpoisoned, write};
 
 /// How often the snapshot thread looks for settled drops in memory.
 const SETTLED_CHECK: Duration = Duration::from_secs(30);
@@ -93,7 +94,7 @@ impl Signal {
         let (mut state, _) = self
             .cv
             .wait_timeout_while(state, timeout, |(asked, stop)| !*asked && !*stop)
-            .unwrap_or_else(|p| p.into_inner());
+            .unpoisoned();
         if state.1 {
             Wake::Stop
         } else if state.0 {
@@ -110,7 +111,7 @@ impl Signal {
         let (state, _) = self
             .cv
             .wait_timeout_while(state, d, |(_, stop)| !*stop)
-            .unwrap_or_else(|p| p.into_inner());
+            .unpoisoned();
         !state.1
     }
 }
@@ -166,7 +167,7 @@ pub(super) fn start(
                         "snapshot taken, journal truncated"
                     ),
                     // A failed journal refuses everything from now on: nothing to retry.
-                    Err(StoreError::Failed(e)) => {
+                    Err(e @ StoreError::JournalFailed(_)) => {
                         tracing::error!(error = %e, "no snapshot: the journal failed");
                     }
                     Err(e) => {
@@ -250,9 +251,7 @@ impl MemoryStore {
     /// (they seldom change), and the round gives up if one changed meanwhile.
     fn round_with(&self, optimistic: bool) -> Result<Result<SnapshotReport, Conflict>, StoreError> {
         let (Some(journal), Some(storage)) = (&self.inner.journal, &self.inner.storage) else {
-            return Err(StoreError::Failed(
-                "a store without a data dir takes no snapshots".into(),
-            ));
+            return Err(StoreError::NoDataDir);
         };
         let mut rounds = lock(&storage.rounds);
         let view = self.view();
@@ -260,7 +259,7 @@ impl MemoryStore {
         // 1. The copy, under the gate alone.
         let paused = Instant::now();
         let (rotation, mut capture) = {
-            let _gate = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
+            let _gate = write(&self.inner.gate);
             let rotation = journal.rotate(segment)?;
             (rotation, self.capture(optimistic))
         };
@@ -392,7 +391,7 @@ impl MemoryStore {
         let started = Instant::now();
         let mut gone = Vec::new();
         {
-            let _gate = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
+            let _gate = write(&self.inner.gate);
             let mut drops = self.drops_write();
             for ((slot, version, _), r) in settled.iter().zip(fresh) {
                 let same =
@@ -402,7 +401,7 @@ impl MemoryStore {
                     gone.push((Arc::clone(slot), r));
                 }
             }
-            *self.inner.view.write().unwrap_or_else(|p| p.into_inner()) = view;
+            *write(&self.inner.view) = view;
         }
         *paused += started.elapsed();
         for (slot, r) in &gone {

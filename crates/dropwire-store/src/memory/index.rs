@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use dropwire_core::{ClaimCode, DropId};
 
 use super::book::{DropSlot, lock};
+use crate::sync::{read, write};
 
 const SHARDS: usize = 16;
 
@@ -38,17 +39,17 @@ impl CodeIndex {
     }
 
     pub(super) fn insert(&self, code: ClaimCode, drop: DropId) {
-        let mut shard = self.shard(&code).write().unwrap_or_else(|p| p.into_inner());
+        let mut shard = write(self.shard(&code));
         shard.insert(code, drop);
     }
 
     pub(super) fn remove(&self, code: &ClaimCode) {
-        let mut shard = self.shard(code).write().unwrap_or_else(|p| p.into_inner());
+        let mut shard = write(self.shard(code));
         shard.remove(code);
     }
 
     pub(super) fn get(&self, code: &ClaimCode) -> Option<DropId> {
-        let shard = self.shard(code).read().unwrap_or_else(|p| p.into_inner());
+        let shard = read(self.shard(code));
         shard.get(code).cloned()
     }
 }

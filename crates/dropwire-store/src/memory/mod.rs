@@ -10,8 +10,8 @@
 //! after every lock is released does the caller wait for the group commit.
 //!
 //! If the journal cannot take a record (queue full: [`StoreError::Busy`]; a failed write:
-//! [`StoreError::Failed`]) the change is refused before anything is applied. A change
-//! applied in memory whose write then fails answers `Failed` (it may or may not survive a
+//! [`StoreError::JournalFailed`]) the change is refused before anything is applied. A change
+//! applied in memory whose write then fails answers `JournalFailed` (it may or may not survive a
 //! restart), and from then on every write is refused and [`Store::ping`] fails.
 //!
 //! # Snapshots
@@ -54,7 +54,8 @@ use dropwire_core::{Claim, ClaimCode, DropId};
 
 use crate::StoreError;
 use crate::files;
-use crate::journal::{Journal, Pending, Trigger};
+use crate::journal::{Journal, PendingWrite, Trigger};
+use crate::sync::{read, write};
 use archive::{Index, IndexRef};
 use book::{Change, DropSlot, lock};
 use compact::{Life, Signal};
@@ -269,7 +270,7 @@ impl MemoryStore {
             signal: Arc::clone(&signal),
         };
         let mut store = MemoryStore::with_parts(Some(journal), Some(storage));
-        *store.inner.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
+        *write(&store.inner.view) = Arc::new(view);
         store.tick(meta.clock_ms);
         {
             let mut drops = store.drops_write();
@@ -354,15 +355,15 @@ impl MemoryStore {
     }
 
     fn gate(&self) -> RwLockReadGuard<'_, ()> {
-        self.inner.gate.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.inner.gate)
     }
 
     fn drops_read(&self) -> RwLockReadGuard<'_, HashMap<DropId, Entry>> {
-        self.inner.drops.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.inner.drops)
     }
 
     fn drops_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<DropId, Entry>> {
-        self.inner.drops.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.inner.drops)
     }
 
     fn find(&self, id: &DropId) -> Option<Entry> {
@@ -388,7 +389,7 @@ impl MemoryStore {
     }
 
     fn view(&self) -> Arc<ArchiveView> {
-        Arc::clone(&self.inner.view.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&read(&self.inner.view))
     }
 
     fn ask_for_snapshot(&self) {
@@ -470,7 +471,7 @@ impl MemoryStore {
             .as_ref()
             .map(|s| s.archive_dir.as_path())
             .ok_or_else(|| {
-                StoreError::Failed("an archived drop in a store without a data dir".into())
+                StoreError::Inconsistent("an archived drop in a store without a data dir".into())
             })
     }
 
@@ -549,7 +550,7 @@ impl MemoryStore {
 
     /// Queues a change (call it under the gate and the lock that orders it, before
     /// applying it).
-    fn journal(&self, change: &Change) -> Result<Option<Pending>, StoreError> {
+    fn journal(&self, change: &Change) -> Result<Option<PendingWrite>, StoreError> {
         match &self.inner.journal {
             Some(j) => j.append(change).map(Some),
             None => Ok(None),
@@ -565,7 +566,7 @@ impl MemoryStore {
         Self::durable(barrier).await
     }
 
-    async fn durable(pending: Option<Pending>) -> Result<(), StoreError> {
+    async fn durable(pending: Option<PendingWrite>) -> Result<(), StoreError> {
         match pending {
             Some(p) => p.durable().await,
             None => Ok(()),

@@ -14,7 +14,7 @@ use dropwire_core::{
 
 use super::book::{Answered, Change, DropSlot, lock, mark};
 use super::{Entry, MemoryStore, Retry, archive};
-use crate::journal::Pending;
+use crate::journal::PendingWrite;
 use crate::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
 };
@@ -23,14 +23,14 @@ use crate::{
 // Matched at once by the caller: boxing the claim would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Settled {
-    Done(Claim, Option<Pending>),
+    Done(Claim, Option<PendingWrite>),
     NotHeld(ClaimState),
     Missing,
 }
 
 /// A claim answered by a rid's earlier grant whose claim is gone (never happens).
 fn vanished(code: &ClaimCode) -> StoreError {
-    StoreError::Failed(format!("claim {code} vanished"))
+    StoreError::Inconsistent(format!("claim {code} vanished"))
 }
 
 impl MemoryStore {
@@ -82,7 +82,7 @@ impl MemoryStore {
         &self,
         slot: &DropSlot,
         req: &ClaimRequest,
-    ) -> Result<Result<(ClaimOutcome, Option<Pending>), ClaimCode>, StoreError> {
+    ) -> Result<Result<(ClaimOutcome, Option<PendingWrite>), ClaimCode>, StoreError> {
         let mut viewers = slot.viewers(&req.viewer_id);
         let rids = viewers.entry(req.viewer_id.clone()).or_default();
         match rids.answered(&req.rid) {
@@ -467,7 +467,7 @@ impl Store for MemoryStore {
             let start = *next;
             let end = start
                 .checked_add(n)
-                .ok_or_else(|| StoreError::Failed("sequence numbers exhausted".into()))?;
+                .ok_or_else(|| StoreError::Inconsistent("sequence numbers exhausted".into()))?;
             let pending = self.journal(&Change::Seq {
                 drop: id.clone(),
                 next: end,
@@ -490,8 +490,8 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         match &self.inner.journal {
-            Some(j) if !j.healthy() => Err(StoreError::Failed("a journal write failed".into())),
-            _ => Ok(()),
+            Some(j) => j.check(),
+            None => Ok(()),
         }
     }
 }

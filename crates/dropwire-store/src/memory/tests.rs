@@ -136,18 +136,31 @@ async fn a_failed_write_fails_the_store_and_nothing_more_is_written() {
 
     disk.broken.store(true, Ordering::SeqCst);
     let failed = store.claim(req(&id, "bo", "r")).await;
-    assert!(matches!(failed, Err(StoreError::Failed(_))), "{failed:?}");
-    assert!(matches!(store.ping().await, Err(StoreError::Failed(_))));
+    assert!(
+        matches!(failed, Err(StoreError::JournalFailed(_))),
+        "{failed:?}"
+    );
+    // Every later refusal names the write failure that stopped the journal.
+    let ping = store.ping().await.expect_err("failed");
+    assert!(matches!(ping, StoreError::JournalFailed(_)), "{ping:?}");
+    assert_eq!(
+        ping.to_string(),
+        "the journal failed and the store refuses writes until restarted: disk on fire"
+    );
+    assert!(ping.is_unavailable());
 
     // From now on every write is refused before it is applied, even with the disk back.
     disk.broken.store(false, Ordering::SeqCst);
     let written = *disk.written.lock().unwrap();
     let left = store.figures(&id).await.expect("figures").stock[0].left;
     let refused = store.claim(req(&id, "cy", "r")).await;
-    assert!(matches!(refused, Err(StoreError::Failed(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::JournalFailed(_))),
+        "{refused:?}"
+    );
     assert!(matches!(
         store.reserve_seq(&id, 5).await,
-        Err(StoreError::Failed(_))
+        Err(StoreError::JournalFailed(_))
     ));
     assert_eq!(
         store.figures(&id).await.expect("figures").stock[0].left,

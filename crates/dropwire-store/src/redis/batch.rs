@@ -15,17 +15,19 @@ use futures_util::future::join_all;
 use redis::AsyncCommands;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::conn::{copy_error, timed_out, too_few_replicas, wait_replicas, within};
-use super::{Shared, bad_reply, code_key, key, parse};
+use super::conn::{wait_replicas, within};
+use super::{RedisLink, bad_reply, code_key, key, parse};
 use crate::{ClaimRequest, StoreError};
 
 /// Batches in flight at once (they share one multiplexed connection).
 const IN_FLIGHT: usize = 4;
 /// Claims queued for the batcher at most (more callers wait for room, up to their patience).
 const QUEUE: usize = 4096;
+/// What [`StoreError::Stopped`] names when the batcher task is gone.
+const BATCHER: &str = "claim batcher";
 
 /// One claim and the code it gets if granted.
-pub(super) struct Item {
+pub(super) struct BatchedClaim {
     pub req: ClaimRequest,
     pub code: ClaimCode,
 }
@@ -41,9 +43,9 @@ pub(super) enum Answer {
 /// Runs `claim.lua` once for `items` (all of drop `drop`), records the granted codes in the
 /// code index, and waits for replicas if configured. One answer per item, in order.
 pub(super) async fn run(
-    shared: &Shared,
+    shared: &RedisLink,
     drop: &DropId,
-    items: &[Item],
+    items: &[BatchedClaim],
 ) -> Result<Vec<Result<Answer, StoreError>>, StoreError> {
     let mut inv = shared.scripts.claim.prepare_invoke();
     for part in [
@@ -124,10 +126,10 @@ pub(super) async fn run(
             return Ok(answers
                 .into_iter()
                 .map(|a| match a {
-                    Answer::Granted(_) => Err(StoreError::Redis(too_few_replicas(
-                        shared.wait_replicas,
+                    Answer::Granted(_) => Err(StoreError::TooFewReplicas {
+                        wanted: shared.wait_replicas,
                         reached,
-                    ))),
+                    }),
                     other => Ok(other),
                 })
                 .collect());
@@ -140,7 +142,7 @@ pub(super) async fn run(
 /// on other nodes than the drop and cannot be part of its script). A failure is logged, not
 /// returned: the claim itself is durable, and `redeem` finds an unindexed code by asking
 /// every drop.
-async fn index_codes(shared: &Shared, drop: &DropId, codes: &[ClaimCode]) {
+async fn index_codes(shared: &RedisLink, drop: &DropId, codes: &[ClaimCode]) {
     let writes = codes.iter().map(|code| {
         let mut conn = shared.conn.clone();
         async move {
@@ -164,30 +166,30 @@ fn reason(raw: &str) -> Result<ClaimReason, StoreError> {
     })
 }
 
-/// The same error for each caller of a failed batch.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Redis(r) => StoreError::Redis(copy_error(r)),
+/// The same error for each caller of a failed batch: a missing drop is the caller's own
+/// answer (`no_such_drop`), anything else the batch's failure, shared.
+fn copy(e: &Arc<StoreError>) -> StoreError {
+    match &**e {
         StoreError::NoSuchDrop(id) => StoreError::NoSuchDrop(id.clone()),
-        StoreError::Busy => StoreError::Busy,
-        other => StoreError::Failed(other.to_string()),
+        _ => StoreError::Batch(Arc::clone(e)),
     }
 }
 
-struct Pending {
-    item: Item,
+/// A caller waiting for the answer to its claim.
+struct WaitingCaller {
+    claim: BatchedClaim,
     reply: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
 /// Gathers concurrent claims into batches. Dropping the last handle stops its task.
 #[derive(Debug)]
 pub(super) struct Batcher {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<WaitingCaller>,
 }
 
 impl Batcher {
     /// Starts the batcher task on the current Tokio runtime.
-    pub(super) fn start(shared: Arc<Shared>, max_batch: usize) -> Batcher {
+    pub(super) fn start(shared: Arc<RedisLink>, max_batch: usize) -> Batcher {
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(gather(shared, rx, max_batch.max(1)));
         Batcher { queue }
@@ -196,24 +198,29 @@ impl Batcher {
     /// Queues one claim and waits for its answer, at most `patience` in all. A full queue
     /// makes the caller wait for room (backpressure on the viewers asking) and answers
     /// `Busy` only if no room came within `patience`.
-    pub(super) async fn claim(&self, item: Item, patience: Duration) -> Result<Answer, StoreError> {
+    pub(super) async fn claim(
+        &self,
+        claim: BatchedClaim,
+        patience: Duration,
+    ) -> Result<Answer, StoreError> {
         let deadline = tokio::time::Instant::now() + patience;
         let (reply, answer) = oneshot::channel();
-        let queued = tokio::time::timeout_at(deadline, self.queue.send(Pending { item, reply }));
+        let queued =
+            tokio::time::timeout_at(deadline, self.queue.send(WaitingCaller { claim, reply }));
         match queued.await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(StoreError::Failed("the claim batcher has stopped".into())),
+            Ok(Err(_)) => return Err(StoreError::Stopped(BATCHER)),
             Err(_) => return Err(StoreError::Busy),
         }
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(StoreError::Failed("the claim batcher has stopped".into())),
-            Err(_) => Err(timed_out()),
+            Ok(Err(_)) => Err(StoreError::Stopped(BATCHER)),
+            Err(_) => Err(StoreError::Timeout(patience)),
         }
     }
 }
 
-async fn gather(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn gather(shared: Arc<RedisLink>, mut rx: mpsc::Receiver<WaitingCaller>, max_batch: usize) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // While all batches are out, claims queue up and the next batch grows.
@@ -236,32 +243,40 @@ async fn gather(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>, max_batch:
 }
 
 /// Splits a batch by drop (keeping arrival order within each) and runs one script per drop.
-async fn answer_batch(shared: &Shared, batch: Vec<Pending>) {
-    let mut groups: Vec<(DropId, Vec<Item>, Vec<oneshot::Sender<_>>)> = Vec::new();
+async fn answer_batch(shared: &RedisLink, batch: Vec<WaitingCaller>) {
+    let mut groups: Vec<(DropId, Vec<BatchedClaim>, Vec<oneshot::Sender<_>>)> = Vec::new();
     for p in batch {
-        let at = match groups.iter().position(|(d, _, _)| *d == p.item.req.drop_id) {
+        let at = match groups
+            .iter()
+            .position(|(d, _, _)| *d == p.claim.req.drop_id)
+        {
             Some(at) => at,
             None => {
-                groups.push((p.item.req.drop_id.clone(), Vec::new(), Vec::new()));
+                groups.push((p.claim.req.drop_id.clone(), Vec::new(), Vec::new()));
                 groups.len() - 1
             }
         };
-        groups[at].1.push(p.item);
+        groups[at].1.push(p.claim);
         groups[at].2.push(p.reply);
     }
-    join_all(groups.into_iter().map(|(drop, items, replies)| async move {
-        match run(shared, &drop, &items).await {
-            Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
+    join_all(
+        groups
+            .into_iter()
+            .map(|(drop, claims, replies)| async move {
+                match run(shared, &drop, &claims).await {
+                    Ok(answers) => {
+                        for (reply, answer) in replies.into_iter().zip(answers) {
+                            let _ = reply.send(answer);
+                        }
+                    }
+                    Err(e) => {
+                        let e = Arc::new(e);
+                        for reply in replies {
+                            let _ = reply.send(Err(copy(&e)));
+                        }
+                    }
                 }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(copy(&e)));
-                }
-            }
-        }
-    }))
+            }),
+    )
     .await;
 }

@@ -206,12 +206,12 @@ impl RedisBus {
             tx,
             done,
         };
-        let gone = || StoreError::Failed("the bus subscriber stopped".into());
+        let gone = || StoreError::Stopped("bus subscriber");
         self.commands.send(cmd).await.map_err(|_| gone())?;
         match tokio::time::timeout(self.limit() * 2, confirmed).await {
             Ok(Ok(result)) => result.map(|()| rx),
             Ok(Err(_)) => Err(gone()),
-            Err(_) => Err(super::conn::timed_out()),
+            Err(_) => Err(StoreError::Timeout(self.limit() * 2)),
         }
     }
 

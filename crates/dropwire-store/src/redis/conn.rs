@@ -82,7 +82,7 @@ pub(super) async fn connect(config: &RedisStoreConfig) -> Result<Conn, StoreErro
     };
     match tokio::time::timeout(patience, opening).await {
         Ok(conn) => Ok(conn?),
-        Err(_) => Err(timed_out()),
+        Err(_) => Err(StoreError::Timeout(patience)),
     }
 }
 
@@ -94,19 +94,13 @@ pub(super) async fn within<T>(
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(limit, call).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(timed_out()),
+        Err(_) => Err(StoreError::Timeout(limit)),
     }
 }
 
-pub(super) fn timed_out() -> StoreError {
-    StoreError::Redis(RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "redis did not answer in time",
-    )))
-}
-
-/// The same failure again, for each caller that shared one batch (a `RedisError` is not
-/// `Clone`); what `is_timeout`, `is_connection_dropped` and `kind` say is kept.
+/// The same failure again, for each subscriber refused while Redis is away (a
+/// `RedisError` is not `Clone`); what `is_timeout`, `is_connection_dropped` and `kind` say
+/// is kept.
 pub(super) fn copy_error(e: &RedisError) -> RedisError {
     use std::io::ErrorKind as Io;
     let io = if e.is_timeout() {
@@ -120,18 +114,8 @@ pub(super) fn copy_error(e: &RedisError) -> RedisError {
     };
     match io {
         Some(kind) => RedisError::from(std::io::Error::new(kind, e.to_string())),
-        None => RedisError::from((e.kind(), "the claim batch failed", e.to_string())),
+        None => RedisError::from((e.kind(), "redis is away", e.to_string())),
     }
-}
-
-/// Redis's own error for too few replicas, for a claim whose `WAIT` fell short.
-pub(super) fn too_few_replicas(wanted: u32, reached: u32) -> RedisError {
-    redis::make_extension_error(
-        "NOREPLICAS".into(),
-        Some(format!(
-            "{reached} of {wanted} replicas confirmed the claim in time"
-        )),
-    )
 }
 
 /// `WAIT wanted timeout` on the node that owns `key` (in a cluster, the primary of the

@@ -26,7 +26,7 @@ use dropwire_core::{DropId, DropRecord};
 
 use super::conn::within;
 use super::reply::parse;
-use super::{RedisStore, Shared, key};
+use super::{RedisLink, RedisStore, key};
 use crate::StoreError;
 
 /// Every drop ever created: id by creation time.
@@ -44,7 +44,10 @@ const ZADD_CHUNK: usize = 1000;
 
 /// Ids of a sorted set of drops with their scores, oldest first; ids that do not parse are
 /// left out.
-pub(super) async fn ids_in(shared: &Shared, index: &str) -> Result<Vec<(DropId, f64)>, StoreError> {
+pub(super) async fn ids_in(
+    shared: &RedisLink,
+    index: &str,
+) -> Result<Vec<(DropId, f64)>, StoreError> {
     let mut conn = shared.conn.clone();
     let read = conn.zrange_withscores::<_, Vec<(String, f64)>>(index, 0, -1);
     let raw = within(shared.limit(), read).await?;
@@ -57,7 +60,7 @@ pub(super) async fn ids_in(shared: &Shared, index: &str) -> Result<Vec<(DropId, 
 /// Adds to `dw:live` the drops of `dw:drops` created since [`LIVE_SLACK_MS`] before the
 /// newest one a previous filling saw (every drop the first time): see the module docs.
 /// Idempotent (`NX`): nodes starting together may both do it.
-pub(super) async fn fill_live(shared: &Shared) -> Result<(), StoreError> {
+pub(super) async fn fill_live(shared: &RedisLink) -> Result<(), StoreError> {
     let mut conn = shared.conn.clone();
     let seen: Option<f64> = within(shared.limit(), conn.get(LIVE_SEEN)).await?;
     let from = seen.map_or(f64::NEG_INFINITY, |s| s - LIVE_SLACK_MS);

@@ -58,8 +58,9 @@ use dropwire_core::{Claim, ClaimCode, ClaimState, DropId, DropState, TimelineVie
 use super::conn::within;
 use super::drops::{LIVE, READ_AHEAD, ids_in};
 use super::reply::{bad_reply, parse, state};
-use super::{DROPS, RedisStore, Shared, code_key, key};
+use super::{DROPS, RedisLink, RedisStore, code_key, key};
 use crate::StoreError;
+use crate::sync::lock;
 
 /// Drop id → a time at or before the earliest deadline of its holds.
 pub(super) const HOLDS_DUE: &str = "dw:holds-due";
@@ -108,7 +109,7 @@ struct Peek {
 
 /// After a claim batch granted holds: the drop's index entry at or before `earliest`
 /// (`ZADD LT` only ever lowers it). A failure is logged: the slow pass repairs it.
-pub(super) async fn note_holds(shared: &Shared, drop: &DropId, earliest: u64) {
+pub(super) async fn note_holds(shared: &RedisLink, drop: &DropId, earliest: u64) {
     let mut conn = shared.conn.clone();
     let mut add = redis::cmd("ZADD");
     add.arg(HOLDS_DUE)
@@ -120,7 +121,7 @@ pub(super) async fn note_holds(shared: &Shared, drop: &DropId, earliest: u64) {
     }
 }
 
-impl Shared {
+impl RedisLink {
     /// The time argument of a script: the caller's `now_ms`, or '' for the server's clock.
     pub(super) fn now_arg(&self, now_ms: u64) -> String {
         match self.clock {
@@ -307,11 +308,7 @@ impl RedisStore {
     }
 
     fn reindex_due(&self) -> bool {
-        let mut last = self
-            .shared
-            .reindexed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.shared.reindexed);
         if last.is_some_and(|at| at.elapsed() < REINDEX_EVERY) {
             return false;
         }
@@ -321,11 +318,7 @@ impl RedisStore {
 
     /// After a failed pass: try again at the next sweep.
     fn reindex_soon(&self) {
-        *self
-            .shared
-            .reindexed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.shared.reindexed) = None;
     }
 
     /// One drop as the slow pass needs it (one pipeline: one slot).

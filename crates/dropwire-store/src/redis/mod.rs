@@ -93,7 +93,7 @@ use dropwire_core::timeline::ControlAction;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
 use redis::Script;
 
-use self::batch::{Answer, Batcher, Item};
+use self::batch::{Answer, BatchedClaim, Batcher};
 use self::conn::{Conn, within};
 use self::drops::{DROPS, LIVE};
 pub use self::holds::{HoldClock, REINDEX_EVERY};
@@ -180,8 +180,8 @@ impl Scripts {
     }
 }
 
-/// What every call needs: the connection, the scripts, the limits.
-struct Shared {
+/// The link to Redis every call needs: the connections, the scripts, the limits.
+struct RedisLink {
     conn: Conn,
     /// Claims' own connection when they wait for replicas: `WAIT` blocks the connection
     /// it is sent on, and the bus, figures and `/readyz` must not queue behind it.
@@ -199,7 +199,7 @@ struct Shared {
     reindexed: Mutex<Option<Instant>>,
 }
 
-impl Shared {
+impl RedisLink {
     /// The bound for one call that may have to reconnect (or reload a script) first.
     fn limit(&self) -> Duration {
         self.op_timeout * 2
@@ -209,7 +209,7 @@ impl Shared {
 /// The Redis backend. Cheap to clone; clones share one connection and one batcher.
 #[derive(Clone)]
 pub struct RedisStore {
-    shared: Arc<Shared>,
+    shared: Arc<RedisLink>,
     batcher: Option<Arc<Batcher>>,
 }
 
@@ -248,7 +248,7 @@ impl RedisStore {
         } else {
             conn.clone()
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(RedisLink {
             conn,
             claim_conn,
             url: config.url.clone(),
@@ -294,12 +294,12 @@ impl RedisStore {
         self.shared.limit()
     }
 
-    async fn claim_once(&self, item: Item) -> Result<Answer, StoreError> {
+    async fn claim_once(&self, claim: BatchedClaim) -> Result<Answer, StoreError> {
         match &self.batcher {
-            Some(batcher) => batcher.claim(item, self.shared.op_timeout * 4).await,
+            Some(batcher) => batcher.claim(claim, self.shared.op_timeout * 4).await,
             None => {
-                let drop = item.req.drop_id.clone();
-                batch::run(&self.shared, &drop, std::slice::from_ref(&item))
+                let drop = claim.req.drop_id.clone();
+                batch::run(&self.shared, &drop, std::slice::from_ref(&claim))
                     .await?
                     .into_iter()
                     .next()
@@ -387,19 +387,17 @@ impl Store for RedisStore {
         // A taken code writes nothing; three in a row (80 random bits each) means the
         // randomness is broken, not bad luck.
         for _ in 0..3 {
-            let item = Item {
+            let batched = BatchedClaim {
                 req: req.clone(),
                 code: new_claim_code()?,
             };
-            match self.claim_once(item).await? {
+            match self.claim_once(batched).await? {
                 Answer::Granted(claim) => return Ok(ClaimOutcome::Granted(*claim)),
                 Answer::Refused(reason) => return Ok(ClaimOutcome::Refused(reason)),
                 Answer::CodeTaken => continue,
             }
         }
-        Err(StoreError::Failed(
-            "three fresh claim codes in a row were already taken".into(),
-        ))
+        Err(StoreError::CodesTaken(3))
     }
 
     async fn redeem(&self, code: &ClaimCode, now_ms: u64) -> Result<Claim, StoreError> {

@@ -209,7 +209,7 @@ impl Subscriber {
                                     break;
                                 }
                                 Err(_) => {
-                                    let _ = done.send(Err(super::conn::timed_out()));
+                                    let _ = done.send(Err(StoreError::Timeout(self.op_timeout * 2)));
                                     break;
                                 }
                             }
@@ -305,7 +305,7 @@ impl Subscriber {
                                 Ok(())
                             }
                             Ok(Err(e)) => Err(e.into()),
-                            Err(_) => Err(super::conn::timed_out()),
+                            Err(_) => Err(StoreError::Timeout(self.op_timeout * 2)),
                         };
                         let _ = done.send(answer);
                     }

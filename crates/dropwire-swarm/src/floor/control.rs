@@ -95,11 +95,11 @@ impl Stock {
             Ordering::Release,
         );
         self.granted.store(0, Ordering::Release);
-        *self.item.lock().unwrap_or_else(|p| p.into_inner()) = item;
+        *super::lock(&self.item) = item;
     }
 
     fn item(&self) -> Option<InventoryItem> {
-        self.item.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        super::lock(&self.item).clone()
     }
 
     /// Answers a `claim` frame with a `claim_result`; other frames get no answer.
