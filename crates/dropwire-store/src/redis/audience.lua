@@ -40,7 +40,9 @@ local seq = 0
 if tonumber(redis.call('HGET', marks, 'viewers') or '-1') ~= total then
   redis.call('HSET', marks, 'viewers', total)
   seq = redis.call('INCR', seqk)
-  local body = '{"type":"viewers","seq":' .. seq .. ',"ts":' .. ARGV[5] .. ',"count":' .. total .. '}'
+  -- The frame's text is dropwire-core's (`protocol::VIEWERS_FRAME`), rendered in at start.
+  local body = ${VIEWERS_FRAME_0} .. seq .. ${VIEWERS_FRAME_1} .. ARGV[5] .. ${VIEWERS_FRAME_2}
+    .. total .. ${VIEWERS_FRAME_3}
   redis.call('XADD', bus, 'MAXLEN', '~', KEPT, seq .. '-1', 'b', body)
   redis.call(ARGV[6], bus, body)
 end
