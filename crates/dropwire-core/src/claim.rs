@@ -161,9 +161,7 @@ mod tests {
         let api = include_str!("../../../docs/api.md");
         for said in [
             format!("(top {LEADERBOARD_SIZE})"),
-            format!(
-                "`max({FEWEST_CLAIM_POINTS}, {FIRST_CLAIM_POINTS} − {POINTS_PER_RANK}·n)`"
-            ),
+            format!("`max({FEWEST_CLAIM_POINTS}, {FIRST_CLAIM_POINTS} − {POINTS_PER_RANK}·n)`"),
             format!("last {REFUSED_RIDS_KEPT} refusals per drop"),
         ] {
             assert!(api.contains(&said), "docs/api.md does not say {said}");
