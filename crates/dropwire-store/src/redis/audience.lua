@@ -6,7 +6,7 @@
 -- Returns {total, peak, unique, seq published or 0}.
 local rec, seqk, bus, marks, nodes, uniq, conf =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local KEPT = 4096
+local KEPT = ${BUS_KEPT}
 if redis.call('EXISTS', rec) == 0 then
   return {0, 0, 0, 0}
 end

@@ -171,7 +171,7 @@ impl RedisBus {
         };
         Ok(RedisBus {
             conn: shared.conn.clone(),
-            publish: Script::new(include_str!("publish.lua")),
+            publish: Script::new(&super::rules::render(include_str!("publish.lua"))),
             audience: Script::new(&super::rules::render(include_str!("audience.lua"))),
             seq_floor: Script::new(include_str!("seq_floor.lua")),
             node,

@@ -282,7 +282,7 @@ impl RedisStore {
                 create: Script::new(include_str!("create.lua")),
                 control: Script::new(include_str!("control.lua")),
                 claim: Script::new(&rules::render(include_str!("claim.lua"))),
-                settle: Script::new(include_str!("settle.lua")),
+                settle: Script::new(&rules::render(include_str!("settle.lua"))),
                 coupon: Script::new(include_str!("coupon.lua")),
                 seq: Script::new(include_str!("seq.lua")),
                 admit: Script::new(include_str!("admit.lua")),

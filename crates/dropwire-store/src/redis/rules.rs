@@ -1,7 +1,8 @@
 //! What the Redis store's scripts share with the rest of dropwire, from `dropwire-core`:
 //! the claim rules of [`dropwire_core::claim`] (points per rank, the refused-rid cap) and
-//! the text of the `viewers` broadcast ([`VIEWERS_FRAME`]), rendered into the script text
-//! once, when the store (or the bus) connects.
+//! the text of the `viewers` broadcast ([`VIEWERS_FRAME`]); and what several scripts share
+//! with each other (how much of the event and bus streams they keep). Each is rendered
+//! into the script text once, when the store (or the bus) connects.
 //!
 //! A script names each value as `${NAME}`. Rendering the text rather than passing the
 //! values as arguments keeps a claim batch's arguments as they were (nothing more per claim
@@ -14,23 +15,25 @@ use dropwire_core::claim::{
 };
 use dropwire_core::protocol::VIEWERS_FRAME;
 
+/// Entries of a drop's `events` stream kept (about: `XADD MAXLEN ~`).
+const EVENTS_KEPT: u32 = 10_000;
+/// Broadcasts of a drop's `bus` stream kept for gap filling (about: `XADD MAXLEN ~`).
+const BUS_KEPT: u32 = 4096;
+
 /// Every value a script may name, as Lua source.
 fn values() -> Vec<(String, String)> {
-    let mut values = vec![
-        (
-            "FIRST_CLAIM_POINTS".to_owned(),
-            FIRST_CLAIM_POINTS.to_string(),
-        ),
-        ("POINTS_PER_RANK".to_owned(), POINTS_PER_RANK.to_string()),
-        (
-            "FEWEST_CLAIM_POINTS".to_owned(),
-            FEWEST_CLAIM_POINTS.to_string(),
-        ),
-        (
-            "REFUSED_RIDS_KEPT".to_owned(),
-            REFUSED_RIDS_KEPT.to_string(),
-        ),
+    let numbers: [(&str, u64); 6] = [
+        ("FIRST_CLAIM_POINTS", FIRST_CLAIM_POINTS.into()),
+        ("POINTS_PER_RANK", POINTS_PER_RANK.into()),
+        ("FEWEST_CLAIM_POINTS", FEWEST_CLAIM_POINTS.into()),
+        ("REFUSED_RIDS_KEPT", REFUSED_RIDS_KEPT as u64),
+        ("EVENTS_KEPT", EVENTS_KEPT.into()),
+        ("BUS_KEPT", BUS_KEPT.into()),
     ];
+    let mut values: Vec<(String, String)> = numbers
+        .iter()
+        .map(|(name, n)| ((*name).to_owned(), n.to_string()))
+        .collect();
     for (i, piece) in VIEWERS_FRAME.iter().enumerate() {
         // A long string: no escapes, and the pieces hold no `]==]`.
         values.push((format!("VIEWERS_FRAME_{i}"), format!("[==[{piece}]==]")));
