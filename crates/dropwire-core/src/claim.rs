@@ -3,9 +3,17 @@
 //! # Scoring
 //!
 //! The n-th successful claim of a SKU (0-based, in the order the store granted them)
-//! earns `max(10, 100 - 5·n)` points: the first claimer of a SKU gets 100, the 19th and
-//! later get 10. A viewer's points add up over SKUs and quests. The board orders by points
-//! (high first), then by who scored first, then by handle.
+//! earns `max(10, 100 - 5·n)` points ([`FIRST_CLAIM_POINTS`], [`POINTS_PER_RANK`],
+//! [`FEWEST_CLAIM_POINTS`]): the first claimer of a SKU gets 100, the 19th and later get
+//! 10. A viewer's points add up over SKUs and quests. The board orders by points (high
+//! first), then by who scored first, then by handle, and shows the top
+//! [`LEADERBOARD_SIZE`].
+//!
+//! # One source for both stores
+//!
+//! These constants are the only place the rules are written: the embedded store calls
+//! [`claim_points`] and [`leaderboard`], and the Redis store renders them into its Lua
+//! scripts when it connects. The store conformance suite checks both against them.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +97,23 @@ pub enum ClaimOutcome {
     Refused(ClaimReason),
 }
 
+/// Points of the first claim of a SKU.
+pub const FIRST_CLAIM_POINTS: u32 = 100;
+/// Points fewer for each claim of the SKU granted before.
+pub const POINTS_PER_RANK: u32 = 5;
+/// The fewest points a claim earns, however late.
+pub const FEWEST_CLAIM_POINTS: u32 = 10;
+/// How many viewers the leaderboard shows.
+pub const LEADERBOARD_SIZE: usize = 10;
+/// Refused request ids a store remembers per viewer and drop, the latest ones: a retry
+/// of one of them gets the same answer (granted rids are kept with their claims).
+pub const REFUSED_RIDS_KEPT: usize = 32;
+
 /// Points for the claim of rank `rank` (0-based) within its SKU. See the module doc.
 pub fn claim_points(rank: u32) -> u32 {
-    100u32.saturating_sub(rank.saturating_mul(5)).max(10)
+    FIRST_CLAIM_POINTS
+        .saturating_sub(rank.saturating_mul(POINTS_PER_RANK))
+        .max(FEWEST_CLAIM_POINTS)
 }
 
 /// One viewer's running score.
@@ -153,6 +175,18 @@ mod tests {
         assert_eq!(claim_points(1), 95);
         assert_eq!(claim_points(18), 10);
         assert_eq!(claim_points(u32::MAX), 10);
+    }
+
+    #[test]
+    fn the_api_documents_these_rules() {
+        let api = include_str!("../../../docs/api.md");
+        for said in [
+            format!("(top {LEADERBOARD_SIZE})"),
+            format!("`max({FEWEST_CLAIM_POINTS}, {FIRST_CLAIM_POINTS} − {POINTS_PER_RANK}·n)`"),
+            format!("last {REFUSED_RIDS_KEPT} refusals per drop"),
+        ] {
+            assert!(api.contains(&said), "docs/api.md does not say {said}");
+        }
     }
 
     #[test]

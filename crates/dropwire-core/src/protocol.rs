@@ -221,6 +221,17 @@ pub enum ServerMsg {
     },
 }
 
+/// The `viewers` broadcast's text around its numbers: `[0]` seq `[1]` ts `[2]` count `[3]`
+/// is what [`ServerMsg::Viewers`] serializes to (a test checks), for a writer that fills
+/// the numbers in where serde is not at hand: the Redis bus sums the count over every node
+/// and numbers the frame inside a script, which gets these pieces rendered in.
+pub const VIEWERS_FRAME: [&str; 4] = [
+    r#"{"type":"viewers","seq":"#,
+    r#","ts":"#,
+    r#","count":"#,
+    "}",
+];
+
 impl ServerMsg {
     /// The broadcast sequence number, for broadcasts.
     pub fn seq(&self) -> Option<u64> {
@@ -475,6 +486,21 @@ mod tests {
             "x".repeat(MAX_CLIENT_FRAME)
         );
         assert_eq!(ClientMsg::parse(&big).unwrap_err().0, FrameError::TooLarge);
+    }
+
+    #[test]
+    fn the_viewers_frame_pieces_are_the_serialized_frame() {
+        for (seq, ts, count) in [
+            (0, 0, 0),
+            (7, 1000, 3),
+            (u64::MAX, 1_800_000_000_000, 12_345),
+        ] {
+            let [a, b, c, d] = VIEWERS_FRAME;
+            assert_eq!(
+                format!("{a}{seq}{b}{ts}{c}{count}{d}"),
+                serde_json::to_string(&ServerMsg::Viewers { seq, ts, count }).unwrap()
+            );
+        }
     }
 
     #[test]

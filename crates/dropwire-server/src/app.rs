@@ -30,6 +30,7 @@ use crate::api;
 use crate::auth::Keys;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::AppError;
 use crate::funnel::{self, Feed, Funnel};
 pub use crate::hub::Hubs;
@@ -94,38 +95,42 @@ pub struct Options {
     pub sweep_every: Duration,
 }
 
-/// A closed drop's hub stays this long after its last viewer or use, by default.
-pub const HUB_IDLE_GRACE: Duration = Duration::from_secs(60);
-
 impl Options {
-    /// Options with the defaults of `dropwire serve`.
+    /// Options with the defaults of `dropwire serve`: those of [`Config::default`].
     pub fn new(store: Arc<dyn Store>, admin_token: String) -> Self {
+        Options::from_config(store, admin_token, &Config::default())
+    }
+
+    /// Options as a resolved `config` sets them (the one table of defaults is the
+    /// config's); the caller adds the bus and the ledger it opened.
+    pub fn from_config(store: Arc<dyn Store>, admin_token: String, config: &Config) -> Self {
+        let limits = &config.limits;
         Options {
             store,
             clock: Clock::System,
             admin_token,
-            extra_admin_tokens: Vec::new(),
-            signing_secret: None,
-            jwt_secret: None,
-            viewer_queue: 256,
-            socket_send_buffer: 64 * 1024,
-            shutdown_grace: Duration::from_secs(10),
-            mints_per_minute: 30,
-            trusted_proxies: TrustedProxies::none(),
-            allowed_origins: Vec::new(),
-            connections_per_client: 1000,
-            connects_per_minute: 1200,
-            max_handshakes: 2048,
-            frames_per_s: 10,
-            frame_burst: 30,
-            history: 1024,
-            hello_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
-            send_timeout: Duration::from_secs(5),
+            extra_admin_tokens: config.admin_tokens.iter().skip(1).cloned().collect(),
+            signing_secret: config.signing_secret.clone(),
+            jwt_secret: config.jwt_secret.clone(),
+            viewer_queue: config.viewer_queue,
+            socket_send_buffer: config.socket_send_buffer,
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
+            mints_per_minute: limits.mints_per_minute,
+            trusted_proxies: limits.trusted_proxies.clone(),
+            allowed_origins: limits.allowed_origins.clone(),
+            connections_per_client: limits.connections_per_client,
+            connects_per_minute: limits.connects_per_minute,
+            max_handshakes: limits.max_handshakes,
+            frames_per_s: limits.frames_per_s,
+            frame_burst: limits.frame_burst,
+            history: limits.history,
+            hello_timeout: limits.hello_timeout,
+            header_read_timeout: limits.header_timeout,
+            send_timeout: limits.send_timeout,
             bus: None,
             ledger: None,
-            webhooks: WebhookSettings::default(),
-            hub_idle_grace: HUB_IDLE_GRACE,
+            webhooks: config.webhooks.clone(),
+            hub_idle_grace: Duration::from_secs(config.hub_idle_grace_s),
             publish_patience: crate::relay::PUBLISH_PATIENCE,
             sweep_every: Duration::from_secs(1),
         }

@@ -5,7 +5,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -82,12 +81,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
         Some(url) => {
-            let mut redis = if config.redis_cluster {
-                let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
-                RedisStoreConfig::cluster(&nodes)
-            } else {
-                RedisStoreConfig::new(url.clone())
-            };
+            let mut redis = RedisStoreConfig::of(config.redis_nodes.clone(), config.redis_cluster);
             redis.wait_replicas = config.redis_wait_replicas;
             redis.op_timeout = config.limits.redis_timeout;
             redis.retention = config.redis_retention();
@@ -139,18 +133,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --bind {}", config.bind))?;
     let addr = listener.local_addr()?;
-    let mut opts = Options::new(store, admin_token);
-    opts.extra_admin_tokens = config.admin_tokens.iter().skip(1).cloned().collect();
-    opts.signing_secret = config.signing_secret.clone();
+    let mut opts = Options::from_config(store, admin_token, &config);
     opts.bus = bus;
     opts.ledger = ledger;
-    opts.webhooks = config.webhooks.clone();
-    opts.jwt_secret = config.jwt_secret.clone();
-    opts.viewer_queue = config.viewer_queue;
-    opts.socket_send_buffer = config.socket_send_buffer;
-    opts.shutdown_grace = Duration::from_secs(config.shutdown_grace_s);
-    opts.hub_idle_grace = Duration::from_secs(config.hub_idle_grace_s);
-    config.limits.apply(&mut opts);
     let state = AppState::start(opts)
         .await
         .context("cannot load drops from the store")?;

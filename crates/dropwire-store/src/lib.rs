@@ -36,9 +36,9 @@ mod sync;
 pub use dropwire_testkit as testing;
 
 use async_trait::async_trait;
-use dropwire_core::claim::{ClaimReason, LeaderEntry};
+use dropwire_core::claim::{ClaimReason, LEADERBOARD_SIZE, LeaderEntry, Score, leaderboard};
 use dropwire_core::protocol::StockItem;
-use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRecord};
+use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
@@ -104,8 +104,34 @@ pub struct DropFigures {
     pub expired: u64,
     /// Distinct viewers with at least one claim.
     pub claimers: u64,
-    /// The top 10, by the rule in [`dropwire_core::claim`].
+    /// The top [`LEADERBOARD_SIZE`], by the rule in [`dropwire_core::claim`].
     pub leaderboard: Vec<LeaderEntry>,
+}
+
+impl DropFigures {
+    /// The figures of a drop from its stock left, its claims and its viewers' scores: the
+    /// one tally both backends use.
+    pub fn tally<'a>(
+        stock: Vec<StockItem>,
+        claims: impl IntoIterator<Item = &'a Claim>,
+        scores: impl ExactSizeIterator<Item = &'a Score>,
+    ) -> DropFigures {
+        let mut f = DropFigures {
+            stock,
+            // Every viewer with a claim has a score, and only they do.
+            claimers: scores.len() as u64,
+            leaderboard: leaderboard(scores, LEADERBOARD_SIZE),
+            ..DropFigures::default()
+        };
+        for claim in claims {
+            match claim.state {
+                ClaimState::Held => f.held += 1,
+                ClaimState::Redeemed => f.redeemed += 1,
+                ClaimState::Expired => f.expired += 1,
+            }
+        }
+        f
+    }
 }
 
 /// The hub's state, behind one small trait. Every method is atomic on its own.

@@ -380,6 +380,43 @@ async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewers_frame_redis_publishes_is_the_one_viewers_get() {
+    use dropwire_core::protocol::ServerMsg;
+    use dropwire_store::{AudienceReport, RedisBus};
+    let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
+        .await
+        .expect("connect");
+    let bus = RedisBus::open(&store, "frame-test".into())
+        .await
+        .expect("bus");
+    let id = fresh_id("viewers-frame");
+    store
+        .create_drop(record(&id, 10, 1, 60))
+        .await
+        .expect("create");
+    let report = AudienceReport {
+        count: 3,
+        ..AudienceReport::default()
+    };
+    let now = 1_800_000_000_123;
+    let totals = bus
+        .report_audience(&id, &report, now, now + 60_000)
+        .await
+        .expect("report");
+    assert_eq!(totals.now, 3);
+    let sent = bus.since(&id, 0, None).await.expect("since");
+    let [(seq, body)] = &sent[..] else {
+        panic!("one frame: {sent:?}")
+    };
+    let frame = ServerMsg::Viewers {
+        seq: *seq,
+        ts: now,
+        count: 3,
+    };
+    assert_eq!(body, &serde_json::to_string(&frame).expect("json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_does_not_answer_in_time_is_a_timeout_and_unavailable() {
     let _heavy = dropwire_store::testing::heavy().await;
     let server = RedisServer::start();

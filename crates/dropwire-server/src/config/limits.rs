@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use clap::Args;
+use dropwire_store::redis::DEFAULT_OP_TIMEOUT;
 use serde::Deserialize;
 
-use crate::Options;
 use crate::admission::parse_origins;
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
@@ -112,7 +112,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(5),
             history: 1024,
-            redis_timeout: Duration::from_millis(500),
+            redis_timeout: DEFAULT_OP_TIMEOUT,
         }
     }
 }
@@ -184,7 +184,11 @@ impl Limits {
             file.send_timeout_s,
             secs(d.send_timeout),
         );
-        let redis_ms = pick(args.redis_timeout_ms, file.redis_timeout_ms, 500);
+        let redis_ms = pick(
+            args.redis_timeout_ms,
+            file.redis_timeout_ms,
+            u64::try_from(d.redis_timeout.as_millis()).unwrap_or(u64::MAX),
+        );
         Ok(Limits {
             trusted_proxies,
             allowed_origins,
@@ -246,22 +250,6 @@ impl Limits {
                 " ms",
             )?),
         })
-    }
-
-    /// Puts the limits into the hub's options (the Redis timeout goes to the store's config).
-    pub fn apply(&self, opts: &mut Options) {
-        opts.trusted_proxies = self.trusted_proxies.clone();
-        opts.allowed_origins = self.allowed_origins.clone();
-        opts.connections_per_client = self.connections_per_client;
-        opts.connects_per_minute = self.connects_per_minute;
-        opts.max_handshakes = self.max_handshakes;
-        opts.mints_per_minute = self.mints_per_minute;
-        opts.frames_per_s = self.frames_per_s;
-        opts.frame_burst = self.frame_burst;
-        opts.hello_timeout = self.hello_timeout;
-        opts.header_read_timeout = self.header_timeout;
-        opts.send_timeout = self.send_timeout;
-        opts.history = self.history;
     }
 }
 

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use dropwire_store::DEFAULT_RETENTION;
+use dropwire_store::redis::parse_nodes;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -216,7 +218,10 @@ pub struct Config {
     pub admin_tokens: Vec<String>,
     pub signing_secret: Option<String>,
     pub jwt_secret: Option<String>,
+    /// `--redis` as given (for messages).
     pub redis: Option<String>,
+    /// The nodes `--redis` names, parsed once ([`parse_nodes`]); empty without Redis.
+    pub redis_nodes: Vec<String>,
     pub redis_cluster: bool,
     pub redis_wait_replicas: u32,
     /// Days a retired drop's Redis keys are kept (0: for ever).
@@ -238,6 +243,10 @@ pub struct Config {
     pub journal: JournalSettings,
 }
 
+/// The one table of defaults (with [`Limits`]', [`JournalSettings`]' and
+/// [`WebhookSettings`]' own): [`Options::new`](crate::app::Options::new) takes its values
+/// from here, and a test checks that the flags' `[default: …]` and docs/operations.md say
+/// the same.
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -247,9 +256,11 @@ impl Default for Config {
             signing_secret: None,
             jwt_secret: None,
             redis: None,
+            redis_nodes: Vec::new(),
             redis_cluster: false,
             redis_wait_replicas: 0,
-            redis_retention_days: 90,
+            redis_retention_days: u32::try_from(DEFAULT_RETENTION.as_secs() / 86_400)
+                .unwrap_or(u32::MAX),
             redis_retention_set: false,
             hub_idle_grace_s: 60,
             ledger: LedgerSetting::Embedded,
@@ -283,6 +294,7 @@ impl Config {
             })?,
             None => d.bind,
         };
+        let redis = args.redis.or(file.redis);
         let cfg = Config {
             bind,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
@@ -293,7 +305,14 @@ impl Config {
                 .unwrap_or_default(),
             signing_secret: args.signing_secret.or(file.signing_secret),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
-            redis: args.redis.or(file.redis),
+            redis_nodes: match &redis {
+                Some(list) => parse_nodes(list).map_err(|message| ConfigError::Invalid {
+                    name: "redis",
+                    message: message.into(),
+                })?,
+                None => Vec::new(),
+            },
+            redis,
             redis_cluster: args
                 .redis_cluster
                 .or(file.redis_cluster)
@@ -368,20 +387,11 @@ impl Config {
                 return invalid("jwt-secret", "must be at least 32 bytes");
             }
         }
-        if let Some(urls) = &self.redis {
-            let urls: Vec<&str> = urls.split(',').map(str::trim).collect();
-            if urls
-                .iter()
-                .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
-            {
-                return invalid("redis", "must be redis:// or rediss:// URLs");
-            }
-            if urls.len() > 1 && !self.redis_cluster {
-                return invalid(
-                    "redis",
-                    "several URLs are a cluster: add --redis-cluster true",
-                );
-            }
+        if self.redis_nodes.len() > 1 && !self.redis_cluster {
+            return invalid(
+                "redis",
+                "several URLs are a cluster: add --redis-cluster true",
+            );
         }
         if self.redis_cluster && self.redis.is_none() {
             return invalid("redis-cluster", "only applies with --redis");

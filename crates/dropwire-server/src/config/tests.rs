@@ -232,3 +232,93 @@ fn the_hub_idle_grace_has_a_range() {
     .unwrap_err();
     assert!(err.to_string().contains("hub-idle-grace-s"), "{err}");
 }
+
+/// Each flag with a plain default, and that default as `Config::default()` has it: the one
+/// table of defaults. The flags' help (`[default: …]`) and docs/operations.md must say the same.
+fn code_defaults() -> Vec<(&'static str, String)> {
+    let c = Config::default();
+    let l = &c.limits;
+    let w = &c.webhooks;
+    let secs = |d: std::time::Duration| d.as_secs().to_string();
+    let schedule: Vec<String> = w.schedule.iter().map(|d| secs(*d)).collect();
+    vec![
+        ("bind", c.bind.to_string()),
+        ("data-dir", format!("./{}", c.data_dir.display())),
+        ("viewer-queue", c.viewer_queue.to_string()),
+        ("socket-send-buffer", c.socket_send_buffer.to_string()),
+        ("fsync", c.fsync.to_string()),
+        (
+            "snapshot-every-records",
+            c.journal.snapshots.every_records.to_string(),
+        ),
+        (
+            "snapshot-every-mb",
+            (c.journal.snapshots.every_bytes >> 20).to_string(),
+        ),
+        ("shutdown-grace-s", c.shutdown_grace_s.to_string()),
+        ("redis-cluster", c.redis_cluster.to_string()),
+        ("redis-wait-replicas", c.redis_wait_replicas.to_string()),
+        ("redis-retention-days", c.redis_retention_days.to_string()),
+        ("hub-idle-grace-s", c.hub_idle_grace_s.to_string()),
+        ("webhook-allow-private", w.allow_private.to_string()),
+        ("webhook-retry-schedule", schedule.join(",")),
+        ("webhook-timeout-s", secs(w.timeout)),
+        ("webhook-concurrency", w.concurrency.to_string()),
+        ("demo", c.demo.to_string()),
+        (
+            "connections-per-client",
+            l.connections_per_client.to_string(),
+        ),
+        ("connects-per-minute", l.connects_per_minute.to_string()),
+        ("max-handshakes", l.max_handshakes.to_string()),
+        ("mints-per-minute", l.mints_per_minute.to_string()),
+        ("frames-per-s", l.frames_per_s.to_string()),
+        ("frame-burst", l.frame_burst.to_string()),
+        ("hello-timeout-s", secs(l.hello_timeout)),
+        ("header-timeout-s", secs(l.header_timeout)),
+        ("send-timeout-s", secs(l.send_timeout)),
+        ("history", l.history.to_string()),
+        ("redis-timeout-ms", l.redis_timeout.as_millis().to_string()),
+    ]
+}
+
+#[test]
+fn the_documented_defaults_are_the_code_s() {
+    use clap::CommandFactory;
+    const OPERATIONS: &str = include_str!("../../../../docs/operations.md");
+    // `| `--flag ARG` | `DROPWIRE_…` | default | meaning |`
+    let documented: std::collections::HashMap<String, String> = OPERATIONS
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let flag = cells.get(1)?.trim_matches('`').split(' ').next()?;
+            let default = cells.get(3)?.trim_matches('`');
+            Some((flag.trim_start_matches('-').to_owned(), default.to_owned()))
+        })
+        .collect();
+    let cli = Cli::command();
+    let serve = cli.find_subcommand("serve").expect("serve");
+    let helped: std::collections::HashMap<String, String> = serve
+        .get_arguments()
+        .filter_map(|a| {
+            let help = a.get_long_help().or(a.get_help())?.to_string();
+            let default = help.split("[default: ").nth(1)?.split(']').next()?;
+            Some((a.get_long()?.to_owned(), default.to_owned()))
+        })
+        .collect();
+    let defaults = code_defaults();
+    assert!(defaults.len() >= 28, "{defaults:?}");
+    for (flag, value) in defaults {
+        assert_eq!(
+            documented.get(flag),
+            Some(&value),
+            "docs/operations.md's default of --{flag}"
+        );
+        assert_eq!(
+            helped.get(flag),
+            Some(&value),
+            "--help's default of --{flag}"
+        );
+    }
+}

@@ -12,9 +12,13 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 mod fixtures;
+mod rules;
 mod viewers;
 use self::fixtures::{EARLY, T0, new_drop, req};
 pub use self::fixtures::{fresh_id, record};
+pub use self::rules::{
+    points_and_the_board_follow_the_core_rules, refused_rids_are_remembered_up_to_the_cap,
+};
 pub use self::viewers::{
     early_access_grants_the_segment_alone, erasing_a_viewer_keeps_the_counts_and_drops_the_link,
 };
@@ -37,6 +41,8 @@ macro_rules! conformance_tests {
             a_unique_coupon_hands_out_exactly_its_limit,
             sequence_ranges_never_overlap,
             figures_count_claims_and_rank_the_early_birds,
+            points_and_the_board_follow_the_core_rules,
+            refused_rids_are_remembered_up_to_the_cap,
             early_access_grants_the_segment_alone,
             erasing_a_viewer_keeps_the_counts_and_drops_the_link
         );

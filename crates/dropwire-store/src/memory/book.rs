@@ -16,14 +16,12 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use dropwire_core::claim::Score;
+use dropwire_core::claim::{REFUSED_RIDS_KEPT, Score};
 
 use super::index::Holds;
 use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
-/// Refused rids remembered per viewer (granted ones are kept with their claims).
-pub(super) const REFUSED_RIDS: usize = 32;
 /// Viewers are spread over this many locks per drop.
 const VIEWER_SHARDS: usize = 64;
 
@@ -141,7 +139,7 @@ impl Book {
 #[derive(Debug, Default)]
 pub(super) struct Rids {
     pub(super) granted: HashMap<String, ClaimCode>,
-    /// The last [`REFUSED_RIDS`] refusals.
+    /// The last [`REFUSED_RIDS_KEPT`] refusals.
     pub(super) refused: VecDeque<(String, ClaimReason)>,
 }
 
@@ -164,7 +162,7 @@ impl Rids {
     }
 
     pub(super) fn refuse(&mut self, rid: &str, reason: ClaimReason) {
-        if self.refused.len() == REFUSED_RIDS {
+        while self.refused.len() >= REFUSED_RIDS_KEPT {
             self.refused.pop_front();
         }
         self.refused.push_back((rid.to_owned(), reason));

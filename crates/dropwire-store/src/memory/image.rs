@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use dropwire_core::claim::{Score, leaderboard};
+use dropwire_core::claim::Score;
 use dropwire_core::protocol::StockItem;
 use dropwire_core::timeline::{DropState, TimelineView};
 use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, DropRecord};
@@ -210,21 +210,7 @@ impl DropSlot {
             })
             .collect();
         let book = lock(&self.book);
-        let mut f = DropFigures {
-            stock,
-            ..DropFigures::default()
-        };
-        for claim in book.claims.values() {
-            match claim.state {
-                ClaimState::Held => f.held += 1,
-                ClaimState::Redeemed => f.redeemed += 1,
-                ClaimState::Expired => f.expired += 1,
-            }
-        }
-        // Every viewer with a claim has a score, and only they do.
-        f.claimers = book.scores.len() as u64;
-        f.leaderboard = leaderboard(book.scores.values(), 10);
-        f
+        DropFigures::tally(stock, book.claims.values(), book.scores.values())
     }
 
     /// Every claim code of the drop.

@@ -6,7 +6,7 @@
 -- Returns {total, peak, unique, seq published or 0}.
 local rec, seqk, bus, marks, nodes, uniq, conf =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local KEPT = 4096
+local KEPT = ${BUS_KEPT}
 if redis.call('EXISTS', rec) == 0 then
   return {0, 0, 0, 0}
 end
@@ -40,7 +40,9 @@ local seq = 0
 if tonumber(redis.call('HGET', marks, 'viewers') or '-1') ~= total then
   redis.call('HSET', marks, 'viewers', total)
   seq = redis.call('INCR', seqk)
-  local body = '{"type":"viewers","seq":' .. seq .. ',"ts":' .. ARGV[5] .. ',"count":' .. total .. '}'
+  -- The frame's text is dropwire-core's (`protocol::VIEWERS_FRAME`), rendered in at start.
+  local body = ${VIEWERS_FRAME_0} .. seq .. ${VIEWERS_FRAME_1} .. ARGV[5] .. ${VIEWERS_FRAME_2}
+    .. total .. ${VIEWERS_FRAME_3}
   redis.call('XADD', bus, 'MAXLEN', '~', KEPT, seq .. '-1', 'b', body)
   redis.call(ARGV[6], bus, body)
 end

@@ -159,7 +159,7 @@ impl RedisBus {
         let (commands, rx) = mpsc::channel(64);
         let connected = Arc::new(AtomicBool::new(false));
         let subscriber = Subscriber {
-            url: shared.url.clone(),
+            nodes: shared.nodes.clone(),
             sharded,
             op_timeout: shared.op_timeout,
             routes: HashMap::new(),
@@ -171,8 +171,8 @@ impl RedisBus {
         };
         Ok(RedisBus {
             conn: shared.conn.clone(),
-            publish: Script::new(include_str!("publish.lua")),
-            audience: Script::new(include_str!("audience.lua")),
+            publish: Script::new(&super::rules::render(include_str!("publish.lua"))),
+            audience: Script::new(&super::rules::render(include_str!("audience.lua"))),
             seq_floor: Script::new(include_str!("seq_floor.lua")),
             node,
             op_timeout: shared.op_timeout,

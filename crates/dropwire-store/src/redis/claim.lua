@@ -9,6 +9,9 @@
 --   the hub's `not_open` / `closed`: answer an earlier decision of the rid, else this
 --   refusal, recording nothing), members_only ('1' during an early-access window: a viewer
 --   outside the drop's segment is answered `not_open`, recording nothing).
+-- The rules are dropwire-core's (`dropwire_core::claim`): each placeholder below (a dollar
+--   sign and a name in braces) is replaced by the core's constant of that name when the store
+--   connects (`rules.rs`).
 -- Returns {'X'} when the drop does not exist, else 2n values, per claim one of
 --   'G', claim JSON        granted now, or earlier to the same (viewer, rid)
 --   'R', reason            refused now, or earlier to the same (viewer, rid)
@@ -18,8 +21,10 @@ local conf, stock, granted, per, claims, order, rids, refused, scores, holds, ev
   KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local drop, n = ARGV[1], tonumber(ARGV[2])
 local SEP = '\0'
-local REFUSED_PER_VIEWER = 32
-local EVENTS_KEPT = 10000
+local REFUSED_PER_VIEWER = ${REFUSED_RIDS_KEPT}
+local FIRST_POINTS, POINTS_PER_RANK, FEWEST_POINTS =
+  ${FIRST_CLAIM_POINTS}, ${POINTS_PER_RANK}, ${FEWEST_CLAIM_POINTS}
+local EVENTS_KEPT = ${EVENTS_KEPT}
 
 local W = 8
 if not n or #ARGV ~= 2 + W * n then
@@ -142,7 +147,7 @@ for i = 0, n - 1 do
     if reason then
       local list = refused_list(viewer)
       table.insert(list, {rid, reason})
-      if #list > REFUSED_PER_VIEWER then table.remove(list, 1) end
+      while #list > REFUSED_PER_VIEWER do table.remove(list, 1) end
       d = {'R', reason, 'new'}
       decided[rid_key] = i
     elseif codes[code] or redis.call('HEXISTS', claims, code) == 1 then
@@ -156,7 +161,7 @@ for i = 0, n - 1 do
       local claim = {
         code = code, drop_id = drop, sku = sku, viewer_id = viewer, handle = handle, rid = rid,
         state = 'held', created_ms = now, hold_until_ms = now + hold_s * 1000, rank = rank,
-        points = math.max(10, 100 - 5 * rank),
+        points = math.max(FEWEST_POINTS, FIRST_POINTS - POINTS_PER_RANK * rank),
       }
       d = {'G', claim, 'new'}
       decided[rid_key] = i

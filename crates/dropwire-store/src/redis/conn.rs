@@ -54,13 +54,7 @@ pub(super) async fn connect(config: &RedisStoreConfig) -> Result<Conn, StoreErro
     let patience = config.op_timeout * 4;
     let opening = async {
         if config.cluster {
-            let nodes: Vec<&str> = config
-                .url
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            let client = ClusterClientBuilder::new(nodes)
+            let client = ClusterClientBuilder::new(config.nodes.clone())
                 .connection_timeout(config.op_timeout)
                 .response_timeout(config.op_timeout)
                 .retries(1)
@@ -69,7 +63,8 @@ pub(super) async fn connect(config: &RedisStoreConfig) -> Result<Conn, StoreErro
                 .build()?;
             Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
         } else {
-            let client = redis::Client::open(config.url.as_str())?;
+            let first = config.nodes.first().map_or("", String::as_str);
+            let client = redis::Client::open(first)?;
             let manager = ConnectionManagerConfig::new()
                 .set_connection_timeout(config.op_timeout)
                 .set_response_timeout(config.op_timeout)

@@ -15,7 +15,7 @@
 //! | `per` | hash | per SKU and viewer: live (held or redeemed) claims |
 //! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
 //! | `rids` | hash | viewer and rid → code of the claim it was granted |
-//! | `refused` | hash | viewer → its last 32 refused rids and why |
+//! | `refused` | hash | viewer → its last [`REFUSED_RIDS_KEPT`](dropwire_core::claim::REFUSED_RIDS_KEPT) refused rids and why |
 //! | `scores` | hash | viewer → leaderboard score JSON |
 //! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list in the drop) |
 //! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
@@ -45,7 +45,9 @@
 //!
 //! Claims, redemptions, expiries, coupons, control-log appends and sequence reservations are
 //! each one Lua script (the `.lua` files beside this one), loaded at connect and sent with
-//! `EVALSHA`, reloaded on `NOSCRIPT` (after a Redis restart). Concurrent claims on one
+//! `EVALSHA`, reloaded on `NOSCRIPT` (after a Redis restart). The claim rules the scripts
+//! apply (points per rank, the refused-rid cap) are the core's, rendered in at connect
+//! (`rules`). Concurrent claims on one
 //! store are batched (`batch`): one script call decides a whole batch in arrival order,
 //! every claim before the first write. The sweeper ([`Store::expire_due`]) may run on every
 //! node at once: each expiry is one step of a script that removes the hold from the
@@ -67,9 +69,10 @@
 //!
 //! # Connections
 //!
-//! One node: `url` is `redis://host:port/db`, served by a reconnecting multiplexed
-//! connection. A cluster: set `cluster` and give one or more nodes, comma separated
-//! (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`); the database is always 0. Every call
+//! One node: `nodes` is one `redis://host:port/db`, served by a reconnecting multiplexed
+//! connection. A cluster: set `cluster` and give one or more nodes (a list such as
+//! `redis://10.0.0.1:7000,redis://10.0.0.2:7000` is read by [`parse_nodes`], once); the
+//! database is always 0. Every call
 //! is bounded by `op_timeout` (twice it where a call may have to reconnect first), so when
 //! Redis is away callers hear an error for which [`StoreError::is_unavailable`] is true
 //! instead of waiting, and calls work again as soon as Redis is back.
@@ -80,6 +83,7 @@ mod conn;
 mod drops;
 mod holds;
 mod reply;
+mod rules;
 mod subscriber;
 mod viewers;
 
@@ -87,10 +91,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dropwire_core::claim::{Score, leaderboard};
+use dropwire_core::claim::Score;
 use dropwire_core::protocol::StockItem;
 use dropwire_core::timeline::ControlAction;
-use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
+use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRecord};
 use redis::Script;
 
 use self::batch::{Answer, BatchedClaim, Batcher};
@@ -105,13 +109,13 @@ use crate::{
 /// How to reach Redis. [`RedisStoreConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct RedisStoreConfig {
-    /// `redis://host:port/db`; with `cluster`, one or more nodes separated by commas.
-    pub url: String,
+    /// `redis://host:port/db`; with `cluster`, one or more seed nodes (see [`parse_nodes`]).
+    pub nodes: Vec<String>,
     /// Replicas each granted claim must reach before it is acknowledged (0: do not wait).
     pub wait_replicas: u32,
     /// The longest a Redis call may take before the store answers `unavailable`.
     pub op_timeout: Duration,
-    /// Talk to a Redis Cluster (`url` lists seed nodes) instead of one node.
+    /// Talk to a Redis Cluster (`nodes` are seed nodes) instead of one node.
     pub cluster: bool,
     /// The most claims one script call decides; 1 sends each claim on its own.
     pub max_batch: usize,
@@ -123,13 +127,13 @@ pub struct RedisStoreConfig {
 }
 
 impl RedisStoreConfig {
-    /// One Redis node: no replica wait, 500 ms operation timeout, batches of up to 64,
+    /// One Redis node: no replica wait, [`DEFAULT_OP_TIMEOUT`], batches of up to 64,
     /// keys of retired drops kept for [`DEFAULT_RETENTION`], the server's clock.
     pub fn new(url: impl Into<String>) -> Self {
         RedisStoreConfig {
-            url: url.into(),
+            nodes: vec![url.into()],
             wait_replicas: 0,
-            op_timeout: Duration::from_millis(500),
+            op_timeout: DEFAULT_OP_TIMEOUT,
             cluster: false,
             max_batch: 64,
             retention: Some(DEFAULT_RETENTION),
@@ -139,13 +143,35 @@ impl RedisStoreConfig {
 
     /// A Redis Cluster reached through the given seed nodes (`redis://host:port` each).
     pub fn cluster<S: AsRef<str>>(nodes: &[S]) -> Self {
-        let urls: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+        RedisStoreConfig::of(nodes.iter().map(|n| n.as_ref().to_owned()).collect(), true)
+    }
+
+    /// The nodes [`parse_nodes`] read, of a cluster or (one) of a single Redis.
+    pub fn of(nodes: Vec<String>, cluster: bool) -> Self {
         RedisStoreConfig {
-            cluster: true,
-            ..RedisStoreConfig::new(urls.join(","))
+            nodes,
+            cluster,
+            ..RedisStoreConfig::new(String::new())
         }
     }
 }
+
+/// The nodes a list of Redis URLs names: separated by commas, blanks around them ignored;
+/// each must be `redis://` or `rediss://`. The one place such a list is read (the server's
+/// configuration parses `--redis` with it, once).
+pub fn parse_nodes(list: &str) -> Result<Vec<String>, &'static str> {
+    let nodes: Vec<String> = list.split(',').map(|u| u.trim().to_owned()).collect();
+    if nodes
+        .iter()
+        .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+    {
+        return Err("must be redis:// or rediss:// URLs");
+    }
+    Ok(nodes)
+}
+
+/// The longest a Redis call may take unless configured otherwise.
+pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long a retired drop's keys are kept unless configured otherwise: 90 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -188,7 +214,7 @@ struct RedisLink {
     /// Otherwise the same connection as `conn`.
     claim_conn: Conn,
     /// Where Redis is (the bus opens its own subscription connection there).
-    url: String,
+    nodes: Vec<String>,
     scripts: Scripts,
     wait_replicas: u32,
     op_timeout: Duration,
@@ -251,12 +277,12 @@ impl RedisStore {
         let shared = Arc::new(RedisLink {
             conn,
             claim_conn,
-            url: config.url.clone(),
+            nodes: config.nodes.clone(),
             scripts: Scripts {
                 create: Script::new(include_str!("create.lua")),
                 control: Script::new(include_str!("control.lua")),
-                claim: Script::new(include_str!("claim.lua")),
-                settle: Script::new(include_str!("settle.lua")),
+                claim: Script::new(&rules::render(include_str!("claim.lua"))),
+                settle: Script::new(&rules::render(include_str!("settle.lua"))),
                 coupon: Script::new(include_str!("coupon.lua")),
                 seq: Script::new(include_str!("seq.lua")),
                 admit: Script::new(include_str!("admit.lua")),
@@ -452,32 +478,19 @@ impl Store for RedisStore {
             return Err(StoreError::NoSuchDrop(id.clone()));
         };
         let record: DropRecord = parse(&rec)?;
-        let mut f = DropFigures {
-            stock: record
-                .spec
-                .inventory
-                .iter()
-                .map(|i| StockItem {
-                    sku: i.sku.clone(),
-                    left: u32::try_from(stock.get(&i.sku).copied().unwrap_or(0).max(0))
-                        .unwrap_or(u32::MAX),
-                })
-                .collect(),
-            ..DropFigures::default()
-        };
-        for raw in &claims {
-            let c: Claim = parse(raw)?;
-            match c.state {
-                ClaimState::Held => f.held += 1,
-                ClaimState::Redeemed => f.redeemed += 1,
-                ClaimState::Expired => f.expired += 1,
-            }
-        }
+        let stock = record
+            .spec
+            .inventory
+            .iter()
+            .map(|i| StockItem {
+                sku: i.sku.clone(),
+                left: u32::try_from(stock.get(&i.sku).copied().unwrap_or(0).max(0))
+                    .unwrap_or(u32::MAX),
+            })
+            .collect();
+        let claims: Vec<Claim> = claims.iter().map(|c| parse(c)).collect::<Result<_, _>>()?;
         let scores: Vec<Score> = scores.iter().map(|s| parse(s)).collect::<Result<_, _>>()?;
-        // Every viewer with a claim has a score, and only they do.
-        f.claimers = scores.len() as u64;
-        f.leaderboard = leaderboard(&scores, 10);
-        Ok(f)
+        Ok(DropFigures::tally(stock, &claims, scores.iter()))
     }
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {

@@ -15,7 +15,7 @@
 --     otherwise). Stock and leaderboard: no node can publish an older figure after a newer.
 -- Returns {'ok', seq}, {'dup'}, {'stale'} or {'gone'} (no such drop).
 local rec, seqk, bus, marks, log, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local KEPT = 4096
+local KEPT = ${BUS_KEPT}
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end

@@ -9,7 +9,7 @@
 --   that expires it, so two sweepers running at once never expire one claim twice.
 local claims, holds, stock, per, events, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local SEP = '\0'
-local EVENTS_KEPT = 10000
+local EVENTS_KEPT = ${EVENTS_KEPT}
 
 local function clock(arg)
   local now = tonumber(arg)

@@ -33,7 +33,7 @@ const TIDY: Duration = Duration::from_secs(2);
 
 /// The task that holds this node's subscription connection and routes pushes to drops.
 pub(super) struct Subscriber {
-    pub url: String,
+    pub nodes: Vec<String>,
     pub sharded: bool,
     pub op_timeout: Duration,
     pub routes: HashMap<String, mpsc::Sender<BusEvent>>,
@@ -106,7 +106,8 @@ impl Subscriber {
         &self,
         pushes: mpsc::Sender<PushInfo>,
     ) -> Result<MultiplexedConnection, redis::RedisError> {
-        let mut info = self.url.as_str().into_connection_info()?;
+        let first = self.nodes.first().map_or("", String::as_str);
+        let mut info = first.into_connection_info()?;
         info.redis.protocol = ProtocolVersion::RESP3;
         let client = redis::Client::open(info)?;
         let config = AsyncConnectionConfig::new()
@@ -246,13 +247,7 @@ impl Subscriber {
     /// each `ssubscribe` push is passed on as `Resubscribed` (the drop then reads anything
     /// it missed from its stream — a no-op after a first subscription).
     pub async fn run_cluster(mut self, mut commands: mpsc::Receiver<Command>) {
-        let nodes: Vec<String> = self
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let nodes = self.nodes.clone();
         let (push_tx, mut pushes) = mpsc::channel(PUSHES);
         let mut backoff = Duration::from_millis(50);
         let mut conn = loop {

@@ -1,0 +1,91 @@
+//! The suite's cases about the claim rules written once in [`dropwire_core::claim`]:
+//! points per rank, the leaderboard's size, the refused-rid cap. The Redis store's scripts
+//! get them rendered in; these cases catch a backend that applies other numbers.
+
+use std::sync::Arc;
+
+use dropwire_core::claim::{
+    FEWEST_CLAIM_POINTS, FIRST_CLAIM_POINTS, LEADERBOARD_SIZE, POINTS_PER_RANK, REFUSED_RIDS_KEPT,
+    Score, claim_points, leaderboard,
+};
+use dropwire_core::{ClaimOutcome, ClaimReason};
+
+use super::fixtures::{T0, new_drop, req};
+use crate::Store;
+
+pub async fn points_and_the_board_follow_the_core_rules<S: Store>(store: Arc<S>) {
+    // Past the rank where points stop falling, and past the board's size.
+    let floor_rank = ((FIRST_CLAIM_POINTS - FEWEST_CLAIM_POINTS) / POINTS_PER_RANK + 1) as usize;
+    let n = floor_rank.max(LEADERBOARD_SIZE) + 3;
+    let id = new_drop(&*store, "core-rules", n as u32, 1, 900).await;
+    let mut scores = Vec::new();
+    for i in 0..n {
+        let viewer = format!("v{i:03}");
+        let at = T0 + i as u64;
+        let outcome = store
+            .claim(req(&id, "mug", &viewer, "r", at))
+            .await
+            .expect("claim");
+        let ClaimOutcome::Granted(c) = outcome else {
+            panic!("claim {i}: {outcome:?}")
+        };
+        assert_eq!(
+            (c.rank, c.points),
+            (i as u32, claim_points(i as u32)),
+            "claim {i}"
+        );
+        scores.push(Score {
+            viewer_id: viewer.clone(),
+            handle: format!("@{viewer}"),
+            points: c.points,
+            first_ms: at,
+        });
+    }
+    assert_eq!(scores[0].points, FIRST_CLAIM_POINTS);
+    assert_eq!(scores[1].points, FIRST_CLAIM_POINTS - POINTS_PER_RANK);
+    assert!(
+        scores[floor_rank..]
+            .iter()
+            .all(|s| s.points == FEWEST_CLAIM_POINTS)
+    );
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.held, f.claimers), (n as u64, n as u64));
+    assert_eq!(f.leaderboard.len(), LEADERBOARD_SIZE);
+    assert_eq!(f.leaderboard, leaderboard(&scores, LEADERBOARD_SIZE));
+}
+
+pub async fn refused_rids_are_remembered_up_to_the_cap<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "refused-cap", 5, 1, 900).await;
+    let first = store
+        .claim(req(&id, "mug", "ana", "won", T0))
+        .await
+        .expect("claim");
+    assert!(matches!(first, ClaimOutcome::Granted(_)), "{first:?}");
+    // One refusal more than the store keeps: the oldest, `r0`, is forgotten.
+    for k in 0..=REFUSED_RIDS_KEPT {
+        let outcome = store
+            .claim(req(&id, "mug", "ana", &format!("r{k}"), T0 + 1))
+            .await
+            .expect("claim");
+        assert_eq!(outcome, ClaimOutcome::Refused(ClaimReason::LimitReached));
+    }
+    // Asked again with the hub's refusal: a remembered rid keeps its answer, a forgotten
+    // one gets the refusal (and nothing is recorded).
+    let again = |rid: String| {
+        let mut r = req(&id, "mug", "ana", &rid, T0 + 2);
+        r.refusal = Some(ClaimReason::Closed);
+        r
+    };
+    let forgotten = store.claim(again("r0".into())).await.expect("claim");
+    assert_eq!(forgotten, ClaimOutcome::Refused(ClaimReason::Closed));
+    for k in 1..=REFUSED_RIDS_KEPT {
+        let kept = store.claim(again(format!("r{k}"))).await.expect("claim");
+        assert_eq!(
+            kept,
+            ClaimOutcome::Refused(ClaimReason::LimitReached),
+            "r{k}"
+        );
+    }
+    let won = store.claim(again("won".into())).await.expect("claim");
+    assert_eq!(won, first, "a granted rid is kept with its claim");
+}
