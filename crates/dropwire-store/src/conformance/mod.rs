@@ -11,6 +11,7 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
+pub mod bus;
 mod fixtures;
 mod viewers;
 use self::fixtures::{EARLY, T0, new_drop, req};
