@@ -15,7 +15,7 @@ use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV, ServeArgs};
 use dropwire_server::healthcheck::{self, HealthcheckArgs};
 use dropwire_server::{AppState, Options};
 use dropwire_store::{
-    MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
+    Bus, MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
 };
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -80,7 +80,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => admin_token_from(&config.data_dir)?,
     };
-    let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
+    let (store, bus): (Arc<dyn Store>, Option<Arc<dyn Bus>>) = match &config.redis {
         Some(url) => {
             let mut redis = if config.redis_cluster {
                 let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
@@ -100,7 +100,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let bus = RedisBus::open(&store, node)
                 .await
                 .with_context(|| format!("cannot open the cross-node bus on --redis {url}"))?;
-            (Arc::new(store), Some(bus))
+            (Arc::new(store), Some(Arc::new(bus)))
         }
         None => (
             Arc::new(
