@@ -31,7 +31,6 @@ mod conformance {
 
 /// The bus contract on Redis: two nodes' ends (each its own subscription connection).
 mod bus_conformance {
-    use dropwire_store::RedisBus;
     use dropwire_store::conformance::bus::BusNet;
 
     use super::*;
@@ -40,13 +39,7 @@ mod bus_conformance {
         let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
             .await
             .expect("connect");
-        let a = RedisBus::open(&store, "a".into()).await.expect("bus");
-        let b = RedisBus::open(&store, "b".into()).await.expect("bus");
-        BusNet {
-            store: Arc::new(store),
-            a: Arc::new(a),
-            b: Arc::new(b),
-        }
+        BusNet::on_redis(store).await
     });
 }
 

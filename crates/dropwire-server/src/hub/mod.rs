@@ -15,7 +15,7 @@
 //! How a broadcast is numbered is the hub's mode (`sequencer`): alone, the hub numbers it
 //! from blocks reserved in the store and delivers it at once; with a bus (several nodes on
 //! Redis), it hands it to the bus (`relay`), which numbers it, and delivers what comes back
-//! ([`DropHub::ingest`]), so every node's viewers see one `seq` order.
+//! (`DropHub::ingest`), so every node's viewers see one `seq` order.
 //!
 //! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
 //!   figures; `control`: the control log; `task`: the hub's task.

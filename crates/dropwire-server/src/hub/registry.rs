@@ -4,8 +4,9 @@
 //!
 //! A hub is *idle* when its drop is closed, no viewer of it is connected here, and nothing
 //! has used it for the grace (`--hub-idle-grace-s`). [`Hubs::evict_idle`] (run by the
-//! sweeper, [`Hubs::sweep_holds`], every few seconds) then takes it out of the map and retires it: its task ends
-//! (with a bus: the leaving viewer report, the relay's tasks, the drop's bus subscription).
+//! sweeper, [`Hubs::sweep_holds`], every few seconds) then takes it out of the map and
+//! retires it: its task ends (with a bus: the leaving viewer report, the relay's tasks, the
+//! drop's bus subscription).
 //! The next request or viewer for the drop loads a new hub from the store, as on first use:
 //! a closed drop still serves its snapshot and stats.
 //!

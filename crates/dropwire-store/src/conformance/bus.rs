@@ -25,6 +25,23 @@ pub struct BusNet {
     pub b: Arc<dyn Bus>,
 }
 
+impl BusNet {
+    /// Two nodes' ends of the Redis bus beside `store` (each its own subscription).
+    pub async fn on_redis(store: crate::RedisStore) -> BusNet {
+        let a = crate::RedisBus::open(&store, "a".into())
+            .await
+            .expect("bus");
+        let b = crate::RedisBus::open(&store, "b".into())
+            .await
+            .expect("bus");
+        BusNet {
+            store: Arc::new(store),
+            a: Arc::new(a),
+            b: Arc::new(b),
+        }
+    }
+}
+
 /// Expands to one `#[tokio::test]` per promise, each getting a [`BusNet`] from `$make` (an
 /// async expression evaluated once per test).
 #[macro_export]
