@@ -15,7 +15,7 @@ use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
 use dropwire_core::{DropId, DropState, Fact, TimelineView};
 use dropwire_funnel::Ledger;
-use dropwire_store::{RedisBus, Store, StoreError};
+use dropwire_store::{Bus, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -80,8 +80,10 @@ pub struct Options {
     pub header_read_timeout: Duration,
     /// A write to a viewer that takes longer than this marks it slow.
     pub send_timeout: Duration,
-    /// The cross-node bus (with a Redis store): set it when several nodes serve one drop.
-    pub bus: Option<RedisBus>,
+    /// The cross-node bus: set it when several nodes serve one drop (with a Redis store,
+    /// its [`RedisBus`](dropwire_store::RedisBus); in tests, a
+    /// [`MemoryBus`](dropwire_store::MemoryBus) over a shared store).
+    pub bus: Option<Arc<dyn Bus>>,
     /// The funnel ledger (`None`: `--ledger off`, the live hub alone).
     pub ledger: Option<Ledger>,
     /// How webhooks are delivered.
@@ -131,7 +133,7 @@ impl Options {
             ledger: None,
             webhooks: config.webhooks.clone(),
             hub_idle_grace: Duration::from_secs(config.hub_idle_grace_s),
-            publish_patience: crate::relay::PUBLISH_PATIENCE,
+            publish_patience: crate::hub::PUBLISH_PATIENCE,
             sweep_every: Duration::from_secs(1),
         }
     }
@@ -191,7 +193,15 @@ impl AppState {
             feed: Feed::start(ledger.clone(), metrics.clone()),
             ledger,
         });
+        let keys = Arc::new(Keys::with(
+            std::iter::once(opts.admin_token)
+                .chain(opts.extra_admin_tokens)
+                .collect(),
+            opts.signing_secret.as_deref(),
+            opts.jwt_secret.as_deref(),
+        ));
         let ctx = HubCtx {
+            keys: Arc::clone(&keys),
             feed: funnel.as_ref().map(|f| f.feed.clone()),
             store: Arc::clone(&store),
             clock: opts.clock,
@@ -207,13 +217,7 @@ impl AppState {
             store,
             funnel,
             hubs: Arc::new(Hubs::new(ctx, opts.hub_idle_grace)),
-            keys: Arc::new(Keys::with(
-                std::iter::once(opts.admin_token)
-                    .chain(opts.extra_admin_tokens)
-                    .collect(),
-                opts.signing_secret.as_deref(),
-                opts.jwt_secret.as_deref(),
-            )),
+            keys,
             metrics,
             clock: opts.clock,
             shutdown,
@@ -248,7 +252,8 @@ impl AppState {
                 state.hubs.get(&record.id).await?;
             }
         }
-        tokio::spawn(sweep_holds(state.clone()));
+        tokio::spawn(Arc::clone(&state.hubs).sweep_holds(state.sweep_every));
+        tokio::spawn(retain_limiters(state.clone()));
         tokio::spawn(funnel::reconcile_forever(state.clone()));
         tokio::spawn(webhooks::deliver_forever(
             state.clone(),
@@ -294,53 +299,19 @@ impl AppState {
     }
 }
 
-/// Sweeps this often evict idle hubs.
-const EVICT_EVERY_TICKS: u64 = 5;
-
-/// Returns expired holds to stock, every second, and tells the hubs; evicts idle hubs.
-async fn sweep_holds(state: AppState) {
+/// Forgets the clients the rate limiters have not seen for a while, every 60 sweeps.
+async fn retain_limiters(state: AppState) {
     let mut shutdown = state.shutdown.clone();
-    let mut tick = tokio::time::interval(state.sweep_every);
+    let every = state.sweep_every * 60;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        ticks += 1;
-        match state.store.expire_due(state.clock.now_ms()).await {
-            Ok(expired) => {
-                let mut drops: Vec<&DropId> = Vec::new();
-                for claim in &expired {
-                    tracing::info!(drop = %claim.drop_id, code = %claim.code, "hold expired");
-                    if !drops.contains(&&claim.drop_id) {
-                        drops.push(&claim.drop_id);
-                    }
-                }
-                // The sweep that expired a hold may run on a node with no viewers of its
-                // drop: that node still publishes the stock (no other node will).
-                for drop in drops {
-                    if let Some(hub) = state.hubs.stock_changed(drop).await {
-                        let record = hub.record();
-                        let facts = expired
-                            .iter()
-                            .filter(|c| &c.drop_id == drop)
-                            .flat_map(|c| funnel::claim_facts(&state.keys, c, &record))
-                            .collect();
-                        state.record(facts);
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),
-        }
-        if ticks % EVICT_EVERY_TICKS == 0 {
-            state.hubs.evict_idle();
-        }
-        if ticks % 60 == 0 {
-            state.mint_limiter.retain_recent();
-            state.admission.retain_recent();
-        }
+        state.mint_limiter.retain_recent();
+        state.admission.retain_recent();
     }
 }
 

@@ -5,12 +5,11 @@
 //!
 //! - [`app`]: shared state ([`app::AppState`]), the router ([`app::app`]), background
 //!   tasks, and [`app::serve`] (which tests call on an ephemeral port).
-//! - [`hub`]: one fan-out hub per drop: sequencing, serialize-once broadcast, history for
-//!   resume, the timeline task that fires cues, coalesced figures.
-//! - [`relay`]: with Redis, a hub's link to the other hub nodes (one `seq` order across
-//!   nodes, gaps filled from the drop's stream, one copy of each cue).
+//! - [`hub`]: one fan-out hub per drop: sequencing (alone, or with Redis through the bus to
+//!   the other hub nodes: one `seq` order across nodes, gaps filled from the drop's stream,
+//!   one copy of each cue), serialize-once broadcast, history for resume, the timeline task
+//!   that fires cues, coalesced figures, claims and coupons, the hold sweeper.
 //! - [`ws`]: the viewer WebSocket, one task per connection.
-//! - [`requests`]: claims and coupons asked over the socket.
 //! - [`webhooks`]: delivering the ledger's outbox to the makers' endpoints (Standard
 //!   Webhooks), and firing nurture timers.
 //! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
@@ -41,8 +40,6 @@ pub mod metered;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
-pub mod relay;
-pub mod requests;
 pub mod sync;
 pub mod webhooks;
 pub mod ws;

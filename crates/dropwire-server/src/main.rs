@@ -14,7 +14,7 @@ use dropwire_server::config::{self, Cli, Command, Config, LOG_ENV, ServeArgs};
 use dropwire_server::healthcheck::{self, HealthcheckArgs};
 use dropwire_server::{AppState, Options};
 use dropwire_store::{
-    MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
+    Bus, MemoryStore, MemoryStoreConfig, RedisBus, RedisStore, RedisStoreConfig, Store,
 };
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -79,7 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => admin_token_from(&config.data_dir)?,
     };
-    let (store, bus): (Arc<dyn Store>, Option<RedisBus>) = match &config.redis {
+    let (store, bus): (Arc<dyn Store>, Option<Arc<dyn Bus>>) = match &config.redis {
         Some(url) => {
             let mut redis = RedisStoreConfig::of(config.redis_nodes.clone(), config.redis_cluster);
             redis.wait_replicas = config.redis_wait_replicas;
@@ -94,7 +94,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let bus = RedisBus::open(&store, node)
                 .await
                 .with_context(|| format!("cannot open the cross-node bus on --redis {url}"))?;
-            (Arc::new(store), Some(bus))
+            (Arc::new(store), Some(Arc::new(bus)))
         }
         None => (
             Arc::new(

@@ -32,7 +32,6 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::hub::{CatchUp, DropHub, Frame};
-use crate::requests;
 
 /// Refused frames after which a flooding client is disconnected.
 const FLOOD_STRIKES: u32 = 20;
@@ -485,12 +484,8 @@ impl Connection {
                 ts,
                 server_ms: self.hub.now_ms(),
             },
-            ClientMsg::Claim { sku, rid } => {
-                requests::claim(&self.state, &self.hub, self.viewer.as_ref(), sku, rid).await
-            }
-            ClientMsg::Coupon { rid } => {
-                requests::coupon(&self.state, &self.hub, self.viewer.as_ref(), rid).await
-            }
+            ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
+            ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
         };
         self.send(socket, &reply).await
     }

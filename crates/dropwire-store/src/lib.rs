@@ -14,16 +14,19 @@
 //!   journal, snapshots and the archive share.
 //! - `sync` (private): std locks taken without poisoning, the one way this crate locks.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
-//!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
-//!   orders one drop's broadcasts across hub nodes.
-//! - [`conformance`]: one function per guarantee, generic over any `Store`; each
-//!   backend's tests call them all.
+//!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], its [`Bus`].
+//! - [`bus`]: the cross-node [`Bus`] that orders one drop's broadcasts across hub nodes,
+//!   and [`MemoryBus`], the same contract in one process (for multi-node tests without
+//!   Redis).
+//! - [`conformance`]: one function per guarantee, generic over any `Store` (and, in
+//!   [`conformance::bus`], over any `Bus`); each backend's tests call them all.
 //!
 //! The store allocates stock; it does not decide *whether* a claim window is open. The hub
 //! computes that from the timeline (a pure function of the control log and the time, the
 //! same on every node); when the window is shut it still asks the store, with the refusal
 //! ([`ClaimRequest::refusal`]), so that a rid decided earlier keeps its answer.
 
+pub mod bus;
 pub mod conformance;
 pub mod error;
 mod files;
@@ -41,9 +44,10 @@ use dropwire_core::protocol::StockItem;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ClaimState, ControlEntry, DropId, DropRecord};
 use serde::{Deserialize, Serialize};
 
+pub use bus::{AudienceReport, AudienceTotals, Bus, BusEvent, Mark, MemoryBus, Published};
 pub use error::StoreError;
 pub use memory::{MemoryStore, MemoryStoreConfig, Residency, SnapshotPolicy, SnapshotReport};
-pub use redis::bus::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
+pub use redis::bus::RedisBus;
 pub use redis::{DEFAULT_RETENTION, HoldClock, RedisStore, RedisStoreConfig};
 
 /// A viewer asks for one unit of `sku` (the hub has checked that its window is open).

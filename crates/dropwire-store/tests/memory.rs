@@ -47,3 +47,31 @@ mod snapshotting {
         .expect("open")
     });
 }
+
+/// The bus contract on the in-memory bus: two nodes' ends over one memory store.
+mod bus_conformance {
+    use std::sync::Arc;
+
+    use dropwire_store::MemoryBus;
+    use dropwire_store::conformance::bus::BusNet;
+
+    use super::*;
+
+    dropwire_store::bus_conformance_tests!(async {
+        let store: Arc<dyn dropwire_store::Store> = Arc::new(
+            MemoryStore::open(MemoryStoreConfig {
+                data_dir: None,
+                fsync: false,
+                ..MemoryStoreConfig::default()
+            })
+            .expect("open"),
+        );
+        let a = MemoryBus::new(Arc::clone(&store), "a");
+        let b = a.join("b");
+        BusNet {
+            store,
+            a: Arc::new(a),
+            b: Arc::new(b),
+        }
+    });
+}

@@ -29,6 +29,20 @@ mod conformance {
     });
 }
 
+/// The bus contract on Redis: two nodes' ends (each its own subscription connection).
+mod bus_conformance {
+    use dropwire_store::conformance::bus::BusNet;
+
+    use super::*;
+
+    dropwire_store::bus_conformance_tests!(async {
+        let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
+            .await
+            .expect("connect");
+        BusNet::on_redis(store).await
+    });
+}
+
 fn req(drop: &dropwire_core::DropId, viewer: &str) -> ClaimRequest {
     ClaimRequest {
         drop_id: drop.clone(),
@@ -321,7 +335,7 @@ async fn more_claims_at_once_than_the_batch_queue_holds_all_get_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
     use dropwire_core::timeline::{ControlAction, ControlEntry};
-    use dropwire_store::{Mark, Published, RedisBus};
+    use dropwire_store::{Bus, Mark, Published, RedisBus};
     let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
         .await
         .expect("connect");
@@ -382,7 +396,7 @@ async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewers_frame_redis_publishes_is_the_one_viewers_get() {
     use dropwire_core::protocol::ServerMsg;
-    use dropwire_store::{AudienceReport, RedisBus};
+    use dropwire_store::{AudienceReport, Bus, RedisBus};
     let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
         .await
         .expect("connect");

@@ -1,6 +1,6 @@
 //! RedisStore against a real 3-master Redis Cluster the test harness starts on free ports:
-//! the shared conformance suite, unchanged, and proof that drops really spread over the
-//! masters (every key of a drop in its one slot).
+//! the shared conformance suite and the bus contract, unchanged, and proof that drops
+//! really spread over the masters (every key of a drop in its one slot).
 
 use std::sync::OnceLock;
 
@@ -27,6 +27,18 @@ async fn store() -> RedisStore {
 mod conformance {
     use super::*;
     dropwire_store::conformance_tests!(store());
+}
+
+/// The bus contract on the cluster: each drop's channel on its shard.
+mod bus_conformance {
+    use dropwire_store::conformance::bus::BusNet;
+
+    use super::*;
+
+    dropwire_store::bus_conformance_tests!(async {
+        let store = store().await;
+        BusNet::on_redis(store).await
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -294,6 +294,7 @@ async fn once_its_keys_expire_a_drop_is_forgotten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bus_unsubscribes_the_drops_whose_queue_is_gone() {
+    use dropwire_store::Bus;
     let server = RedisServer::start();
     let store = RedisStore::connect(RedisStoreConfig::new(server.url()))
         .await

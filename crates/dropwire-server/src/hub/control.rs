@@ -7,14 +7,14 @@ use dropwire_core::{ControlAction, ControlEntry, DropRecord, TimelineView};
 use dropwire_store::StoreError;
 
 use super::DropHub;
+use super::relay::Resend;
 use crate::error::AppError;
-use crate::relay::Resend;
 
 impl DropHub {
     /// After the bus said this node's control log is behind: re-reads it, publishes what
     /// changed, and publishes again what was refused (marks keep out what another node
     /// published already).
-    pub async fn resync(&self, resend: Resend) {
+    pub(super) async fn resync(&self, resend: Resend) {
         let fresh = match self.ctx.store.drop_record(&self.id).await {
             Ok(Some(r)) => Arc::new(r),
             Ok(None) => return,
@@ -44,7 +44,7 @@ impl DropHub {
     }
 
     /// Another node changed the control log (now `len` entries): re-read it.
-    pub async fn log_changed(&self, len: u64) {
+    pub(super) async fn log_changed(&self, len: u64) {
         if (self.record().log.len() as u64) < len {
             self.resync(Resend::Nothing).await;
         }
@@ -76,7 +76,7 @@ impl DropHub {
             let now = self.ctx.clock.now_ms();
             let view = TimelineView::compute(&record.spec.script, &record.log, now);
             if let Err(refused) = view.check(&action, &record.spec) {
-                if confirmed || self.relay.is_none() {
+                if confirmed || !self.sequencer.other_nodes() {
                     return Err(refused.into());
                 }
                 // Re-read the log once: refuse only what the store's log refuses.
@@ -102,13 +102,7 @@ impl DropHub {
                         ..(*record).clone()
                     });
                     self.apply_record(Arc::clone(&updated));
-                    if let Some(relay) = &self.relay {
-                        // The other nodes would find out at their next cue (`stale`); tell
-                        // them now, so a pause or a fire-now takes effect everywhere at once.
-                        if let Err(e) = relay.bus.announce_log(&self.id, len).await {
-                            tracing::warn!(drop = %self.id, error = %e, "cannot announce a control action");
-                        }
-                    }
+                    self.sequencer.announce_log(self, len).await;
                     return Ok(updated);
                 }
                 Err(StoreError::Conflict) => {

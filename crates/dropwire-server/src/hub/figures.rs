@@ -1,12 +1,11 @@
 //! The coalesced figures of a drop: stock, leaderboard and viewer count.
 //!
-//! On one node they are published when they differ from what was published last. With
-//! Redis, every node reads the same figures; each publication carries a version (the claims
-//! and their changes so far), so the bus never lets an older figure follow a newer one,
-//! and the viewer count is the sum of every node's report.
+//! Every figure goes out under a [`Mark::Newer`] carrying a version (the claims and their
+//! changes so far): on one node it is published when it differs from what was delivered
+//! last; with a bus, every node reads the same figures and the bus never lets an older
+//! figure follow a newer one. The viewer count is this node's alone, or with a bus the sum
+//! of every node's report (`sequencer`).
 
-use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -14,16 +13,14 @@ use dropwire_core::protocol::{ServerMsg, StockItem};
 use dropwire_store::{DropFigures, Mark};
 
 use super::DropHub;
+use super::relay::Resend;
 use crate::encode::to_json;
-use crate::relay::Resend;
 
-/// Viewer figures of one drop on this node.
+/// The viewers of one drop on this node: now, and at most.
 #[derive(Debug, Default)]
-pub(super) struct Audiences {
-    pub(super) now: AtomicU64,
+pub(super) struct NodeViewers {
+    now: AtomicU64,
     peak: AtomicU64,
-    anonymous_total: AtomicU64,
-    known: Mutex<HashSet<String>>,
 }
 
 /// Viewer counts for `GET …/stats`.
@@ -42,49 +39,27 @@ impl DropHub {
     }
 
     pub fn viewer_joined(&self, viewer_id: Option<&str>) {
-        let now = self.audiences.now.fetch_add(1, Ordering::Relaxed) + 1;
-        self.audiences.peak.fetch_max(now, Ordering::Relaxed);
-        if let Some(relay) = &self.relay {
-            // Unique viewers are counted in Redis over every node (a HyperLogLog); this
-            // node keeps no set of its own.
-            relay.viewer_joined(viewer_id);
-        } else if let Some(id) = viewer_id {
-            let mut known = crate::sync::lock(&self.audiences.known);
-            known.insert(id.to_owned());
-        } else {
-            self.audiences
-                .anonymous_total
-                .fetch_add(1, Ordering::Relaxed);
-        }
+        let now = self.viewers.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.viewers.peak.fetch_max(now, Ordering::Relaxed);
+        self.sequencer.viewer_joined(viewer_id);
         self.figures_changed.notify_one();
     }
 
     pub fn viewer_left(&self) {
         self.touch();
-        self.audiences.now.fetch_sub(1, Ordering::Relaxed);
+        self.viewers.now.fetch_sub(1, Ordering::Relaxed);
         self.figures_changed.notify_one();
     }
 
     /// This node's viewers of the drop now.
     pub fn local_viewers(&self) -> u64 {
-        self.audiences.now.load(Ordering::Relaxed)
+        self.viewers.now.load(Ordering::Relaxed)
     }
 
-    /// This node's viewers, or with Redis every node's (as of this node's last report).
+    /// This node's viewers, or with a bus every node's (as of this node's last report).
     pub fn viewer_counts(&self) -> ViewerCounts {
-        if let Some(totals) = self.relay.as_ref().and_then(|r| r.totals()) {
-            return ViewerCounts {
-                now: totals.now,
-                peak: totals.peak,
-                unique: totals.unique,
-            };
-        }
-        let known = crate::sync::lock(&self.audiences.known).len() as u64;
-        ViewerCounts {
-            now: self.audiences.now.load(Ordering::Relaxed),
-            peak: self.audiences.peak.load(Ordering::Relaxed),
-            unique: known + self.audiences.anonymous_total.load(Ordering::Relaxed),
-        }
+        let peak = self.viewers.peak.load(Ordering::Relaxed);
+        self.sequencer.viewer_counts(self.local_viewers(), peak)
     }
 
     pub(super) async fn publish_figures(&self) {
@@ -99,38 +74,27 @@ impl DropHub {
                         .filter(|s| sh.view.is_revealed(&s.sku))
                         .collect();
                     let revealed = stock.len() as u64;
-                    // With a bus, what this node last delivered is no guide (a hub loaded
-                    // just now already reads the new figures): Redis compares with what was
-                    // last published, by version and content.
-                    let bus = self.relay.is_some();
-                    if bus || stock != sh.stock {
-                        if !bus {
-                            sh.stock = stock.clone(); // with a bus, `ingest` keeps it
-                        }
-                        // Never an empty `content`: figures that cannot be written (a bug,
-                        // logged) are not sent.
-                        if let Ok(content) = to_json("the stock figures", &stock) {
-                            let mark = || newer("stock", version, revealed, content);
-                            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
-                                seq,
-                                ts,
-                                items: stock.clone(),
-                            });
-                        }
+                    // Alone, the hub compares with what it delivered last. With a bus, that
+                    // is no guide (a hub loaded just now already reads the new figures): the
+                    // bus compares with what was last published, by version and content.
+                    // Never an empty `content`: figures that cannot be written (a bug,
+                    // logged) are not sent.
+                    if let Ok(content) = to_json("the stock figures", &stock) {
+                        let mark = || newer("stock", version, revealed, content.clone());
+                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Stock {
+                            seq,
+                            ts,
+                            items: stock.clone(),
+                        });
                     }
-                    if bus || figures.leaderboard != sh.leaderboard {
-                        if !bus {
-                            sh.leaderboard = figures.leaderboard.clone();
-                        }
-                        let top = &figures.leaderboard;
-                        if let Ok(content) = to_json("the leaderboard", top) {
-                            let mark = || newer("leaderboard", version, 0, content);
-                            self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
-                                seq,
-                                ts,
-                                top: figures.leaderboard.clone(),
-                            });
-                        }
+                    let top = &figures.leaderboard;
+                    if let Ok(content) = to_json("the leaderboard", top) {
+                        let mark = || newer("leaderboard", version, 0, content.clone());
+                        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Leaderboard {
+                            seq,
+                            ts,
+                            top: top.clone(),
+                        });
                     }
                 }
                 Err(e) => {
@@ -139,12 +103,8 @@ impl DropHub {
                 }
             }
         }
-        let count = self.audiences.now.load(Ordering::Relaxed);
-        let changed = match &self.relay {
-            Some(relay) => relay.needs_report(count),
-            None => count != self.lock().viewers_published,
-        };
-        if !changed {
+        let count = self.local_viewers();
+        if !self.sequencer.viewers_changed(count) {
             return;
         }
         // Each count is a frame to every viewer: a large audience hears it less often.
@@ -163,19 +123,7 @@ impl DropHub {
             self.figures_changed.notify_one(); // come back at the next coalescing turn
             return;
         }
-        if let Some(relay) = &self.relay {
-            // Redis sums every node's viewers and publishes the total when it changed.
-            relay.report(self, count, false, false).await;
-            return;
-        }
-        let mut sh = self.lock();
-        sh.viewers_published = count;
-        let mark = || (Mark::Always, Resend::Nothing);
-        self.publish(&mut sh, mark, |seq, ts| ServerMsg::Viewers {
-            seq,
-            ts,
-            count,
-        });
+        self.sequencer.send_viewers(self, count).await;
     }
 }
 

@@ -12,44 +12,53 @@
 //! the coalesced figures (`figures`) — stock, leaderboard, viewer count — at most four
 //! times a second.
 //!
-//! With Redis, several nodes serve one drop: `publish` then hands the broadcast to the
-//! hub's [`Relay`], Redis sequences it, and the hub delivers what comes back from the bus
-//! ([`DropHub::ingest`]), so every node's viewers see one `seq` order.
+//! How a broadcast is numbered is the hub's mode (`sequencer`): alone, the hub numbers it
+//! from blocks reserved in the store and delivers it at once; with a bus (several nodes on
+//! Redis), it hands it to the bus (`relay`), which numbers it, and delivers what comes back
+//! (`DropHub::ingest`), so every node's viewers see one `seq` order.
 //!
-//! [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`).
+//! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
+//!   figures; `control`: the control log; `task`: the hub's task.
+//! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.
+//! - [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`);
+//!   `sweeper` returns expired holds to stock and evicts idle hubs.
 
+mod claims;
 mod control;
+mod cues;
 mod figures;
 mod registry;
+mod relay;
+mod sequencer;
+mod sweeper;
 mod task;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use dropwire_core::claim::LeaderEntry;
-use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, NextCue, ServerMsg, StockItem};
-use dropwire_core::script::CueType;
-use dropwire_core::timeline::{ClaimWindow, CueKey};
-use dropwire_core::{ControlAction, DropId, DropRecord, DropState, Fact, TimelineView};
-use dropwire_store::{Mark, RedisBus, Store, StoreError};
+use dropwire_core::protocol::{Audience, DropSnapshot, LiveFigures, ServerMsg, StockItem};
+use dropwire_core::timeline::ClaimWindow;
+use dropwire_core::{DropId, DropRecord, Fact, TimelineView};
+use dropwire_store::{Bus, Mark, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
-use self::figures::Audiences;
+use self::figures::NodeViewers;
 pub use self::figures::ViewerCounts;
 pub use self::registry::Hubs;
+pub use self::relay::PUBLISH_PATIENCE;
+use self::relay::Resend;
+use self::sequencer::Sequencer;
 pub(crate) use self::task::raised;
 
+use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::funnel::Feed;
 use crate::metrics::Metrics;
-use crate::relay::{self, Relay, Resend};
 
-/// Broadcasts kept for viewers that resume with `since`.
-/// Sequence numbers reserved from the store at a time.
-const SEQ_BLOCK: u64 = 1 << 20;
 /// The shortest gap between two coalesced publications of the figures.
 const COALESCE: Duration = Duration::from_millis(250);
 
@@ -65,37 +74,60 @@ pub struct Frame {
 #[derive(Debug, Clone)]
 pub struct HubCtx {
     pub store: Arc<dyn Store>,
+    /// Viewer-token and coupon-code keys (for the follow-up a claim answer carries).
+    pub keys: Arc<Keys>,
     pub clock: Clock,
     pub metrics: Metrics,
     pub viewer_queue: usize,
     /// Broadcasts kept per drop for viewers resuming with `since`.
     pub history: usize,
     pub shutdown: watch::Receiver<bool>,
-    /// The cross-node bus, when the store is Redis (every node then sees every broadcast).
-    pub bus: Option<RedisBus>,
+    /// The cross-node bus, when several nodes serve the drops (every node then sees every
+    /// broadcast): Redis's, or in tests the in-memory one.
+    pub bus: Option<Arc<dyn Bus>>,
     /// The funnel ledger's feed (drop states go there), unless the ledger is off.
     pub feed: Option<Feed>,
     /// How long a cue or state change is retried on the bus before it is given up.
     pub publish_patience: Duration,
 }
 
-struct Shared {
+/// What the hub's lock guards: the drop as this node last saw it, and what it delivered.
+struct HubState {
     record: Arc<DropRecord>,
     view: TimelineView,
     /// The time `view` was computed for.
     viewed_at_ms: u64,
-    /// The last seq published; `seq_end` is the first one not reserved.
+    /// The last seq delivered to this node's viewers.
     seq: u64,
-    seq_end: u64,
-    spare_block: Option<u64>,
     history: VecDeque<Frame>,
+    /// The figures as last delivered (what snapshots show).
     stock: Vec<StockItem>,
     leaderboard: Vec<LeaderEntry>,
-    viewers_published: u64,
     /// When the viewer count last went out (or was reported to the bus).
     viewers_at: Option<tokio::time::Instant>,
     /// The viewer count over every node, as last heard on the bus.
     viewers_everywhere: Option<u64>,
+}
+
+impl HubState {
+    /// Whether `msg` is a figure equal to the one delivered last (on one node, a figure
+    /// goes out only when it changed).
+    fn delivered_already(&self, msg: &ServerMsg) -> bool {
+        match msg {
+            ServerMsg::Stock { items, .. } => *items == self.stock,
+            ServerMsg::Leaderboard { top, .. } => *top == self.leaderboard,
+            _ => false,
+        }
+    }
+
+    /// Keeps what snapshots show up to date with a broadcast being delivered.
+    fn note(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Stock { items, .. } => self.stock = items,
+            ServerMsg::Leaderboard { top, .. } => self.leaderboard = top,
+            _ => {}
+        }
+    }
 }
 
 /// How a joining viewer catches up.
@@ -119,13 +151,14 @@ pub struct Join {
 pub struct DropHub {
     pub id: DropId,
     ctx: HubCtx,
-    shared: Mutex<Shared>,
+    state: Mutex<HubState>,
     tx: broadcast::Sender<Frame>,
     timeline_changed: Notify,
     figures_changed: Notify,
     stock_dirty: AtomicBool,
-    audiences: Audiences,
-    relay: Option<Relay>,
+    viewers: NodeViewers,
+    /// The hub's mode: local, or relayed through the bus.
+    sequencer: Box<dyn Sequencer>,
     /// Set when the hub is retired (evicted) or the server shuts down: its tasks end.
     stop: watch::Sender<bool>,
     /// When the hub was last asked for, joined or left, or its state changed.
@@ -145,19 +178,7 @@ impl std::fmt::Debug for DropHub {
 impl DropHub {
     /// Builds the hub of a stored drop and starts its task.
     pub async fn start(ctx: HubCtx, record: DropRecord) -> Result<Arc<DropHub>, StoreError> {
-        // With a bus, Redis sequences broadcasts; subscribe before reading where it stands,
-        // so nothing published in between is missed.
-        let (first, recent, events) = match &ctx.bus {
-            Some(bus) => {
-                let events = bus.subscribe(&record.id).await?;
-                let (last, recent) = bus.recent(&record.id, ctx.history).await?;
-                (last + 1, recent, Some(events))
-            }
-            None => {
-                let first = ctx.store.reserve_seq(&record.id, SEQ_BLOCK).await?;
-                (first, Vec::new(), None)
-            }
-        };
+        let opened = sequencer::open(&ctx, &record.id).await?;
         let figures = ctx.store.figures(&record.id).await?;
         let now = ctx.clock.now_ms();
         let view = TimelineView::compute(&record.spec.script, &record.log, now);
@@ -171,7 +192,8 @@ impl DropHub {
         }
         let (tx, _) = broadcast::channel(ctx.viewer_queue);
         let now_instant = Instant::now();
-        let history = recent
+        let history = opened
+            .recent
             .into_iter()
             .map(|(seq, text)| Frame {
                 seq,
@@ -179,30 +201,17 @@ impl DropHub {
                 text: Utf8Bytes::from(text),
             })
             .collect();
-        let (relay, outgoing) = match &ctx.bus {
-            Some(bus) => {
-                let (relay, outgoing) = Relay::new(bus.clone());
-                (Some(relay), Some(outgoing))
-            }
-            None => (None, None),
-        };
+        let sequencer = opened.sequencer;
         let hub = Arc::new(DropHub {
             id: record.id.clone(),
-            shared: Mutex::new(Shared {
+            state: Mutex::new(HubState {
                 record: Arc::new(record),
                 view,
                 viewed_at_ms: now,
-                seq: first.saturating_sub(1),
-                seq_end: if relay.is_some() {
-                    u64::MAX
-                } else {
-                    first + SEQ_BLOCK
-                },
-                spare_block: None,
+                seq: opened.last,
                 history,
                 stock,
                 leaderboard: figures.leaderboard,
-                viewers_published: 0,
                 viewers_at: None,
                 viewers_everywhere: None,
             }),
@@ -211,27 +220,19 @@ impl DropHub {
             timeline_changed: Notify::new(),
             figures_changed: Notify::new(),
             stock_dirty: AtomicBool::new(false),
-            audiences: Audiences::default(),
-            own_refs: if relay.is_some() { 4 } else { 2 },
-            relay,
+            viewers: NodeViewers::default(),
+            own_refs: 2 + sequencer.own_tasks(),
+            sequencer,
             stop: watch::channel(false).0,
             last_used: Mutex::new(tokio::time::Instant::now()),
         });
-        if let (Some(events), Some(outgoing)) = (events, outgoing) {
-            // The relay's tasks end with the hub's (its `stop`).
-            tokio::spawn(relay::read(Arc::clone(&hub), events, hub.stop.subscribe()));
-            tokio::spawn(relay::write(
-                Arc::clone(&hub),
-                outgoing,
-                hub.stop.subscribe(),
-            ));
-        }
+        hub.sequencer.start(&hub);
         tokio::spawn(Arc::clone(&hub).run());
         Ok(hub)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        crate::sync::lock(&self.shared)
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        crate::sync::lock(&self.state)
     }
 
     pub fn record(&self) -> Arc<DropRecord> {
@@ -244,10 +245,6 @@ impl DropHub {
 
     pub fn now_ms(&self) -> u64 {
         self.ctx.clock.now_ms()
-    }
-
-    pub fn relay(&self) -> Option<&Relay> {
-        self.relay.as_ref()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -282,48 +279,20 @@ impl DropHub {
         view.window(sku, now_ms, record.spec.early_access_ms())
     }
 
-    /// Sequences, serializes once, remembers and fans out one broadcast. With a relay the
-    /// broadcast goes to Redis instead (under `mark`), and comes back through [`Self::ingest`].
+    /// Sequences, serializes once, remembers and fans out one broadcast, as the hub's mode
+    /// does it (`sequencer`): at once on this node, or through the bus (under `mark`),
+    /// coming back through [`Self::ingest`].
     fn publish(
         &self,
-        sh: &mut Shared,
-        mark: impl FnOnce() -> (Mark, Resend),
-        build: impl FnOnce(u64, u64) -> ServerMsg,
+        sh: &mut HubState,
+        mark: impl Fn() -> (Mark, Resend),
+        build: impl Fn(u64, u64) -> ServerMsg,
     ) {
-        if let Some(relay) = &self.relay {
-            let (mark, resend) = mark();
-            let msg = build(0, self.ctx.clock.now_ms());
-            if let Err(e) = relay.send(&msg, mark, resend) {
-                tracing::error!(drop = %self.id, error = %e, "cannot hand a broadcast to the bus");
-            }
-            return;
-        }
-        let started = Instant::now();
-        if sh.seq + 1 >= sh.seq_end {
-            if let Some(next) = sh.spare_block.take() {
-                sh.seq = next - 1;
-                sh.seq_end = next + SEQ_BLOCK;
-            }
-        }
-        sh.seq += 1;
-        let msg = build(sh.seq, self.ctx.clock.now_ms());
-        let text = match serde_json::to_string(&msg) {
-            Ok(s) => Utf8Bytes::from(s),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize a broadcast");
-                return;
-            }
-        };
-        let frame = Frame {
-            seq: sh.seq,
-            published: started,
-            text,
-        };
-        self.deliver(sh, frame);
+        self.sequencer.publish(self, sh, &mark, &build);
     }
 
     /// Remembers a sequenced broadcast and hands it to every connection on this node.
-    fn deliver(&self, sh: &mut Shared, frame: Frame) {
+    fn deliver(&self, sh: &mut HubState, frame: Frame) {
         let started = frame.published;
         if sh.history.len() >= self.ctx.history.max(1) {
             sh.history.pop_front();
@@ -341,17 +310,15 @@ impl DropHub {
     /// Delivers a broadcast that came over the bus (from this node or another) as `seq`,
     /// keeping what snapshots show (stock, leaderboard, viewer count) up to date. The relay
     /// calls it in `seq` order; anything at or below the last `seq` is ignored.
-    pub fn ingest(&self, seq: u64, text: String) {
+    pub(super) fn ingest(&self, seq: u64, text: String) {
         let msg = serde_json::from_str::<ServerMsg>(&text);
         let mut sh = self.lock();
         if seq <= sh.seq {
             return;
         }
         match msg {
-            Ok(ServerMsg::Stock { items, .. }) => sh.stock = items,
-            Ok(ServerMsg::Leaderboard { top, .. }) => sh.leaderboard = top,
             Ok(ServerMsg::Viewers { count, .. }) => sh.viewers_everywhere = Some(count),
-            Ok(_) => {}
+            Ok(msg) => sh.note(msg),
             Err(e) => {
                 tracing::warn!(drop = %self.id, seq, error = %e, "an unreadable bus broadcast")
             }
@@ -363,119 +330,6 @@ impl DropHub {
             text: Utf8Bytes::from(text),
         };
         self.deliver(&mut sh, frame);
-    }
-
-    /// Publishes what changed on the timeline between the last view and `now`.
-    fn refresh(&self, sh: &mut Shared, now_ms: u64) {
-        let view = TimelineView::compute(&sh.record.spec.script, &sh.record.log, now_ms);
-        let state_changed = view.state != sh.view.state;
-        let new_cues = if view.fired.starts_with(&sh.view.fired) {
-            sh.view.fired.len()..view.fired.len()
-        } else {
-            0..0
-        };
-        if state_changed && view.state != DropState::Closed {
-            self.publish_state(sh, &view);
-        }
-        let mut revealed = false;
-        for n in new_cues {
-            revealed |= self.publish_cue(sh, &view, n);
-        }
-        if state_changed && view.state == DropState::Closed {
-            self.publish_state(sh, &view);
-        }
-        if state_changed {
-            self.touch();
-        }
-        if let (true, Some(feed)) = (state_changed, &self.ctx.feed) {
-            // The node closing the drop knows how many watched at most (over every node,
-            // with Redis); the first node to write the fact gives the figure.
-            let peak = Some(self.viewer_counts().peak);
-            feed.push(Fact::of_drop(&sh.record, &view, peak));
-        }
-        sh.view = view;
-        sh.viewed_at_ms = now_ms;
-        if revealed {
-            self.stock_changed();
-        }
-    }
-
-    fn publish_state(&self, sh: &mut Shared, view: &TimelineView) {
-        let record = Arc::clone(&sh.record);
-        let next_cue = NextCue::of(view, &record.spec.script);
-        let log_len = record.log.len() as u64;
-        let mark = || {
-            // The state and when it began: the same on every node.
-            let at_ms = state_since(&record, view);
-            let field = format!("state:{}:{at_ms}", view.state);
-            let sets = match view.state {
-                DropState::Live => vec!["timeline".to_owned()],
-                DropState::Closed => vec!["closed".to_owned()],
-                DropState::Scheduled | DropState::Paused => Vec::new(),
-            };
-            let mark = Mark::Once {
-                field,
-                log_len,
-                at_ms,
-                sets,
-            };
-            (mark, Resend::State)
-        };
-        self.publish(sh, mark, |seq, ts| ServerMsg::State {
-            seq,
-            ts,
-            state: view.state,
-            elapsed_s: view.elapsed_ms as f64 / 1000.0,
-            next_cue,
-        });
-    }
-
-    /// Publishes the `n`th fired cue of `view`; true if it revealed a product.
-    fn publish_cue(&self, sh: &mut Shared, view: &TimelineView, n: usize) -> bool {
-        let record = Arc::clone(&sh.record);
-        let Some(f) = view.fired.get(n) else {
-            return false;
-        };
-        let item = match (f.cue.kind, &f.cue.sku) {
-            (CueType::Reveal, Some(sku)) => record.spec.item(sku).cloned().map(Box::new),
-            _ => None,
-        };
-        let revealed = item.is_some();
-        let opens = item.as_ref().map(|i| i.sku.clone());
-        let early = record.spec.early_access_ms();
-        let public_ms = (revealed && early > 0).then(|| f.at_ms + early);
-        let log_len = record.log.len() as u64;
-        let mark = || {
-            // Which cue (a script cue fires once; an ad-hoc one is its log entry) and when:
-            // the same on every node, however the nodes' clocks order an ad-hoc fire
-            // among the cues around it.
-            let field = match f.key {
-                CueKey::Script(i) => format!("cue:s{i}:{}", f.at_ms),
-                CueKey::AdHoc(pos) => format!("cue:a{pos}:{}", f.at_ms),
-            };
-            // A reveal opens its SKU's claims in Redis too (the claim script checks).
-            let sets = opens
-                .map(|sku| vec![format!("open:{sku}")])
-                .unwrap_or_default();
-            let mark = Mark::Once {
-                field,
-                log_len,
-                at_ms: f.at_ms,
-                sets,
-            };
-            (mark, Resend::CuesFrom(f.at_ms))
-        };
-        self.publish(sh, mark, |seq, ts| ServerMsg::Cue {
-            seq,
-            ts,
-            index: f.index(),
-            cue: f.cue.clone(),
-            at_ms: f.at_ms,
-            item,
-            public_ms,
-            next_cue: NextCue::of(view, &record.spec.script),
-        });
-        revealed
     }
 
     /// Subscribes a viewer: it gets every broadcast after `seq`, and catches up from `since`.
@@ -505,14 +359,14 @@ impl DropHub {
         Join { seq, rx, catch_up }
     }
 
-    fn snapshot_locked(&self, sh: &Shared, audience: Audience, now_ms: u64) -> DropSnapshot {
+    fn snapshot_locked(&self, sh: &HubState, audience: Audience, now_ms: u64) -> DropSnapshot {
         let view = TimelineView::compute(&sh.record.spec.script, &sh.record.log, now_ms);
         let live = LiveFigures {
             stock: sh.stock.clone(),
             leaderboard: sh.leaderboard.clone(),
             viewers: sh
                 .viewers_everywhere
-                .unwrap_or_else(|| self.audiences.now.load(Ordering::Relaxed)),
+                .unwrap_or_else(|| self.local_viewers()),
         };
         DropSnapshot::build(&sh.record, &view, live, now_ms, audience)
     }
@@ -527,19 +381,4 @@ impl DropHub {
         snap.leaderboard = figures.leaderboard;
         Ok(snap)
     }
-}
-
-/// When the drop entered its current state: the close, or the last start, pause or resume.
-fn state_since(record: &DropRecord, view: &TimelineView) -> u64 {
-    if view.state == DropState::Closed {
-        if let Some(at) = view.closed_ms {
-            return at;
-        }
-    }
-    record
-        .log
-        .iter()
-        .rev()
-        .find(|e| !matches!(e.action, ControlAction::Fire { .. }))
-        .map_or(0, |e| e.at_ms)
 }

@@ -4,8 +4,9 @@
 //!
 //! A hub is *idle* when its drop is closed, no viewer of it is connected here, and nothing
 //! has used it for the grace (`--hub-idle-grace-s`). [`Hubs::evict_idle`] (run by the
-//! sweeper every few seconds) then takes it out of the map and retires it: its task ends
-//! (with a relay: the leaving viewer report, the relay's tasks, the drop's bus subscription).
+//! sweeper, [`Hubs::sweep_holds`], every few seconds) then takes it out of the map and
+//! retires it: its task ends (with a bus: the leaving viewer report, the relay's tasks, the
+//! drop's bus subscription).
 //! The next request or viewer for the drop loads a new hub from the store, as on first use:
 //! a closed drop still serves its snapshot and stats.
 //!
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dropwire_core::{DropId, DropState};
-use dropwire_store::{RedisBus, StoreError};
+use dropwire_store::{Bus, StoreError};
 use tokio::sync::OnceCell;
 
 use super::{DropHub, HubCtx};
@@ -30,7 +31,7 @@ type Cell = Arc<OnceCell<Arc<DropHub>>>;
 /// Every loaded drop's hub on this node.
 #[derive(Debug)]
 pub struct Hubs {
-    ctx: HubCtx,
+    pub(super) ctx: HubCtx,
     /// One cell per drop: concurrent first uses wait on the same load, so a drop never
     /// gets two hubs, and no lock is held while loading.
     map: Mutex<HashMap<DropId, Cell>>,
@@ -175,8 +176,8 @@ impl Hubs {
         }
     }
 
-    /// The cross-node bus, when the store is Redis.
-    pub fn bus(&self) -> Option<&RedisBus> {
+    /// The cross-node bus, when several nodes serve the drops.
+    pub fn bus(&self) -> Option<&Arc<dyn Bus>> {
         self.ctx.bus.as_ref()
     }
 

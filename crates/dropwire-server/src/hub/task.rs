@@ -1,16 +1,14 @@
 //! The hub's task: fires cues on time, publishes coalesced figures, reports viewers to the
-//! bus, and keeps sequence numbers in reserve, until the server shuts down or the hub is
-//! retired ([`super::Hubs`] evicts idle hubs).
+//! bus (with one), and keeps sequence numbers in reserve (without), until the server shuts
+//! down or the hub is retired ([`super::Hubs`] evicts idle hubs).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dropwire_core::DropState;
 use tokio::time::Instant;
 
-use super::{COALESCE, DropHub, SEQ_BLOCK};
-use crate::relay;
+use super::{COALESCE, DropHub};
 
 /// Resolves once `flag` is (or becomes) true, or its sender is gone: the hub's `stop`, or
 /// the server's shutdown. (`wait_for` itself returns a guard that must not be held.)
@@ -44,31 +42,14 @@ impl DropHub {
         now >= used + grace && self.lock().view.state == DropState::Closed
     }
 
-    pub(super) async fn top_up_seq(&self) {
-        let needs = {
-            let sh = self.lock();
-            if self.relay.is_some() {
-                return; // Redis numbers every broadcast itself
-            }
-            sh.spare_block.is_none() && sh.seq_end - sh.seq < SEQ_BLOCK / 2
-        };
-        if needs {
-            match self.ctx.store.reserve_seq(&self.id, SEQ_BLOCK).await {
-                Ok(start) => self.lock().spare_block = Some(start),
-                Err(e) => {
-                    tracing::warn!(drop = %self.id, error = %e, "cannot reserve sequence numbers")
-                }
-            }
-        }
-    }
-
     /// The hub's task: cues on time, coalesced figures, until shutdown.
     pub(super) async fn run(self: Arc<Self>) {
         let mut shutdown = self.ctx.shutdown.clone();
         let mut retired = self.stop.subscribe();
         let mut last_figures = tokio::time::Instant::now() - COALESCE;
         let mut figures_due: Option<tokio::time::Instant> = None;
-        let mut heartbeat = tokio::time::interval(relay::HEARTBEAT);
+        let beats = self.sequencer.heartbeat();
+        let mut heartbeat = tokio::time::interval(beats.unwrap_or(Duration::from_secs(3600)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = {
@@ -92,21 +73,13 @@ impl DropHub {
                     last_figures = tokio::time::Instant::now();
                     self.publish_figures().await;
                 }
-                _ = heartbeat.tick(), if self.relay.is_some() => {
-                    if let Some(relay) = &self.relay {
-                        relay.report(&self, self.audiences.now.load(Ordering::Relaxed), true, false).await;
-                    }
-                }
+                _ = heartbeat.tick(), if beats.is_some() => self.sequencer.beat(&self).await,
                 () = raised(&mut shutdown) => break,
                 () = raised(&mut retired) => break,
             }
-            self.top_up_seq().await;
+            self.sequencer.top_up(&self).await;
         }
-        if let Some(relay) = &self.relay {
-            // Leave the viewer count now rather than when the report runs out.
-            let leave = relay.report(&self, 0, true, true);
-            let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
-        }
+        self.sequencer.leave(&self).await;
         // The relay's tasks end too.
         self.retire();
     }

@@ -82,7 +82,7 @@ fn every_route_and_error_code_is_documented() {
     }
     for line in WS
         .lines()
-        .chain(include_str!("../../src/requests.rs").lines())
+        .chain(include_str!("../../src/hub/claims.rs").lines())
         .filter(|l| l.contains("ServerMsg::error(\""))
     {
         let code = line

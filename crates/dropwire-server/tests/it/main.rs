@@ -21,6 +21,7 @@ mod metrics;
 mod multinode;
 mod multinode_figures;
 mod multinode_funnel;
+mod multinode_memory;
 mod openapi;
 mod redis;
 mod restart;

@@ -22,7 +22,7 @@ async fn node(redis: &RedisServer, name: &str) -> Result<TestServer> {
 }
 
 /// What a viewer saw that every viewer must see alike: cues, state changes and stock, by seq.
-fn story(v: &Viewer) -> Vec<(u64, String)> {
+pub(crate) fn story(v: &Viewer) -> Vec<(u64, String)> {
     v.seen
         .iter()
         .filter(|f| matches!(f["type"].as_str(), Some("cue" | "state" | "stock")))
@@ -40,7 +40,7 @@ fn story(v: &Viewer) -> Vec<(u64, String)> {
 /// `viewers` viewers spread over `nodes` race for `stock` mugs: exactly the stock is granted
 /// with distinct codes, and every viewer on every node saw one story — the same seqs, the
 /// intro and the reveal once each, the same stock counts.
-async fn race_and_compare_stories(
+pub(crate) async fn race_and_compare_stories(
     nodes: &[TestServer],
     id: &str,
     viewers: usize,
@@ -481,7 +481,7 @@ async fn two_nodes_on_a_redis_cluster_tell_one_story() -> Result<()> {
         let store = RedisStore::connect(RedisStoreConfig::cluster(&cluster.urls())).await?;
         let bus = RedisBus::open(&store, name.into()).await?;
         let mut opts = Options::new(Arc::new(store), ADMIN.into());
-        opts.bus = Some(bus);
+        opts.bus = Some(Arc::new(bus));
         nodes.push(TestServer::with(opts).await?);
     }
     // A few drops, so their channels land on different shards.

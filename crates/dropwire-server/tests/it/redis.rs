@@ -19,7 +19,7 @@ async fn on_redis(redis: &RedisServer) -> Result<TestServer> {
     let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
     let bus = RedisBus::open(&store, "only".into()).await?;
     let mut opts = Options::new(Arc::new(store), common::ADMIN.into());
-    opts.bus = Some(bus);
+    opts.bus = Some(Arc::new(bus));
     TestServer::with(opts).await
 }
 

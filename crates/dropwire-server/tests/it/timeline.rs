@@ -127,8 +127,7 @@ async fn an_expired_hold_returns_its_unit_and_the_stock_is_broadcast() -> Result
         id: "ana".into(),
         handle: "ana".into(),
     };
-    let result =
-        dropwire_server::requests::claim(&state, &hub, Some(&ana), "mug".into(), "r1".into()).await;
+    let result = hub.claim(Some(&ana), "mug".into(), "r1".into()).await;
     let result = serde_json::to_value(&result)?;
     assert_eq!(result["ok"], true, "{result}");
     let deadline = result["hold_until_ms"].as_u64().context("hold_until_ms")? - t0;
@@ -176,16 +175,9 @@ async fn the_early_access_window_opens_to_everyone_on_time() -> Result<()> {
         handle: name.into(),
     };
     let claim = |who: Viewer, rid: &'static str| {
-        let (state, hub) = (state.clone(), Arc::clone(&hub));
+        let hub = Arc::clone(&hub);
         async move {
-            let msg = dropwire_server::requests::claim(
-                &state,
-                &hub,
-                Some(&who),
-                "mug".into(),
-                rid.into(),
-            )
-            .await;
+            let msg = hub.claim(Some(&who), "mug".into(), rid.into()).await;
             serde_json::to_value(&msg).map_err(anyhow::Error::from)
         }
     };

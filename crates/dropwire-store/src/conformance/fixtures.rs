@@ -43,7 +43,7 @@ pub fn record(id: &DropId, stock: u32, limit: u32, hold_s: u32) -> DropRecord {
     }
 }
 
-pub(super) async fn new_drop<S: Store>(
+pub(super) async fn new_drop<S: Store + ?Sized>(
     store: &S,
     name: &str,
     stock: u32,

@@ -11,6 +11,7 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
+pub mod bus;
 mod fixtures;
 mod rules;
 mod viewers;

@@ -1,5 +1,5 @@
-//! The cross-node bus: how whatever one hub node causes reaches viewers on every node, in
-//! one order.
+//! [`RedisBus`]: the cross-node [`Bus`] of hub nodes sharing Redis (the contract is in
+//! [`crate::bus`]).
 //!
 //! Each drop has one sequence (`seq`, allocated by `INCR` in Redis) and one stream
 //! (`dw:{drop:ID}:bus`) holding its recent broadcasts under the stream id `seq-1`. A node
@@ -13,8 +13,7 @@
 //! Messages that every node would compute alike (cues and state changes, from the shared
 //! control log) carry a mark: the script publishes the first and answers `dup` to the
 //! rest, and answers `stale` to a node that missed a control-log entry from before the
-//! moment the message is about. Stock and
-//! leaderboard carry a version, so an older figure never follows a newer one. The viewer
+//! moment the message is about. Stock and leaderboard carry a version, so an older figure never follows a newer one. The viewer
 //! count is summed in Redis from every node's report (`audience.lua`); a node that stops
 //! reporting drops out of the sum after its deadline.
 //!
@@ -23,7 +22,8 @@
 //!
 //! The subscription is one connection per node (`Subscriber`, a task), fed into a bounded
 //! queue per drop; a full queue drops pushes, which the gap check then reads back from the
-//! stream. A drop whose queue was dropped (its hub retired) is unsubscribed within 2 s. On Redis Cluster every key of a drop and its channel share one slot, so the same
+//! stream. A drop whose queue was dropped (its hub retired) is unsubscribed within 2 s.
+//! On Redis Cluster every key of a drop and its channel share one slot, so the same
 //! scripts run there, and the subscription follows each drop's channel to its shard.
 
 use std::collections::HashMap;
@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use dropwire_core::DropId;
 use redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -39,80 +40,12 @@ use super::conn::{Conn, within};
 use super::subscriber::{Command, Subscriber};
 use super::{RedisStore, bad_reply, key};
 use crate::StoreError;
+use crate::bus::{
+    AudienceReport, AudienceTotals, Bus, BusEvent, IDS_PER_REPORT, Mark, Published, RANGE_MAX,
+};
 
 /// Pushes one drop's queue holds before further ones are dropped (and read back later).
 const DROP_QUEUE: usize = 4096;
-/// Broadcasts one stream read returns at most.
-const RANGE_MAX: usize = 4096;
-/// Viewer ids one audience report carries at most (the rest wait for the next report).
-const IDS_PER_REPORT: usize = 1000;
-
-/// What arrives for one drop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BusEvent {
-    /// A broadcast, exactly as viewers get it.
-    Broadcast(String),
-    /// The control log now has this many entries.
-    LogChanged(u64),
-    /// The subscription was re-established: anything may have been missed.
-    Resubscribed,
-}
-
-/// The condition a broadcast is published under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mark {
-    /// Always published.
-    Always,
-    /// Published once per drop under this name, and only from a node that knows every
-    /// control-log entry before `at_ms` (it computed the message from `log_len` entries).
-    Once {
-        field: String,
-        log_len: u64,
-        at_ms: u64,
-        /// Flags of the drop the claim script reads for its window check, set when this
-        /// is published: `timeline` (the drop went live), `open:SKU` (a reveal),
-        /// `closed` (the close).
-        sets: Vec<String>,
-    },
-    /// Published if it is newer than the last seen under `field` — `version` (the claims
-    /// and their changes so far) and `revealed` (the products revealed so far) both at
-    /// least as high, one of them higher — and `content` differs from what was last
-    /// published under it. Both only grow, so no node can publish an older figure after a
-    /// newer one, and a reveal gets its stock out even when no claim changed.
-    Newer {
-        field: &'static str,
-        version: u64,
-        revealed: u64,
-        content: String,
-    },
-}
-
-/// What became of a publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Published {
-    Sent(u64),
-    /// Another node published it already (or the figure is not newer).
-    Dup,
-    /// The node's control log is behind: reload it and recompute.
-    Stale,
-    /// The drop does not exist.
-    Gone,
-}
-
-/// A node's viewer report, and the drop's totals over every live node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AudienceReport {
-    pub count: u64,
-    pub anonymous_joins: u64,
-    pub new_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AudienceTotals {
-    pub now: u64,
-    pub peak: u64,
-    pub unique: u64,
-}
 
 /// One node's end of the bus. Cheap to clone.
 #[derive(Clone)]
@@ -190,15 +123,18 @@ impl RedisBus {
     pub fn node(&self) -> &str {
         &self.node
     }
+}
 
+#[async_trait]
+impl Bus for RedisBus {
     /// Whether the subscription connection is up.
-    pub fn is_connected(&self) -> bool {
+    fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
 
     /// Subscribes to a drop's channel; returns once Redis confirmed the subscription, so
     /// everything published afterwards arrives on the returned queue.
-    pub async fn subscribe(&self, id: &DropId) -> Result<mpsc::Receiver<BusEvent>, StoreError> {
+    async fn subscribe(&self, id: &DropId) -> Result<mpsc::Receiver<BusEvent>, StoreError> {
         let (tx, rx) = mpsc::channel(DROP_QUEUE);
         let (done, confirmed) = oneshot::channel();
         let cmd = Command::Subscribe {
@@ -216,7 +152,7 @@ impl RedisBus {
     }
 
     /// Publishes one broadcast: `prefix` + its `seq` + `suffix` is what viewers get.
-    pub async fn publish(
+    async fn publish(
         &self,
         id: &DropId,
         prefix: &str,
@@ -268,7 +204,7 @@ impl RedisBus {
     }
 
     /// Tells the other nodes that the drop's control log now has `len` entries.
-    pub async fn announce_log(&self, id: &DropId, len: u64) -> Result<(), StoreError> {
+    async fn announce_log(&self, id: &DropId, len: u64) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd(self.publish_cmd);
         cmd.arg(channel(id)).arg(format!("!log:{len}"));
@@ -277,11 +213,7 @@ impl RedisBus {
     }
 
     /// The last `seq` published and up to `n` of the latest broadcasts, oldest first.
-    pub async fn recent(
-        &self,
-        id: &DropId,
-        n: usize,
-    ) -> Result<(u64, Vec<(u64, String)>), StoreError> {
+    async fn recent(&self, id: &DropId, n: usize) -> Result<(u64, Vec<(u64, String)>), StoreError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -302,7 +234,7 @@ impl RedisBus {
     /// Makes sure the drop's next `seq` is above `seen` (the last one this node delivered);
     /// returns where Redis stood. Below `seen` means Redis lost broadcasts (it came back
     /// from an older snapshot): numbering then resumes after `seen`, never reusing one.
-    pub async fn keep_seq_above(&self, id: &DropId, seen: u64) -> Result<u64, StoreError> {
+    async fn keep_seq_above(&self, id: &DropId, seen: u64) -> Result<u64, StoreError> {
         let mut inv = self.seq_floor.prepare_invoke();
         inv.key(key(id, "seq")).arg(seen);
         let mut conn = self.conn.clone();
@@ -311,7 +243,7 @@ impl RedisBus {
 
     /// The broadcasts after `after`, up to `upto` (inclusive) or the latest, oldest first
     /// (at most a few thousand; what the stream no longer holds is not returned).
-    pub async fn since(
+    async fn since(
         &self,
         id: &DropId,
         after: u64,
@@ -331,7 +263,7 @@ impl RedisBus {
 
     /// Reports this node's viewers of a drop (`leaving`: it holds none any more) and
     /// publishes the total if it changed; `deadline_ms` is when this report stops counting.
-    pub async fn report_audience(
+    async fn report_audience(
         &self,
         id: &DropId,
         report: &AudienceReport,
@@ -362,9 +294,6 @@ impl RedisBus {
             )),
         }
     }
-
-    /// How many ids [`RedisBus::report_audience`] takes from one report.
-    pub const IDS_PER_REPORT: usize = IDS_PER_REPORT;
 }
 
 /// `[[id, [field, value, …]], …]` → `(seq, body)` pairs.

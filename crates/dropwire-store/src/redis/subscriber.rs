@@ -12,9 +12,9 @@ use redis::cluster::ClusterClientBuilder;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
-use super::bus::BusEvent;
 use super::conn::copy_error;
 use crate::StoreError;
+use crate::bus::BusEvent;
 
 /// Pushes waiting for the subscriber task (more are dropped and read back from the stream).
 const PUSHES: usize = 4096;

@@ -212,7 +212,7 @@ pub async fn redis_options(
     let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
     let bus = RedisBus::open(&store, name.into()).await?;
     let mut opts = Options::new(Arc::new(store), ADMIN.into());
-    opts.bus = Some(bus);
+    opts.bus = Some(Arc::new(bus));
     opts.clock = clock;
     Ok(opts)
 }

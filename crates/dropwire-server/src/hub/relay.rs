@@ -1,19 +1,19 @@
-//! A hub's link to the other hub nodes, when the store is Redis.
+//! The hub's bus mode ([`Relay`]): its link to the other hub nodes sharing a [`Bus`] (Redis,
+//! or in tests the in-memory bus).
 //!
-//! On one node the hub sequences and delivers its broadcasts itself. With several nodes
-//! sharing Redis, a drop's broadcasts must reach every node's viewers in one order, so the
-//! hub hands each broadcast (serialized once, with its `seq` left out) to a [`Relay`],
-//! whose writer task publishes it through the [`RedisBus`]: Redis gives it the next `seq`,
-//! keeps it in the drop's stream and publishes it on the drop's channel. The reader task
-//! takes what arrives on the channel — this node's broadcasts and every other node's —
-//! fills any gap from the stream, and hands it to the hub to deliver ([`DropHub::ingest`]).
+//! With several nodes, a drop's broadcasts must reach every node's viewers in one order, so
+//! the hub hands each broadcast (serialized once, with its `seq` left out) to its
+//! [`Relay`], whose writer task publishes it on the bus: the bus gives it the next `seq`,
+//! keeps it in the drop's stream and pushes it to every node. The reader task takes what
+//! arrives — this node's broadcasts and every other node's — fills any gap from the
+//! stream, and hands it to the hub to deliver ([`DropHub::ingest`]).
 //!
 //! Cues and state changes are computed by every node from the shared control log; each is
 //! published under a mark, so exactly one copy reaches viewers, and a node whose log is
 //! behind is told so (`stale`) and re-reads it ([`DropHub::resync`]). The viewer count is
-//! summed in Redis from every node's reports.
+//! summed by the bus from every node's reports.
 //!
-//! A cue or state change that Redis does not take is retried with capped exponential
+//! A cue or state change that the bus does not take is retried with capped exponential
 //! backoff ([`RETRY_FIRST`] doubling up to [`RETRY_MAX`]) for the hub's publish patience
 //! (30 s by default), then given up: logged as an error and counted in
 //! `dropwire_publish_failures_total{kind}`. The writer goes on with the next broadcast; a
@@ -21,14 +21,18 @@
 //! beyond the history). Figures are never retried as such: they are read again and the
 //! newest published once Redis is back.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use dropwire_core::DropId;
 use dropwire_core::protocol::ServerMsg;
-use dropwire_store::{AudienceReport, AudienceTotals, BusEvent, Mark, Published, RedisBus};
+use dropwire_store::bus::IDS_PER_REPORT;
+use dropwire_store::{AudienceReport, AudienceTotals, Bus, BusEvent, Mark, Published, StoreError};
 use tokio::sync::{mpsc, watch};
 
-use crate::hub::{DropHub, raised};
+use super::sequencer::{Opened, Sequencer};
+use super::{DropHub, HubState, ViewerCounts, raised};
 
 /// Broadcasts a hub may have waiting for the writer (a few seconds' worth, at most).
 const OUTGOING: usize = 1024;
@@ -48,7 +52,7 @@ pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What the writer does again after a `stale` answer, once the log is re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resend {
+pub(crate) enum Resend {
     Nothing,
     /// The current state.
     State,
@@ -56,9 +60,9 @@ pub enum Resend {
     CuesFrom(u64),
 }
 
-/// One broadcast on its way to Redis.
+/// One broadcast on its way to the bus.
 #[derive(Debug)]
-pub struct Outgoing {
+pub(super) struct Outgoing {
     prefix: String,
     suffix: String,
     mark: Mark,
@@ -67,7 +71,7 @@ pub struct Outgoing {
 
 /// Splits a serialized broadcast (built with `seq` 0) around its `seq`: the bytes before
 /// the number and after it. `None` if the message has no top-level `"seq":0`.
-pub fn split_seq(text: &str) -> Option<(&str, &str)> {
+fn split_seq(text: &str) -> Option<(&str, &str)> {
     // The tag comes first (`{"type":"cue","seq":0,…`), so the first `"seq":` is the message's.
     let at = text.find("\"seq\":")? + "\"seq\":".len();
     let rest = text.get(at..)?;
@@ -76,7 +80,7 @@ pub fn split_seq(text: &str) -> Option<(&str, &str)> {
 }
 
 /// The `seq` of a broadcast as it arrives from the bus.
-pub fn seq_of(text: &str) -> Option<u64> {
+fn seq_of(text: &str) -> Option<u64> {
     let at = text.find("\"seq\":")? + "\"seq\":".len();
     let digits = text[at..]
         .find(|c: char| !c.is_ascii_digit())
@@ -84,40 +88,57 @@ pub fn seq_of(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// This node's viewers of a drop as the bus has heard of them, and what is still to report.
 #[derive(Debug, Default)]
-struct Audience {
+struct AudienceTally {
     new_ids: Vec<String>,
     anonymous_joins: u64,
     reported: Option<u64>,
     totals: Option<AudienceTotals>,
 }
 
+/// What the relay's tasks take when they start: the drop's pushes and the writer's queue.
+type Queues = (mpsc::Receiver<BusEvent>, mpsc::Receiver<Outgoing>);
+
 /// A hub's end of the bus.
 #[derive(Debug)]
-pub struct Relay {
-    pub bus: RedisBus,
+pub(super) struct Relay {
+    bus: Arc<dyn Bus>,
     out: mpsc::Sender<Outgoing>,
-    audience: Mutex<Audience>,
+    tally: Mutex<AudienceTally>,
+    queues: Mutex<Option<Queues>>,
 }
 
 impl Relay {
-    /// A relay and the queue its writer task ([`write`]) drains.
-    pub fn new(bus: RedisBus) -> (Relay, mpsc::Receiver<Outgoing>) {
-        let (out, rx) = mpsc::channel(OUTGOING);
+    /// Subscribes to the drop, then reads where its numbering stands (in that order, so
+    /// nothing published in between is missed) and the last `history` broadcasts.
+    pub(super) async fn open(
+        bus: Arc<dyn Bus>,
+        id: &DropId,
+        history: usize,
+    ) -> Result<Opened, StoreError> {
+        let events = bus.subscribe(id).await?;
+        let (last, recent) = bus.recent(id, history).await?;
+        let (out, queue) = mpsc::channel(OUTGOING);
         let relay = Relay {
             bus,
             out,
-            audience: Mutex::new(Audience::default()),
+            tally: Mutex::default(),
+            queues: Mutex::new(Some((events, queue))),
         };
-        (relay, rx)
+        Ok(Opened {
+            sequencer: Box::new(relay),
+            last,
+            recent,
+        })
     }
 
-    fn audience(&self) -> std::sync::MutexGuard<'_, Audience> {
-        crate::sync::lock(&self.audience)
+    fn tally(&self) -> MutexGuard<'_, AudienceTally> {
+        crate::sync::lock(&self.tally)
     }
 
-    /// Queues a broadcast for Redis. `msg` was built with `seq` 0.
-    pub fn send(&self, msg: &ServerMsg, mark: Mark, resend: Resend) -> Result<(), String> {
+    /// Queues a broadcast for the bus. `msg` was built with `seq` 0.
+    fn send(&self, msg: &ServerMsg, mark: Mark, resend: Resend) -> Result<(), String> {
         let text = serde_json::to_string(msg).map_err(|e| e.to_string())?;
         let (prefix, suffix) =
             split_seq(&text).ok_or_else(|| format!("a broadcast without a seq: {text}"))?;
@@ -132,35 +153,15 @@ impl Relay {
             .map_err(|_| "the bus writer is too far behind; broadcast dropped".to_owned())
     }
 
-    pub fn viewer_joined(&self, viewer_id: Option<&str>) {
-        let mut a = self.audience();
-        match viewer_id {
-            Some(id) if a.new_ids.len() < PENDING_IDS => a.new_ids.push(id.to_owned()),
-            Some(_) => {}
-            None => a.anonymous_joins += 1,
-        }
-    }
-
-    /// The drop's viewer figures over every node, as of this node's last report.
-    pub fn totals(&self) -> Option<AudienceTotals> {
-        self.audience().totals
-    }
-
-    /// Whether this node has something new to report: another count, or new viewers.
-    pub fn needs_report(&self, count: u64) -> bool {
-        let a = self.audience();
-        a.reported != Some(count) || !a.new_ids.is_empty() || a.anonymous_joins > 0
-    }
-
     /// Reports this node's viewers if anything changed (or `always`); `leaving` says it
     /// holds none any more.
-    pub async fn report(&self, hub: &DropHub, count: u64, always: bool, leaving: bool) {
+    async fn report(&self, hub: &DropHub, count: u64, always: bool, leaving: bool) {
         let report = {
-            let mut a = self.audience();
+            let mut a = self.tally();
             if !always && !leaving && a.reported == Some(count) && a.new_ids.is_empty() {
                 return;
             }
-            let take = a.new_ids.len().min(RedisBus::IDS_PER_REPORT);
+            let take = a.new_ids.len().min(IDS_PER_REPORT);
             AudienceReport {
                 count,
                 anonymous_joins: std::mem::take(&mut a.anonymous_joins),
@@ -179,13 +180,13 @@ impl Relay {
             .await
         {
             Ok(totals) => {
-                let mut a = self.audience();
+                let mut a = self.tally();
                 a.reported = Some(count);
                 a.totals = Some(totals);
             }
             Err(e) => {
                 tracing::warn!(drop = %hub.id, error = %e, "cannot report viewers; will retry");
-                let mut a = self.audience();
+                let mut a = self.tally();
                 a.anonymous_joins += report.anonymous_joins;
                 a.reported = None;
             }
@@ -193,8 +194,106 @@ impl Relay {
     }
 }
 
+#[async_trait]
+impl Sequencer for Relay {
+    fn own_tasks(&self) -> usize {
+        2
+    }
+
+    fn start(&self, hub: &Arc<DropHub>) {
+        let queues = crate::sync::lock(&self.queues).take();
+        let Some((events, outgoing)) = queues else {
+            return;
+        };
+        let bus = &self.bus;
+        let stop = || hub.stop.subscribe();
+        tokio::spawn(read(Arc::clone(hub), Arc::clone(bus), events, stop()));
+        tokio::spawn(write(Arc::clone(hub), Arc::clone(bus), outgoing, stop()));
+    }
+
+    fn publish(
+        &self,
+        hub: &DropHub,
+        _sh: &mut HubState,
+        mark: &dyn Fn() -> (Mark, Resend),
+        build: &dyn Fn(u64, u64) -> ServerMsg,
+    ) {
+        let (mark, resend) = mark();
+        let msg = build(0, hub.now_ms());
+        if let Err(e) = self.send(&msg, mark, resend) {
+            tracing::error!(drop = %hub.id, error = %e, "cannot hand a broadcast to the bus");
+        }
+    }
+
+    fn viewer_joined(&self, viewer_id: Option<&str>) {
+        // Unique viewers are counted by the bus over every node (in Redis, a HyperLogLog);
+        // this node keeps no set of its own.
+        let mut a = self.tally();
+        match viewer_id {
+            Some(id) if a.new_ids.len() < PENDING_IDS => a.new_ids.push(id.to_owned()),
+            Some(_) => {}
+            None => a.anonymous_joins += 1,
+        }
+    }
+
+    /// Every node's viewers as of this node's last report (before it: this node's).
+    fn viewer_counts(&self, now: u64, peak: u64) -> ViewerCounts {
+        match self.tally().totals {
+            Some(totals) => ViewerCounts {
+                now: totals.now,
+                peak: totals.peak,
+                unique: totals.unique,
+            },
+            None => ViewerCounts {
+                now,
+                peak,
+                unique: 0,
+            },
+        }
+    }
+
+    /// Whether this node has something new to report: another count, or new viewers.
+    fn viewers_changed(&self, count: u64) -> bool {
+        let a = self.tally();
+        a.reported != Some(count) || !a.new_ids.is_empty() || a.anonymous_joins > 0
+    }
+
+    /// The bus sums every node's viewers and publishes the total when it changed.
+    async fn send_viewers(&self, hub: &DropHub, count: u64) {
+        self.report(hub, count, false, false).await;
+    }
+
+    fn heartbeat(&self) -> Option<Duration> {
+        Some(HEARTBEAT)
+    }
+
+    async fn beat(&self, hub: &DropHub) {
+        self.report(hub, hub.local_viewers(), true, false).await;
+    }
+
+    async fn top_up(&self, _hub: &DropHub) {}
+
+    /// Leaves the viewer count now rather than when the last report runs out.
+    async fn leave(&self, hub: &DropHub) {
+        let leave = self.report(hub, 0, true, true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
+    }
+
+    fn other_nodes(&self) -> bool {
+        true
+    }
+
+    /// The other nodes would find out at their next cue (`stale`); told now, a pause or a
+    /// fire-now takes effect everywhere at once.
+    async fn announce_log(&self, hub: &DropHub, len: u64) {
+        if let Err(e) = self.bus.announce_log(&hub.id, len).await {
+            tracing::warn!(drop = %hub.id, error = %e, "cannot announce a control action");
+        }
+    }
+}
+
 /// What a broadcast published under `mark` is, for `dropwire_publish_failures_total`.
-pub fn kind_of(mark: &Mark) -> &'static str {
+fn kind_of(mark: &Mark) -> &'static str {
     match mark {
         Mark::Once { field, .. } if field.starts_with("cue:") => "cue",
         Mark::Once { .. } => "state",
@@ -205,12 +304,12 @@ pub fn kind_of(mark: &Mark) -> &'static str {
 
 /// The writer task: publishes a hub's broadcasts in the order the hub made them, until
 /// `stop` (the hub retired, or the server shutting down).
-pub async fn write(
+async fn write(
     hub: Arc<DropHub>,
+    bus: Arc<dyn Bus>,
     mut queue: mpsc::Receiver<Outgoing>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(relay) = hub.relay() else { return };
     let metrics = hub.metrics().bus.clone();
     let patience = hub.publish_patience();
     loop {
@@ -221,8 +320,7 @@ pub async fn write(
         let mut wait = RETRY_FIRST;
         let given_up = tokio::time::Instant::now() + patience;
         loop {
-            let result = relay
-                .bus
+            let result = bus
                 .publish(&hub.id, &out.prefix, &out.suffix, &out.mark)
                 .await;
             match result {
@@ -267,13 +365,13 @@ pub async fn write(
 /// as far as the stream still holds what was missed, until `stop`. Its queue then goes,
 /// and with it this node's subscription to the channel (the subscriber drops channels
 /// whose queue has gone).
-pub async fn read(
+async fn read(
     hub: Arc<DropHub>,
+    bus: Arc<dyn Bus>,
     mut events: mpsc::Receiver<BusEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(relay) = hub.relay() else { return };
-    let (hub, bus) = (&hub, &relay.bus);
+    let (hub, bus) = (&hub, &*bus);
     let mut catch_up = tokio::time::interval(CATCH_UP);
     catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -325,7 +423,7 @@ pub async fn read(
 
 /// Reads the broadcasts after `after` (up to `upto`) from the stream and delivers them;
 /// false if the stream could not be read (nothing was delivered).
-async fn fill(hub: &DropHub, bus: &RedisBus, after: u64, upto: Option<u64>) -> bool {
+async fn fill(hub: &DropHub, bus: &dyn Bus, after: u64, upto: Option<u64>) -> bool {
     let metrics = &hub.metrics().bus;
     let mut tries = 0;
     let missed = loop {
