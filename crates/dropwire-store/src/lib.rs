@@ -15,14 +15,17 @@
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], the cross-node bus that
 //!   orders one drop's broadcasts across hub nodes.
-//! - [`conformance`]: one function per guarantee, generic over any `Store`; each
-//!   backend's tests call them all.
+//! - [`conformance`] (feature `test-support`): one function per guarantee, generic over
+//!   any `Store`; each backend's tests expand [`conformance_tests!`] to call them all. The
+//!   shipped library leaves it out; this crate's and the server's tests enable the feature
+//!   through their dev-dependencies.
 //!
 //! The store allocates stock; it does not decide *whether* a claim window is open. The hub
 //! computes that from the timeline (a pure function of the control log and the time, the
 //! same on every node); when the window is shut it still asks the store, with the refusal
 //! ([`ClaimRequest::refusal`]), so that a rid decided earlier keeps its answer.
 
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod error;
 mod files;

@@ -13,8 +13,8 @@ use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 mod fixtures;
 mod viewers;
-use self::fixtures::{EARLY, T0, new_drop, req};
-pub use self::fixtures::{fresh_id, record};
+use self::fixtures::{EARLY, T0, new_drop};
+pub use self::fixtures::{fresh_id, record, req};
 pub use self::viewers::{
     early_access_grants_the_segment_alone, erasing_a_viewer_keeps_the_counts_and_drops_the_link,
 };
