@@ -188,6 +188,6 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
 }
 
 /// A fresh claim code from the OS CSPRNG.
-pub fn new_claim_code() -> Result<ClaimCode, StoreError> {
+pub(crate) fn new_claim_code() -> Result<ClaimCode, StoreError> {
     Ok(ClaimCode::from_random(random_bytes()?))
 }

@@ -35,7 +35,7 @@ impl Port {
     }
 
     /// A free port whose cluster bus port (+10000) is free and reserved too.
-    pub fn free_with_bus() -> Port {
+    pub(crate) fn free_with_bus() -> Port {
         Self::find(true)
     }
 
