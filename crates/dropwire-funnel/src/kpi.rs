@@ -26,8 +26,8 @@ use crate::db::{ms, unms};
 use crate::{FunnelError, Ledger};
 
 const DAY_MS: u64 = 86_400_000;
-pub const CONVERSION_WINDOW_MS: u64 = 2 * DAY_MS;
-pub const REPEAT_WINDOW_MS: u64 = 90 * DAY_MS;
+pub(crate) const CONVERSION_WINDOW_MS: u64 = 2 * DAY_MS;
+pub(crate) const REPEAT_WINDOW_MS: u64 = 90 * DAY_MS;
 
 /// A share, or `None` when its denominator is 0.
 fn ratio(num: u64, den: u64) -> Option<f64> {

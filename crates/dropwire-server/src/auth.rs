@@ -97,7 +97,7 @@ impl Keys {
 
     /// The follow-up coupon code of a claim: derived from the claim's code, so every node
     /// and every reconciliation gives the same one, and nobody without the key can.
-    pub fn followup_code(&self, claim: &dropwire_core::ClaimCode) -> String {
+    pub(crate) fn followup_code(&self, claim: &dropwire_core::ClaimCode) -> String {
         let mut mac =
             HmacSha256::new_from_slice(&self.followup_key).expect("HMAC takes any key length");
         mac.update(claim.as_str().as_bytes());
@@ -202,7 +202,7 @@ impl FromRequestParts<AppState> for Admin {
 /// Extractor: the request carries a viewer token or host JWT (401 without one or with a
 /// bad one).
 #[derive(Debug, Clone)]
-pub struct AuthViewer(pub Viewer);
+pub(crate) struct AuthViewer(pub Viewer);
 
 impl FromRequestParts<AppState> for AuthViewer {
     type Rejection = AppError;

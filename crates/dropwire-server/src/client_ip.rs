@@ -37,7 +37,7 @@ impl TrustedProxies {
         self.0.is_empty()
     }
 
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|net| net.contains(&ip))
     }

@@ -36,7 +36,7 @@ impl Clock {
     }
 
     /// The tokio instant at which this clock will read `at_ms`.
-    pub fn instant_at(&self, at_ms: u64) -> Instant {
+    pub(crate) fn instant_at(&self, at_ms: u64) -> Instant {
         let now = self.now_ms();
         Instant::now() + Duration::from_millis(at_ms.saturating_sub(now))
     }

@@ -13,10 +13,10 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 /// The demo drop's create body: the example shipped in the repository.
-pub const DEMO_SPEC: &str = include_str!("../../../examples/speckled-mugs.json");
+pub(crate) const DEMO_SPEC: &str = include_str!("../../../examples/speckled-mugs.json");
 
 /// The demo drop's id; later ones are `demo-2`, `demo-3`, …
-pub const DEMO_ID: &str = "demo";
+pub(crate) const DEMO_ID: &str = "demo";
 
 /// How many finished demo drops are skipped before giving up.
 const MAX_DEMOS: u32 = 1000;
@@ -36,7 +36,7 @@ pub enum DemoError {
 }
 
 /// The id of the `n`th demo drop (from 1).
-pub fn demo_id(n: u32) -> String {
+pub(crate) fn demo_id(n: u32) -> String {
     if n <= 1 {
         DEMO_ID.to_owned()
     } else {
@@ -45,7 +45,7 @@ pub fn demo_id(n: u32) -> String {
 }
 
 /// The demo drop's spec under `id`.
-pub fn demo_spec(id: &str) -> Result<DropSpec, DemoError> {
+pub(crate) fn demo_spec(id: &str) -> Result<DropSpec, DemoError> {
     let spec: DropSpec = serde_json::from_str(DEMO_SPEC).map_err(DemoError::Spec)?;
     Ok(DropSpec {
         id: Some(id.to_owned()),

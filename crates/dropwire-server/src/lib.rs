@@ -3,29 +3,33 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: shared state ([`app::AppState`]), the router ([`app::app`]), background
-//!   tasks, and [`app::serve`] (which tests call on an ephemeral port).
+//! - `app`: shared state ([`AppState`]), the router ([`app()`]), background tasks, and
+//!   [`serve`] (which tests call on an ephemeral port).
 //! - [`hub`]: one fan-out hub per drop: sequencing (alone, or with Redis through the bus to
 //!   the other hub nodes: one `seq` order across nodes, gaps filled from the drop's stream,
 //!   one copy of each cue), serialize-once broadcast, history for resume, the timeline task
 //!   that fires cues, coalesced figures, claims and coupons, the hold sweeper.
-//! - [`ws`]: the viewer WebSocket, one task per connection.
+//! - `ws`: the viewer WebSocket, one task per connection.
 //! - [`webhooks`]: delivering the ledger's outbox to the makers' endpoints (Standard
 //!   Webhooks), and firing nurture timers.
 //! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
 //!   reconciliation with the store.
-//! - [`api`]: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
+//! - `api`: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
 //!   the handlers.
-//! - [`pages`]: the embedded overlay, OBS and panel pages, and the API reference page.
+//! - `pages`: the embedded overlay, OBS and panel pages, and the API reference page.
 //! - [`auth`]: the admin token and viewer tokens.
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
-//! - [`metrics`], [`clock`], [`error`], [`encode`] (our values as JSON), [`sync`] (locks).
+//! - `metrics`, `admission` (the WebSocket handshake's limits), [`clock`], [`error`],
+//!   [`encode`] (our values as JSON), [`sync`] (locks).
+//!
+//! Modules shown in backquotes only are the crate's own: the binary and the tests use the
+//! others.
 
-pub mod admission;
-pub mod api;
-pub mod app;
+pub(crate) mod admission;
+pub(crate) mod api;
+pub(crate) mod app;
 pub mod auth;
 pub mod client_ip;
 pub mod clock;
@@ -37,12 +41,12 @@ pub mod funnel;
 pub mod healthcheck;
 pub mod hub;
 pub mod metered;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod openapi;
-pub mod pages;
+pub(crate) mod pages;
 pub mod sync;
 pub mod webhooks;
-pub mod ws;
+pub(crate) mod ws;
 
 pub use app::{AppState, Options, app, serve};
 pub use error::AppError;

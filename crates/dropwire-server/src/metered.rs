@@ -39,7 +39,7 @@ pub struct MeteredStore {
 }
 
 impl MeteredStore {
-    pub fn wrap(inner: Arc<dyn Store>, metrics: &Metrics) -> Arc<dyn Store> {
+    pub(crate) fn wrap(inner: Arc<dyn Store>, metrics: &Metrics) -> Arc<dyn Store> {
         for op in OPS {
             // Present at zero from the start: a dashboard's error rate is 0, not "no data".
             metrics.store_errors.with_label_values(&[op]).inc_by(0);

@@ -24,7 +24,7 @@ use crate::error::ErrorBody;
 /// The security scheme of the routes that take the admin token.
 pub const ADMIN: &str = "admin_token";
 /// The security scheme of the routes that take a viewer token (or a host JWT).
-pub const VIEWER: &str = "viewer_token";
+pub(crate) const VIEWER: &str = "viewer_token";
 
 /// The document's fixed part; the paths come from the router ([`crate::api::router`]).
 #[derive(Debug, OpenApi)]
@@ -53,7 +53,7 @@ pub const VIEWER: &str = "viewer_token";
         (name = "meta", description = "This document"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct SecuritySchemes;
 

@@ -18,8 +18,10 @@
 //! - [`bus`]: the cross-node [`Bus`] that orders one drop's broadcasts across hub nodes,
 //!   and [`MemoryBus`], the same contract in one process (for multi-node tests without
 //!   Redis).
-//! - [`conformance`]: one function per guarantee, generic over any `Store` (and, in
-//!   [`conformance::bus`], over any `Bus`); each backend's tests call them all.
+//! - `conformance` (feature `test-support`): one function per guarantee, generic over
+//!   any `Store` (and, in `conformance::bus`, over any `Bus`); each backend's tests expand
+//!   `conformance_tests!` to call them all. The shipped library leaves it out; this
+//!   crate's and the server's tests enable the feature through their dev-dependencies.
 //!
 //! The store allocates stock; it does not decide *whether* a claim window is open. The hub
 //! computes that from the timeline (a pure function of the control log and the time, the
@@ -27,6 +29,7 @@
 //! ([`ClaimRequest::refusal`]), so that a rid decided earlier keeps its answer.
 
 pub mod bus;
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod error;
 mod files;
@@ -217,6 +220,6 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
 }
 
 /// A fresh claim code from the OS CSPRNG.
-pub fn new_claim_code() -> Result<ClaimCode, StoreError> {
+pub(crate) fn new_claim_code() -> Result<ClaimCode, StoreError> {
     Ok(ClaimCode::from_random(random_bytes()?))
 }

@@ -35,7 +35,7 @@ impl Port {
     }
 
     /// A free port whose cluster bus port (+10000) is free and reserved too.
-    pub fn free_with_bus() -> Port {
+    pub(crate) fn free_with_bus() -> Port {
         Self::find(true)
     }
 
@@ -110,14 +110,60 @@ fn reserve(port: u16) -> Option<PathBuf> {
             }
             Err(_) => {
                 // Held: by a live process (leave it), or by one that died (take it over).
-                let holder = std::fs::read_to_string(&file).ok()?;
-                let pid: u32 = holder.trim().parse().ok()?;
-                if pid == std::process::id() || PathBuf::from(format!("/proc/{pid}")).exists() {
+                // One process at a time takes a port over (two that both saw the dead
+                // holder would otherwise each remove the other's fresh reservation); a
+                // takeover left by a process that died in it only makes this port unused.
+                let takeover = dir().join(format!("{port}.takeover"));
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&takeover)
+                    .ok()?;
+                let stale = holder_is_gone(&file);
+                if stale {
+                    let _ = std::fs::remove_file(&file);
+                }
+                let _ = std::fs::remove_file(&takeover);
+                if !stale {
                     return None;
                 }
-                std::fs::remove_file(&file).ok()?;
             }
         }
     }
     None
+}
+
+/// Whether the process that reserved this file has gone (a live one, this one included,
+/// keeps it; an unreadable file is left alone).
+fn holder_is_gone(file: &std::path::Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|holder| holder.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_holders_port_is_taken_over_once() {
+        let held = Port::free();
+        let port = held.port;
+        // As if a process that no longer exists had reserved it.
+        std::fs::write(&held.files[0], "4000000000").unwrap();
+        let takeover = dir().join(format!("{port}.takeover"));
+        std::fs::write(&takeover, "").unwrap();
+        assert_eq!(reserve(port), None, "another process is taking it over");
+        std::fs::remove_file(&takeover).unwrap();
+        let file = reserve(port).expect("taken over");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            std::process::id().to_string()
+        );
+        assert_eq!(reserve(port), None, "now held by a live process");
+    }
 }

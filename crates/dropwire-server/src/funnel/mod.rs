@@ -12,7 +12,8 @@ mod feed;
 mod reconcile;
 
 pub use feed::Feed;
-pub use reconcile::{reconcile_forever, reconcile_once, reconcile_open};
+pub(crate) use reconcile::reconcile_forever;
+pub use reconcile::reconcile_once;
 
 use dropwire_core::followup::{ClaimFollowUp, coupon_for};
 use dropwire_core::{Claim, DropRecord, Fact};
@@ -29,7 +30,7 @@ pub struct Funnel {
 
 /// Every fact a claim implies as it stands: granted (then redeemed or expired) and, for a
 /// drop with a follow-up, its confirmation with the claim's follow-up coupon.
-pub fn claim_facts(keys: &Keys, claim: &Claim, record: &DropRecord) -> Vec<Fact> {
+pub(crate) fn claim_facts(keys: &Keys, claim: &Claim, record: &DropRecord) -> Vec<Fact> {
     let mut facts = Fact::of_claim(claim, record);
     let coupon = follow_up_of(keys, claim, record).and_then(|f| f.coupon);
     facts.extend(Fact::followup(claim, record, coupon.as_ref()));
@@ -37,7 +38,11 @@ pub fn claim_facts(keys: &Keys, claim: &Claim, record: &DropRecord) -> Vec<Fact>
 }
 
 /// What the viewer who claimed is shown of the follow-up, if the drop has one.
-pub fn follow_up_of(keys: &Keys, claim: &Claim, record: &DropRecord) -> Option<ClaimFollowUp> {
+pub(crate) fn follow_up_of(
+    keys: &Keys,
+    claim: &Claim,
+    record: &DropRecord,
+) -> Option<ClaimFollowUp> {
     let follow_up = record.spec.follow_up.as_ref()?;
     Some(ClaimFollowUp {
         coupon: follow_up

@@ -20,11 +20,11 @@ use crate::app::AppState;
 use crate::auth::Keys;
 
 /// How often the ledger is reconciled with the store.
-pub const EVERY: Duration = Duration::from_secs(30);
+pub(crate) const EVERY: Duration = Duration::from_secs(30);
 /// Facts written per transaction while reconciling.
 const CHUNK: usize = 1000;
 /// One pass in this many walks every drop (every 10 minutes), the others the open ones.
-pub const FULL_EVERY: u64 = 20;
+pub(crate) const FULL_EVERY: u64 = 20;
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub async fn reconcile_once(
 
 /// One pass over the drops the store lists as open and not in `settled`; `settled` then
 /// keeps only those drops (it need not remember drops the store no longer lists).
-pub async fn reconcile_open(
+pub(crate) async fn reconcile_open(
     store: &dyn Store,
     ledger: &Ledger,
     keys: &Keys,
@@ -117,7 +117,7 @@ async fn reconcile_records(
 }
 
 /// Reconciles at start and every [`EVERY`] until shutdown.
-pub async fn reconcile_forever(state: AppState) {
+pub(crate) async fn reconcile_forever(state: AppState) {
     let Some(funnel) = state.funnel.clone() else {
         return;
     };

@@ -27,7 +27,7 @@ fn lease(settings: &WebhookSettings) -> Duration {
 }
 
 /// Runs until shutdown (a no-op without a ledger).
-pub async fn deliver_forever(state: AppState, settings: WebhookSettings) {
+pub(crate) async fn deliver_forever(state: AppState, settings: WebhookSettings) {
     let Some(funnel) = state.funnel.clone() else {
         return;
     };

@@ -14,12 +14,12 @@
 mod deliver;
 mod nurture;
 pub mod sign;
-pub mod ssrf;
+pub(crate) mod ssrf;
 
 use std::time::Duration;
 
-pub use deliver::deliver_forever;
-pub use nurture::nurture_forever;
+pub(crate) use deliver::deliver_forever;
+pub(crate) use nurture::nurture_forever;
 
 /// How deliveries are made. [`WebhookSettings::default`] is `dropwire serve`'s.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ impl Default for WebhookSettings {
 }
 
 /// Parses a schedule written as seconds separated by commas (`0,5,300`).
-pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
+pub(crate) fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
     let steps: Result<Vec<u64>, _> = raw.split(',').map(|s| s.trim().parse::<u64>()).collect();
     let steps =
         steps.map_err(|_| format!("{raw:?} is not seconds separated by commas (0,5,300)"))?;

@@ -8,7 +8,7 @@ use crate::app::AppState;
 const TICK: Duration = Duration::from_secs(1);
 const LEASE: Duration = Duration::from_secs(60);
 
-pub async fn nurture_forever(state: AppState) {
+pub(crate) async fn nurture_forever(state: AppState) {
     let Some(funnel) = state.funnel.clone() else {
         return;
     };

@@ -58,7 +58,8 @@ pub(super) async fn new_drop<S: Store + ?Sized>(
     id
 }
 
-pub(super) fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
+/// `viewer` (handle `@viewer`) asks for one unit of `sku` with request id `rid`.
+pub fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
     ClaimRequest {
         drop_id: drop.clone(),
         sku: sku.into(),

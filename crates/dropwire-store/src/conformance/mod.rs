@@ -15,8 +15,8 @@ pub mod bus;
 mod fixtures;
 mod rules;
 mod viewers;
-use self::fixtures::{EARLY, T0, new_drop, req};
-pub use self::fixtures::{fresh_id, record};
+use self::fixtures::{EARLY, T0, new_drop};
+pub use self::fixtures::{fresh_id, record, req};
 pub use self::rules::{
     points_and_the_board_follow_the_core_rules, refused_rids_are_remembered_up_to_the_cap,
 };

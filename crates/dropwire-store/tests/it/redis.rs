@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use dropwire_core::{ClaimOutcome, ClaimReason};
+use dropwire_core::timeline::{ControlAction, ControlEntry};
+use dropwire_core::{ClaimOutcome, ClaimReason, DropId};
 use dropwire_store::conformance::{fresh_id, record};
 use dropwire_store::testing::RedisServer;
 use dropwire_store::{ClaimRequest, RedisStore, RedisStoreConfig, Store};
@@ -43,16 +44,25 @@ mod bus_conformance {
     });
 }
 
-fn req(drop: &dropwire_core::DropId, viewer: &str) -> ClaimRequest {
-    ClaimRequest {
-        drop_id: drop.clone(),
-        sku: "mug".into(),
-        viewer_id: viewer.into(),
-        handle: viewer.into(),
-        rid: "r".into(),
-        now_ms: 1,
-        refusal: None,
-        members_only: false,
+/// `viewer` asks for a mug (rid `r`) at `now_ms`.
+pub(super) fn req_at(drop: &DropId, viewer: &str, now_ms: u64) -> ClaimRequest {
+    dropwire_store::conformance::req(drop, "mug", viewer, "r", now_ms)
+}
+
+fn req(drop: &DropId, viewer: &str) -> ClaimRequest {
+    req_at(drop, viewer, 1)
+}
+
+/// Starts and closes a drop, both at `at_ms`.
+pub(super) async fn close(store: &RedisStore, drop: &DropId, at_ms: u64) {
+    for (n, action) in [ControlAction::Start, ControlAction::Close]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .append_control(drop, n, ControlEntry { at_ms, action })
+            .await
+            .expect("control");
     }
 }
 
@@ -194,7 +204,6 @@ async fn kill_dash_nine_of_redis_mid_storm_loses_no_acknowledged_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_close_in_the_control_log_refuses_every_later_claim() {
-    use dropwire_core::timeline::{ControlAction, ControlEntry};
     let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
         .await
         .expect("connect");
@@ -203,13 +212,7 @@ async fn a_close_in_the_control_log_refuses_every_later_claim() {
         .create_drop(record(&id, 10, 1, 60))
         .await
         .expect("create");
-    for (n, action) in [ControlAction::Start, ControlAction::Close]
-        .into_iter()
-        .enumerate()
-    {
-        let entry = ControlEntry { at_ms: 1, action };
-        store.append_control(&id, n, entry).await.expect("append");
-    }
+    close(&store, &id, 1).await;
     assert_eq!(
         store.claim(req(&id, "ana")).await.expect("claim"),
         ClaimOutcome::Refused(ClaimReason::Closed)
@@ -334,7 +337,6 @@ async fn more_claims_at_once_than_the_batch_queue_holds_all_get_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
-    use dropwire_core::timeline::{ControlAction, ControlEntry};
     use dropwire_store::{Bus, Mark, Published, RedisBus};
     let store = RedisStore::connect(RedisStoreConfig::new(shared().url()))
         .await

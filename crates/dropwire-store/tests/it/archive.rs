@@ -2,9 +2,7 @@
 //! as before, across restarts; changes to them replay after a crash; an erasure reaches
 //! them and survives a restart.
 
-mod history;
-
-use history::*;
+use super::history::*;
 
 #[tokio::test]
 async fn settled_drops_leave_memory_and_answer_as_before() {

@@ -1,6 +1,5 @@
 //! What the snapshot and archive tests share: a store over a data dir, drops with a
 //! history, the answers a drop gives, the files of a data dir.
-#![allow(dead_code, unused_imports)]
 
 pub use std::collections::BTreeMap;
 pub use std::io::Write;
@@ -9,7 +8,7 @@ pub use std::path::{Path, PathBuf};
 pub use dropwire_core::{
     ClaimCode, ClaimOutcome, ClaimReason, ClaimState, ControlAction, ControlEntry, DropId,
 };
-pub use dropwire_store::conformance::{fresh_id, record};
+pub use dropwire_store::conformance::{self, fresh_id, record};
 pub use dropwire_store::{
     ClaimRequest, CouponOutcome, CouponRequest, DropFigures, MemoryStore, MemoryStoreConfig,
     SnapshotPolicy, Store, StoreError,
@@ -25,17 +24,9 @@ pub fn open(dir: &Path) -> Result<MemoryStore, StoreError> {
     })
 }
 
+/// `viewer` asks for a mug.
 pub fn req(drop: &DropId, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
-    ClaimRequest {
-        drop_id: drop.clone(),
-        sku: "mug".into(),
-        viewer_id: viewer.into(),
-        handle: format!("@{viewer}"),
-        rid: rid.into(),
-        now_ms,
-        refusal: None,
-        members_only: false,
-    }
+    conformance::req(drop, "mug", viewer, rid, now_ms)
 }
 
 pub fn coupon(drop: &DropId, viewer: &str, limit: u32) -> CouponRequest {

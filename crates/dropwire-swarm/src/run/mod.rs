@@ -1,113 +1,33 @@
 //! One swarm run: create and start a drop, connect the viewers, fire the measured
 //! broadcasts one at a time, optionally reveal and let every viewer claim at once, close,
 //! and gather what every viewer saw into a [`Report`].
+//!
+//! - `args`: [`RunArgs`], the command line.
+//! - `probe`: the server's RSS and CPU time, and the machine's meanwhile.
+//! - `gather`: every viewer's outcome folded into the report.
 
-use std::collections::BTreeMap;
+mod args;
+mod gather;
+mod probe;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::frame::Kind;
 use crate::procfs;
-use crate::report::{BroadcastRow, Latency, Report};
+use crate::report::Report;
 use crate::target::Target;
-use crate::viewer::{self, ClaimAnswer, Outcome, Plan, Progress};
+use crate::viewer::{self, Plan, Progress};
 
-#[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    /// The server's base URL.
-    #[arg(long, env = "DW_URL", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// The admin token (drop control, and bulk viewer tokens).
-    #[arg(
-        long,
-        env = "DW_ADMIN_TOKEN",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    pub admin_token: String,
-    /// Viewers this process connects.
-    #[arg(long, env = "DW_VIEWERS", default_value_t = 1000)]
-    pub viewers: usize,
-    /// Every viewer gets a token and claims the moment the reveal reaches it.
-    #[arg(long)]
-    pub claim: bool,
-    /// Units of the drop's one SKU.
-    #[arg(long, default_value_t = 50)]
-    pub stock: u32,
-    /// Measured broadcasts (ad-hoc cues), fired one at a time.
-    #[arg(long, default_value_t = 20)]
-    pub broadcasts: usize,
-    /// Pause after each broadcast has reached every viewer, in ms.
-    #[arg(long, default_value_t = 100)]
-    pub gap_ms: u64,
-    /// Where to write the JSON report.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
-    /// Create the drop with this id (default `swarm-<unix ms>`).
-    #[arg(long)]
-    pub drop_id: Option<String>,
-    /// Watch another swarm process's drop instead of creating one; leaves when it closes.
-    #[arg(long, conflicts_with = "drop_id")]
-    pub join: Option<String>,
-    /// Before broadcasting, wait until the server counts this many viewers (every process's).
-    #[arg(long)]
-    pub expect_viewers: Option<u64>,
-    /// The server's process id, for RSS and CPU time (found from the port when local).
-    /// Several, comma-separated (every hub node of a multi-node run): their RSS and CPU
-    /// time are summed, so CPU per delivered message is over all of them.
-    #[arg(long, value_delimiter = ',')]
-    pub server_pid: Vec<u32>,
-    /// Loopback source addresses to spread the sockets over (127.0.0.1..N); 0 lets the kernel pick.
-    #[arg(long, default_value_t = 64)]
-    pub source_ips: u8,
-    /// Connections being set up at once.
-    #[arg(long, default_value_t = 128)]
-    pub connect_concurrency: usize,
-    /// Gives up on the whole run after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    pub timeout_s: u64,
-    /// A viewer whose connection the server ends early connects again with `since` (and
-    /// asks an unanswered claim again, same rid), as the overlay does
-    #[arg(long)]
-    pub resume: bool,
-    /// Resume on this node instead (http://HOST:PORT of another hub on the same Redis):
-    /// the node the viewers were on is gone
-    #[arg(long, requires = "resume")]
-    pub resume_server: Option<String>,
-    /// Kill this process (SIGKILL) during the run, at `--kill-at`: a hub node, to see its
-    /// viewers resume on another (use with `--resume`)
-    #[arg(long, requires = "kill_at")]
-    pub kill_pid: Option<u32>,
-    /// When to kill `--kill-pid`: right after firing broadcast N (0-based), or `reveal`
-    /// (right after the reveal, while the claims are in flight)
-    #[arg(long, requires = "kill_pid", value_parser = parse_kill_at)]
-    pub kill_at: Option<KillAt>,
-}
-
-/// The moment of `--kill-at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillAt {
-    Broadcast(usize),
-    Reveal,
-}
-
-fn parse_kill_at(s: &str) -> Result<KillAt, String> {
-    match s {
-        "reveal" => Ok(KillAt::Reveal),
-        n => n
-            .parse()
-            .map(KillAt::Broadcast)
-            .map_err(|_| format!("expected a broadcast number or `reveal`, not {n:?}")),
-    }
-}
+use self::args::KillAt;
+pub use self::args::RunArgs;
+use self::gather::{attach_fire_times, gather};
+use self::probe::{Probe, Window, cpu_ms};
 
 /// SIGKILL, by the `kill` command (this crate has no unsafe code and no libc binding).
 fn kill(pid: u32) -> anyhow::Result<()> {
@@ -119,74 +39,6 @@ fn kill(pid: u32) -> anyhow::Result<()> {
         bail!("kill -KILL {pid} failed: {status}");
     }
     Ok(())
-}
-
-/// Reads the server's figures when it runs on this machine: summed over its processes
-/// (several hub nodes), none when any of them cannot be read.
-#[derive(Debug, Clone)]
-struct Probe(Vec<u32>);
-
-impl Probe {
-    fn sum(&self, read: fn(u32) -> Option<u64>) -> Option<u64> {
-        if self.0.is_empty() {
-            return None;
-        }
-        self.0.iter().map(|&pid| read(pid)).sum()
-    }
-    fn rss(&self) -> Option<u64> {
-        self.sum(procfs::rss_kib)
-    }
-    fn cpu_us(&self) -> Option<u64> {
-        self.sum(procfs::cpu_us)
-    }
-}
-
-/// What else the machine did while the broadcasts ran: a busy neighbour shows up here.
-struct Window {
-    start: Instant,
-    machine: Option<procfs::MachineCpu>,
-    me: Option<u64>,
-}
-
-impl Window {
-    fn open() -> Self {
-        Window {
-            start: Instant::now(),
-            machine: procfs::machine_cpu(),
-            me: procfs::cpu_us(std::process::id()),
-        }
-    }
-
-    fn close(self, server_ms: Option<f64>) -> Meanwhile {
-        let mut m = Meanwhile {
-            window_s: Some(self.start.elapsed().as_secs_f64()),
-            ..Meanwhile::default()
-        };
-        let (Some(a), Some(b)) = (self.machine, procfs::machine_cpu()) else {
-            return m;
-        };
-        let ms = |x: u64, y: u64| y.saturating_sub(x) as f64 / 1000.0;
-        m.swarm_ms = cpu_ms(self.me, procfs::cpu_us(std::process::id()));
-        m.irq_ms = Some(ms(a.irq_us, b.irq_us));
-        m.steal_ms = Some(ms(a.steal_us, b.steal_us));
-        if let (Some(me), Some(server)) = (m.swarm_ms, server_ms) {
-            m.other_ms = Some((ms(a.tasks_us, b.tasks_us) - me - server).max(0.0));
-        }
-        m
-    }
-}
-
-#[derive(Debug, Default)]
-struct Meanwhile {
-    window_s: Option<f64>,
-    swarm_ms: Option<f64>,
-    other_ms: Option<f64>,
-    irq_ms: Option<f64>,
-    steal_ms: Option<f64>,
-}
-
-fn cpu_ms(a: Option<u64>, b: Option<u64>) -> Option<f64> {
-    Some(b?.saturating_sub(a?) as f64 / 1000.0)
 }
 
 fn resolve(base: &str) -> anyhow::Result<SocketAddr> {
@@ -510,102 +362,4 @@ async fn mint_all(target: &Target, n: usize, drop_id: &str) -> anyhow::Result<Ve
         tokens[i] = token?;
     }
     Ok(tokens)
-}
-
-/// Folds every viewer's outcome into the report; returns each seq's last receive time (µs).
-fn gather(report: &mut Report, outcomes: &[Outcome]) -> BTreeMap<u64, u64> {
-    let mut cue = Latency::default();
-    let mut claim = Latency::default();
-    let mut rows: BTreeMap<u64, (Kind, u64, u64, u64)> = BTreeMap::new();
-    for o in outcomes {
-        if o.connected {
-            report.connected += 1;
-        }
-        if let Some(e) = &o.connect_error {
-            report.failed_connects += 1;
-            *report.connect_errors.entry(e.clone()).or_default() += 1;
-        }
-        if let Some(r) = &o.dropped {
-            report.dropped += 1;
-            *report.drop_reasons.entry(r.clone()).or_default() += 1;
-        }
-        report.frames += o.frames;
-        report.gaps += o.gaps;
-        report.resumed += o.resumed;
-        report.snapshot_gaps += o.snapshot_gaps;
-        report.out_of_order += o.out_of_order;
-        for s in &o.samples {
-            let lat = s.recv_us.saturating_sub(s.ts_ms * 1000);
-            if matches!(s.kind, Kind::BenchCue | Kind::Reveal | Kind::Cue) {
-                cue.record(lat);
-            }
-            let row = rows.entry(s.seq).or_insert((s.kind, 0, 0, 0));
-            row.1 += 1;
-            row.2 = row.2.max(lat);
-            row.3 = row.3.max(s.recv_us);
-        }
-        if o.claim_sent {
-            report.claims_sent += 1;
-        }
-        match &o.claim {
-            Some((ClaimAnswer::Ok, us)) => {
-                report.claims_ok += 1;
-                claim.record(*us);
-            }
-            Some((ClaimAnswer::Refused(r), us)) => {
-                if r == "sold_out" {
-                    report.claims_sold_out += 1;
-                } else {
-                    *report.claims_other.entry(r.clone()).or_default() += 1;
-                }
-                claim.record(*us);
-            }
-            None if o.claim_sent => report.claims_unanswered += 1,
-            None => {}
-        }
-    }
-    report.hist.cue_latency_us = cue.pairs();
-    report.hist.claim_latency_us = claim.pairs();
-    let last_recv = rows.iter().map(|(seq, r)| (*seq, r.3)).collect();
-    report.per_broadcast = rows
-        .into_iter()
-        .map(|(seq, (kind, received, max_us, _))| BroadcastRow {
-            seq,
-            kind: kind.name().into(),
-            received,
-            max_ms: max_us as f64 / 1000.0,
-            fire_to_last_ms: None,
-        })
-        .collect();
-    last_recv
-}
-
-/// The n-th measured broadcast is the n-th `bench_cue` seq: pairs fire times with the
-/// slowest viewer's receive time of each.
-fn attach_fire_times(report: &mut Report, fired_us: &[u64], last_recv: &BTreeMap<u64, u64>) {
-    let bench: Vec<&mut BroadcastRow> = report
-        .per_broadcast
-        .iter_mut()
-        .filter(|r| r.kind == "bench_cue")
-        .collect();
-    if bench.len() != fired_us.len() {
-        return;
-    }
-    for (row, fired) in bench.into_iter().zip(fired_us) {
-        if let Some(recv) = last_recv.get(&row.seq) {
-            row.fire_to_last_ms = Some(recv.saturating_sub(*fired) as f64 / 1000.0);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kill_at_is_a_broadcast_number_or_the_reveal() {
-        assert_eq!(parse_kill_at("reveal"), Ok(KillAt::Reveal));
-        assert_eq!(parse_kill_at("3"), Ok(KillAt::Broadcast(3)));
-        assert!(parse_kill_at("soon").unwrap_err().contains("reveal"));
-    }
 }

@@ -3,9 +3,7 @@
 //! acknowledged state; damage is refused, never skipped; the journal's writer asks for
 //! snapshots past its threshold.
 
-mod history;
-
-use history::*;
+use super::history::*;
 
 #[tokio::test]
 async fn a_restart_after_a_snapshot_replays_only_what_came_after() {

@@ -6,10 +6,10 @@ use std::io::Write;
 
 use dropwire_core::{ClaimCode, ClaimOutcome, ClaimState, ControlAction, ControlEntry, DropId};
 use dropwire_store::conformance::{fresh_id, record};
-use dropwire_store::{ClaimRequest, MemoryStore, MemoryStoreConfig, Store, StoreError};
+use dropwire_store::{MemoryStore, MemoryStoreConfig, Store, StoreError};
 use proptest::prelude::*;
 
-const T0: u64 = 1_800_000_000_000;
+use super::history::{T0, req};
 
 fn open(dir: &std::path::Path) -> Result<MemoryStore, StoreError> {
     MemoryStore::open(MemoryStoreConfig {
@@ -17,19 +17,6 @@ fn open(dir: &std::path::Path) -> Result<MemoryStore, StoreError> {
         fsync: true,
         ..MemoryStoreConfig::default()
     })
-}
-
-fn req(drop: &DropId, viewer: &str, rid: &str, now_ms: u64) -> ClaimRequest {
-    ClaimRequest {
-        drop_id: drop.clone(),
-        sku: "mug".into(),
-        viewer_id: viewer.into(),
-        handle: viewer.into(),
-        rid: rid.into(),
-        now_ms,
-        refusal: None,
-        members_only: false,
-    }
 }
 
 async fn populate(store: &MemoryStore) -> DropId {
