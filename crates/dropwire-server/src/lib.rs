@@ -6,7 +6,10 @@
 //! - [`app`]: shared state ([`app::AppState`]), the router ([`app::app`]), background
 //!   tasks, and [`app::serve`] (which tests call on an ephemeral port).
 //! - [`hub`]: one fan-out hub per drop: sequencing, serialize-once broadcast, history for
-//!   resume, the timeline task that fires cues, coalesced figures.
+//!   resume, the timeline task that starts drops on schedule and fires cues, coalesced
+//!   figures.
+//! - [`calendar`]: the launch calendar (upcoming drops, their iCalendar feed) and, with
+//!   many nodes, the scan that loads the drops due to start by themselves.
 //! - [`relay`]: with Redis, a hub's link to the other hub nodes (one `seq` order across
 //!   nodes, gaps filled from the drop's stream, one copy of each cue).
 //! - [`ws`]: the viewer WebSocket, one task per connection.
@@ -28,6 +31,7 @@ pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod calendar;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

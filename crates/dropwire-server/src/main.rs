@@ -150,6 +150,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     opts.socket_send_buffer = config.socket_send_buffer;
     opts.shutdown_grace = Duration::from_secs(config.shutdown_grace_s);
     opts.hub_idle_grace = Duration::from_secs(config.hub_idle_grace_s);
+    opts.public_url = config.public_url.clone();
     config.limits.apply(&mut opts);
     let state = AppState::start(opts)
         .await
