@@ -132,22 +132,28 @@ impl DropHub {
         if AutoStart::of(&self.record(), self.ctx.clock.now_ms()) != AutoStart::Due {
             return true;
         }
-        match self.control(ControlAction::Start).await {
+        let outcome = match self.control(ControlAction::Start).await {
             Ok(record) => {
                 let at_ms = record.log.first().map_or(0, |e| e.at_ms);
                 tracing::info!(drop = %self.id, at_ms, "started on schedule");
-                true
+                "started"
             }
             // Refused or conflicting: `control` has taken the stored log, which now says
             // whether anything is left to do (another node or the streamer came first).
-            Err(e) => {
-                let done = AutoStart::of(&self.record(), self.ctx.clock.now_ms()) != AutoStart::Due;
-                if !done {
-                    tracing::warn!(drop = %self.id, error = %e, "cannot start on schedule; will retry");
-                }
-                done
+            Err(_) if AutoStart::of(&self.record(), self.ctx.clock.now_ms()) != AutoStart::Due => {
+                "elsewhere"
             }
-        }
+            Err(e) => {
+                tracing::warn!(drop = %self.id, error = %e, "cannot start on schedule; will retry");
+                "failed"
+            }
+        };
+        self.ctx
+            .metrics
+            .schedule_starts
+            .with_label_values(&[outcome])
+            .inc();
+        outcome != "failed"
     }
 
     /// The drop's record as the store has it now, taken as this node's.

@@ -93,6 +93,11 @@ impl DropHub {
             };
             if auto == AutoStart::Missed && !told_missed {
                 told_missed = true;
+                self.ctx
+                    .metrics
+                    .schedule_starts
+                    .with_label_values(&["missed"])
+                    .inc();
                 tracing::warn!(drop = %self.id, "starts_at is more than the script's length ago: not started by itself (start or close it by hand)");
             }
             let far = tokio::time::Instant::now() + Duration::from_secs(3600);

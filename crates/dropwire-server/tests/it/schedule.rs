@@ -18,6 +18,15 @@ use serde_json::{Value, json};
 
 const MINUTE: u64 = 60_000;
 
+/// `dropwire_schedule_starts_total{outcome}` of one node.
+fn starts(state: &AppState, outcome: &str) -> u64 {
+    state
+        .metrics
+        .schedule_starts
+        .with_label_values(&[outcome])
+        .get()
+}
+
 /// A 10-minute drop starting at `starts_ms`, by itself when `auto`.
 fn record(id: &str, starts_ms: u64, auto: bool, created_ms: u64) -> Result<DropRecord> {
     let mut spec: DropSpec = serde_json::from_value(common::drop_spec(
@@ -135,6 +144,8 @@ async fn a_drop_starts_by_itself_once_at_its_start_unless_the_streamer_acted_fir
         ["start", "pause"]
     );
     assert_eq!(actions(&log_of(&store, "closed-early").await?), ["close"]);
+    assert_eq!(starts(&state, "started"), 1);
+    assert_eq!(starts(&state, "elsewhere") + starts(&state, "failed"), 0);
     Ok(())
 }
 
@@ -168,6 +179,10 @@ async fn a_node_started_after_the_start_catches_up_unless_the_slot_is_over() -> 
     assert!(
         log_of(&store, "too-late").await?.is_empty(),
         "left for the streamer"
+    );
+    assert_eq!(
+        (starts(&state, "started"), starts(&state, "missed")),
+        (1, 1)
     );
     Ok(())
 }
@@ -258,6 +273,15 @@ async fn on_redis_a_late_node_catches_up_and_two_nodes_start_a_drop_once() -> Re
     // One start each, whoever won; every viewer heard the drop go live once.
     assert_eq!(actions(&log_of(&store, "raced").await?), ["start"]);
     assert_eq!(actions(&orphan), ["start"]);
+    common::eventually("the orphan's start counted", || async {
+        Ok(starts(&a.state, "started") + starts(&b.state, "started") == 3)
+    })
+    .await?;
+    assert_eq!(
+        starts(&a.state, "failed") + starts(&b.state, "failed"),
+        0,
+        "three drops, three starts kept, one node each"
+    );
     for v in [&on_a, &on_b] {
         let lives = v
             .seen
