@@ -16,6 +16,8 @@ use crate::relay;
 
 /// How long a start on schedule that the store failed waits before it is tried again.
 const START_RETRY: Duration = Duration::from_secs(1);
+/// The longest a hub sleeps before looking at its start on schedule again.
+const START_RECHECK: Duration = Duration::from_secs(60);
 
 /// Resolves once `flag` is (or becomes) true, or its sender is gone: the hub's `stop`, or
 /// the server's shutdown. (`wait_for` itself returns a guard that must not be held.)
@@ -87,7 +89,14 @@ impl DropHub {
             };
             let wake = next.map(|ms| self.ctx.clock.instant_at(ms));
             let start_at = match auto {
-                AutoStart::Waiting { at_ms } => Some(self.ctx.clock.instant_at(at_ms)),
+                // Looked at again every minute at least: the start is on the wall clock,
+                // which may be stepped while the task sleeps on the monotonic one.
+                AutoStart::Waiting { at_ms } => Some(
+                    self.ctx
+                        .clock
+                        .instant_at(at_ms)
+                        .min(Instant::now() + START_RECHECK),
+                ),
                 AutoStart::Due => Some(start_again.unwrap_or_else(Instant::now)),
                 AutoStart::Missed | AutoStart::Manual => None,
             };
