@@ -188,6 +188,47 @@ async fn a_node_started_after_the_start_catches_up_unless_the_slot_is_over() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_drop_whose_start_passed_while_the_hub_was_down_starts_when_it_is_back()
+-> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let now = dropwire_server::clock::system_now_ms();
+    {
+        // The hub's store, written while the hub was down: the journal keeps `auto_start`.
+        let store = MemoryStore::open(MemoryStoreConfig {
+            data_dir: Some(dir.path().to_owned()),
+            fsync: true,
+            ..MemoryStoreConfig::default()
+        })?;
+        store
+            .create_drop(record(
+                "back-late",
+                now - 2 * MINUTE,
+                true,
+                now - 5 * MINUTE,
+            )?)
+            .await?;
+    }
+    let server = common::TestServer::on_dir(dir.path()).await?;
+    let log = until_log_has(&server.store(), "back-late", 1).await?;
+    assert_eq!(actions(&log), ["start"]);
+    let (_, drop) = server.get("/api/v1/drops/back-late").await?;
+    assert_eq!(
+        (drop["state"].as_str(), drop["auto_start"].as_bool()),
+        (Some("live"), Some(true))
+    );
+    server.stop().await?;
+
+    // Back again: the start is in the journal; nothing starts twice.
+    let server = common::TestServer::on_dir(dir.path()).await?;
+    assert_eq!(
+        actions(&log_of(&server.store(), "back-late").await?),
+        ["start"]
+    );
+    assert_eq!(starts(&server.state, "started"), 0);
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_on_schedule_is_a_ledger_fact_like_a_manual_start() -> Result<()> {
     let server = common::TestServer::start().await?;
     let now = server.state.clock.now_ms();
