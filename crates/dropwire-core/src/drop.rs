@@ -78,11 +78,18 @@ pub struct DropSpec {
     #[cfg_attr(feature = "utoipa", schema(min_items = 1, max_items = 100))]
     pub inventory: Vec<InventoryItem>,
     pub script: Script,
-    /// The announced start (RFC 3339 in the API): the overlay counts down to it and the
-    /// waitlist is open before it. Informative: the streamer still starts the drop.
+    /// The announced start (RFC 3339 in the API): the overlay counts down to it, the
+    /// waitlist is open before it, and the launch calendar lists it. The streamer starts
+    /// the drop, unless `auto_start` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = DateTime))]
     pub starts_at: Option<StartsAt>,
+    /// The drop starts by itself at `starts_at` (which it then needs), once, on one hub
+    /// node, unless the streamer has started, paused or closed it before: see
+    /// [`crate::schedule`]. Off by default, so a drop made by a client that knows nothing
+    /// of it is still started by its streamer.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auto_start: bool,
     /// Seconds after each reveal during which only the drop's early-access segment (its
     /// waitlist) may claim; 0 turns early access off.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -98,6 +105,10 @@ pub struct DropSpec {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A moment given as RFC 3339 (`2026-12-24T18:00:00+01:00`), kept as Unix milliseconds and
@@ -244,6 +255,12 @@ impl DropSpec {
                     ));
                 }
             }
+        }
+        if self.auto_start && self.starts_at.is_none() {
+            return Err(CoreError::invalid(
+                "auto_start",
+                "needs starts_at: the moment the drop starts by itself",
+            ));
         }
         if self.early_access_s > MAX_EARLY_ACCESS_S {
             return Err(CoreError::invalid(

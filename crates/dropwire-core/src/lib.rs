@@ -15,6 +15,8 @@
 //! - [`funnel`]: the facts the funnel ledger records, with ids derived from what they describe.
 //! - [`waitlist`]: the waitlist join (intent, consent, contact) and its rules.
 //! - [`protocol`]: the viewer WebSocket's frames, as in `API.md`.
+//! - [`schedule`]: the launch calendar's rules: when a drop starts by itself, which drops
+//!   the calendar lists.
 //! - [`error`]: this crate's error type.
 
 pub mod claim;
@@ -24,6 +26,7 @@ pub mod followup;
 pub mod funnel;
 pub mod ids;
 pub mod protocol;
+pub mod schedule;
 pub mod script;
 pub mod timeline;
 pub mod waitlist;

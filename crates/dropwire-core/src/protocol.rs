@@ -345,6 +345,9 @@ pub struct DropSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = DateTime))]
     pub starts_at: Option<StartsAt>,
+    /// The drop starts by itself at `starts_at` (unless the streamer acted first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_start: bool,
     pub coupons: Vec<CouponView>,
     pub stock: Vec<StockItem>,
     pub leaderboard: Vec<LeaderEntry>,
@@ -429,6 +432,7 @@ impl DropSnapshot {
                 .collect(),
             early_access_s: spec.early_access_s,
             starts_at: spec.starts_at,
+            auto_start: spec.auto_start,
             coupons: view
                 .active_coupons(now_ms)
                 .map(|(f, until)| CouponView {

@@ -21,6 +21,7 @@ fn spec(cues: Vec<Cue>, duration_s: u32) -> DropSpec {
         }],
         script: Script { duration_s, cues },
         starts_at: None,
+        auto_start: false,
         early_access_s: 0,
         follow_up: None,
         nurture: None,

@@ -171,6 +171,7 @@ mod tests {
                 cues: vec![Cue::new(60, CueType::Close)],
             },
             starts_at: None,
+            auto_start: false,
             early_access_s: 0,
             follow_up: None,
             nurture: None,

@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::admission::Admission;
 use crate::api;
 use crate::auth::Keys;
+use crate::calendar::{self, CalendarCache};
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -95,7 +96,16 @@ pub struct Options {
     pub publish_patience: Duration,
     /// How often expired holds are swept.
     pub sweep_every: Duration,
+    /// The hub's public base URL (`--public-url`), for the calendar feed's links; `None`:
+    /// `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+    /// With a bus: how often the node looks for drops due to start by themselves that
+    /// another node made ([`calendar::scan`]).
+    pub schedule_scan_every: Duration,
 }
+
+/// With many nodes, each looks for drops due to start by themselves this often.
+pub const SCHEDULE_SCAN_EVERY: Duration = Duration::from_secs(30);
 
 impl Options {
     /// Options with the defaults of `dropwire serve`: those of [`Config::default`].
@@ -135,6 +145,8 @@ impl Options {
             hub_idle_grace: Duration::from_secs(config.hub_idle_grace_s),
             publish_patience: crate::hub::PUBLISH_PATIENCE,
             sweep_every: Duration::from_secs(1),
+            public_url: config.public_url.clone(),
+            schedule_scan_every: SCHEDULE_SCAN_EVERY,
         }
     }
 }
@@ -176,6 +188,10 @@ pub struct AppInner {
     pub frame_burst: u32,
     /// Webhook URLs may reach private addresses (`--webhook-allow-private`).
     pub webhook_allow_private: bool,
+    /// The launch calendar's list, reused for a moment (it is public).
+    pub calendar: CalendarCache,
+    /// `--public-url`, for the calendar feed's links.
+    pub public_url: Option<String>,
     socket_send_buffer: usize,
     shutdown_grace: Duration,
     shutdown_tx: Arc<watch::Sender<bool>>,
@@ -237,12 +253,15 @@ impl AppState {
             header_read_timeout: opts.header_read_timeout,
             send_timeout: opts.send_timeout,
             webhook_allow_private: opts.webhooks.allow_private,
+            calendar: CalendarCache::default(),
+            public_url: opts.public_url,
             socket_send_buffer: opts.socket_send_buffer,
             shutdown_grace: opts.shutdown_grace,
             shutdown_tx: Arc::new(shutdown_tx),
             sweep_every: opts.sweep_every,
         }));
-        // Drops still to come or under way resume their timeline now; closed ones load on
+        // Drops still to come or under way resume their timeline now (a drop whose start on
+        // schedule passed while no node ran starts now, if it is not too late); closed ones load on
         // first use (a node on a Redis with many past drops need not hold them all, nor
         // read them: the store lists the drops that may still change).
         let now = state.clock.now_ms();
@@ -260,6 +279,10 @@ impl AppState {
             opts.webhooks.clone(),
         ));
         tokio::spawn(webhooks::nurture_forever(state.clone()));
+        tokio::spawn(calendar::scan::forever(
+            state.clone(),
+            opts.schedule_scan_every,
+        ));
         Ok(state)
     }
 
@@ -353,6 +376,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .route("/ws/v1/drops/{id}", get(ws::upgrade))
         .merge(pages::routes().layer(CompressionLayer::new()))
+        .route("/calendar.ics", get(calendar::feed))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

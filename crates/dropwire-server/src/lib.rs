@@ -8,8 +8,11 @@
 //! - [`hub`]: one fan-out hub per drop: sequencing (alone, or with Redis through the bus to
 //!   the other hub nodes: one `seq` order across nodes, gaps filled from the drop's stream,
 //!   one copy of each cue), serialize-once broadcast, history for resume, the timeline task
-//!   that fires cues, coalesced figures, claims and coupons, the hold sweeper.
+//!   that starts drops on schedule
+//!   and fires cues, coalesced figures, claims and coupons, the hold sweeper.
 //! - `ws`: the viewer WebSocket, one task per connection.
+//! - [`calendar`]: the launch calendar (upcoming drops, their iCalendar feed) and, with
+//!   many nodes, the scan that loads the drops due to start by themselves.
 //! - [`webhooks`]: delivering the ledger's outbox to the makers' endpoints (Standard
 //!   Webhooks), and firing nurture timers.
 //! - [`funnel`]: the funnel ledger's feed (facts written off the hot path) and its
@@ -31,6 +34,7 @@ pub(crate) mod admission;
 pub(crate) mod api;
 pub(crate) mod app;
 pub mod auth;
+pub mod calendar;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

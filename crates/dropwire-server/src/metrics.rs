@@ -64,6 +64,10 @@ pub struct Metrics {
     pub refusals: IntCounterVec,
     /// Cues and state changes given up after retrying the bus for the publish patience.
     pub publish_failures: IntCounterVec,
+    /// Drops due to start by themselves, by what this node did: `started` (its start was
+    /// kept), `elsewhere` (another node or the streamer came first), `missed` (too late),
+    /// `failed` (the store refused; retried).
+    pub schedule_starts: IntCounterVec,
     /// Drop hubs loaded on this node (set at each scrape).
     pub hubs: IntGauge,
 }
@@ -121,6 +125,7 @@ impl Metrics {
             drop_viewers: must(IntGaugeVec::new(Opts::new("drop_viewers", "This node's viewers of each drop not yet closed"), &["drop"])),
             refusals: must(IntCounterVec::new(Opts::new("connection_refusals_total", "Viewer connections refused: closed 1013 at once as the client opened too many this minute (rate) or holds too many (concurrent), or 503 before the upgrade while --max-handshakes are joining (busy)"), &["reason"])),
             publish_failures: must(IntCounterVec::new(Opts::new("publish_failures_total", "Cues (cue) and state changes (state) this node could not publish on the bus (Redis) within the publish patience, and gave up"), &["kind"])),
+            schedule_starts: must(IntCounterVec::new(Opts::new("schedule_starts_total", "Drops due to start by themselves (auto_start), by what this node did: started (its start was kept), elsewhere (another node or the streamer came first), missed (starts_at more than the script's length ago when the hub loaded), failed (the store refused; retried every second)"), &["outcome"])),
             hubs: must(IntGauge::new("hubs_loaded", "Drop hubs loaded on this node: open drops, and closed ones until their idle grace is over (set at each scrape)")),
             registry,
         };
@@ -156,7 +161,11 @@ impl Metrics {
         must(r.register(Box::new(m.drop_viewers.clone())));
         must(r.register(Box::new(m.refusals.clone())));
         must(r.register(Box::new(m.publish_failures.clone())));
+        must(r.register(Box::new(m.schedule_starts.clone())));
         must(r.register(Box::new(m.hubs.clone())));
+        for outcome in ["started", "elsewhere", "missed", "failed"] {
+            m.schedule_starts.with_label_values(&[outcome]).inc_by(0);
+        }
         for kind in ["cue", "state"] {
             m.publish_failures.with_label_values(&[kind]).inc_by(0);
         }

@@ -50,6 +50,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
         (name = "webhooks", description = "Webhook endpoints and their deliveries, Standard Webhooks (admin)"),
         (name = "follow-up", description = "Follow-up coupons and the nurture schedule (admin)"),
         (name = "analytics", description = "The funnel KPIs, JSON or CSV (admin)"),
+        (name = "calendar", description = "The launch calendar: upcoming drops (public; as iCalendar: `GET /calendar.ics`)"),
         (name = "meta", description = "This document"),
     )
 )]

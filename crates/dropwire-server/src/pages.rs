@@ -1,5 +1,6 @@
-//! The three pages (`/live/{id}`, `/obs/{id}?key=…`, `/panel`), the API reference
-//! (`/api/docs`, which renders `/api/v1/openapi.json`) and their assets, embedded in the
+//! The pages (`/live/{id}`, `/obs/{id}?key=…`, `/panel`, the public launch calendar
+//! `/calendar`), the API reference (`/api/docs`, which renders `/api/v1/openapi.json`) and
+//! their assets, embedded in the
 //! binary from `overlay-web/` at build time. Pages are never cached stale
 //! (`no-cache` with an ETag); assets carry ETags and are compressed by the router.
 
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/panel") }))
         .route("/panel", get(panel))
         .route("/api/docs", get(api_docs))
+        .route("/calendar", get(calendar))
         .route("/live/{id}", get(live))
         .route("/obs/{id}", get(obs))
         .route("/assets/{*path}", get(asset))
@@ -76,25 +78,23 @@ fn embedded(
     (headers, file.data.into_owned()).into_response()
 }
 
+/// A page that is the same for everyone, never cached stale.
+fn page(name: &str, headers: &HeaderMap) -> Response {
+    embedded(Pages::get(name), name, headers, "no-cache", true)
+}
+
 async fn panel(headers: HeaderMap) -> Response {
-    embedded(
-        Pages::get("panel.html"),
-        "panel.html",
-        &headers,
-        "no-cache",
-        true,
-    )
+    page("panel.html", &headers)
 }
 
 /// The API reference: renders the OpenAPI document in the browser (no CDN, no network).
 async fn api_docs(headers: HeaderMap) -> Response {
-    embedded(
-        Pages::get("api-docs.html"),
-        "api-docs.html",
-        &headers,
-        "no-cache",
-        true,
-    )
+    page("api-docs.html", &headers)
+}
+
+/// The launch calendar (public): renders `GET /api/v1/calendar`.
+async fn calendar(headers: HeaderMap) -> Response {
+    page("calendar.html", &headers)
 }
 
 async fn live(
@@ -103,13 +103,7 @@ async fn live(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     state.hub_by_path(&id).await?;
-    Ok(embedded(
-        Pages::get("live.html"),
-        "live.html",
-        &headers,
-        "no-cache",
-        true,
-    ))
+    Ok(page("live.html", &headers))
 }
 
 #[derive(Debug, Deserialize)]

@@ -122,6 +122,7 @@ impl Target {
                 cues: vec![intro, reveal, Cue::new(3600, CueType::Close)],
             },
             starts_at: None,
+            auto_start: false,
             early_access_s: 0,
             follow_up: None,
             nurture: None,

@@ -63,6 +63,7 @@ pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub
         log: Vec::new(),
     };
     state.store.create_drop(record).await?;
+    state.calendar.forget();
     tracing::info!(drop = %id, "drop created");
     state.hub(&id).await
 }

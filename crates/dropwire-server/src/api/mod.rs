@@ -2,6 +2,7 @@
 //! these handlers, is [`crate::openapi`]).
 
 mod analytics;
+mod calendar;
 mod claims;
 pub mod csv;
 mod drops;
@@ -48,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(claims::stats))
         .routes(routes!(claims::redeem))
         .routes(routes!(claims::mint_viewer))
+        .routes(routes!(calendar::list))
         .routes(routes!(waitlist::join, waitlist::list))
         .routes(routes!(waitlist::mine))
         .routes(routes!(privacy::export))

@@ -1,8 +1,9 @@
 //! The control log of a drop on this node: appending to it (start, pause, resume, close,
-//! fire now), and taking in what another node appended.
+//! fire now, and the start on schedule), and taking in what another node appended.
 
 use std::sync::Arc;
 
+use dropwire_core::schedule::AutoStart;
 use dropwire_core::{ControlAction, ControlEntry, DropRecord, TimelineView};
 use dropwire_store::StoreError;
 
@@ -113,6 +114,40 @@ impl DropHub {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// Starts the drop if its schedule says it is due now ([`AutoStart`]): an ordinary
+    /// `start`, appended to the control log only while the log is still empty (the store's
+    /// conditional append), so of several nodes racing one start is kept and a drop the
+    /// streamer has touched is left alone. True when nothing is left to do: started here,
+    /// or by another node or the streamer first, or not due; false when the store failed
+    /// and the start should be tried again.
+    pub async fn start_on_schedule(&self) -> bool {
+        if AutoStart::of(&self.record(), self.ctx.clock.now_ms()) != AutoStart::Due {
+            return true;
+        }
+        let outcome = match self.control(ControlAction::Start).await {
+            Ok(record) => {
+                let at_ms = record.log.first().map_or(0, |e| e.at_ms);
+                tracing::info!(drop = %self.id, at_ms, "started on schedule");
+                "started"
+            }
+            // Refused or conflicting: `control` has taken the stored log, which now says
+            // whether anything is left to do (another node or the streamer came first).
+            Err(_) if AutoStart::of(&self.record(), self.ctx.clock.now_ms()) != AutoStart::Due => {
+                "elsewhere"
+            }
+            Err(e) => {
+                tracing::warn!(drop = %self.id, error = %e, "cannot start on schedule; will retry");
+                "failed"
+            }
+        };
+        self.ctx
+            .metrics
+            .schedule_starts
+            .with_label_values(&[outcome])
+            .inc();
+        outcome != "failed"
     }
 
     /// The drop's record as the store has it now, taken as this node's.

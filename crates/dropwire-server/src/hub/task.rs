@@ -1,14 +1,21 @@
-//! The hub's task: fires cues on time, publishes coalesced figures, reports viewers to the
-//! bus (with one), and keeps sequence numbers in reserve (without), until the server shuts
-//! down or the hub is retired ([`super::Hubs`] evicts idle hubs).
+//! The hub's task: starts the drop on schedule ([`dropwire_core::schedule`]), fires cues
+//! on time, publishes coalesced figures, reports viewers to the bus (with one), and keeps
+//! sequence numbers in reserve (without), until the server shuts down or the hub is retired
+//! ([`super::Hubs`] evicts idle hubs).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dropwire_core::DropState;
+use dropwire_core::schedule::AutoStart;
 use tokio::time::Instant;
 
 use super::{COALESCE, DropHub};
+
+/// How long a start on schedule that the store failed waits before it is tried again.
+const START_RETRY: Duration = Duration::from_secs(1);
+/// The longest a hub sleeps before looking at its start on schedule again.
+const START_RECHECK: Duration = Duration::from_secs(60);
 
 /// Resolves once `flag` is (or becomes) true, or its sender is gone: the hub's `stop`, or
 /// the server's shutdown. (`wait_for` itself returns a guard that must not be held.)
@@ -51,16 +58,44 @@ impl DropHub {
         let beats = self.sequencer.heartbeat();
         let mut heartbeat = tokio::time::interval(beats.unwrap_or(Duration::from_secs(3600)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a start on schedule that the store refused to take: when to try again.
+        let mut start_again: Option<Instant> = None;
+        let mut told_missed = false;
         loop {
-            let next = {
+            let (next, auto) = {
                 let now = self.ctx.clock.now_ms();
                 let mut sh = self.lock();
                 self.refresh(&mut sh, now);
-                sh.view.next_change_ms()
+                (sh.view.next_change_ms(), AutoStart::of(&sh.record, now))
             };
             let wake = next.map(|ms| self.ctx.clock.instant_at(ms));
+            let start_at = match auto {
+                // Looked at again every minute at least: the start is on the wall clock,
+                // which may be stepped while the task sleeps on the monotonic one.
+                AutoStart::Waiting { at_ms } => Some(
+                    self.ctx
+                        .clock
+                        .instant_at(at_ms)
+                        .min(Instant::now() + START_RECHECK),
+                ),
+                AutoStart::Due => Some(start_again.unwrap_or_else(Instant::now)),
+                AutoStart::Missed | AutoStart::Manual => None,
+            };
+            if auto == AutoStart::Missed && !told_missed {
+                told_missed = true;
+                self.ctx
+                    .metrics
+                    .schedule_starts
+                    .with_label_values(&["missed"])
+                    .inc();
+                tracing::warn!(drop = %self.id, "starts_at is more than the script's length ago: not started by itself (start or close it by hand)");
+            }
             let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             tokio::select! {
+                _ = tokio::time::sleep_until(start_at.unwrap_or(far)), if start_at.is_some() => {
+                    start_again = (!self.start_on_schedule().await)
+                        .then(|| Instant::now() + START_RETRY);
+                }
                 _ = tokio::time::sleep_until(wake.unwrap_or(far)), if wake.is_some() => {}
                 _ = self.timeline_changed.notified() => {}
                 _ = self.figures_changed.notified(), if figures_due.is_none() => {

@@ -7,6 +7,7 @@ mod common;
 
 mod analytics;
 mod bad_input;
+mod calendar;
 mod claims;
 mod demo;
 mod docs;
@@ -25,6 +26,7 @@ mod multinode_memory;
 mod openapi;
 mod redis;
 mod restart;
+mod schedule;
 mod startup;
 mod timeline;
 mod waitlist;
