@@ -243,6 +243,7 @@ impl AppState {
                 state.hubs.get(&record.id).await?;
             }
         }
+        crate::recipes::load_shipped(&state).await;
         tokio::spawn(sweep_holds(state.clone()));
         tokio::spawn(funnel::reconcile_forever(state.clone()));
         tokio::spawn(webhooks::deliver_forever(

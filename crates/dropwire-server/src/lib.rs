@@ -22,6 +22,7 @@
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
+//! - [`recipes`]: the recipes shipped in the binary, loaded on a ledger's first start.
 //! - [`metrics`], [`clock`], [`error`].
 
 pub mod admission;
@@ -40,6 +41,7 @@ pub mod metered;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod recipes;
 pub mod relay;
 pub mod requests;
 pub mod webhooks;

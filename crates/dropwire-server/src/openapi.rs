@@ -50,6 +50,7 @@ pub const VIEWER: &str = "viewer_token";
         (name = "webhooks", description = "Webhook endpoints and their deliveries, Standard Webhooks (admin)"),
         (name = "follow-up", description = "Follow-up coupons and the nurture schedule (admin)"),
         (name = "analytics", description = "The funnel KPIs, JSON or CSV (admin)"),
+        (name = "recipes", description = "Recipes: reusable drop templates with `{{name}}` parameters (admin)"),
         (name = "meta", description = "This document"),
     )
 )]
