@@ -170,7 +170,8 @@ impl Ledger {
 
     /// Loads `shipped` recipes for `maker` the first time this is called on this ledger,
     /// never again (a recipe deleted later stays deleted), also when several nodes start at
-    /// once: the mark and the recipes are one transaction. Returns how many were loaded.
+    /// once: the mark and the recipes are one transaction. They are listed in the order
+    /// given. Returns how many were loaded.
     pub async fn seed_recipes(
         &self,
         maker: &str,
@@ -190,14 +191,15 @@ impl Ledger {
             return Ok(0);
         }
         let mut loaded = 0;
-        for (id, spec) in shipped {
+        // A millisecond apart, so that the list (oldest first) keeps their order.
+        for (at, (id, spec)) in (now_ms..).zip(shipped) {
             let done = sqlx::query(&format!(
                 "INSERT INTO recipes ({COLUMNS}) VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (maker, id) DO NOTHING"
             ))
             .bind(maker.to_owned())
             .bind(id.clone())
             .bind(body(spec)?)
-            .bind(ms(now_ms))
+            .bind(ms(at))
             .execute(&mut *tx)
             .await?;
             loaded += usize::try_from(done.rows_affected()).unwrap_or(0);

@@ -124,8 +124,12 @@ pub async fn shipped_recipes_load_once(ledger: &Ledger) {
         "a deleted shipped recipe does not come back"
     );
     let left = ledger.recipes(&maker).await.expect("list");
-    assert_eq!(left.len(), 2);
-    assert!(left.iter().all(|r| r.version == 1 && r.created_ms == T0));
+    assert_eq!(
+        left.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [shipped[0].0.as_str(), shipped[2].0.as_str()],
+        "in the order shipped"
+    );
+    assert!(left.iter().all(|r| r.version == 1 && r.created_ms >= T0));
 }
 
 async fn seed_at_once(

@@ -22,6 +22,7 @@ mod multinode;
 mod multinode_figures;
 mod multinode_funnel;
 mod openapi;
+mod recipes;
 mod redis;
 mod restart;
 mod startup;
