@@ -57,6 +57,7 @@ test('a maker starts a drop from a shipped recipe in the panel, saves a drop as 
   await panel.click('#rc-use button[type=submit]');
   await panel.waitForFunction(() => document.querySelector('#rc-use-error').textContent.includes('parameter "stock"'));
   assert.match(await panel.textContent('#rc-use-error'), /at most 1000000/);
+  assert.equal(await panel.getAttribute('#rc-p-stock', 'class'), 'invalid');
   await panel.screenshot({ path: join(SHOTS, 'panel-recipe-use-1440x900.png'), fullPage: true });
 
   await panel.fill('#rc-p-stock', '12');

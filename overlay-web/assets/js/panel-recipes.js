@@ -141,7 +141,10 @@ async function startDrop(ev) {
   const r = await api('POST', '/drops', body);
   if (!r.ok) {
     const err = r.data?.error || {};
-    const marked = showFieldError(form, err.field, err.message || errorText(r));
+    // A rule of the drop broken by a parameter's value: mark that parameter's input.
+    const from = /\(from parameter "([a-z0-9_]+)"\)$/.exec(err.message || '');
+    const field = from && !String(err.field).startsWith('params.') ? `params.${from[1]}` : err.field;
+    const marked = showFieldError(form, field, err.message || errorText(r));
     $('rc-use-error').textContent = marked ? `Fix the marked field: ${err.message}` : err.message || errorText(r);
     return;
   }
