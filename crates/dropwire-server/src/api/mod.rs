@@ -122,6 +122,18 @@ impl FromRequest<AppState> for ApiBody {
 
 /// `bytes` read as JSON into `T`, with errors that name the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // Every body is an object; serde would also read a struct from an array of its fields
+    // (`[null, null]`), which the document does not allow.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(AppError::bad_request(
+            "bad_request",
+            "the body must be a JSON object",
+            None,
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let refused = match serde_path_to_error::deserialize(de) {
         Ok(body) => return Ok(body),

@@ -316,6 +316,11 @@ async fn recipes_are_versioned_and_made_from_drops() -> Result<()> {
     ] {
         assert_eq!(again[key], drop[key], "{key}");
     }
+    // A body is an object, never a struct's fields in an array (found by Schemathesis).
+    let (status, answer) = server
+        .post(&format!("/api/v1/drops/{id}/recipe"), json!([null, null]))
+        .await?;
+    assert_eq!((status, error(&answer).0), (400, "bad_request"), "{answer}");
     let (status, answer) = server.post("/api/v1/drops/nope/recipe", json!({})).await?;
     assert_eq!((status, error(&answer).0), (404, "not_found"));
 
