@@ -62,7 +62,6 @@ test('a streamer creates and runs a drop in the panel; a viewer claims; the pane
   await panel.waitForSelector('#create:not([hidden]) #inv-rows .row-item');
 
   // The form, with a reveal naming a SKU that does not exist: the server's message sits beside that field.
-  await panel.click('#load-example');
   await panel.fill('[data-field="script.cues[2].sku"]', 'vase');
   await panel.click('#create-form button[type=submit]');
   const skuError = panel.locator('[data-field="script.cues[2].sku"] + .field-error');
@@ -157,7 +156,6 @@ test('a streamer creates and runs a drop in the panel; a viewer claims; the pane
   await panel.setViewportSize({ width: 1920, height: 1080 });
   await panel.click('#new-drop');
   await panel.click('#tab-form');
-  await panel.click('#load-example');
   await panel.fill('[data-field="script.cues[2].sku"]', 'vase');
   await panel.click('#create-form button[type=submit]');
   await skuError.waitFor();

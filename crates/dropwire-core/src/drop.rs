@@ -296,6 +296,9 @@ pub struct DropRecord {
     pub obs_key: String,
     pub created_ms: u64,
     pub log: Vec<ControlEntry>,
+    /// The recipe (and its version) the drop was made from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::recipe::RecipeRef>,
 }
 
 #[cfg(test)]

@@ -216,16 +216,21 @@ impl Fact {
     ) -> Vec<Fact> {
         let drop = record.id.as_str();
         let spec = &record.spec;
+        let mut detail = json!({"title": spec.title, "kind": spec.kind, "currency": spec.currency,
+               "starts_at": spec.starts_at, "early_access_s": spec.early_access_s,
+               "follow_up": spec.follow_up, "nurture": spec.nurture,
+               "skus": spec.inventory.iter().map(|i| &i.sku).collect::<Vec<_>>()});
+        if let Some(recipe) = &record.recipe {
+            detail["recipe"] = json!(recipe.id);
+            detail["recipe_version"] = json!(recipe.version);
+        }
         let mut facts = vec![Fact::new(
             FactKind::DropScheduled,
             "",
             drop,
             None,
             record.created_ms,
-            json!({"title": spec.title, "kind": spec.kind, "currency": spec.currency,
-                   "starts_at": spec.starts_at, "early_access_s": spec.early_access_s,
-                   "follow_up": spec.follow_up, "nurture": spec.nurture,
-                   "skus": spec.inventory.iter().map(|i| &i.sku).collect::<Vec<_>>()}),
+            detail,
         )];
         if let Some(at) = view.started_ms {
             facts.push(Fact::new(FactKind::DropLive, "", drop, None, at, json!({})));

@@ -13,6 +13,8 @@
 //! - [`followup`]: the follow-up of a claim (confirmation, cross-sell, coupon) and the
 //!   nurture schedule after a redemption.
 //! - [`funnel`]: the facts the funnel ledger records, with ids derived from what they describe.
+//! - [`recipe`]: reusable drop templates with `{{name}}` parameters, and how a drop is
+//!   made from one (or one from a drop).
 //! - [`waitlist`]: the waitlist join (intent, consent, contact) and its rules.
 //! - [`protocol`]: the viewer WebSocket's frames, as in `API.md`.
 //! - [`schedule`]: the launch calendar's rules: when a drop starts by itself, which drops
@@ -26,6 +28,7 @@ pub mod followup;
 pub mod funnel;
 pub mod ids;
 pub mod protocol;
+pub mod recipe;
 pub mod schedule;
 pub mod script;
 pub mod timeline;
@@ -36,5 +39,6 @@ pub use drop::{DropKind, DropRecord, DropSpec, InventoryItem, StartsAt};
 pub use error::CoreError;
 pub use funnel::{Fact, FactKind};
 pub use ids::{ClaimCode, DropId};
+pub use recipe::{RecipeRef, RecipeSpec};
 pub use script::{Cue, CueType, Script};
 pub use timeline::{ControlAction, ControlEntry, DropState, FireTarget, TimelineView};

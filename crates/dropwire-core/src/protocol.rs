@@ -357,6 +357,9 @@ pub struct DropSnapshot {
     pub script: Option<Script>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obs_key: Option<String>,
+    /// Admin: the recipe and version the drop was made from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::recipe::RecipeRef>,
 }
 
 /// A SKU in its early-access window.
@@ -450,6 +453,7 @@ impl DropSnapshot {
             server_ms: now_ms,
             script: admin.then(|| spec.script.clone()),
             obs_key: admin.then(|| record.obs_key.clone()),
+            recipe: if admin { record.recipe.clone() } else { None },
         }
     }
 }

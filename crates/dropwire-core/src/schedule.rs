@@ -91,6 +91,7 @@ mod tests {
             obs_key: "k".into(),
             created_ms: 0,
             log,
+            recipe: None,
         }
     }
 

@@ -22,6 +22,8 @@
 //! - `webhooks`: endpoints, leasing due messages, recording attempts, replay, dead letters.
 //! - `coupons`: follow-up coupons, redeemed once within their validity.
 //! - `nurture`: the maker's schedule and the durable timers, fired once across nodes.
+//! - `recipes`: the makers' recipes (drop templates), versioned, and the shipped ones
+//!   loaded once per ledger ([`Ledger::seed_recipes`]).
 //! - `rollup`: the KPI rollups, kept in the transaction of each new fact; [`kpi`]: the
 //!   KPIs read from them (definitions in `docs/metrics.md`).
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
@@ -36,6 +38,7 @@ mod facts;
 pub mod kpi;
 mod nurture;
 mod privacy;
+mod recipes;
 mod rollup;
 mod waitlist;
 mod webhooks;
@@ -50,5 +53,6 @@ pub use facts::{FactFilter, MAX_PAGE, StoredFact};
 pub use kpi::{CurvePoint, DropKpis, Ltv, LtvWindow};
 pub use nurture::DueTimer;
 pub use privacy::{Erased, ViewerExport};
+pub use recipes::Recipe;
 pub use waitlist::{Joined, WaitlistEntry};
 pub use webhooks::{Attempt, Delivery, Endpoint, EndpointPatch, Leased, Outcome, Target};

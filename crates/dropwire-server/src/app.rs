@@ -271,6 +271,7 @@ impl AppState {
                 state.hubs.get(&record.id).await?;
             }
         }
+        crate::recipes::load_shipped(&state).await;
         tokio::spawn(Arc::clone(&state.hubs).sweep_holds(state.sweep_every));
         tokio::spawn(retain_limiters(state.clone()));
         tokio::spawn(funnel::reconcile_forever(state.clone()));

@@ -64,6 +64,10 @@ pub enum AppError {
     #[error("{0}")]
     NoSuchCoupon(String),
     #[error("{0}")]
+    NoSuchRecipe(String),
+    #[error("{0}")]
+    RecipeExists(String),
+    #[error("{0}")]
     CouponRedeemed(String),
     #[error("{0}")]
     CouponExpired(String),
@@ -157,6 +161,8 @@ impl AppError {
             AppError::UrlRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "url_refused"),
             AppError::NoSuchEndpoint(_) => (StatusCode::NOT_FOUND, "no_such_endpoint"),
             AppError::NoSuchCoupon(_) => (StatusCode::NOT_FOUND, "no_such_coupon"),
+            AppError::NoSuchRecipe(_) => (StatusCode::NOT_FOUND, "no_such_recipe"),
+            AppError::RecipeExists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::CouponRedeemed(_) => (StatusCode::CONFLICT, "coupon_redeemed"),
             AppError::CouponExpired(_) => (StatusCode::CONFLICT, "coupon_expired"),
             AppError::ImportRejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_lines"),

@@ -24,6 +24,7 @@
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
+//! - [`recipes`]: the recipes shipped in the binary, loaded on a ledger's first start.
 //! - `metrics`, `admission` (the WebSocket handshake's limits), [`clock`], [`error`],
 //!   [`encode`] (our values as JSON), [`sync`] (locks).
 //!
@@ -48,6 +49,7 @@ pub mod metered;
 pub(crate) mod metrics;
 pub mod openapi;
 pub(crate) mod pages;
+pub mod recipes;
 pub mod sync;
 pub mod webhooks;
 pub(crate) mod ws;

@@ -51,6 +51,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
         (name = "follow-up", description = "Follow-up coupons and the nurture schedule (admin)"),
         (name = "analytics", description = "The funnel KPIs, JSON or CSV (admin)"),
         (name = "calendar", description = "The launch calendar: upcoming drops (public; as iCalendar: `GET /calendar.ics`)"),
+        (name = "recipes", description = "Recipes: reusable drop templates with `{{name}}` parameters (admin)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -32,6 +32,7 @@ fn bench_record(id: &DropId) -> DropRecord {
         obs_key: "key".into(),
         created_ms: 1,
         log: Vec::new(),
+        recipe: None,
     }
 }
 

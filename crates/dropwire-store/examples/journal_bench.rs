@@ -83,6 +83,7 @@ fn spec(id: &DropId, stock: u64, hold_s: u32) -> DropRecord {
         obs_key: "key".into(),
         created_ms: T0,
         log: Vec::new(),
+        recipe: None,
     }
 }
 

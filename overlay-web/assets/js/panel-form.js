@@ -23,6 +23,7 @@ const FIELD_UI = {
 };
 const NUMBERS = new Set(['percent_off', 'ttl_s', 'limit', 'points']);
 
+/** What a new drop's form starts with (recipes, in the Recipes view, are the reusable drops). */
 export const EXAMPLE = {
   title: 'Speckled mugs, batch 12 — live from the studio', kind: 'drop', currency: 'EUR', hold_s: 900,
   inventory: [
@@ -233,5 +234,4 @@ export function setupForm() {
       f.querySelector('.field-error').textContent = '';
     }
   });
-  $('load-example').addEventListener('click', () => fillForm(EXAMPLE));
 }

@@ -8,6 +8,7 @@ import { setupForm, readForm, fillForm, clearErrors, showFieldError, drawTimelin
 import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
 import { setupWebhooks, showWebhooks } from './panel-webhooks.js';
 import { setupAnalytics, showAnalytics } from './panel-analytics.js';
+import { setupRecipes, showRecipes, saveDropAsRecipe } from './panel-recipes.js';
 
 const TOKEN_KEY = 'dropwire.admin';
 const EVERY_MS = 1000;
@@ -65,15 +66,17 @@ function show() {
 
 /**
  * `#drop=ID` opens a drop, `#new` the form, `#webhooks` the webhooks, `#analytics` (or
- * `#analytics=ID`, a drop's) the analytics; the hash survives a reload.
+ * `#analytics=ID`, a drop's) the analytics, `#recipes` (`&use=ID`, `&edit=ID`) the recipe
+ * library; the hash survives a reload.
  */
 function route() {
   const h = new URLSearchParams(location.hash.slice(1));
   showWebhooks(h.has('webhooks'));
   showAnalytics(h.has('analytics'), h.get('analytics') || null);
+  showRecipes(h.has('recipes'), h);
   if (h.has('drop')) openDrop(h.get('drop'));
   else if (h.has('new')) openCreate();
-  else if (h.has('webhooks') || h.has('analytics')) {
+  else if (h.has('webhooks') || h.has('analytics') || h.has('recipes')) {
     watch(null);
     for (const id of ['create', 'drop', 'empty']) $(id).hidden = true;
     loadDrops();
@@ -201,6 +204,9 @@ async function readDrop() {
     return;
   }
   live.spec = d.data;
+  const rc = d.data.recipe;
+  setText($('drop-recipe'), rc ? `from recipe ${rc.id} (v${rc.version})` : '');
+  $('drop-to-recipe').hidden = !d.data.script;
   renderDrop();
   live.render();
 }
@@ -359,12 +365,18 @@ for (const b of document.querySelectorAll('.controls button')) {
   });
 }
 $('coupon-form').addEventListener('submit', fireCoupon);
+$('drop-to-recipe').addEventListener('click', async () => {
+  if (!current) return;
+  const r = await saveDropAsRecipe(current);
+  $('control-error').textContent = r.ok ? '' : errorText(r);
+});
 $('wl-csv').addEventListener('click', (ev) => current && downloadCsv(token, current, ev.currentTarget));
 $('coupon-form').unique.addEventListener('change', (ev) => { $('coupon-form').dataset.unique = ev.target.checked ? 'yes' : 'no'; });
 for (const b of document.querySelectorAll('[data-copy]')) b.addEventListener('click', () => copyFrom(b));
 addEventListener('hashchange', route);
 setupForm();
 setupWebhooks(api);
+setupRecipes(api);
 setupAnalytics(api, () => token);
 setInterval(() => {
   tickCount += 1;

@@ -15,12 +15,14 @@ pub use dropwire_testkit::PgServer;
 
 pub mod history;
 mod outbox;
+mod recipes;
 pub use outbox::{
     a_fact_and_its_messages_are_written_together,
     a_follow_up_coupon_is_redeemed_once_within_its_validity,
     a_message_is_leased_once_retried_and_dead_lettered,
     nurture_timers_follow_a_redemption_and_fire_once,
 };
+pub use recipes::{recipes_are_versioned_and_kept_per_maker, shipped_recipes_load_once};
 
 /// Expands to one `#[tokio::test]` per guarantee, each getting a ledger from `$make`.
 #[macro_export]
@@ -37,7 +39,9 @@ macro_rules! ledger_conformance_tests {
             a_fact_and_its_messages_are_written_together,
             a_message_is_leased_once_retried_and_dead_lettered,
             a_follow_up_coupon_is_redeemed_once_within_its_validity,
-            nurture_timers_follow_a_redemption_and_fire_once
+            nurture_timers_follow_a_redemption_and_fire_once,
+            recipes_are_versioned_and_kept_per_maker,
+            shipped_recipes_load_once
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

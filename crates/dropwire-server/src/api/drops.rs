@@ -8,15 +8,28 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use dropwire_core::protocol::DropSnapshot;
+use dropwire_core::recipe::RecipeRef;
 use dropwire_core::{ControlAction, DropId, DropRecord, DropSpec, FireTarget, TimelineView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::recipes::{DropFromRecipe, drop_from_recipe};
+use super::{ApiBody, ApiJson, parse_json};
 use crate::app::AppState;
 use crate::auth::Admin;
 use crate::error::{AppError, ErrorBody};
 use crate::hub::DropHub;
+
+/// The create body of `POST /api/v1/drops`: a whole drop, or a recipe and its parameters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // read by hand (`create`, for errors that name the field): this is its schema
+pub enum CreateDrop {
+    /// A drop written out in full.
+    Spec(DropSpec),
+    /// A drop made from a recipe (told apart by its `recipe` field).
+    Recipe(DropFromRecipe),
+}
 
 /// `POST /api/v1/drops` → 201 with the drop.
 #[utoipa::path(
@@ -24,28 +37,44 @@ use crate::hub::DropHub;
     path = "/api/v1/drops",
     tag = "drops",
     operation_id = "create_drop",
-    summary = "Create a drop (scheduled)",
-    request_body = DropSpec,
+    summary = "Create a drop (scheduled), written out or from a recipe",
+    request_body = CreateDrop,
     security(("admin_token" = [])),
     responses(
-        (status = 201, description = "The drop, with its `id`, `obs_key` and script", body = DropSnapshot),
+        (status = 201, description = "The drop, with its `id`, `obs_key` and script (and `recipe` when made from one)", body = DropSnapshot),
         (status = 409, description = "`already_exists`: the id is taken", body = ErrorBody),
-        (status = 422, description = "`invalid`: the drop or its script breaks a rule; `field` is its path, e.g. `script.cues[2].sku`", body = ErrorBody),
-        (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
+        (status = 422, description = "`invalid`: the drop or its script breaks a rule; `field` is its path, e.g. `script.cues[2].sku` (from a recipe: `recipe` for an unknown recipe, `params.NAME` for a missing, unknown or mistyped parameter, `drop.…` for the recipe's part at fault, the message naming the cue and the parameter)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached; `ledger_off`: a drop from a recipe on a hub without a ledger", body = ErrorBody),
     )
 )]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
-    ApiJson(spec): ApiJson<DropSpec>,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<DropSnapshot>), AppError> {
-    let hub = create_drop(&state, spec).await?;
+    let from_recipe = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+        .is_ok_and(|fields| fields.contains_key("recipe"));
+    let hub = if from_recipe {
+        let (spec, recipe) = drop_from_recipe(&state, parse_json(&body)?).await?;
+        create_drop_from(&state, spec, Some(recipe)).await?
+    } else {
+        create_drop(&state, parse_json(&body)?).await?
+    };
     Ok((StatusCode::CREATED, Json(hub.admin_snapshot().await?)))
 }
 
 /// Validates `spec` and creates its drop (scheduled), with an id made from the title when
 /// it names none: what `POST /api/v1/drops` does, for the API and `serve --demo` alike.
 pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub>, AppError> {
+    create_drop_from(state, spec, None).await
+}
+
+/// [`create_drop`] of a drop made from `recipe` (which it remembers).
+pub async fn create_drop_from(
+    state: &AppState,
+    spec: DropSpec,
+    recipe: Option<RecipeRef>,
+) -> Result<Arc<DropHub>, AppError> {
     spec.validate()?;
     let id = match &spec.id {
         Some(id) => DropId::parse(id)?,
@@ -61,6 +90,7 @@ pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub
         obs_key,
         created_ms: state.clock.now_ms(),
         log: Vec::new(),
+        recipe,
     };
     state.store.create_drop(record).await?;
     state.calendar.forget();

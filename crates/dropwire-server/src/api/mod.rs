@@ -9,6 +9,7 @@ mod drops;
 mod followup;
 mod import;
 mod privacy;
+mod recipes;
 mod waitlist;
 mod webhooks;
 
@@ -63,6 +64,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::retry))
         .routes(routes!(followup::redeem))
         .routes(routes!(followup::get, followup::put))
+        .routes(routes!(recipes::create, recipes::list))
+        .routes(routes!(recipes::get, recipes::update, recipes::delete))
+        .routes(routes!(recipes::from_drop))
         .routes(routes!(analytics::drops))
         .routes(routes!(analytics::drop))
         .routes(routes!(analytics::summary))
@@ -92,38 +96,70 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge { limit: MAX_BODY }
-            } else {
-                AppError::bad_request("bad_body", e.body_text(), None)
-            }
-        })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let refused = match serde_path_to_error::deserialize(de) {
-            Ok(body) => return Ok(ApiJson(body)),
-            Err(e) => e,
-        };
-        // JSON Schema, and so the OpenAPI document, counts `2.0` as the integer 2; serde
-        // does not. A body refused for its shape is read once more with such numbers
-        // written as integers; if that fails too, the first error is the answer.
-        if refused.inner().is_data() {
-            if let Some(body) =
-                whole_numbers_as_integers(&bytes).and_then(|v| serde_json::from_value::<T>(v).ok())
-            {
-                return Ok(ApiJson(body));
-            }
-        }
-        let path = refused.path().to_string();
-        let field = (path != ".").then_some(path);
-        let inner = refused.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() {
-            "bad_json"
-        } else {
-            "bad_request"
-        };
-        Err(AppError::bad_request(code, inner.to_string(), field))
+        let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A request body read whole (up to [`MAX_BODY`]), for a handler that picks how to read it.
+#[derive(Debug)]
+pub struct ApiBody(pub Bytes);
+
+impl FromRequest<AppState> for ApiBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBody)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge { limit: MAX_BODY }
+                } else {
+                    AppError::bad_request("bad_body", e.body_text(), None)
+                }
+            })
+    }
+}
+
+/// `bytes` read as JSON into `T`, with errors that name the offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // Every body is an object; serde would also read a struct from an array of its fields
+    // (`[null, null]`), which the document does not allow.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(AppError::bad_request(
+            "bad_request",
+            "the body must be a JSON object",
+            None,
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let refused = match serde_path_to_error::deserialize(de) {
+        Ok(body) => return Ok(body),
+        Err(e) => e,
+    };
+    // JSON Schema, and so the OpenAPI document, counts `2.0` as the integer 2; serde
+    // does not. A body refused for its shape is read once more with such numbers
+    // written as integers; if that fails too, the first error is the answer.
+    if refused.inner().is_data() {
+        if let Some(body) =
+            whole_numbers_as_integers(bytes).and_then(|v| serde_json::from_value::<T>(v).ok())
+        {
+            return Ok(body);
+        }
+    }
+    let path = refused.path().to_string();
+    let field = (path != ".").then_some(path);
+    let inner = refused.into_inner();
+    let code = if inner.is_syntax() || inner.is_eof() {
+        "bad_json"
+    } else {
+        "bad_request"
+    };
+    Err(AppError::bad_request(code, inner.to_string(), field))
 }
 
 /// The JSON of `bytes` with every whole number written with a fraction (`2.0`, `-3e2`) as an

@@ -49,6 +49,7 @@ fn record(id: &str, starts_ms: u64, auto: bool, created_ms: u64) -> Result<DropR
         obs_key: "k".into(),
         created_ms,
         log: vec![],
+        recipe: None,
     })
 }
 

@@ -31,6 +31,7 @@ async fn drop_with(state: &AppState, id: &str, cues: Value, hold_s: u32) -> Resu
         obs_key: "k".into(),
         created_ms: state.clock.now_ms(),
         log: vec![],
+        recipe: None,
     };
     state.store.create_drop(record).await?;
     Ok(state.hub(&id).await?)
@@ -166,6 +167,7 @@ async fn the_early_access_window_opens_to_everyone_on_time() -> Result<()> {
             obs_key: "k".into(),
             created_ms: state.clock.now_ms(),
             log: vec![],
+            recipe: None,
         })
         .await?;
     let hub = state.hub(&id).await?;

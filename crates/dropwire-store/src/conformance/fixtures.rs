@@ -40,6 +40,7 @@ pub fn record(id: &DropId, stock: u32, limit: u32, hold_s: u32) -> DropRecord {
         obs_key: "key".into(),
         created_ms: T0,
         log: Vec::new(),
+        recipe: None,
     }
 }
 
