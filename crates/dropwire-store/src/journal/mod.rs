@@ -89,7 +89,7 @@ type Ack = oneshot::Sender<Outcome>;
 type RotateAck = std::sync::mpsc::Sender<Outcome>;
 
 /// The file name of journal segment `n`.
-pub fn segment_name(n: u64) -> String {
+pub(crate) fn segment_name(n: u64) -> String {
     if n == 0 {
         FILE_NAME.to_owned()
     } else {
@@ -98,7 +98,7 @@ pub fn segment_name(n: u64) -> String {
 }
 
 /// The segment number a file name stands for, if it names a segment.
-pub fn segment_number(name: &str) -> Option<u64> {
+pub(crate) fn segment_number(name: &str) -> Option<u64> {
     if name == FILE_NAME {
         return Some(0);
     }
@@ -199,7 +199,7 @@ impl Trigger {
 
 /// The sending side: enqueue records, await their durability.
 #[derive(Debug, Clone)]
-pub struct Journal {
+pub(crate) struct Journal {
     tx: SyncSender<WriterJob>,
     /// The write failure that stopped the journal, once there is one.
     failed: Arc<OnceLock<Arc<std::io::Error>>>,
@@ -236,7 +236,7 @@ impl Rotation {
 
 /// What opening the journal found.
 #[derive(Debug)]
-pub struct Opened<R> {
+pub(crate) struct Opened<R> {
     /// Every record of the segments read, in order.
     pub records: Vec<R>,
     /// The segment the writer appends to (the last one).
@@ -375,7 +375,7 @@ impl Journal {
 
     /// Resolves once every record queued so far is on disk (for answers that repeat an
     /// earlier change, which must not be reported before that change is durable).
-    pub fn barrier(&self) -> Result<PendingWrite, StoreError> {
+    pub(crate) fn barrier(&self) -> Result<PendingWrite, StoreError> {
         self.check()?;
         let (ack, done) = oneshot::channel();
         self.send(WriterJob::Barrier(ack))?;
@@ -389,11 +389,6 @@ impl Journal {
         let (ack, done) = std::sync::mpsc::channel();
         self.send(WriterJob::Rotate(n, ack))?;
         Ok(Rotation(done))
-    }
-
-    /// False once a write or an fsync has failed.
-    pub fn healthy(&self) -> bool {
-        self.failed.get().is_none()
     }
 
     /// `JournalFailed` with the failure that stopped the journal, if one did.

@@ -246,7 +246,7 @@ impl Subscriber {
     /// shard that owns it, and subscribes again by itself after a reconnect or a failover;
     /// each `ssubscribe` push is passed on as `Resubscribed` (the drop then reads anything
     /// it missed from its stream — a no-op after a first subscription).
-    pub async fn run_cluster(mut self, mut commands: mpsc::Receiver<Command>) {
+    pub(crate) async fn run_cluster(mut self, mut commands: mpsc::Receiver<Command>) {
         let nodes = self.nodes.clone();
         let (push_tx, mut pushes) = mpsc::channel(PUSHES);
         let mut backoff = Duration::from_millis(50);
