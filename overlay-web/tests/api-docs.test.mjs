@@ -44,8 +44,13 @@ test('the API reference renders every operation and schema of the OpenAPI docume
   assert.equal(await create.locator('.auth').textContent(), 'admin token');
   await create.locator('summary').click();
   const body = await create.locator('.body').textContent();
-  for (const want of ['Request body (required)', 'application/json', 'DropSpec', '201', '401', 'unauthorized', '422', 'invalid']) {
+  for (const want of ['Request body (required)', 'application/json', 'CreateDrop', '201', '401', 'unauthorized', '422', 'invalid']) {
     assert.ok(body.includes(want), `POST /api/v1/drops shows ${want}`);
+  }
+  // Its body is one of two shapes: a drop written out, or a recipe and its parameters.
+  const createDrop = await page.locator('#schema-CreateDrop').textContent();
+  for (const want of ['DropSpec', 'DropFromRecipe']) {
+    assert.ok(createDrop.includes(want), `CreateDrop shows ${want}`);
   }
   const mint = page.locator('details.op', { has: page.locator('.path', { hasText: /^\/api\/v1\/viewers$/ }) });
   assert.equal(await mint.locator('.auth').textContent(), 'public or admin token');
