@@ -52,10 +52,18 @@ impl DropHub {
             result("unauthorized");
             return refused(rid, ClaimReason::Unauthorized);
         };
-        let now = self.now_ms();
+        let arrived = std::time::Instant::now();
+        let mut now = self.now_ms();
+        let mut window = self.window(&sku, now);
+        if window == ClaimWindow::NotOpen {
+            // This node may not have heard of a reveal another node logged: look again.
+            self.recheck_log(arrived).await;
+            now = self.now_ms();
+            window = self.window(&sku, now);
+        }
         // A shut window still goes to the store: a rid it decided before keeps its answer.
         // During early access the store grants the drop's segment alone.
-        let (refusal, public_ms) = match self.window(&sku, now) {
+        let (refusal, public_ms) = match window {
             ClaimWindow::Open => (None, None),
             ClaimWindow::EarlyAccess { public_ms } => (None, Some(public_ms)),
             ClaimWindow::NotOpen => (Some(ClaimReason::NotOpen), None),
@@ -135,12 +143,22 @@ impl DropHub {
         let Some(viewer) = viewer else {
             return no(rid, ClaimReason::Unauthorized);
         };
-        let now = self.now_ms();
-        let (_, view) = self.view_at(now);
-        let running = view
-            .active_coupons(now)
-            .filter(|(f, _)| f.cue.unique)
-            .last();
+        let arrived = std::time::Instant::now();
+        let running_at = |now| {
+            let (_, view) = self.view_at(now);
+            view.active_coupons(now)
+                .filter(|(f, _)| f.cue.unique)
+                .last()
+                .map(|(fired, expires_ms)| (fired.clone(), expires_ms))
+        };
+        let mut now = self.now_ms();
+        let mut running = running_at(now);
+        if running.is_none() {
+            // As for a claim: a coupon another node fired may not have been heard of yet.
+            self.recheck_log(arrived).await;
+            now = self.now_ms();
+            running = running_at(now);
+        }
         let Some((fired, expires_ms)) = running else {
             return no(rid, ClaimReason::NotOpen);
         };

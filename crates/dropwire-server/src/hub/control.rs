@@ -2,16 +2,43 @@
 //! fire now, and the start on schedule), and taking in what another node appended.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use dropwire_core::schedule::AutoStart;
-use dropwire_core::{ControlAction, ControlEntry, DropRecord, TimelineView};
+use dropwire_core::{ControlAction, ControlEntry, DropRecord, DropState, TimelineView};
 use dropwire_store::StoreError;
 
 use super::DropHub;
 use super::relay::Resend;
 use crate::error::AppError;
 
+/// The shortest time between two re-reads of the control log for refused claims.
+const RECHECK_EVERY: Duration = Duration::from_millis(50);
+
 impl DropHub {
+    /// Before a claim or a coupon that arrived at `arrived` is refused as not open, on a
+    /// node that shares the drop with others: reads the control log again from the store.
+    /// Another node may have appended a reveal (or a resume) and died before telling the
+    /// others; its viewers, back on this node, must not be refused what the log grants.
+    ///
+    /// One re-read at a time per hub, and at most one per [`RECHECK_EVERY`], so refusals
+    /// (viewers tapping before the reveal) cost the store a bounded number of reads; a
+    /// caller that waited for a re-read begun after it arrived takes that one's answer.
+    pub(super) async fn recheck_log(&self, arrived: Instant) {
+        if !self.sequencer.other_nodes() {
+            return;
+        }
+        // An async lock, held across the read on purpose: it is the queue of callers.
+        let mut last = self.log_recheck.lock().await;
+        if last.is_some_and(|t| t >= arrived || t.elapsed() < RECHECK_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(e) = self.stored_record().await {
+            tracing::warn!(drop = %self.id, error = %e, "cannot re-read the control log");
+        }
+    }
+
     /// After the bus said this node's control log is behind: re-reads it, publishes what
     /// changed, and publishes again what was refused (marks keep out what another node
     /// published already).
@@ -42,6 +69,17 @@ impl DropHub {
         }
         drop(sh);
         self.timeline_changed.notify_one();
+    }
+
+    /// The relay's periodic look at the stored control log (with its catch-up of missed
+    /// broadcasts): an action another node logged but never announced, because it died
+    /// between the two, is taken in and its cues published here (marks keep a cue that
+    /// did go out from going out twice).
+    pub(super) async fn catch_up_log(&self) {
+        if self.lock().view.state == DropState::Closed {
+            return;
+        }
+        self.resync(Resend::Nothing).await;
     }
 
     /// Another node changed the control log (now `len` entries): re-read it.

@@ -163,6 +163,9 @@ pub struct DropHub {
     stop: watch::Sender<bool>,
     /// When the hub was last asked for, joined or left, or its state changed.
     last_used: Mutex<tokio::time::Instant>,
+    /// When the control log was last re-read for a claim about to be refused as not open
+    /// ([`DropHub::recheck_log`]); the async lock makes the re-reads one at a time.
+    log_recheck: tokio::sync::Mutex<Option<Instant>>,
     /// References the hub's own tasks and the registry hold: more means someone uses it.
     own_refs: usize,
 }
@@ -225,6 +228,7 @@ impl DropHub {
             sequencer,
             stop: watch::channel(false).0,
             last_used: Mutex::new(tokio::time::Instant::now()),
+            log_recheck: tokio::sync::Mutex::new(None),
         });
         hub.sequencer.start(&hub);
         tokio::spawn(Arc::clone(&hub).run());

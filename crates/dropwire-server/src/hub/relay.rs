@@ -378,8 +378,10 @@ async fn read(
         let event = tokio::select! {
             event = events.recv() => match event { Some(e) => e, None => return },
             _ = catch_up.tick() => {
-                // Anything newer in the stream than what this node delivered.
+                // Anything newer in the stream than what this node delivered, and any
+                // control action another node logged without announcing it.
                 fill(hub, bus, hub.last_seq(), None).await;
+                hub.catch_up_log().await;
                 continue;
             }
             () = raised(&mut stop) => return,

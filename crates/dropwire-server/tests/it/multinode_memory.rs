@@ -6,9 +6,11 @@
 use crate::common;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use common::{ADMIN, TestServer, Viewer, drop_spec, far_script};
+use dropwire_core::{ControlAction, ControlEntry, DropId, FireTarget};
 use dropwire_server::Options;
 use dropwire_store::{MemoryBus, MemoryStore, MemoryStoreConfig, Store};
 use futures_util::future::try_join_all;
@@ -27,6 +29,11 @@ async fn until_left(v: &mut Viewer, left: u64) -> Result<()> {
 
 /// `n` hub nodes over one memory store, each with its end of one in-memory bus.
 async fn nodes(n: usize) -> Result<Vec<TestServer>> {
+    Ok(nodes_and_store(n).await?.0)
+}
+
+/// As [`nodes`], with the store they share (to act as a node that died halfway).
+async fn nodes_and_store(n: usize) -> Result<(Vec<TestServer>, Arc<dyn Store>)> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::open(MemoryStoreConfig {
         data_dir: None,
         fsync: false,
@@ -39,7 +46,7 @@ async fn nodes(n: usize) -> Result<Vec<TestServer>> {
         opts.bus = Some(Arc::new(bus.join(format!("node-{i}"))));
         nodes.push(TestServer::with(opts).await?);
     }
-    Ok(nodes)
+    Ok((nodes, store))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +113,66 @@ async fn a_cue_and_a_claim_on_one_node_reach_the_other_in_one_order() -> Result<
         .ok(&format!("/api/v1/drops/{id}/pause"), json!({}))
         .await?;
     try_join_all([&mut ana, &mut bo].map(|v| v.state("paused"))).await?;
+    for n in nodes {
+        n.stop().await?;
+    }
+    Ok(())
+}
+
+/// A node logs a reveal in the store and dies before it tells the others or publishes the
+/// cue (the topology test's kill at the reveal). The viewers on the surviving node are not
+/// refused as `not_open`: their claim makes the node read the log again, and its periodic
+/// look at the log publishes the reveal it never heard of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reveal_logged_by_a_node_that_died_before_telling_is_honoured() -> Result<()> {
+    let (nodes, store) = nodes_and_store(2).await?;
+    let cues = json!([
+        {"at_s": 0, "type": "intro", "title": "Welcome"},
+        {"at_s": 3000, "type": "reveal", "sku": "mug", "title": "Batch 12"},
+        {"at_s": 3600, "type": "close"}
+    ]);
+    let id = nodes[0]
+        .create(drop_spec("died-at-reveal", 3, 1, cues))
+        .await?;
+    let mut bo = nodes[1].watch_as(&id, "bo").await?;
+    nodes[0]
+        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
+        .await?;
+    bo.state("live").await?;
+    // "Node 0" appends the reveal to the stored log, and nothing more.
+    let drop_id = DropId::parse(&id)?;
+    let log = store
+        .drop_record(&drop_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no drop {id}"))?
+        .log;
+    let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    let entry = ControlEntry {
+        at_ms: log.last().map_or(now_ms, |e| e.at_ms.max(now_ms)),
+        action: ControlAction::Fire {
+            cue: FireTarget::Script(1),
+        },
+    };
+    store.append_control(&drop_id, log.len(), entry).await?;
+    let result = bo.claim("mug", "r1").await?;
+    assert_eq!(
+        result["ok"], true,
+        "the logged reveal is honoured: {result}"
+    );
+    let revealed = |v: &Viewer| {
+        v.seen
+            .iter()
+            .any(|f| f["type"] == "cue" && f["cue"]["type"] == "reveal")
+    };
+    if !revealed(&bo) {
+        bo.cue("reveal").await?;
+    }
+    let reveals = bo
+        .seen
+        .iter()
+        .filter(|f| f["type"] == "cue" && f["cue"]["type"] == "reveal")
+        .count();
+    assert_eq!(reveals, 1, "the reveal reaches the viewer once");
     for n in nodes {
         n.stop().await?;
     }
