@@ -20,13 +20,13 @@ pub enum ConfigError {
     InvalidEnv { name: &'static str, message: String },
     #[error("{}", crate::config::unknown_env_message(.0))]
     UnknownEnv(Vec<crate::config::UnknownVar>),
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("config file {path}: {source}")]
+    #[error("config file {path}")]
     Parse {
         path: PathBuf,
         #[source]

@@ -48,7 +48,8 @@ async fn check_health(args: &HealthcheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("dropwire healthcheck: {e}");
+            // One line: the error and its causes (a config file's parse error, say).
+            eprintln!("dropwire healthcheck: {:#}", anyhow::Error::from(e));
             ExitCode::FAILURE
         }
     }

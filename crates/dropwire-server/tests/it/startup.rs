@@ -84,6 +84,9 @@ fn a_config_file_that_does_not_parse_stops_start_up_with_its_message() -> Result
         "{err}"
     );
     assert!(err.contains("unclosed array"), "{err}");
+    // The cause once, under "Caused by", not repeated in the message above it.
+    assert!(err.contains("Caused by:"), "{err}");
+    assert_eq!(err.matches("unclosed array").count(), 1, "{err}");
     Ok(())
 }
 
