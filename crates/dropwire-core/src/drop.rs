@@ -299,6 +299,14 @@ pub struct DropRecord {
     /// The recipe (and its version) the drop was made from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::RecipeRef>,
+    /// The maker (tenant) whose drop it is; records written before makers were tenants
+    /// read as the default maker's.
+    #[serde(default = "default_maker")]
+    pub maker: String,
+}
+
+fn default_maker() -> String {
+    crate::funnel::DEFAULT_MAKER.into()
 }
 
 #[cfg(test)]

@@ -328,7 +328,8 @@ impl Connection {
             self.hub.viewer_joined(audience.as_deref());
             if let Some(id) = &audience {
                 // Once per viewer and drop in the ledger, however often it reconnects.
-                let fact = Fact::attended(self.hub.id.as_str(), id, now);
+                let fact =
+                    Fact::attended(self.hub.id.as_str(), id, now).by(&self.hub.record().maker);
                 self.state.record(vec![fact]);
             }
             Leave(Arc::clone(&self.hub))

@@ -69,7 +69,8 @@ pub async fn join(
     body.validate(&record.spec)?;
     let unique = ulid::Ulid::new().to_string();
     let joined = ledger
-        .join_waitlist(
+        .join_waitlist_by(
+            &record.maker,
             hub.id.as_str(),
             &viewer.id,
             &viewer.handle,
