@@ -269,8 +269,16 @@ impl Connection {
                     admin,
                 })) => {
                     // The maker's control panel watches without being counted as a viewer.
+                    // An admin token, or a token of the maker whose drop it is.
+                    let allowed = match &admin {
+                        Some(t) => {
+                            crate::caller::may_administer(&self.state, t, &self.hub.record().maker)
+                                .await
+                        }
+                        None => false,
+                    };
                     let maker = match admin {
-                        Some(t) if self.state.keys.is_admin(&t) => true,
+                        Some(_) if allowed => true,
                         Some(_) => {
                             let m = ServerMsg::error(
                                 "bad_admin_token",

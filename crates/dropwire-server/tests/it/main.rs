@@ -29,6 +29,7 @@ mod redis;
 mod restart;
 mod schedule;
 mod startup;
+mod tenancy;
 mod timeline;
 mod waitlist;
 mod webhooks;
