@@ -306,7 +306,7 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         server,
         a,
         "post",
-        &format!("/api/v1/makers/maker-a/tokens"),
+        "/api/v1/makers/maker-a/tokens",
         json!({"label": "spare"}),
     )
     .await?;
