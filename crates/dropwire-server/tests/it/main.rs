@@ -30,6 +30,7 @@ mod restart;
 mod schedule;
 mod startup;
 mod tenancy;
+mod tenancy_tokens;
 mod timeline;
 mod waitlist;
 mod webhooks;
