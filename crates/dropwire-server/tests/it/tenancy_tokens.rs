@@ -215,3 +215,25 @@ async fn without_a_ledger_the_operator_alone() -> Result<()> {
     ensure!(status == 200);
     Ok(())
 }
+
+/// A token revoked through another node (here: straight in the shared ledger, past this
+/// node's look-up cache) is refused here too once the cached look-up lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_elsewhere_is_refused_here_too() -> Result<()> {
+    let server = TestServer::start().await?;
+    let (a, token_id) = make_maker(&server, "clay", "Clay").await?;
+    let (status, _) = call(&server, &a, "get", "/api/v1/drops", None).await?;
+    ensure!(status == 200, "cached as valid: {status}");
+    let ledger = server.state.ledger()?.clone();
+    let revoked = ledger
+        .revoke_maker_token("clay", &token_id, 1)
+        .await?
+        .context("its token")?;
+    ensure!(revoked.revoked_ms == Some(1));
+    common::eventually("the revoked token is refused", || async {
+        let (status, _) = call(&server, &a, "get", "/api/v1/drops", None).await?;
+        ensure!(status == 200 || status == 401, "{status}");
+        Ok(status == 401)
+    })
+    .await
+}
