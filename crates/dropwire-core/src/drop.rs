@@ -299,11 +299,32 @@ pub struct DropRecord {
     /// The recipe (and its version) the drop was made from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::RecipeRef>,
+    /// The maker (tenant) whose drop it is; records written before makers were tenants
+    /// read as the default maker's.
+    #[serde(default = "default_maker")]
+    pub maker: String,
+}
+
+fn default_maker() -> String {
+    crate::funnel::DEFAULT_MAKER.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records written before makers were tenants (journals, Redis) have no `maker`: they
+    /// read as the default maker's, and write it from then on.
+    #[test]
+    fn a_record_without_a_maker_is_the_default_makers() {
+        let spec = serde_json::json!({"title": "Mugs", "inventory": [{"sku": "a", "name": "A", "price_cents": 1, "stock": 1}],
+            "script": {"duration_s": 60, "cues": []}});
+        let old = serde_json::json!({"id": "mugs", "spec": spec, "obs_key": "k", "created_ms": 1, "log": []});
+        let record: DropRecord = serde_json::from_value(old).expect("an old record");
+        assert_eq!(record.maker, crate::funnel::DEFAULT_MAKER);
+        let again = serde_json::to_value(&record).expect("written");
+        assert_eq!(again["maker"], "default");
+    }
 
     /// Found by the `drop_spec` fuzz target's round-trip check: a start that is valid RFC
     /// 3339 but in the year 10000 in UTC was accepted, then written back as a bare number

@@ -191,23 +191,26 @@ impl Fact {
     ) -> Option<Fact> {
         let follow_up = record.spec.follow_up.as_ref()?;
         let item = record.spec.item(&claim.sku);
-        Some(Fact::new(
-            FactKind::FollowupConfirmation,
-            claim.code.as_str(),
-            claim.drop_id.as_str(),
-            Some(&claim.viewer_id),
-            claim.created_ms,
-            json!({
-                "code": claim.code.as_str(),
-                "sku": claim.sku,
-                "name": item.map(|i| i.name.as_str()),
-                "price_cents": item.map_or(0, |i| i.price_cents),
-                "currency": record.spec.currency,
-                "hold_until_ms": claim.hold_until_ms,
-                "cross_sell": follow_up.cross_sell,
-                "coupon": coupon,
-            }),
-        ))
+        Some(
+            Fact::new(
+                FactKind::FollowupConfirmation,
+                claim.code.as_str(),
+                claim.drop_id.as_str(),
+                Some(&claim.viewer_id),
+                claim.created_ms,
+                json!({
+                    "code": claim.code.as_str(),
+                    "sku": claim.sku,
+                    "name": item.map(|i| i.name.as_str()),
+                    "price_cents": item.map_or(0, |i| i.price_cents),
+                    "currency": record.spec.currency,
+                    "hold_until_ms": claim.hold_until_ms,
+                    "cross_sell": follow_up.cross_sell,
+                    "coupon": coupon,
+                }),
+            )
+            .by(&record.maker),
+        )
     }
 
     /// A follow-up coupon redeemed with an order of `amount_cents`.

@@ -169,6 +169,13 @@ impl Fact {
         }
     }
 
+    /// The fact, as one of `maker`'s (each constructor makes the default maker's).
+    #[must_use]
+    pub fn by(mut self, maker: &str) -> Fact {
+        maker.clone_into(&mut self.maker);
+        self
+    }
+
     /// A claim's facts as its state stands: granted, then redeemed or expired.
     pub fn of_claim(claim: &Claim, record: &DropRecord) -> Vec<Fact> {
         let drop = claim.drop_id.as_str();
@@ -204,7 +211,7 @@ impl Fact {
             )),
             _ => {}
         }
-        facts
+        facts.into_iter().map(|f| f.by(&record.maker)).collect()
     }
 
     /// A drop's facts as its timeline stands: scheduled, then live and closed once they
@@ -245,7 +252,7 @@ impl Fact {
                 json!({"elapsed_s": view.elapsed_ms / 1000, "peak_viewers": peak_viewers}),
             ));
         }
-        facts
+        facts.into_iter().map(|f| f.by(&record.maker)).collect()
     }
 
     /// A viewer's first `hello` in a drop.

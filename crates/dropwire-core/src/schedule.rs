@@ -92,6 +92,7 @@ mod tests {
             created_ms: 0,
             log,
             recipe: None,
+            maker: "default".into(),
         }
     }
 

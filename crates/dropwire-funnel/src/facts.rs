@@ -31,6 +31,8 @@ pub struct FactFilter {
     pub drop_id: Option<String>,
     pub viewer_id: Option<String>,
     pub kind: Option<FactKind>,
+    /// Only this maker's facts.
+    pub maker: Option<String>,
     /// At most this many ([`MAX_PAGE`] when unset or larger).
     pub limit: Option<u32>,
 }
@@ -151,6 +153,9 @@ impl Ledger {
         if filter.kind.is_some() {
             clause(&mut sql, "kind");
         }
+        if filter.maker.is_some() {
+            clause(&mut sql, "maker");
+        }
         let limit = filter.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
         let mut query = sqlx::query(&sql).bind(filter.after.unwrap_or(0));
@@ -162,6 +167,9 @@ impl Ledger {
         }
         if let Some(k) = filter.kind {
             query = query.bind(k.as_str());
+        }
+        if let Some(m) = &filter.maker {
+            query = query.bind(m.clone());
         }
         let rows = query.fetch_all(&self.read).await?;
         rows.iter().map(read_fact).collect()

@@ -20,6 +20,7 @@
 //!   webhook message per subscribed endpoint (the outbox), a follow-up coupon, nurture
 //!   timers.
 //! - `webhooks`: endpoints, leasing due messages, recording attempts, replay, dead letters.
+//! - `makers`: the makers (tenants) and their admin tokens, kept as hashes.
 //! - `coupons`: follow-up coupons, redeemed once within their validity.
 //! - `nurture`: the maker's schedule and the durable timers, fired once across nodes.
 //! - `recipes`: the makers' recipes (drop templates), versioned, and the shipped ones
@@ -36,6 +37,7 @@ mod db;
 pub mod error;
 mod facts;
 pub mod kpi;
+mod makers;
 mod nurture;
 mod privacy;
 mod recipes;
@@ -51,6 +53,7 @@ pub use db::{Backend, Ledger};
 pub use error::FunnelError;
 pub use facts::{FactFilter, MAX_PAGE, StoredFact};
 pub use kpi::{CurvePoint, DropKpis, Ltv, LtvWindow};
+pub use makers::{Maker, MakerToken, NewToken, TokenOwner};
 pub use nurture::DueTimer;
 pub use privacy::{Erased, ViewerExport};
 pub use recipes::Recipe;

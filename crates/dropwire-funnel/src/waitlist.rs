@@ -78,6 +78,23 @@ impl Ledger {
         unique: &str,
         now_ms: u64,
     ) -> Result<Joined, FunnelError> {
+        let maker = dropwire_core::funnel::DEFAULT_MAKER;
+        self.join_waitlist_by(maker, drop_id, viewer_id, handle, join, unique, now_ms)
+            .await
+    }
+
+    /// [`Ledger::join_waitlist`] of a drop of `maker` (its facts are that maker's).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn join_waitlist_by(
+        &self,
+        maker: &str,
+        drop_id: &str,
+        viewer_id: &str,
+        handle: &str,
+        join: &WaitlistJoin,
+        unique: &str,
+        now_ms: u64,
+    ) -> Result<Joined, FunnelError> {
         let intent = &join.intent;
         let items = serde_json::to_string(&intent.items)
             .map_err(|e| FunnelError::corrupt("waitlist items", e))?;
@@ -109,7 +126,8 @@ impl Ledger {
             Fact::waitlist_joined(drop_id, viewer_id, now_ms, detail)
         } else {
             Fact::waitlist_updated(drop_id, viewer_id, unique, now_ms, detail)
-        };
+        }
+        .by(maker);
         crate::facts::insert(&mut tx, std::slice::from_ref(&fact)).await?;
         let position: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM waitlist WHERE drop_id = $1 AND seq <= $2")

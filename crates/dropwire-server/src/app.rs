@@ -172,6 +172,8 @@ pub struct AppInner {
     pub funnel: Option<Funnel>,
     pub hubs: Arc<Hubs>,
     pub keys: Arc<Keys>,
+    /// Recent maker-token look-ups ([`crate::caller`]).
+    pub maker_tokens: crate::caller::TokenCache,
     pub metrics: Metrics,
     pub clock: Clock,
     pub shutdown: watch::Receiver<bool>,
@@ -234,6 +236,7 @@ impl AppState {
             funnel,
             hubs: Arc::new(Hubs::new(ctx, opts.hub_idle_grace)),
             keys,
+            maker_tokens: crate::caller::TokenCache::default(),
             metrics,
             clock: opts.clock,
             shutdown,

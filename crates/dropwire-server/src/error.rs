@@ -78,6 +78,14 @@ pub enum AppError {
     },
     #[error("wrong admin token")]
     Forbidden,
+    #[error("only the operator (an admin token) may do this")]
+    OperatorOnly,
+    #[error("the maker token is unknown or revoked")]
+    BadMakerToken,
+    #[error("no maker with id {0}")]
+    NoSuchMaker(String),
+    #[error("a maker with id {0} exists")]
+    MakerExists(String),
     #[error("pages from {0} may not open viewer connections here (--allowed-origins)")]
     ForbiddenOrigin(String),
     #[error("{0}")]
@@ -154,7 +162,7 @@ impl AppError {
             AppError::Unauthorized | AppError::NoViewer => {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
-            AppError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token"),
+            AppError::BadToken | AppError::BadMakerToken => (StatusCode::UNAUTHORIZED, "bad_token"),
             AppError::DropClosed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "drop_closed"),
             AppError::NotOnWaitlist(_) => (StatusCode::NOT_FOUND, "not_on_waitlist"),
             AppError::LedgerOff => (StatusCode::SERVICE_UNAVAILABLE, "ledger_off"),
@@ -172,7 +180,9 @@ impl AppError {
             AppError::Funnel(_) | AppError::Encode { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
-            AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::Forbidden | AppError::OperatorOnly => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::NoSuchMaker(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MakerExists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),

@@ -20,7 +20,8 @@
 //! - `api`: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
 //!   the handlers.
 //! - `pages`: the embedded overlay, OBS and panel pages, and the API reference page.
-//! - [`auth`]: the admin token and viewer tokens.
+//! - [`auth`]: the admin token and viewer tokens; [`caller`]: who asks an admin route (the
+//!   operator or a maker, by its token) and what it may see.
 //! - [`config`]: defaults ← file ← environment ← flags; the `DROPWIRE_*` variables.
 //! - [`healthcheck`]: `dropwire healthcheck`, a readiness probe for containers.
 //! - [`demo`]: `dropwire serve --demo`, the example drop made live at start.
@@ -36,6 +37,7 @@ pub(crate) mod api;
 pub(crate) mod app;
 pub mod auth;
 pub mod calendar;
+pub mod caller;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

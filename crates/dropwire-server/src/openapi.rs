@@ -51,6 +51,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
         (name = "follow-up", description = "Follow-up coupons and the nurture schedule (admin)"),
         (name = "analytics", description = "The funnel KPIs, JSON or CSV (admin)"),
         (name = "calendar", description = "The launch calendar: upcoming drops (public; as iCalendar: `GET /calendar.ics`)"),
+        (name = "makers", description = "Makers (tenants) and their tokens (operator; a maker: its own)"),
         (name = "recipes", description = "Recipes: reusable drop templates with `{{name}}` parameters (admin)"),
         (name = "meta", description = "This document"),
     )
@@ -64,8 +65,12 @@ impl utoipa::Modify for SecuritySchemes {
         let components = doc.components.get_or_insert_with(Default::default);
         let mut admin = Http::new(HttpAuthScheme::Bearer);
         admin.description = Some(
-            "The admin token (`--admin-token`, or the one in the data directory). \
-             A missing one answers 401 `unauthorized`, a wrong one 403 `forbidden`."
+            "The operator's admin token (`--admin-token`, or the one in the data directory), \
+             or a maker's token (`dwm_…`, from `POST /api/v1/makers`). A missing one answers \
+             401 `unauthorized`, an unknown or revoked maker token 401 `bad_token`, a wrong \
+             admin token 403 `forbidden`. A maker sees only its own drops and data (another \
+             maker's drop answers 404); operator-only routes answer a maker 403 `forbidden`. \
+             The operator may act as a maker with the header `X-Dropwire-Maker: <id>`."
                 .into(),
         );
         components.add_security_scheme(ADMIN, SecurityScheme::Http(admin));
@@ -134,8 +139,19 @@ fn add_common_responses(doc: &mut Value) {
              `field` names it) or `bad_body` (the body could not be read)"),
         "TooLarge": error_response("`too_large`: the body is over 1 MiB"),
         "NoAdminToken": error_response(
-            "`unauthorized`: no `Authorization: Bearer <admin token>`"),
-        "WrongAdminToken": error_response("`forbidden`: a wrong admin token"),
+            "`unauthorized`: no `Authorization: Bearer <admin or maker token>`; `bad_token`: \
+             an unknown or revoked maker token"),
+        "WrongAdminToken": error_response(
+            "`forbidden`: a wrong admin token, a maker token on an operator-only route, or \
+             a maker's `X-Dropwire-Maker` naming another maker"),
+        "BadMakerHeader": error_response(
+            "`bad_request`: an empty `X-Dropwire-Maker` (`field` names it)"),
+        "NoSuchMaker": error_response(
+            "`not_found`: `X-Dropwire-Maker` names no maker (or the drop, recipe, endpoint \
+             asked for is not the caller's)"),
+        "MakerTokenUnchecked": error_response(
+            "`ledger_off`: a maker token, or `X-Dropwire-Maker`, on a hub without a ledger; \
+             `unavailable`: the ledger cannot be reached to check it"),
         "NoViewer": error_response(
             "`unauthorized` (no viewer token) or `bad_token` (forged, expired or from \
              another hub)"),
@@ -171,8 +187,11 @@ fn add_common_responses(doc: &mut Value) {
                 add("413", "TooLarge");
             }
             if admin_only {
+                add("400", "BadMakerHeader");
                 add("401", "NoAdminToken");
                 add("403", "WrongAdminToken");
+                add("404", "NoSuchMaker");
+                add("503", "MakerTokenUnchecked");
             }
             if viewer {
                 add("401", "NoViewer");

@@ -269,8 +269,16 @@ impl Connection {
                     admin,
                 })) => {
                     // The maker's control panel watches without being counted as a viewer.
+                    // An admin token, or a token of the maker whose drop it is.
+                    let allowed = match &admin {
+                        Some(t) => {
+                            crate::caller::may_administer(&self.state, t, &self.hub.record().maker)
+                                .await
+                        }
+                        None => false,
+                    };
                     let maker = match admin {
-                        Some(t) if self.state.keys.is_admin(&t) => true,
+                        Some(_) if allowed => true,
                         Some(_) => {
                             let m = ServerMsg::error(
                                 "bad_admin_token",
@@ -328,7 +336,8 @@ impl Connection {
             self.hub.viewer_joined(audience.as_deref());
             if let Some(id) = &audience {
                 // Once per viewer and drop in the ledger, however often it reconnects.
-                let fact = Fact::attended(self.hub.id.as_str(), id, now);
+                let fact =
+                    Fact::attended(self.hub.id.as_str(), id, now).by(&self.hub.record().maker);
                 self.state.record(vec![fact]);
             }
             Leave(Arc::clone(&self.hub))

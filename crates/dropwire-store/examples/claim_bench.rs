@@ -33,6 +33,7 @@ fn bench_record(id: &DropId) -> DropRecord {
         created_ms: 1,
         log: Vec::new(),
         recipe: None,
+        maker: "default".into(),
     }
 }
 

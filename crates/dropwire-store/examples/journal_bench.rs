@@ -84,6 +84,7 @@ fn spec(id: &DropId, stock: u64, hold_s: u32) -> DropRecord {
         created_ms: T0,
         log: Vec::new(),
         recipe: None,
+        maker: "default".into(),
     }
 }
 

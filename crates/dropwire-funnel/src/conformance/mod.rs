@@ -14,8 +14,10 @@ use crate::{FactFilter, Ledger};
 pub use dropwire_testkit::PgServer;
 
 pub mod history;
+mod makers;
 mod outbox;
 mod recipes;
+pub use makers::makers_and_their_tokens_are_kept_and_revoked;
 pub use outbox::{
     a_fact_and_its_messages_are_written_together,
     a_follow_up_coupon_is_redeemed_once_within_its_validity,
@@ -41,7 +43,8 @@ macro_rules! ledger_conformance_tests {
             a_follow_up_coupon_is_redeemed_once_within_its_validity,
             nurture_timers_follow_a_redemption_and_fire_once,
             recipes_are_versioned_and_kept_per_maker,
-            shipped_recipes_load_once
+            shipped_recipes_load_once,
+            makers_and_their_tokens_are_kept_and_revoked
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

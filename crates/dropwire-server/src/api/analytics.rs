@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_funnel::{CurvePoint, DropKpis, Ltv};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{csv, wants_csv};
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 /// The CSV columns of a row of KPIs, and how to read each from its JSON.
@@ -63,11 +62,36 @@ fn row(k: &impl Serialize, first: Option<(&str, &str)>) -> Vec<String> {
     out
 }
 
-async fn all(state: &AppState, only: Option<&str>) -> Result<Vec<DropKpis>, AppError> {
+async fn all(
+    state: &AppState,
+    caller: &Caller,
+    only: Option<&str>,
+) -> Result<Vec<DropKpis>, AppError> {
     Ok(state
         .ledger()?
-        .drop_kpis(DEFAULT_MAKER, state.clock.now_ms(), only)
+        .drop_kpis(
+            &maker_of(state, caller, only).await?,
+            state.clock.now_ms(),
+            only,
+        )
         .await?)
+}
+
+/// Whose KPIs a request reads: the caller's maker's, but the operator (which sees every
+/// drop) asking for one drop reads that drop's maker's.
+async fn maker_of(
+    state: &AppState,
+    caller: &Caller,
+    only: Option<&str>,
+) -> Result<String, AppError> {
+    if let (true, Some(id)) = (caller.sees_all(), only) {
+        if let Ok(id) = dropwire_core::DropId::parse(id) {
+            if let Some(record) = state.store.drop_record(&id).await? {
+                return Ok(record.maker);
+            }
+        }
+    }
+    Ok(caller.maker().to_owned())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,11 +117,11 @@ const KPI_ERRORS: &str =
     )
 )]
 pub async fn drops(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let drops = all(&state, None).await?;
+    let drops = all(&state, &caller, None).await?;
     if wants_csv(&headers) {
         return Ok(csv::response(
             "analytics-drops.csv",
@@ -142,12 +166,12 @@ pub struct DropAnalytics {
     )
 )]
 pub async fn drop(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let kpis = all(&state, Some(&id))
+    let kpis = all(&state, &caller, Some(&id))
         .await?
         .into_iter()
         .find(|k| k.drop_id == id)
@@ -159,7 +183,8 @@ pub async fn drop(
             [row(&kpis, None)],
         ));
     }
-    let repeat_curve = state.ledger()?.repeat_curve(DEFAULT_MAKER, &id).await?;
+    let maker = maker_of(&state, &caller, Some(&id)).await?;
+    let repeat_curve = state.ledger()?.repeat_curve(&maker, &id).await?;
     let funnel = FunnelSteps {
         viewers: kpis.unique_viewers,
         waitlist: kpis.waitlist,
@@ -285,7 +310,7 @@ pub struct Summary {
     )
 )]
 pub async fn summary(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
@@ -304,7 +329,7 @@ pub async fn summary(
         })?,
     };
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for k in all(&state, None).await? {
+    for k in all(&state, &caller, None).await? {
         let starts = k.starts_ms.unwrap_or(0);
         if from.is_some_and(|f| starts < f) || to.is_some_and(|t| starts >= t) {
             continue;
@@ -345,7 +370,7 @@ pub async fn summary(
     }
     let ltv_by_kind = state
         .ledger()?
-        .ltv_by_kind(DEFAULT_MAKER, state.clock.now_ms())
+        .ltv_by_kind(caller.maker(), state.clock.now_ms())
         .await?;
     Ok(Json(Summary {
         from_ms: from,
@@ -426,7 +451,7 @@ pub struct Compared {
     )
 )]
 pub async fn compare(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     query: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
@@ -445,14 +470,14 @@ pub async fn compare(
             Some("drops".into()),
         ));
     }
-    let kpis = all(&state, None).await?;
     let mut drops = Vec::new();
     for id in &ids {
-        let k = kpis
-            .iter()
+        let k = all(&state, &caller, Some(id))
+            .await?
+            .into_iter()
             .find(|k| k.drop_id == *id)
             .ok_or_else(|| AppError::NotFound(format!("no drop {id:?} in the ledger")))?;
-        drops.push(k.clone());
+        drops.push(k);
     }
     if wants_csv(&headers) {
         return Ok(csv::response(

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::{Admin, bearer, clean_handle};
+use crate::auth::{bearer, clean_handle};
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::hub::ViewerCounts;
 
@@ -74,11 +75,11 @@ pub struct ClaimList {
     )
 )]
 pub async fn list(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ClaimList>, AppError> {
-    let hub = state.hub_by_path(&id).await?;
+    let hub = caller.hub(&state, &id).await?;
     let claims = state.store.claims(&hub.id).await?;
     Ok(Json(ClaimList {
         drop_id: hub.id.to_string(),
@@ -123,11 +124,11 @@ pub struct Stats {
     )
 )]
 pub async fn stats(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Stats>, AppError> {
-    let hub = state.hub_by_path(&id).await?;
+    let hub = caller.hub(&state, &id).await?;
     let f = state.store.figures(&hub.id).await?;
     let mut viewers = hub.viewer_counts();
     if let Some(funnel) = &state.funnel {
@@ -174,12 +175,15 @@ pub async fn stats(
     )
 )]
 pub async fn redeem(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<ClaimView>, AppError> {
     let code = ClaimCode::parse(&code)
         .map_err(|_| AppError::NotFound(format!("no claim with code {code:?}")))?;
+    if !caller.sees_all() && !among_own_claims(&state, &caller, &code).await? {
+        return Err(StoreError::NoSuchClaim(code).into());
+    }
     let claim = match state.store.redeem(&code, state.clock.now_ms()).await {
         Ok(claim) => claim,
         Err(e) => {
@@ -202,6 +206,29 @@ pub async fn redeem(
         state.record(facts);
     }
     Ok(Json(ClaimView::from(claim)))
+}
+
+/// Whether `code` is a claim of one of the caller's drops (a maker redeems its own claims
+/// only; another maker's code answers like an unknown one). The store finds a claim by its
+/// code alone, so the maker's drops are searched: bounded by the maker's own claims.
+async fn among_own_claims(
+    state: &AppState,
+    caller: &Caller,
+    code: &ClaimCode,
+) -> Result<bool, AppError> {
+    for record in state.store.list_drops().await? {
+        if caller.sees(&record.maker)
+            && state
+                .store
+                .claims(&record.id)
+                .await?
+                .iter()
+                .any(|c| c.code == *code)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::recipes::{DropFromRecipe, drop_from_recipe};
 use super::{ApiBody, ApiJson, parse_json};
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::hub::DropHub;
 
@@ -48,32 +48,34 @@ pub enum CreateDrop {
     )
 )]
 pub async fn create(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<DropSnapshot>), AppError> {
     let from_recipe = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
         .is_ok_and(|fields| fields.contains_key("recipe"));
     let hub = if from_recipe {
-        let (spec, recipe) = drop_from_recipe(&state, parse_json(&body)?).await?;
-        create_drop_from(&state, spec, Some(recipe)).await?
+        let (spec, recipe) = drop_from_recipe(&state, &caller, parse_json(&body)?).await?;
+        create_drop_from(&state, spec, Some(recipe), caller.maker()).await?
     } else {
-        create_drop(&state, parse_json(&body)?).await?
+        create_drop_from(&state, parse_json(&body)?, None, caller.maker()).await?
     };
     Ok((StatusCode::CREATED, Json(hub.admin_snapshot().await?)))
 }
 
 /// Validates `spec` and creates its drop (scheduled), with an id made from the title when
-/// it names none: what `POST /api/v1/drops` does, for the API and `serve --demo` alike.
+/// it names none: what `POST /api/v1/drops` does, for the API and `serve --demo` alike
+/// (a drop of the default maker).
 pub async fn create_drop(state: &AppState, spec: DropSpec) -> Result<Arc<DropHub>, AppError> {
-    create_drop_from(state, spec, None).await
+    create_drop_from(state, spec, None, dropwire_core::funnel::DEFAULT_MAKER).await
 }
 
-/// [`create_drop`] of a drop made from `recipe` (which it remembers).
+/// [`create_drop`] of a drop of `maker`, made from `recipe` (which it remembers).
 pub async fn create_drop_from(
     state: &AppState,
     spec: DropSpec,
     recipe: Option<RecipeRef>,
+    maker: &str,
 ) -> Result<Arc<DropHub>, AppError> {
     spec.validate()?;
     let id = match &spec.id {
@@ -91,6 +93,7 @@ pub async fn create_drop_from(
         created_ms: state.clock.now_ms(),
         log: Vec::new(),
         recipe,
+        maker: maker.to_owned(),
     };
     state.store.create_drop(record).await?;
     state.calendar.forget();
@@ -108,6 +111,8 @@ pub struct DropSummary {
     started_ms: Option<u64>,
     closed_ms: Option<u64>,
     obs_key: String,
+    /// The maker whose drop it is.
+    maker: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -121,20 +126,24 @@ pub struct DropList {
     path = "/api/v1/drops",
     tag = "drops",
     operation_id = "list_drops",
-    summary = "Every drop",
+    summary = "Every drop the caller sees (the operator: all; a maker: its own)",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The drops", body = DropList),
         (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
     )
 )]
-pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<DropList>, AppError> {
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<DropList>, AppError> {
     let now = state.clock.now_ms();
     let drops = state
         .store
         .list_drops()
         .await?
         .into_iter()
+        .filter(|r| caller.sees(&r.maker))
         .map(|r| {
             let view = TimelineView::compute(&r.spec.script, &r.log, now);
             DropSummary {
@@ -146,6 +155,7 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<DropLi
                 started_ms: view.started_ms,
                 closed_ms: view.closed_ms,
                 obs_key: r.obs_key,
+                maker: r.maker,
             }
         })
         .collect();
@@ -168,20 +178,21 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<DropLi
     )
 )]
 pub async fn get(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    let hub = state.hub_by_path(&id).await?;
+    let hub = caller.hub(&state, &id).await?;
     Ok(Json(hub.admin_snapshot().await?))
 }
 
 async fn control(
+    caller: Caller,
     state: AppState,
     id: String,
     action: ControlAction,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    let hub = state.hub_by_path(&id).await?;
+    let hub = caller.hub(&state, &id).await?;
     control_drop(&hub, action).await?;
     Ok(Json(hub.admin_snapshot().await?))
 }
@@ -211,11 +222,11 @@ pub async fn control_drop(hub: &DropHub, action: ControlAction) -> Result<(), Ap
     )
 )]
 pub async fn start(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    control(state, id, ControlAction::Start).await
+    control(caller, state, id, ControlAction::Start).await
 }
 
 #[utoipa::path(
@@ -234,11 +245,11 @@ pub async fn start(
     )
 )]
 pub async fn pause(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    control(state, id, ControlAction::Pause).await
+    control(caller, state, id, ControlAction::Pause).await
 }
 
 #[utoipa::path(
@@ -257,11 +268,11 @@ pub async fn pause(
     )
 )]
 pub async fn resume(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    control(state, id, ControlAction::Resume).await
+    control(caller, state, id, ControlAction::Resume).await
 }
 
 #[utoipa::path(
@@ -280,11 +291,11 @@ pub async fn resume(
     )
 )]
 pub async fn close(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    control(state, id, ControlAction::Close).await
+    control(caller, state, id, ControlAction::Close).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -312,10 +323,10 @@ pub struct FireBody {
     )
 )]
 pub async fn fire(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<FireBody>,
 ) -> Result<Json<DropSnapshot>, AppError> {
-    control(state, id, ControlAction::Fire { cue: body.cue }).await
+    control(caller, state, id, ControlAction::Fire { cue: body.cue }).await
 }

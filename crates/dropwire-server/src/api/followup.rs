@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use dropwire_core::followup::{NurtureStep, validate_schedule};
-use dropwire_core::funnel::DEFAULT_MAKER;
+
 use dropwire_funnel::{Coupon, CouponRefusal};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +39,7 @@ pub struct RedeemBody {
     )
 )]
 pub async fn redeem(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<RedeemBody>,
@@ -57,7 +57,7 @@ pub async fn redeem(
     let ledger = state.ledger()?;
     match ledger
         .redeem_coupon(
-            DEFAULT_MAKER,
+            caller.maker(),
             code.as_str(),
             body.amount_cents,
             state.clock.now_ms(),
@@ -102,8 +102,11 @@ pub struct Schedule {
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
-pub async fn get(_: Admin, State(state): State<AppState>) -> Result<Json<Schedule>, AppError> {
-    let steps = state.ledger()?.nurture(DEFAULT_MAKER).await?;
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Schedule>, AppError> {
+    let steps = state.ledger()?.nurture(caller.maker()).await?;
     Ok(Json(Schedule { steps }))
 }
 
@@ -123,14 +126,14 @@ pub async fn get(_: Admin, State(state): State<AppState>) -> Result<Json<Schedul
     )
 )]
 pub async fn put(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Schedule>,
 ) -> Result<Json<Schedule>, AppError> {
     validate_schedule(&body.steps, "steps")?;
     state
         .ledger()?
-        .set_nurture(DEFAULT_MAKER, &body.steps)
+        .set_nurture(caller.maker(), &body.steps)
         .await?;
     Ok(Json(body))
 }

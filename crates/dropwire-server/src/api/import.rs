@@ -4,13 +4,12 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_core::{Fact, FactKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 /// The largest import body, and the most lines one may have.
@@ -27,7 +26,7 @@ pub struct Imported {
 }
 
 /// What a line must be, beyond parsing as a fact.
-fn check(fact: &Fact) -> Result<(), String> {
+fn check(fact: &Fact, maker: &str) -> Result<(), String> {
     let within = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
     if !within(&fact.id, 200) {
         return Err("id must be 1-200 characters".into());
@@ -38,8 +37,8 @@ fn check(fact: &Fact) -> Result<(), String> {
     ) {
         return Err(format!("{} facts cannot be imported", fact.kind));
     }
-    if fact.maker != DEFAULT_MAKER {
-        return Err(format!("maker must be {DEFAULT_MAKER:?} (or left out)"));
+    if fact.maker != maker {
+        return Err(format!("maker must be {maker:?} (or left out)"));
     }
     if fact
         .drop_id
@@ -84,7 +83,14 @@ fn check(fact: &Fact) -> Result<(), String> {
 }
 
 /// Parses every line; the facts, or every line's error (by 1-based line number).
+#[cfg(test)]
 pub fn parse(body: &[u8]) -> Result<Vec<Fact>, Vec<(usize, String)>> {
+    parse_as(body, dropwire_core::funnel::DEFAULT_MAKER)
+}
+
+/// [`parse`] for an import by `maker`: its facts are that maker's (another maker's
+/// refused).
+pub fn parse_as(body: &[u8], maker: &str) -> Result<Vec<Fact>, Vec<(usize, String)>> {
     let text = match std::str::from_utf8(body) {
         Ok(t) => t,
         Err(e) => return Err(vec![(0, format!("the body is not UTF-8: {e}"))]),
@@ -110,10 +116,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Fact>, Vec<(usize, String)>> {
         // (found by Schemathesis: a line `[null, null]` ended the connection without an
         // answer); it then fails to read as a fact below, like any other line that is not one.
         if let Some(fact) = value.as_object_mut() {
-            fact.entry("maker").or_insert_with(|| DEFAULT_MAKER.into());
+            fact.entry("maker").or_insert_with(|| maker.into());
         }
         match serde_json::from_value::<Fact>(value) {
-            Ok(fact) => match check(&fact) {
+            Ok(fact) => match check(&fact, maker) {
                 Ok(()) => facts.push(fact),
                 Err(e) => errors.push((i + 1, e)),
             },
@@ -150,7 +156,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Fact>, Vec<(usize, String)>> {
     )
 )]
 pub async fn import(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Imported>, AppError> {
@@ -164,7 +170,7 @@ pub async fn import(
         }
     })?;
     let ledger = state.ledger()?;
-    let facts = parse(&body).map_err(|mut errors| {
+    let facts = parse_as(&body, caller.maker()).map_err(|mut errors| {
         let total = errors.len();
         errors.truncate(MAX_REPORTED);
         AppError::ImportRejected { total, errors }
@@ -208,6 +214,6 @@ mod tests {
         assert_eq!(lines, [3, 4, 5, 6, 7]);
         assert!(errors[1].1.contains("amount_cents"), "{errors:?}");
         let ok = parse(br#"{"id": "a", "kind": "viewer.attended", "drop_id": "d1", "viewer_id": "v", "at_ms": 1}"#).unwrap();
-        assert_eq!(ok[0].maker, DEFAULT_MAKER);
+        assert_eq!(ok[0].maker, dropwire_core::funnel::DEFAULT_MAKER);
     }
 }

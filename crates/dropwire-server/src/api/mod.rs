@@ -8,6 +8,7 @@ pub mod csv;
 mod drops;
 mod followup;
 mod import;
+mod makers;
 mod privacy;
 mod recipes;
 mod waitlist;
@@ -64,6 +65,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::retry))
         .routes(routes!(followup::redeem))
         .routes(routes!(followup::get, followup::put))
+        .routes(routes!(makers::create, makers::list))
+        .routes(routes!(makers::get))
+        .routes(routes!(makers::add_token))
+        .routes(routes!(makers::revoke_token))
         .routes(routes!(recipes::create, recipes::list))
         .routes(routes!(recipes::get, recipes::update, recipes::delete))
         .routes(routes!(recipes::from_drop))

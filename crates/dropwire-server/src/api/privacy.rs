@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::claims::ClaimView;
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 const MAX_VIEWER_ID: usize = 128;
@@ -61,10 +61,11 @@ fn drops_of(export: &ViewerExport) -> Vec<String> {
     )
 )]
 pub async fn export(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<Export>, AppError> {
+    caller.operator_only()?;
     let id = viewer_id(&raw)?;
     let ledger = state.ledger()?.export_viewer(id).await?;
     let mut claims: Vec<Claim> = Vec::new();
@@ -111,10 +112,11 @@ pub struct ErasedAnswer {
     )
 )]
 pub async fn erase(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<ErasedAnswer>, AppError> {
+    caller.operator_only()?;
     let id = viewer_id(&raw)?;
     let ledger = state.ledger()?;
     let tombstone = format!("erased-{}", ulid::Ulid::new());
@@ -181,7 +183,7 @@ pub struct FactPage {
     )
 )]
 pub async fn facts(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     query: Result<Query<FactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<FactPage>, AppError> {
@@ -202,6 +204,8 @@ pub async fn facts(
         drop_id: q.drop,
         viewer_id: q.viewer,
         kind,
+        // The operator (without X-Dropwire-Maker) reads every maker's facts.
+        maker: (!caller.sees_all()).then(|| caller.maker().to_owned()),
         limit: Some(limit),
     };
     let facts = state.ledger()?.facts(&filter).await?;

@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_core::recipe::{self, RecipeParam, RecipeRef, RecipeSpec};
 use dropwire_core::{DropId, DropSpec, StartsAt};
 use dropwire_funnel::{Ledger, Recipe};
@@ -17,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 /// The most recipes one maker keeps.
@@ -60,10 +59,11 @@ fn invalid(field: &str, message: String) -> AppError {
 /// The drop `body` asks for, and the recipe version it comes from.
 pub(crate) async fn drop_from_recipe(
     state: &AppState,
+    caller: &Caller,
     body: DropFromRecipe,
 ) -> Result<(DropSpec, RecipeRef), AppError> {
     let ledger = state.ledger()?;
-    let found = ledger.recipe(DEFAULT_MAKER, &body.recipe).await?;
+    let found = ledger.recipe(caller.maker(), &body.recipe).await?;
     let recipe = found.ok_or_else(|| invalid("recipe", format!("no recipe {:?}", body.recipe)))?;
     let spec = recipe.spec().make_drop(&body.params)?;
     Ok((
@@ -82,18 +82,19 @@ pub(crate) async fn drop_from_recipe(
 async fn create_checked(
     state: &AppState,
     ledger: &Ledger,
+    maker: &str,
     spec: RecipeSpec,
 ) -> Result<Recipe, AppError> {
     spec.validate()?;
     let id = spec.id_or(&ulid::Ulid::new().to_string()[20..])?;
-    if ledger.recipes(DEFAULT_MAKER).await?.len() >= MAX_RECIPES {
+    if ledger.recipes(maker).await?.len() >= MAX_RECIPES {
         return Err(invalid(
             "id",
             format!("at most {MAX_RECIPES} recipes per maker; delete one first"),
         ));
     }
     let made = ledger
-        .create_recipe(DEFAULT_MAKER, &id, &spec, state.clock.now_ms())
+        .create_recipe(maker, &id, &spec, state.clock.now_ms())
         .await?;
     let made =
         made.ok_or_else(|| AppError::RecipeExists(format!("a recipe {id:?} exists already")))?;
@@ -118,12 +119,12 @@ async fn create_checked(
     )
 )]
 pub async fn create(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(spec): ApiJson<RecipeSpec>,
 ) -> Result<(StatusCode, Json<Recipe>), AppError> {
     let ledger = state.ledger()?;
-    let made = create_checked(&state, ledger, spec).await?;
+    let made = create_checked(&state, ledger, caller.maker(), spec).await?;
     Ok((StatusCode::CREATED, Json(made)))
 }
 
@@ -138,15 +139,18 @@ pub struct RecipeList {
     path = "/api/v1/recipes",
     tag = "recipes",
     operation_id = "list_recipes",
-    summary = "Every recipe, oldest first",
+    summary = "Every recipe of the caller's maker, oldest first",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The recipes", body = RecipeList),
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
-pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<RecipeList>, AppError> {
-    let recipes = state.ledger()?.recipes(DEFAULT_MAKER).await?;
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<RecipeList>, AppError> {
+    let recipes = state.ledger()?.recipes(caller.maker()).await?;
     Ok(Json(RecipeList { recipes }))
 }
 
@@ -166,11 +170,11 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Recipe
     )
 )]
 pub async fn get(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Recipe>, AppError> {
-    let found = state.ledger()?.recipe(DEFAULT_MAKER, &id).await?;
+    let found = state.ledger()?.recipe(caller.maker(), &id).await?;
     found.map(Json).ok_or_else(|| no_such(&id))
 }
 
@@ -208,14 +212,14 @@ pub struct RecipePatch {
     )
 )]
 pub async fn update(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<RecipePatch>,
 ) -> Result<Json<Recipe>, AppError> {
     let ledger = state.ledger()?;
     for _ in 0..PATCH_TRIES {
-        let Some(current) = ledger.recipe(DEFAULT_MAKER, &id).await? else {
+        let Some(current) = ledger.recipe(caller.maker(), &id).await? else {
             return Err(no_such(&id));
         };
         let old = current.spec();
@@ -229,7 +233,7 @@ pub async fn update(
         spec.validate()?;
         let now = state.clock.now_ms();
         if let Some(changed) = ledger
-            .replace_recipe(DEFAULT_MAKER, &id, current.version, &spec, now)
+            .replace_recipe(caller.maker(), &id, current.version, &spec, now)
             .await?
         {
             tracing::info!(recipe = %id, version = changed.version, "recipe changed");
@@ -255,11 +259,11 @@ pub async fn update(
     )
 )]
 pub async fn delete(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if state.ledger()?.delete_recipe(DEFAULT_MAKER, &id).await? {
+    if state.ledger()?.delete_recipe(caller.maker(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_such(&id))
@@ -300,7 +304,7 @@ pub struct RecipeOfDrop {
     )
 )]
 pub async fn from_drop(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(drop): Path<String>,
     ApiJson(body): ApiJson<RecipeOfDrop>,
@@ -308,12 +312,15 @@ pub async fn from_drop(
     let ledger = state.ledger()?;
     let not_found = || AppError::NotFound(format!("no drop with id {drop:?}"));
     let id = DropId::parse(&drop).map_err(|_| not_found())?;
-    let record = state.store.drop_record(&id).await?.ok_or_else(not_found)?;
+    let record = state.store.drop_record(&id).await?;
+    let record = record
+        .filter(|r| caller.sees(&r.maker))
+        .ok_or_else(not_found)?;
     let name = body.name.unwrap_or_else(|| record.spec.title.clone());
     let spec = RecipeSpec {
         id: body.id,
         ..recipe::lift(&record.spec, name, body.description)
     };
-    let made = create_checked(&state, ledger, spec).await?;
+    let made = create_checked(&state, ledger, caller.maker(), spec).await?;
     Ok((StatusCode::CREATED, Json(made)))
 }

@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, wants_csv};
 use crate::app::AppState;
-use crate::auth::{Admin, AuthViewer};
+use crate::auth::AuthViewer;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 /// What a viewer is told about early access when it joins.
@@ -69,7 +70,8 @@ pub async fn join(
     body.validate(&record.spec)?;
     let unique = ulid::Ulid::new().to_string();
     let joined = ledger
-        .join_waitlist(
+        .join_waitlist_by(
+            &record.maker,
             hub.id.as_str(),
             &viewer.id,
             &viewer.handle,
@@ -191,13 +193,13 @@ fn segments(entries: &[WaitlistEntry]) -> Vec<Segment> {
     )
 )]
 pub async fn list(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let ledger = state.ledger()?;
-    let hub = state.hub_by_path(&id).await?;
+    let hub = caller.hub(&state, &id).await?;
     let entries = ledger.waitlist(hub.id.as_str()).await?;
     if wants_csv(&headers) {
         return Ok(csv(hub.id.as_str(), &entries));

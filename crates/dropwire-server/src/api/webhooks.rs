@@ -4,14 +4,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use dropwire_core::FactKind;
-use dropwire_core::funnel::DEFAULT_MAKER;
+
 use dropwire_funnel::{Delivery, Endpoint, EndpointPatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::Admin;
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::webhooks::{sign, ssrf};
 
@@ -103,7 +103,7 @@ fn check_description(d: &str) -> Result<(), AppError> {
     )
 )]
 pub async fn create(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewEndpoint>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
@@ -111,13 +111,13 @@ pub async fn create(
     check_events(&body.events)?;
     check_description(&body.description)?;
     check_url(&state, &body.url).await?;
-    if ledger.endpoints(DEFAULT_MAKER).await?.len() >= MAX_ENDPOINTS {
+    if ledger.endpoints(caller.maker()).await?.len() >= MAX_ENDPOINTS {
         return Err(invalid("url", "at most 50 endpoints per maker"));
     }
     let secret = sign::new_secret()?;
     let endpoint = ledger
         .create_endpoint(
-            DEFAULT_MAKER,
+            caller.maker(),
             &body.url,
             &body.events,
             &body.description,
@@ -147,8 +147,11 @@ pub struct EndpointList {
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
-pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<EndpointList>, AppError> {
-    let endpoints = state.ledger()?.endpoints(DEFAULT_MAKER).await?;
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<EndpointList>, AppError> {
+    let endpoints = state.ledger()?.endpoints(caller.maker()).await?;
     Ok(Json(EndpointList { endpoints }))
 }
 
@@ -172,11 +175,11 @@ fn no_such(id: &str) -> AppError {
     )
 )]
 pub async fn get(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Endpoint>, AppError> {
-    let found = state.ledger()?.endpoint(DEFAULT_MAKER, &id).await?;
+    let found = state.ledger()?.endpoint(caller.maker(), &id).await?;
     found.map(Json).ok_or_else(|| no_such(&id))
 }
 
@@ -198,7 +201,7 @@ pub async fn get(
     )
 )]
 pub async fn update(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<EndpointPatch>,
@@ -214,7 +217,7 @@ pub async fn update(
         check_url(&state, url).await?;
     }
     let updated = ledger
-        .update_endpoint(DEFAULT_MAKER, &id, &patch, state.clock.now_ms())
+        .update_endpoint(caller.maker(), &id, &patch, state.clock.now_ms())
         .await?;
     updated.map(Json).ok_or_else(|| no_such(&id))
 }
@@ -235,11 +238,11 @@ pub async fn update(
     )
 )]
 pub async fn delete(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if state.ledger()?.delete_endpoint(DEFAULT_MAKER, &id).await? {
+    if state.ledger()?.delete_endpoint(caller.maker(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_such(&id))
@@ -270,7 +273,7 @@ pub struct Rotated {
     )
 )]
 pub async fn rotate(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Rotated>, AppError> {
@@ -278,7 +281,7 @@ pub async fn rotate(
     let until = state.clock.now_ms() + ROTATION_MS;
     if !state
         .ledger()?
-        .rotate_secret(DEFAULT_MAKER, &id, &secret, until)
+        .rotate_secret(caller.maker(), &id, &secret, until)
         .await?
     {
         return Err(no_such(&id));
@@ -356,7 +359,7 @@ pub struct Deliveries {
     )
 )]
 pub async fn deliveries(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
@@ -373,7 +376,7 @@ pub async fn deliveries(
         })?),
     };
     let ledger = state.ledger()?;
-    if ledger.endpoint(DEFAULT_MAKER, &id).await?.is_none() {
+    if ledger.endpoint(caller.maker(), &id).await?.is_none() {
         return Err(no_such(&id));
     }
     let deliveries = ledger
@@ -414,13 +417,13 @@ pub struct Requeued {
     )
 )]
 pub async fn replay(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReplayBody>,
 ) -> Result<Json<Requeued>, AppError> {
     let ledger = state.ledger()?;
-    if ledger.endpoint(DEFAULT_MAKER, &id).await?.is_none() {
+    if ledger.endpoint(caller.maker(), &id).await?.is_none() {
         return Err(no_such(&id));
     }
     let requeued = ledger.replay(&id, body.since, state.clock.now_ms()).await?;
@@ -443,12 +446,12 @@ pub async fn replay(
     )
 )]
 pub async fn retry(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path((id, msg_id)): Path<(String, String)>,
 ) -> Result<Json<Requeued>, AppError> {
     let ledger = state.ledger()?;
-    if ledger.endpoint(DEFAULT_MAKER, &id).await?.is_none() {
+    if ledger.endpoint(caller.maker(), &id).await?.is_none() {
         return Err(no_such(&id));
     }
     if !ledger.retry(&id, &msg_id, state.clock.now_ms()).await? {

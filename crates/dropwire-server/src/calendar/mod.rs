@@ -10,8 +10,8 @@
 //! kept for [`CACHE_FOR`] so that a crowd of calendar apps costs one read per period (a drop
 //! made on this node is listed at once).
 //!
-//! Each entry names its `maker`: `default` while a hub has one maker. A per-maker or per-co-op
-//! feed is this list filtered by maker.
+//! Each entry names its `maker` (the drop's); `?maker=<id>` keeps one maker's drops (a
+//! per-co-op feed will be this list filtered by its makers).
 
 pub mod ics;
 pub mod scan;
@@ -22,7 +22,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_core::schedule::on_calendar;
 use dropwire_core::{DropKind, DropState, StartsAt, TimelineView};
 use serde::Serialize;
@@ -40,7 +39,7 @@ pub const CACHE_FOR: Duration = Duration::from_secs(2);
 pub struct CalendarEntry {
     pub id: String,
     pub title: String,
-    /// Whose drop it is (`default` while the hub has one maker).
+    /// Whose drop it is (the maker's id; `default`: the operator's).
     pub maker: String,
     pub kind: DropKind,
     /// The announced start, RFC 3339 in UTC.
@@ -105,7 +104,7 @@ pub async fn upcoming(state: &AppState) -> Result<Arc<Vec<CalendarEntry>>, AppEr
                 url: format!("/live/{}", r.id),
                 id: r.id.to_string(),
                 title: r.spec.title,
-                maker: DEFAULT_MAKER.to_owned(),
+                maker: r.maker,
                 kind: r.spec.kind,
                 starts_at,
                 starts_ms: starts_at.ms(),
@@ -141,9 +140,45 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// The query of the calendar's list and feed: `?maker=<id>` keeps that maker's drops.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CalendarQuery {
+    /// Only this maker's drops.
+    #[param(min_length = 1, max_length = 64)]
+    pub maker: Option<String>,
+}
+
+/// [`upcoming`], of one maker when `maker` names one.
+pub async fn upcoming_of(
+    state: &AppState,
+    maker: Option<&str>,
+) -> Result<Vec<CalendarEntry>, AppError> {
+    let list = upcoming(state).await?;
+    Ok(list
+        .iter()
+        .filter(|e| maker.is_none_or(|m| e.maker == m))
+        .cloned()
+        .collect())
+}
+
+/// The calendar's query, or 400 naming what is wrong.
+pub fn read_query(
+    query: Result<axum::extract::Query<CalendarQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<CalendarQuery, AppError> {
+    query
+        .map(|q| q.0)
+        .map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))
+}
+
 /// `GET /calendar.ics`: the upcoming drops as an RFC 5545 feed to subscribe to.
-pub async fn feed(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let list = upcoming(&state).await?;
+pub async fn feed(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<CalendarQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let q = read_query(query)?;
+    let list = upcoming_of(&state, q.maker.as_deref()).await?;
     let base = base_url(&state, &headers);
     let body = ics::render(&list, &base);
     let mut out = body.into_response();

@@ -182,7 +182,8 @@ impl DropHub {
                     &code,
                     fired.cue.percent_off.unwrap_or(0),
                     now,
-                );
+                )
+                .by(&self.record().maker);
                 self.record_facts(vec![fact]);
                 ServerMsg::CouponResult {
                     rid,

@@ -29,6 +29,8 @@ mod redis;
 mod restart;
 mod schedule;
 mod startup;
+mod tenancy;
+mod tenancy_tokens;
 mod timeline;
 mod waitlist;
 mod webhooks;

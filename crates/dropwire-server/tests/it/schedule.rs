@@ -50,6 +50,7 @@ fn record(id: &str, starts_ms: u64, auto: bool, created_ms: u64) -> Result<DropR
         created_ms,
         log: vec![],
         recipe: None,
+        maker: "default".into(),
     })
 }
 

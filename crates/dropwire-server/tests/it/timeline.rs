@@ -32,6 +32,7 @@ async fn drop_with(state: &AppState, id: &str, cues: Value, hold_s: u32) -> Resu
         created_ms: state.clock.now_ms(),
         log: vec![],
         recipe: None,
+        maker: "default".into(),
     };
     state.store.create_drop(record).await?;
     Ok(state.hub(&id).await?)
@@ -168,6 +169,7 @@ async fn the_early_access_window_opens_to_everyone_on_time() -> Result<()> {
             created_ms: state.clock.now_ms(),
             log: vec![],
             recipe: None,
+            maker: "default".into(),
         })
         .await?;
     let hub = state.hub(&id).await?;

@@ -41,6 +41,7 @@ pub fn record(id: &DropId, stock: u32, limit: u32, hold_s: u32) -> DropRecord {
         created_ms: T0,
         log: Vec::new(),
         recipe: None,
+        maker: "default".into(),
     }
 }
 
