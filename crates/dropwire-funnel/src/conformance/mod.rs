@@ -13,9 +13,13 @@ use crate::{FactFilter, Ledger};
 
 pub use dropwire_testkit::PgServer;
 
+mod coops;
 pub mod history;
 mod outbox;
 mod recipes;
+pub use coops::{
+    coop_kpis_sum_the_members_and_recompute_the_ratios, coops_are_kept_with_their_makers,
+};
 pub use outbox::{
     a_fact_and_its_messages_are_written_together,
     a_follow_up_coupon_is_redeemed_once_within_its_validity,
@@ -41,7 +45,9 @@ macro_rules! ledger_conformance_tests {
             a_follow_up_coupon_is_redeemed_once_within_its_validity,
             nurture_timers_follow_a_redemption_and_fire_once,
             recipes_are_versioned_and_kept_per_maker,
-            shipped_recipes_load_once
+            shipped_recipes_load_once,
+            coops_are_kept_with_their_makers,
+            coop_kpis_sum_the_members_and_recompute_the_ratios
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
