@@ -189,7 +189,10 @@ pub async fn coop_kpis_sum_the_members_and_recompute_the_ratios(ledger: &Ledger)
         &["eve", "fay"],
         &[("eve", Some((72 * HOUR, 2500)))],
     ));
-    assert_eq!(ledger.record(&facts).await.expect("record"), facts.len() as u64);
+    assert_eq!(
+        ledger.record(&facts).await.expect("record"),
+        facts.len() as u64
+    );
 
     let now = T0 + 10 * 24 * HOUR;
     let makers = [a.clone(), b.clone(), idle.clone()];
