@@ -28,7 +28,7 @@ pub struct CoopSpec {
     pub id: Option<String>,
     #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 200))]
     pub name: String,
-    /// The member makers' ids (a repeated one counts once), at most 50.
+    /// The member makers' ids, at most 50 (a repeated one is kept once).
     #[serde(default)]
     #[cfg_attr(feature = "utoipa", schema(max_items = 50))]
     pub makers: Vec<String>,
@@ -66,19 +66,20 @@ pub fn check_name(name: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// The members as kept: each checked, a repeated one once, in the order given.
+/// The members as kept: at most [`MAX_MAKERS`] given, each checked, a repeated one kept
+/// once, in the order given.
 pub fn check_makers(makers: &[String]) -> Result<Vec<String>, CoreError> {
-    let mut out: Vec<String> = Vec::with_capacity(makers.len().min(MAX_MAKERS));
+    if makers.len() > MAX_MAKERS {
+        return Err(invalid(
+            "makers",
+            format!("at most {MAX_MAKERS} makers per co-op"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(makers.len());
     for (i, m) in makers.iter().enumerate() {
         check_id(&format!("makers[{i}]"), "maker", m)?;
         if !out.contains(m) {
             out.push(m.clone());
-        }
-        if out.len() > MAX_MAKERS {
-            return Err(invalid(
-                "makers",
-                format!("at most {MAX_MAKERS} makers per co-op"),
-            ));
         }
     }
     Ok(out)
