@@ -30,8 +30,31 @@ pub struct CoopSpec {
     pub name: String,
     /// The member makers' ids, at most 50 (a repeated one is kept once).
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(max_items = 50))]
+    #[cfg_attr(feature = "utoipa", schema(max_items = 50, value_type = Vec<MakerIdSchema>))]
     pub makers: Vec<String>,
+}
+
+/// A maker's id, as the OpenAPI document describes it (`MakerId`).
+#[cfg(feature = "utoipa")]
+#[derive(Debug)]
+pub struct MakerIdSchema;
+
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for MakerIdSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9-]{1,64}$"))
+            .description(Some("A maker's id: 1-64 of a-z, 0-9 and -"))
+            .into()
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for MakerIdSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "MakerId".into()
+    }
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> CoreError {

@@ -192,7 +192,7 @@ pub async fn delete(
     summary = "Add a maker to a co-op (again: no change)",
     params(
         ("id" = String, Path, description = "The co-op's id", min_length = 1),
-        ("maker" = String, Path, description = "The maker's id", min_length = 1),
+        ("maker" = String, Path, description = "The maker's id: 1-64 of a-z, 0-9 and -", pattern = "^[a-z0-9-]{1,64}$"),
     ),
     security(("admin_token" = [])),
     responses(
@@ -231,7 +231,7 @@ pub async fn add_maker(
     summary = "Remove a maker from a co-op (the maker and its drops stay)",
     params(
         ("id" = String, Path, description = "The co-op's id", min_length = 1),
-        ("maker" = String, Path, description = "The maker's id", min_length = 1),
+        ("maker" = String, Path, description = "The maker's id: 1-64 of a-z, 0-9 and -", pattern = "^[a-z0-9-]{1,64}$"),
     ),
     security(("admin_token" = [])),
     responses(
