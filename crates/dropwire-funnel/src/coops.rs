@@ -109,11 +109,11 @@ impl Ledger {
     /// Every co-op, oldest first.
     pub async fn coops(&self) -> Result<Vec<Coop>, FunnelError> {
         let rows = sqlx::query("SELECT id, name, created_ms FROM coops ORDER BY created_ms, id")
-            .fetch_all(&self.write)
+            .fetch_all(&self.read)
             .await?;
         let members =
             sqlx::query("SELECT coop_id, maker FROM coop_makers ORDER BY coop_id, added_ms, maker")
-                .fetch_all(&self.write)
+                .fetch_all(&self.read)
                 .await?;
         let mut coops: Vec<Coop> = rows
             .iter()
@@ -135,11 +135,12 @@ impl Ledger {
         Ok(coops)
     }
 
-    /// One co-op with its members.
+    /// One co-op with its members. Read beside the writer (the public calendar reads it):
+    /// a change committed before the call is seen.
     pub async fn coop(&self, id: &str) -> Result<Option<Coop>, FunnelError> {
         let Some(row) = sqlx::query("SELECT id, name, created_ms FROM coops WHERE id = $1")
             .bind(id.to_owned())
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?
         else {
             return Ok(None);
@@ -148,7 +149,7 @@ impl Ledger {
             "SELECT maker FROM coop_makers WHERE coop_id = $1 ORDER BY added_ms, maker",
         )
         .bind(id.to_owned())
-        .fetch_all(&self.write)
+        .fetch_all(&self.read)
         .await?;
         Ok(Some(Coop {
             id: row.try_get("id")?,
