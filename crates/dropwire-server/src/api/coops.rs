@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use super::ApiJson;
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::calendar::coop::{CoopCalendarEntry, CoopOverlap, find, listed, with_overlaps};
+use crate::calendar::coop::{
+    CoopCalendarEntry, CoopOverlap, described, find, listed, with_overlaps,
+};
 use crate::error::{AppError, ErrorBody};
 
 /// The most co-ops a hub keeps.
@@ -319,10 +321,10 @@ pub async fn overlaps(
     Path(id): Path<String>,
 ) -> Result<Json<CoopOverlaps>, AppError> {
     let coop = find(&state, &id).await?;
-    let (_, overlaps) = listed(&state, &coop).await?;
+    let (drops, pairs) = listed(&state, &coop).await?;
     Ok(Json(CoopOverlaps {
         coop: coop.id,
-        overlaps,
+        overlaps: described(&drops, &pairs),
     }))
 }
 

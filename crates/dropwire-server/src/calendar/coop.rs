@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use dropwire_core::StartsAt;
-use dropwire_core::coop::{Slot, overlaps};
+use dropwire_core::coop::{Overlap, Slot, overlaps};
 use dropwire_funnel::Coop;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -74,11 +74,12 @@ pub async fn find(state: &AppState, id: &str) -> Result<Coop, AppError> {
         .ok_or_else(|| AppError::NoSuchCoop(format!("no co-op {id:?}")))
 }
 
-/// The co-op's upcoming drops (its members', in order of their start) and their overlaps.
+/// The co-op's upcoming drops (its members', in order of their start) and their overlaps
+/// (indices into the drops).
 pub async fn listed(
     state: &AppState,
     coop: &Coop,
-) -> Result<(Vec<CalendarEntry>, Vec<CoopOverlap>), AppError> {
+) -> Result<(Vec<CalendarEntry>, Vec<Overlap>), AppError> {
     let drops: Vec<CalendarEntry> = upcoming(state)
         .await?
         .iter()
@@ -92,8 +93,14 @@ pub async fn listed(
             duration_s: e.duration_s,
         })
         .collect();
-    let pairs = overlaps(&slots)
-        .into_iter()
+    let pairs = overlaps(&slots);
+    Ok((drops, pairs))
+}
+
+/// The overlaps as the API shows them.
+pub fn described(drops: &[CalendarEntry], pairs: &[Overlap]) -> Vec<CoopOverlap> {
+    pairs
+        .iter()
         .map(|o| CoopOverlap {
             a: OverlapDrop::of(&drops[o.a]),
             b: OverlapDrop::of(&drops[o.b]),
@@ -102,33 +109,26 @@ pub async fn listed(
             from: StartsAt(o.from_ms),
             to: StartsAt(o.to_ms),
         })
-        .collect();
-    Ok((drops, pairs))
+        .collect()
 }
 
-/// The co-op's calendar entries, each with its overlaps.
-pub fn with_overlaps(drops: Vec<CalendarEntry>, pairs: &[CoopOverlap]) -> Vec<CoopCalendarEntry> {
+/// The co-op's calendar entries, each with its overlaps (in O(entries + pairs)).
+pub fn with_overlaps(drops: Vec<CalendarEntry>, pairs: &[Overlap]) -> Vec<CoopCalendarEntry> {
+    let mut others: Vec<Vec<usize>> = vec![Vec::new(); drops.len()];
+    for o in pairs {
+        others[o.a].push(o.b);
+        others[o.b].push(o.a);
+    }
+    // The drops are in order of their start (then id): so are indices sorted.
+    let ids: Vec<String> = drops.iter().map(|d| d.id.clone()).collect();
     drops
         .into_iter()
-        .map(|entry| {
-            // `pairs` is in order of the first drop's start, then the second's: an entry's
-            // others, gathered from both sides, are sorted by start below.
-            let mut others: Vec<(u64, String)> = pairs
-                .iter()
-                .filter_map(|p| {
-                    if p.a.id == entry.id {
-                        Some((p.b.starts_ms, p.b.id.clone()))
-                    } else if p.b.id == entry.id {
-                        Some((p.a.starts_ms, p.a.id.clone()))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            others.sort();
+        .zip(others)
+        .map(|(entry, mut with)| {
+            with.sort_unstable();
             CoopCalendarEntry {
                 entry,
-                overlaps: others.into_iter().map(|(_, id)| id).collect(),
+                overlaps: with.into_iter().map(|i| ids[i].clone()).collect(),
             }
         })
         .collect()
