@@ -10,6 +10,8 @@
 //! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
 //!   function of (script, control log, now).
 //! - [`claim`]: claim records, outcomes, the leaderboard scoring rule.
+//! - [`coop`]: co-ops (makers sharing a launch calendar): their rules, and which of their
+//!   drops' live windows collide.
 //! - [`followup`]: the follow-up of a claim (confirmation, cross-sell, coupon) and the
 //!   nurture schedule after a redemption.
 //! - [`funnel`]: the facts the funnel ledger records, with ids derived from what they describe.
@@ -22,6 +24,7 @@
 //! - [`error`]: this crate's error type.
 
 pub mod claim;
+pub mod coop;
 pub mod drop;
 pub mod error;
 pub mod followup;

@@ -25,6 +25,8 @@
 //! - `nurture`: the maker's schedule and the durable timers, fired once across nodes.
 //! - `recipes`: the makers' recipes (drop templates), versioned, and the shipped ones
 //!   loaded once per ledger ([`Ledger::seed_recipes`]).
+//! - `coops`: co-ops (makers sharing a launch calendar) and their members, and the co-op
+//!   KPIs ([`Ledger::coop_kpis`]: each member's pooled figures and their total).
 //! - `rollup`: the KPI rollups, kept in the transaction of each new fact; [`kpi`]: the
 //!   KPIs read from them (definitions in `docs/metrics.md`).
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
@@ -32,6 +34,7 @@
 //! - [`mod@error`]: [`FunnelError`], this crate's one error type.
 
 mod consequences;
+mod coops;
 mod coupons;
 mod db;
 pub mod error;
@@ -48,6 +51,7 @@ mod webhooks;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 
+pub use coops::{Coop, CoopKpis, CoopTotal, MakerKpis};
 pub use coupons::{Coupon, CouponRefusal};
 pub use db::{Backend, Ledger};
 pub use error::FunnelError;

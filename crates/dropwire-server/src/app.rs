@@ -381,6 +381,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/v1/drops/{id}", get(ws::upgrade))
         .merge(pages::routes().layer(CompressionLayer::new()))
         .route("/calendar.ics", get(calendar::feed))
+        .route("/coops/{id}/calendar.ics", get(calendar::coop::feed))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -68,6 +68,10 @@ pub enum AppError {
     #[error("{0}")]
     RecipeExists(String),
     #[error("{0}")]
+    NoSuchCoop(String),
+    #[error("{0}")]
+    CoopExists(String),
+    #[error("{0}")]
     CouponRedeemed(String),
     #[error("{0}")]
     CouponExpired(String),
@@ -171,6 +175,8 @@ impl AppError {
             AppError::NoSuchCoupon(_) => (StatusCode::NOT_FOUND, "no_such_coupon"),
             AppError::NoSuchRecipe(_) => (StatusCode::NOT_FOUND, "no_such_recipe"),
             AppError::RecipeExists(_) => (StatusCode::CONFLICT, "already_exists"),
+            AppError::NoSuchCoop(_) => (StatusCode::NOT_FOUND, "no_such_coop"),
+            AppError::CoopExists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::CouponRedeemed(_) => (StatusCode::CONFLICT, "coupon_redeemed"),
             AppError::CouponExpired(_) => (StatusCode::CONFLICT, "coupon_expired"),
             AppError::ImportRejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_lines"),

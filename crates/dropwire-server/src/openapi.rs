@@ -53,6 +53,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
         (name = "calendar", description = "The launch calendar: upcoming drops (public; as iCalendar: `GET /calendar.ics`)"),
         (name = "makers", description = "Makers (tenants) and their tokens (operator; a maker: its own)"),
         (name = "recipes", description = "Recipes: reusable drop templates with `{{name}}` parameters (admin)"),
+        (name = "coops", description = "Co-ops: makers sharing one launch calendar, its overlaps and the co-op KPIs (operator; the calendar: public, as iCalendar: `GET /coops/{id}/calendar.ics`)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -13,10 +13,14 @@ use crate::{FactFilter, Ledger};
 
 pub use dropwire_testkit::PgServer;
 
+mod coops;
 pub mod history;
 mod makers;
 mod outbox;
 mod recipes;
+pub use coops::{
+    coop_kpis_sum_the_members_and_recompute_the_ratios, coops_are_kept_with_their_makers,
+};
 pub use makers::makers_and_their_tokens_are_kept_and_revoked;
 pub use outbox::{
     a_fact_and_its_messages_are_written_together,
@@ -44,7 +48,9 @@ macro_rules! ledger_conformance_tests {
             nurture_timers_follow_a_redemption_and_fire_once,
             recipes_are_versioned_and_kept_per_maker,
             shipped_recipes_load_once,
-            makers_and_their_tokens_are_kept_and_revoked
+            makers_and_their_tokens_are_kept_and_revoked,
+            coops_are_kept_with_their_makers,
+            coop_kpis_sum_the_members_and_recompute_the_ratios
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

@@ -4,6 +4,7 @@
 mod analytics;
 mod calendar;
 mod claims;
+mod coops;
 pub mod csv;
 mod drops;
 mod followup;
@@ -72,6 +73,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(recipes::create, recipes::list))
         .routes(routes!(recipes::get, recipes::update, recipes::delete))
         .routes(routes!(recipes::from_drop))
+        .routes(routes!(coops::create, coops::list))
+        .routes(routes!(coops::get, coops::update, coops::delete))
+        .routes(routes!(coops::add_maker, coops::remove_maker))
+        .routes(routes!(coops::calendar))
+        .routes(routes!(coops::overlaps))
+        .routes(routes!(coops::kpis))
         .routes(routes!(analytics::drops))
         .routes(routes!(analytics::drop))
         .routes(routes!(analytics::summary))

@@ -20,6 +20,12 @@ const FOLD_AT: usize = 75;
 
 /// The feed of `entries`, whose pages are under `base` (`http://host:port`, no trailing `/`).
 pub fn render(entries: &[CalendarEntry], base: &str) -> String {
+    render_named(entries, base, "dropwire launches")
+}
+
+/// [`render`], with the calendar's name (`X-WR-CALNAME`) given: a co-op's feed is named
+/// after the co-op.
+pub fn render_named(entries: &[CalendarEntry], base: &str, name: &str) -> String {
     let host = base
         .split("://")
         .nth(1)
@@ -33,12 +39,12 @@ pub fn render(entries: &[CalendarEntry], base: &str) -> String {
         "VERSION:2.0",
         "PRODID:-//dropwire//launch calendar//EN",
         "CALSCALE:GREGORIAN",
-        "X-WR-CALNAME:dropwire launches",
         "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
         "X-PUBLISHED-TTL:PT1H",
     ] {
         push(&mut out, line);
     }
+    push(&mut out, &format!("X-WR-CALNAME:{}", text(name)));
     for e in entries {
         let url = format!("{base}{}", e.url);
         push(&mut out, "BEGIN:VEVENT");

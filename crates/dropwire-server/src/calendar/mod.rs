@@ -10,9 +10,11 @@
 //! kept for [`CACHE_FOR`] so that a crowd of calendar apps costs one read per period (a drop
 //! made on this node is listed at once).
 //!
-//! Each entry names its `maker` (the drop's); `?maker=<id>` keeps one maker's drops (a
-//! per-co-op feed will be this list filtered by its makers).
+//! Each entry names its `maker` (the drop's); `?maker=<id>` keeps one maker's drops. A
+//! co-op's shared calendar ([`coop`]) is this list filtered to its member makers, with
+//! overlap warnings.
 
+pub mod coop;
 pub mod ics;
 pub mod scan;
 
@@ -123,7 +125,7 @@ pub async fn upcoming(state: &AppState) -> Result<Arc<Vec<CalendarEntry>>, AppEr
 
 /// The hub's public base URL: `--public-url`, else `http://` and the request's `Host`
 /// (when it is a plain host name or address, with an optional port).
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.public_url {
         return url.trim_end_matches('/').to_owned();
     }

@@ -1,6 +1,7 @@
 //! The launch calendar: `GET /api/v1/calendar` (public) lists the upcoming drops in order of
 //! their start, and `GET /calendar.ics` is the same list as RFC 5545, which a stock parser
-//! (the `icalendar` crate) reads back: titles unescaped, starts in UTC, a stable UID.
+//! (the `icalendar` crate) reads back: titles unescaped, starts in UTC, a stable UID. A
+//! co-op's feed (`GET /coops/{id}/calendar.ics`) parses the same way.
 
 use crate::common;
 
@@ -160,6 +161,79 @@ async fn the_calendar_lists_upcoming_drops_and_its_feed_parses_as_rfc_5545() -> 
         .text()
         .await?;
     assert_eq!(again, feed);
+
+    // A co-op's feed: the drops of its makers (all `default` today), named after it, each
+    // event as in the hub's feed; a co-op of other makers has none.
+    for (id, makers) in [("river", json!(["default"])), ("hill", json!(["north"]))] {
+        let (status, _) = server
+            .post(
+                "/api/v1/coops",
+                json!({"id": id, "name": format!("{id} studios, {TITLE}"), "makers": makers}),
+            )
+            .await?;
+        assert_eq!(status, 201);
+    }
+    let resp = server
+        .http
+        .get(format!("{}/coops/river/calendar.ics", server.base))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/calendar; charset=utf-8"
+    );
+    let coop_feed = resp.text().await?;
+    assert!(
+        coop_feed
+            .split_terminator("\r\n")
+            .all(|l| l.len() <= 75 && !l.contains('\n'))
+    );
+    let unfolded = unfold(&coop_feed);
+    let coop = read_calendar(&unfolded).map_err(|e| anyhow::anyhow!(e))?;
+    let name = coop
+        .properties
+        .iter()
+        .find(|p| p.name == "X-WR-CALNAME")
+        .map(|p| p.val.as_str().to_owned());
+    // The name as RFC 5545 TEXT (the parser leaves a calendar property escaped).
+    let escaped = format!("river studios, {TITLE} launches")
+        .replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(';', "\\;");
+    assert_eq!(name, Some(escaped));
+    let coop_events: Vec<&Component<'_>> = coop
+        .components
+        .iter()
+        .filter(|c| c.name == "VEVENT")
+        .collect();
+    assert_eq!(coop_events.len(), 2);
+    for (mine, hubs) in coop_events.iter().zip(&events) {
+        for p in ["UID", "SUMMARY", "DTSTART", "DURATION", "URL"] {
+            assert_eq!(prop(mine, p)?, prop(hubs, p)?, "{p}");
+        }
+    }
+    let typed: icalendar::Calendar = coop_feed.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    assert_eq!(
+        typed.components.iter().filter_map(|c| c.as_event()).count(),
+        2
+    );
+    let hill = server
+        .http
+        .get(format!("{}/coops/hill/calendar.ics", server.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let hill = unfold(&hill);
+    let hill = read_calendar(&hill).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(hill.components.iter().all(|c| c.name != "VEVENT"));
+    let missing = server
+        .http
+        .get(format!("{}/coops/nope/calendar.ics", server.base))
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
     server.stop().await
 }
 

@@ -9,6 +9,7 @@ mod analytics;
 mod bad_input;
 mod calendar;
 mod claims;
+mod coops;
 mod demo;
 mod docs;
 mod fanout;
