@@ -360,6 +360,9 @@ pub struct DropSnapshot {
     /// Admin: the recipe and version the drop was made from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::RecipeRef>,
+    /// Admin: the maker the drop belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maker: Option<String>,
 }
 
 /// A SKU in its early-access window.
@@ -454,6 +457,7 @@ impl DropSnapshot {
             script: admin.then(|| spec.script.clone()),
             obs_key: admin.then(|| record.obs_key.clone()),
             recipe: if admin { record.recipe.clone() } else { None },
+            maker: admin.then(|| record.maker.clone()),
         }
     }
 }

@@ -1,23 +1,25 @@
 //! Co-ops: makers grouped to share one launch calendar (see `docs/api.md`, "Co-ops", and
 //! `dropwire_core::coop` for the rules). They live in the funnel ledger; without a ledger
-//! these routes answer 503 `ledger_off`. Managing them takes the operator's (admin) token;
-//! a co-op's calendar is public (with its iCalendar feed, `GET /coops/{id}/calendar.ics`,
+//! these routes answer 503 `ledger_off`. Managing them takes the operator's (admin) token
+//! (a maker's token gets 403); a member maker reads its co-ops, their overlaps and KPIs
+//! (another co-op answers 404 like a missing one); a co-op's calendar is public (with its iCalendar feed, `GET /coops/{id}/calendar.ics`,
 //! in [`crate::calendar::coop`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dropwire_core::coop::{self, CoopSpec, MAX_MAKERS};
+use dropwire_core::funnel::DEFAULT_MAKER;
 use dropwire_funnel::{Coop, CoopKpis};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::Admin;
 use crate::calendar::coop::{
     CoopCalendarEntry, CoopOverlap, described, find, listed, with_overlaps,
 };
+use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 
 /// The most co-ops a hub keeps.
@@ -28,6 +30,26 @@ fn invalid(field: &str, message: String) -> AppError {
         field: field.to_owned(),
         message,
     })
+}
+
+/// Whether the caller may read `coop`: the operator (without `X-Dropwire-Maker`) reads
+/// every co-op, a maker (or the operator acting as one) those it belongs to.
+fn member(caller: &Caller, coop: &Coop) -> bool {
+    caller.sees_all() || coop.makers.iter().any(|m| m == caller.maker())
+}
+
+/// `coop` if the caller may read it; otherwise the answer a missing co-op gets.
+fn seen(caller: &Caller, coop: Coop) -> Result<Coop, AppError> {
+    if member(caller, &coop) {
+        Ok(coop)
+    } else {
+        Err(AppError::NoSuchCoop(format!("no co-op {:?}", coop.id)))
+    }
+}
+
+/// Whether `maker` is a maker of this hub (`default` always is).
+async fn maker_exists(state: &AppState, maker: &str) -> Result<bool, AppError> {
+    Ok(maker == DEFAULT_MAKER || state.ledger()?.maker(maker).await?.is_some())
 }
 
 /// `POST /api/v1/coops` → 201 with the co-op.
@@ -42,17 +64,26 @@ fn invalid(field: &str, message: String) -> AppError {
     responses(
         (status = 201, description = "The co-op", body = Coop),
         (status = 409, description = "`already_exists`: the id is taken", body = ErrorBody),
-        (status = 422, description = "`invalid`: the id, the name (1-200 characters) or a maker id (`makers[2]`) breaks a rule, more than 50 makers, or the hub has 200 co-ops already; `field` names it", body = ErrorBody),
+        (status = 422, description = "`invalid`: the id, the name (1-200 characters) or a maker id (`makers[2]`) breaks a rule or names no maker of this hub, more than 50 makers, or the hub has 200 co-ops already; `field` names it", body = ErrorBody),
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
 pub async fn create(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(spec): ApiJson<CoopSpec>,
 ) -> Result<(StatusCode, Json<Coop>), AppError> {
+    caller.operator_only()?;
     let ledger = state.ledger()?;
     let makers = spec.validate()?;
+    for (i, maker) in makers.iter().enumerate() {
+        if !maker_exists(&state, maker).await? {
+            return Err(invalid(
+                &format!("makers[{i}]"),
+                format!("no maker {maker:?}"),
+            ));
+        }
+    }
     let id = spec.id_or(&ulid::Ulid::new().to_string()[20..])?;
     if ledger.coops().await?.len() >= MAX_COOPS {
         return Err(invalid(
@@ -86,8 +117,12 @@ pub struct CoopList {
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
-pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<CoopList>, AppError> {
-    let coops = state.ledger()?.coops().await?;
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<CoopList>, AppError> {
+    let mut coops = state.ledger()?.coops().await?;
+    coops.retain(|c| member(&caller, c));
     Ok(Json(CoopList { coops }))
 }
 
@@ -107,11 +142,11 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<CoopLi
     )
 )]
 pub async fn get(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Coop>, AppError> {
-    find(&state, &id).await.map(Json)
+    seen(&caller, find(&state, &id).await?).map(Json)
 }
 
 /// What a `PATCH` may change (the members: `PUT`/`DELETE /api/v1/coops/{id}/makers/{maker}`).
@@ -140,11 +175,12 @@ pub struct CoopPatch {
     )
 )]
 pub async fn update(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<CoopPatch>,
 ) -> Result<Json<Coop>, AppError> {
+    caller.operator_only()?;
     let ledger = state.ledger()?;
     let Some(name) = patch.name else {
         return find(&state, &id).await.map(Json);
@@ -173,10 +209,11 @@ pub async fn update(
     )
 )]
 pub async fn delete(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    caller.operator_only()?;
     if state.ledger()?.delete_coop(&id).await? {
         tracing::info!(coop = %id, "co-op deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -199,18 +236,22 @@ pub async fn delete(
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The co-op with the maker", body = Coop),
-        (status = 404, description = "`no_such_coop`: no such co-op", body = ErrorBody),
+        (status = 404, description = "`no_such_coop`: no such co-op; `not_found`: no such maker (`POST /api/v1/makers` makes one)", body = ErrorBody),
         (status = 422, description = "`invalid`: the maker id breaks a rule (1-64 of a-z, 0-9, -), or the co-op has 50 makers already; `field` is `maker`", body = ErrorBody),
         (status = 503, description = "`ledger_off`: the hub runs without a ledger; `unavailable`: the ledger cannot be reached", body = ErrorBody),
     )
 )]
 pub async fn add_maker(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path((id, maker)): Path<(String, String)>,
 ) -> Result<Json<Coop>, AppError> {
+    caller.operator_only()?;
     let ledger = state.ledger()?;
     coop::check_id("maker", "maker", &maker)?;
+    if !maker_exists(&state, &maker).await? {
+        return Err(AppError::NoSuchMaker(format!("no maker {maker:?}")));
+    }
     let coop = ledger
         .add_coop_maker(&id, &maker, MAX_MAKERS, state.clock.now_ms())
         .await?
@@ -243,10 +284,11 @@ pub async fn add_maker(
     )
 )]
 pub async fn remove_maker(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path((id, maker)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
+    caller.operator_only()?;
     match state.ledger()?.remove_coop_maker(&id, &maker).await? {
         None => Err(AppError::NoSuchCoop(format!("no co-op {id:?}"))),
         Some(false) => Err(AppError::NotFound(format!(
@@ -316,11 +358,11 @@ pub struct CoopOverlaps {
     )
 )]
 pub async fn overlaps(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CoopOverlaps>, AppError> {
-    let coop = find(&state, &id).await?;
+    let coop = seen(&caller, find(&state, &id).await?)?;
     let (drops, pairs) = listed(&state, &coop).await?;
     Ok(Json(CoopOverlaps {
         coop: coop.id,
@@ -344,11 +386,11 @@ pub async fn overlaps(
     )
 )]
 pub async fn kpis(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CoopKpis>, AppError> {
-    let coop = find(&state, &id).await?;
+    let coop = seen(&caller, find(&state, &id).await?)?;
     let kpis = state
         .ledger()?
         .coop_kpis(&coop.id, &coop.makers, state.clock.now_ms())

@@ -164,6 +164,7 @@ async fn the_calendar_lists_upcoming_drops_and_its_feed_parses_as_rfc_5545() -> 
 
     // A co-op's feed: the drops of its makers (all `default` today), named after it, each
     // event as in the hub's feed; a co-op of other makers has none.
+    crate::tenancy::make_maker(&server, "north", "North").await?;
     for (id, makers) in [("river", json!(["default"])), ("hill", json!(["north"]))] {
         let (status, _) = server
             .post(

@@ -3,14 +3,15 @@
 //! overlaps; its iCalendar feed is parsed in `calendar.rs`), the overlaps route, and the
 //! co-op KPIs.
 //!
-//! What this covers today: every drop is maker `default` until makers are tenants, so the
-//! calendar tests filter between a co-op with `default` and co-ops without it. The KPI test
-//! puts facts of two makers (`default` and `north`) straight into the hub's ledger with the
-//! funnel crate's API (as the hub will record them once drops belong to makers), and checks
-//! the route's exact sums; the summing itself is also proved on SQLite and PostgreSQL by the
+//! Members must be makers of the hub (`default` or made with `POST /api/v1/makers`). The
+//! calendar test has drops of two makers (`default` and `north`, created with north's own
+//! token); a member maker reads its co-op, another maker gets 404. The KPI test puts facts
+//! of two makers straight into the hub's ledger with the funnel crate's API and checks the
+//! route's exact sums; the summing itself is also proved on SQLite and PostgreSQL by the
 //! ledger's conformance suite (`coop_kpis_sum_the_members_and_recompute_the_ratios`).
 
 use crate::common;
+use crate::tenancy::make_maker;
 
 use anyhow::Result;
 use common::{ADMIN, TestServer, drop_spec, far_script};
@@ -57,10 +58,29 @@ fn error(body: &Value) -> (&str, &str) {
     )
 }
 
+/// Makes each maker; their tokens, in order.
+async fn makers(server: &TestServer, ids: &[&str]) -> Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    for id in ids {
+        tokens.push(make_maker(server, id, &format!("Maker {id}")).await?.0);
+    }
+    Ok(tokens)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn co_ops_are_made_changed_and_deleted_by_the_operator() -> Result<()> {
     let server = TestServer::start().await?;
     let now = server.state.clock.now_ms();
+    // A member must be a maker of the hub.
+    let (status, bad) = admin(
+        &server,
+        "POST",
+        "/api/v1/coops",
+        Some(json!({"name": "Nobody", "makers": ["default", "north"]})),
+    )
+    .await?;
+    assert_eq!((status, error(&bad)), (422, ("invalid", "makers[1]")));
+    makers(&server, &["north", "south", "one-more"]).await?;
     let (status, made) = admin(
         &server,
         "POST",
@@ -184,6 +204,8 @@ async fn co_ops_are_made_changed_and_deleted_by_the_operator() -> Result<()> {
     );
     let (status, bad) = admin(&server, "PUT", "/api/v1/coops/river/makers/No%20Way", None).await?;
     assert_eq!((status, error(&bad)), (422, ("invalid", "maker")));
+    let (status, bad) = admin(&server, "PUT", "/api/v1/coops/river/makers/nobody", None).await?;
+    assert_eq!((status, error(&bad).0), (404, "not_found"));
     let (status, _) = admin(&server, "DELETE", "/api/v1/coops/river/makers/north", None).await?;
     assert_eq!(status, 204);
     let (status, gone) = admin(&server, "DELETE", "/api/v1/coops/river/makers/north", None).await?;
@@ -193,6 +215,11 @@ async fn co_ops_are_made_changed_and_deleted_by_the_operator() -> Result<()> {
 
     // At most 50 makers.
     let fifty: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+    makers(
+        &server,
+        &fifty.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await?;
     let (status, _) = admin(
         &server,
         "POST",
@@ -251,6 +278,18 @@ async fn a_co_op_calendar_lists_its_makers_drops_and_warns_of_overlaps() -> Resu
     server.create(scheduled("jugs", t + HOUR / 2)).await?;
     server.create(scheduled("vases", t + 5 * HOUR)).await?;
     server.create(scheduled("plates", t + 6 * HOUR)).await?;
+    let [north, west] = <[String; 2]>::try_from(makers(&server, &["north", "west"]).await?)
+        .map_err(|_| anyhow::anyhow!("two makers"))?;
+    // North's own drop, alone on its day, made with north's token.
+    let (status, made) = send(
+        &server,
+        "POST",
+        "/api/v1/drops",
+        Some(scheduled("north-cups", t + 30 * HOUR)),
+        Some(&north),
+    )
+    .await?;
+    assert_eq!((status, &made["maker"]), (201, &json!("north")), "{made}");
     server.state.calendar.forget();
     admin(
         &server,
@@ -287,6 +326,7 @@ async fn a_co_op_calendar_lists_its_makers_drops_and_warns_of_overlaps() -> Resu
             ("jugs", json!(["bowls"])),
             ("vases", json!([])),
             ("plates", json!([])),
+            ("north-cups", json!([])),
         ]
     );
     for (mine, public) in drops
@@ -297,11 +337,49 @@ async fn a_co_op_calendar_lists_its_makers_drops_and_warns_of_overlaps() -> Resu
         mine.as_object_mut().map(|o| o.remove("overlaps"));
         assert_eq!(&mine, public, "the launch calendar's entry");
     }
-    assert_eq!(drops.len(), 4);
+    assert_eq!(drops.len(), 5);
+    assert_eq!(drops[4]["maker"], "north", "{}", drops[4]);
 
-    // A co-op none of whose makers has a drop lists none.
+    // A co-op of north alone lists north's drop alone.
     let (status, hill) = send(&server, "GET", "/api/v1/coops/hill/calendar", None, None).await?;
-    assert_eq!((status, hill["drops"].clone()), (200, json!([])));
+    let ids: Vec<&str> = hill["drops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert_eq!((status, ids), (200, vec!["north-cups"]));
+
+    // A member maker reads its co-ops; another maker's answer is a missing co-op's.
+    let (status, mine) = send(&server, "GET", "/api/v1/coops", None, Some(&north)).await?;
+    assert_eq!(status, 200);
+    assert_eq!(mine["coops"].as_array().map(Vec::len), Some(2), "{mine}");
+    let (status, theirs) = send(&server, "GET", "/api/v1/coops", None, Some(&west)).await?;
+    assert_eq!((status, theirs["coops"].clone()), (200, json!([])));
+    for path in [
+        "/api/v1/coops/hill",
+        "/api/v1/coops/hill/overlaps",
+        "/api/v1/coops/hill/kpis",
+    ] {
+        let (status, _) = send(&server, "GET", path, None, Some(&north)).await?;
+        assert_eq!(status, 200, "north: {path}");
+        let (status, answer) = send(&server, "GET", path, None, Some(&west)).await?;
+        assert_eq!(
+            (status, error(&answer).0),
+            (404, "no_such_coop"),
+            "west: {path}"
+        );
+    }
+    // Managing co-ops is the operator's.
+    let (status, answer) = send(
+        &server,
+        "PUT",
+        "/api/v1/coops/hill/makers/west",
+        None,
+        Some(&north),
+    )
+    .await?;
+    assert_eq!((status, error(&answer).0), (403, "forbidden"));
 
     // The overlaps route: operator only, each pair with the interval both are live.
     let (status, _) = send(&server, "GET", "/api/v1/coops/river/overlaps", None, None).await?;
@@ -410,6 +488,7 @@ async fn co_op_kpis_show_each_maker_and_a_total_of_sums() -> Result<()> {
         None,
     ));
     server.state.ledger()?.record(&facts).await?;
+    makers(&server, &["north", "idle"]).await?;
     admin(
         &server,
         "POST",

@@ -16,9 +16,14 @@ use common::{ADMIN, TestServer};
 use serde_json::{Value, json};
 
 /// The routes only the operator may call (a maker gets 403).
-const OPERATOR_ONLY: [(&str, &str); 4] = [
+const OPERATOR_ONLY: [(&str, &str); 9] = [
     ("post", "/api/v1/makers"),
     ("get", "/api/v1/makers"),
+    ("post", "/api/v1/coops"),
+    ("patch", "/api/v1/coops/{id}"),
+    ("delete", "/api/v1/coops/{id}"),
+    ("put", "/api/v1/coops/{id}/makers/{maker}"),
+    ("delete", "/api/v1/coops/{id}/makers/{maker}"),
     ("get", "/api/v1/viewers/{viewer_id}/export"),
     ("delete", "/api/v1/viewers/{viewer_id}"),
 ];
@@ -81,6 +86,8 @@ struct OfA {
     maker: String,
     drop: String,
     recipe: String,
+    /// A co-op of A alone.
+    coop: String,
     endpoint: String,
     msg: String,
     claim: String,
@@ -106,6 +113,8 @@ impl OfA {
                 "id" if before.ends_with("/recipes/") => &self.recipe,
                 "id" if before.ends_with("/webhooks/") => &self.endpoint,
                 "id" if before.ends_with("/makers/") => &self.maker,
+                "id" if before.ends_with("/coops/") => &self.coop,
+                "maker" => &self.maker,
                 "msg_id" => &self.msg,
                 "token_id" => &self.spare_token_id,
                 "code" if before.ends_with("/claims/") => &self.claim,
@@ -140,6 +149,8 @@ impl OfA {
             ("patch", "/api/v1/webhooks/{id}") => json!({"description": "changed"}),
             ("post", "/api/v1/webhooks/{id}/replay") => json!({"since": 0}),
             ("post", "/api/v1/makers") => json!({"name": "Third"}),
+            ("post", "/api/v1/coops") => json!({"name": "Another co-op"}),
+            ("patch", "/api/v1/coops/{id}") => json!({"name": "Renamed co-op"}),
             ("post", "/api/v1/makers/{id}/tokens") => json!({"label": "more"}),
             ("put", "/api/v1/nurture") => json!({"steps": []}),
             ("post", "/api/v1/coupons/{code}/redeem") => json!({"amount_cents": 1000}),
@@ -311,10 +322,19 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         json!({"label": "spare"}),
     )
     .await?;
+    let coop = json_of(
+        server,
+        ADMIN,
+        "post",
+        "/api/v1/coops",
+        json!({"id": "a-circle", "name": "A secret co-op", "makers": ["maker-a"]}),
+    )
+    .await?;
     Ok(OfA {
         maker: "maker-a".into(),
         drop: drop_id,
         recipe: recipe_id,
+        coop: coop["id"].as_str().context("co-op id")?.to_owned(),
         endpoint,
         msg,
         claim,
@@ -324,6 +344,7 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         markers: vec![
             "A secret drop title".into(),
             "A secret recipe name".into(),
+            "A secret co-op".into(),
             "a-secret-hook".into(),
             "a-secret-fan".into(),
             obs_key,
