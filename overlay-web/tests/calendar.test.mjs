@@ -70,6 +70,7 @@ test('?coop= shows a co-op calendar with its overlaps and its feed', async () =>
     ...dropSpec('cal-jugs'), title: 'Milk jugs', starts_at: new Date(mugs.starts_ms + 1_800_000).toISOString(),
   });
   await hub.api('POST', '/coops', { id: 'river', name: 'River studios', makers: ['default'] });
+  await hub.api('POST', '/makers', { id: 'north', name: 'North' });
   await hub.api('POST', '/coops', { id: 'hill', name: 'Hill makers', makers: ['north'] });
 
   const ctx = await b.newContext({ viewport: { width: 1000, height: 700 }, locale: 'en-GB' });

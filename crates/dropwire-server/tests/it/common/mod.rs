@@ -209,7 +209,12 @@ pub async fn redis_options(
     clock: dropwire_server::clock::Clock,
 ) -> Result<Options> {
     use dropwire_store::{RedisBus, RedisStore, RedisStoreConfig};
-    let store = RedisStore::connect(RedisStoreConfig::new(redis.url())).await?;
+    let mut config = RedisStoreConfig::new(redis.url());
+    // A loaded test machine (parallel tests, many redis-servers with `appendfsync always`)
+    // can stall one operation past the 500 ms production default; a test about timeouts
+    // sets its own.
+    config.op_timeout = std::time::Duration::from_secs(5);
+    let store = RedisStore::connect(config).await?;
     let bus = RedisBus::open(&store, name.into()).await?;
     let mut opts = Options::new(Arc::new(store), ADMIN.into());
     opts.bus = Some(Arc::new(bus));
