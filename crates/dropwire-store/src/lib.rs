@@ -121,22 +121,24 @@ impl DropFigures {
     pub fn tally<'a>(
         stock: Vec<StockItem>,
         claims: impl IntoIterator<Item = &'a Claim>,
-        scores: impl ExactSizeIterator<Item = &'a Score>,
+        scores: impl IntoIterator<Item = &'a Score>,
     ) -> DropFigures {
         let mut f = DropFigures {
             stock,
-            // Every viewer with a claim has a score, and only they do.
-            claimers: scores.len() as u64,
             leaderboard: leaderboard(scores, LEADERBOARD_SIZE),
             ..DropFigures::default()
         };
+        // A viewer may score without a claim (a quest), so claimers are counted from claims.
+        let mut claimers = std::collections::HashSet::new();
         for claim in claims {
+            claimers.insert(claim.viewer_id.as_str());
             match claim.state {
                 ClaimState::Held => f.held += 1,
                 ClaimState::Redeemed => f.redeemed += 1,
                 ClaimState::Expired => f.expired += 1,
             }
         }
+        f.claimers = claimers.len() as u64;
         f
     }
 }

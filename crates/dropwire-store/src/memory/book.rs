@@ -133,6 +133,13 @@ impl Book {
         self.order.push(claim.code.clone());
         self.claims.insert(claim.code.clone(), claim);
     }
+
+    /// An expired hold's points leave its viewer's score (see [`dropwire_core::claim`]).
+    pub(super) fn forfeit(&mut self, viewer: &str, points: u32) {
+        if let Some(score) = self.scores.get_mut(viewer) {
+            score.points = score.points.saturating_sub(points);
+        }
+    }
 }
 
 /// What one viewer asked for: the answer to each request id.

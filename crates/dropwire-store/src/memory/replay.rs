@@ -146,7 +146,11 @@ impl MemoryStore {
             self.inner
                 .due
                 .release(&slot, &drop, claim.hold_until_ms, code);
-            claim.clone()
+            let claim = claim.clone();
+            if to == ClaimState::Expired {
+                book.forfeit(&claim.viewer_id, claim.points);
+            }
+            claim
         };
         if to == ClaimState::Expired {
             slot.give_back(&claim);

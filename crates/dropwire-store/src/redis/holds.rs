@@ -143,7 +143,9 @@ impl RedisStore {
 
     fn settle(&self, id: &DropId) -> redis::ScriptInvocation<'_> {
         let mut inv = self.shared.scripts.settle.prepare_invoke();
-        for part in ["claims", "holds", "stock", "per", "events", "conf"] {
+        for part in [
+            "claims", "holds", "stock", "per", "events", "conf", "scores",
+        ] {
             inv.key(key(id, part));
         }
         inv
