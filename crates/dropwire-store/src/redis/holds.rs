@@ -88,9 +88,9 @@ pub enum HoldClock {
 }
 
 /// The drop's keys besides `rec`, `conf` and `holds` (which `retire.lua` names first).
-const OTHER_KEYS: [&str; 17] = [
-    "log", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "events",
-    "coupons", "members", "seq", "bus", "marks", "nodes", "uniq",
+const OTHER_KEYS: [&str; 18] = [
+    "log", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "awards",
+    "events", "coupons", "members", "seq", "bus", "marks", "nodes", "uniq",
 ];
 
 /// What redeeming a code in one drop came to.
