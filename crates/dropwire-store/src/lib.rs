@@ -150,6 +150,9 @@ pub struct DropFigures {
     pub claimers: u64,
     /// The top [`LEADERBOARD_SIZE`], by the rule in [`dropwire_core::claim`].
     pub leaderboard: Vec<LeaderEntry>,
+    /// Quest awards so far (each changes the board: the hub's figure version counts them).
+    #[serde(default)]
+    pub awards: u64,
 }
 
 impl DropFigures {

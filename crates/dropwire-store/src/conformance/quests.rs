@@ -73,7 +73,7 @@ pub async fn a_quest_awards_each_viewer_once_in_its_window<S: Store>(store: Arc<
     assert_eq!(ask(award(&id, "s5", "ana", "r1", T0 + 199)).await, won);
     assert_eq!(ask(award(&id, "s2", "bo", "x", T0 + 120)).await, won);
     let f = store.figures(&id).await.expect("figures");
-    assert_eq!(f.claimers, 0);
+    assert_eq!((f.claimers, f.awards), (0, 3));
     assert_eq!(board(&f), [("@ana", 100), ("@bo", 50)]);
     // Quest points add to claims' points.
     let ClaimOutcome::Granted(c) = store

@@ -220,7 +220,9 @@ impl DropSlot {
             })
             .collect();
         let book = lock(&self.book);
-        DropFigures::tally(stock, book.claims.values(), book.scores.values())
+        let mut f = DropFigures::tally(stock, book.claims.values(), book.scores.values());
+        f.awards = book.awards.values().map(|q| q.len() as u64).sum();
+        f
     }
 
     /// Every claim code of the drop.

@@ -471,15 +471,17 @@ impl Store for RedisStore {
             .get(key(id, "rec"))
             .hgetall(key(id, "stock"))
             .hvals(key(id, "claims"))
-            .hvals(key(id, "scores"));
+            .hvals(key(id, "scores"))
+            .hlen(key(id, "awards"));
         let read = pipe.query_async(&mut conn);
         type Read = (
             Option<String>,
             std::collections::HashMap<String, i64>,
             Vec<String>,
             Vec<String>,
+            u64,
         );
-        let (rec, stock, claims, scores): Read = within(self.limit(), read).await?;
+        let (rec, stock, claims, scores, awards): Read = within(self.limit(), read).await?;
         let Some(rec) = rec else {
             return Err(StoreError::NoSuchDrop(id.clone()));
         };
@@ -496,7 +498,9 @@ impl Store for RedisStore {
             .collect();
         let claims: Vec<Claim> = claims.iter().map(|c| parse(c)).collect::<Result<_, _>>()?;
         let scores: Vec<Score> = scores.iter().map(|s| parse(s)).collect::<Result<_, _>>()?;
-        Ok(DropFigures::tally(stock, &claims, scores.iter()))
+        let mut f = DropFigures::tally(stock, &claims, scores.iter());
+        f.awards = awards;
+        Ok(f)
     }
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
