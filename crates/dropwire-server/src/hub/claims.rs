@@ -88,8 +88,8 @@ impl DropHub {
             Ok(ClaimOutcome::Granted(claim)) => {
                 result("ok");
                 self.stock_changed();
-                let rid = format!("claim:{}", claim.code);
-                self.quests_on(QuestKind::ClaimWithin, viewer, &rid, claim.created_ms)
+                let quest_rid = format!("claim:{}", claim.code);
+                self.quests_on(QuestKind::ClaimWithin, viewer, &quest_rid, claim.created_ms)
                     .await;
                 let record = self.record();
                 let keys = &self.ctx.keys;

@@ -146,7 +146,10 @@ async fn claims_and_redemptions_in_the_window_earn_their_quests() -> Result<()> 
     fire(&server, &id, 2).await?;
     ana.cue("quest").await?;
     let ana_claim = ana.claim("mug", "a1").await?;
-    assert_eq!(ana_claim["ok"], true);
+    assert_eq!(
+        (&ana_claim["ok"], &ana_claim["rid"]),
+        (&json!(true), &json!("a1"))
+    );
     // 95 for the second mug, 30 for the quest.
     board(&mut ana, &[("ana", 125), ("bo", 100)]).await?;
     // A retried claim is answered alike and earns nothing more.
