@@ -223,3 +223,53 @@ async fn a_be_there_window_ends_ttl_after_the_quest_fires() -> Result<()> {
     assert_eq!((f.awards, f.leaderboard.len()), (2, 2));
     Ok(())
 }
+
+/// Two hub nodes on one Redis: one viewer tapping on both at once earns the quest once,
+/// and both nodes' viewers see the same board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_a_quest_is_earned_once_and_every_board_shows_it() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
+    let redis = dropwire_store::testing::RedisServer::start();
+    let nodes = [
+        common::redis_node(&redis, "a", Clock::System).await?,
+        common::redis_node(&redis, "b", Clock::System).await?,
+    ];
+    let id = nodes[0]
+        .create(drop_spec("quest-nodes", 5, 1, quest_script()))
+        .await?;
+    let token = nodes[0].mint("ana").await?;
+    let mut anas = Vec::new();
+    for n in &nodes {
+        let (mut v, _) = n.join(&id, Some(&token), None).await?;
+        v.next_of("snapshot").await?;
+        anas.push(v);
+    }
+    let mut bo = nodes[1].watch_as(&id, "bo").await?;
+    nodes[0]
+        .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
+        .await?;
+    fire(&nodes[0], &id, 1).await?;
+    for v in anas.iter_mut().chain([&mut bo]) {
+        v.cue("quest").await?;
+    }
+    let answers = futures_util::future::try_join_all(
+        anas.iter_mut()
+            .enumerate()
+            .map(|(i, v)| async move { here(v, json!(1), &format!("n{i}")).await }),
+    )
+    .await?;
+    let won: Vec<_> = answers.iter().filter(|a| a["ok"] == true).collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().any(|a| a["reason"] == "already_awarded"),
+        "{answers:?}"
+    );
+    assert_eq!(here(&mut bo, json!("s1"), "b").await?["points"], 40);
+    for v in anas.iter_mut().chain([&mut bo]) {
+        board(v, &[("ana", 40), ("bo", 40)]).await?;
+    }
+    for n in nodes {
+        n.stop().await?;
+    }
+    Ok(())
+}
