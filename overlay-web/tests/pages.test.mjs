@@ -240,7 +240,7 @@ test('two viewers race for the last unit: one code, one "sold out"', async () =>
       code: document.querySelector('.claim-code')?.textContent,
     }));
   }));
-  assert.deepEqual(outcomes.map((o) => o.ok).sort(), ['no', 'yes']);
+  assert.deepEqual(outcomes.map((o) => o.ok).sort(), ["no", "yes"], JSON.stringify(outcomes));
   const loser = outcomes.find((o) => o.ok === 'no');
   assert.equal(loser.reason, 'sold_out');
   assert.match(loser.text, /Sold out/);
@@ -252,6 +252,41 @@ test('two viewers race for the last unit: one code, one "sold out"', async () =>
   await shot(outcomes[0].ok === 'no' ? ana : bo, 'live-sold-out-1280x800');
   noPageErrors();
   await Promise.all([ana, bo].map((p) => p.context().close()));
+});
+
+test('a viewer taps "I\'m here" on an open quest and sees its points on the page and the board', async () => {
+  await hub.api('POST', '/drops', dropSpec('quest-here', {
+    cues: [
+      { at_s: 0, type: 'intro', title: 'Welcome to the studio' },
+      { at_s: 1000, type: 'quest', quest: 'be_there', points: 40, ttl_s: 600, title: 'Say hi to the kiln' },
+      { at_s: 3600, type: 'close' },
+    ],
+  }));
+  const ana = await track(viewer(b, hub, 'quest-here', 'ana'));
+  assert.equal(await ana.isHidden('#quests'), true, 'no quest open before it fires');
+  await hub.api('POST', '/drops/quest-here/start', {});
+  await hub.api('POST', '/drops/quest-here/fire', { cue: 1 });
+  await ana.waitForFunction(() => {
+    const b = document.querySelector('#quests:not([hidden]) [data-quest="s1"] .quest-here');
+    return b && !b.disabled;
+  });
+  assert.match(await ana.textContent('[data-quest="s1"]'), /Say hi to the kiln.*\+40 pts/);
+  await ana.click('[data-quest="s1"] .quest-here');
+  await ana.waitForFunction(() => document.querySelector('[data-quest="s1"] .quest-done')?.textContent === '+40 pts ✓');
+  await ana.waitForFunction(() => document.querySelector('#my-points').dataset.points === '40' && !document.querySelector('#my-points').hidden);
+  assert.equal(await ana.textContent('#my-points'), 'Your points: 40');
+  // The leaderboard broadcast carries them too.
+  await ana.waitForFunction(() => document.querySelector('#board li.mine .pts')?.textContent === '40 pts');
+  // The award is a ledger fact (written off the hot path: poll until it is there).
+  let facts = [];
+  for (let i = 0; i < 300 && facts.length === 0; i += 1) {
+    facts = (await hub.api('GET', '/ledger/facts?drop=quest-here&kind=quest.awarded')).facts;
+    if (facts.length === 0) await new Promise((ok) => setTimeout(ok, 100));
+  }
+  assert.deepEqual(facts.map((f) => [f.kind, f.detail.points]), [['quest.awarded', 40]]);
+  await shot(ana, 'live-quest-1280x800');
+  noPageErrors();
+  await ana.context().close();
 });
 
 test('the OBS page is transparent, display-only, and needs its key', async () => {

@@ -9,6 +9,10 @@
 //! first), then by who scored first, then by handle, and shows the top
 //! [`LEADERBOARD_SIZE`].
 //!
+//! The board counts points for items held or bought: when a hold expires, its points leave
+//! the viewer's score (a claim after it earns its own rank's points, not added to the
+//! expired one's), and a viewer left with no points is not on the board.
+//!
 //! # One source for both stores
 //!
 //! These constants are the only place the rules are written: the embedded store calls
@@ -136,7 +140,7 @@ pub struct LeaderEntry {
 
 /// The top `n` of `scores`, ranked by the rule in the module doc.
 pub fn leaderboard<'a>(scores: impl IntoIterator<Item = &'a Score>, n: usize) -> Vec<LeaderEntry> {
-    let mut all: Vec<&Score> = scores.into_iter().collect();
+    let mut all: Vec<&Score> = scores.into_iter().filter(|s| s.points > 0).collect();
     all.sort_by(|a, b| {
         b.points
             .cmp(&a.points)

@@ -52,10 +52,12 @@ pub enum FactKind {
     NurtureSkipped,
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    #[serde(rename = "quest.awarded")]
+    QuestAwarded,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 16] = [
+    pub const ALL: [FactKind; 17] = [
         FactKind::WaitlistJoined,
         FactKind::WaitlistUpdated,
         FactKind::ViewerAttended,
@@ -72,6 +74,7 @@ impl FactKind {
         FactKind::NurtureOffer,
         FactKind::NurtureSkipped,
         FactKind::EndpointDisabled,
+        FactKind::QuestAwarded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl FactKind {
             FactKind::NurtureOffer => "nurture.offer",
             FactKind::NurtureSkipped => "nurture.skipped",
             FactKind::EndpointDisabled => "endpoint.disabled",
+            FactKind::QuestAwarded => "quest.awarded",
         }
     }
 
@@ -283,6 +287,25 @@ impl Fact {
             Some(viewer_id),
             at_ms,
             json!({"coupon": coupon, "code": code, "percent_off": percent_off}),
+        )
+    }
+
+    /// A viewer earned a quest's points (once per quest and viewer).
+    pub fn quest_awarded(
+        drop_id: &str,
+        quest: &str,
+        kind: &str,
+        viewer_id: &str,
+        points: u32,
+        at_ms: u64,
+    ) -> Fact {
+        Fact::new(
+            FactKind::QuestAwarded,
+            &format!("{quest}:{viewer_id}"),
+            drop_id,
+            Some(viewer_id),
+            at_ms,
+            json!({"quest": quest, "kind": kind, "points": points}),
         )
     }
 

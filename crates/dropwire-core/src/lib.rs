@@ -43,5 +43,5 @@ pub use error::CoreError;
 pub use funnel::{Fact, FactKind};
 pub use ids::{ClaimCode, DropId};
 pub use recipe::{RecipeRef, RecipeSpec};
-pub use script::{Cue, CueType, Script};
+pub use script::{Cue, CueType, QuestKind, Script};
 pub use timeline::{ControlAction, ControlEntry, DropState, FireTarget, TimelineView};

@@ -37,6 +37,13 @@ pub enum ClientMsg {
     Coupon {
         rid: String,
     },
+    /// "I'm here": earns the open `be_there` quest `quest` (its script index, or its key
+    /// `s{index}` / `a{log position}`; absent: the latest open `be_there` quest).
+    Here {
+        #[serde(default)]
+        quest: Option<QuestRef>,
+        rid: String,
+    },
     Ping {
         #[serde(default)]
         ts: Option<serde_json::Value>,
@@ -63,7 +70,25 @@ impl FrameError {
     }
 }
 
-const CLIENT_TYPES: [&str; 4] = ["hello", "claim", "coupon", "ping"];
+const CLIENT_TYPES: [&str; 5] = ["hello", "claim", "coupon", "here", "ping"];
+
+/// A quest as a client names it: a script cue's index, or a cue key (`s3`, `a7`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QuestRef {
+    Index(usize),
+    Key(String),
+}
+
+impl QuestRef {
+    /// The cue key it names (`s{index}` for an index).
+    pub fn key(&self) -> String {
+        match self {
+            QuestRef::Index(i) => format!("s{i}"),
+            QuestRef::Key(k) => k.clone(),
+        }
+    }
+}
 
 /// Whether `v` is a well-formed anonymous visitor id.
 pub fn valid_visitor(v: &str) -> bool {
@@ -208,6 +233,21 @@ pub enum ServerMsg {
         percent_off: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The answer to `here` (to that viewer alone).
+    QuestResult {
+        rid: String,
+        ok: bool,
+        /// The quest's key (`s{index}` or `a{log position}`), when one was found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quest: Option<String>,
+        /// With `ok`: the points it earned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        points: Option<u32>,
+        /// Without `ok`: `not_open` (no such open quest), `already_awarded`,
+        /// `unauthorized`, `unavailable`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },

@@ -58,6 +58,30 @@ impl CueType {
     }
 }
 
+/// What a `quest` cue asks of a viewer within its window (`ttl_s` after it fires).
+/// (`keyword`, a word sent in chat, waits for chat.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QuestKind {
+    /// Tap "I'm here" (the `here` frame) within the window.
+    BeThere,
+    /// Be granted a claim (any SKU) within the window.
+    ClaimWithin,
+    /// Redeem a claim within the window.
+    RedeemWithin,
+}
+
+impl QuestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestKind::BeThere => "be_there",
+            QuestKind::ClaimWithin => "claim_within",
+            QuestKind::RedeemWithin => "redeem_within",
+        }
+    }
+}
+
 /// One cue. Fields beyond `at_s` and `type` depend on the type; [`Script::validate`] checks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -95,6 +119,9 @@ pub struct Cue {
     /// `quest`: leaderboard points it awards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<u32>,
+    /// `quest`: what earns the points within the window (`ttl_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quest: Option<QuestKind>,
 }
 
 impl Cue {
@@ -113,6 +140,7 @@ impl Cue {
             unique: false,
             limit: None,
             points: None,
+            quest: None,
         }
     }
 
@@ -214,15 +242,25 @@ impl Cue {
                 }
             }
             CueType::Quest => {
+                if self.quest.is_none() {
+                    return Err(err(
+                        "quest",
+                        "quest cue: needs a kind, \"quest\": \"be_there\", \"claim_within\" or \"redeem_within\"".into(),
+                    ));
+                }
                 match self.points {
                     Some(1..=10_000) => {}
                     _ => return Err(err("points", "quest cue: points must be 1-10000".into())),
                 }
-                if let Some(0) | Some(86_401..) = self.ttl_s {
-                    return Err(err(
-                        "ttl_s",
-                        "quest cue: ttl_s must be 1-86400 seconds".into(),
-                    ));
+                match self.ttl_s {
+                    Some(1..=86_400) => {}
+                    _ => {
+                        return Err(err(
+                            "ttl_s",
+                            "quest cue: needs its window, ttl_s 1-86400 seconds after it fires"
+                                .into(),
+                        ));
+                    }
                 }
             }
             CueType::Intro | CueType::Cta | CueType::SoftClose | CueType::Close => {}
@@ -341,6 +379,51 @@ mod tests {
             Cue::new(600, CueType::Close),
         ]);
         assert_eq!(s.validate(&inventory()), Ok(()));
+    }
+
+    #[test]
+    fn a_quest_needs_its_kind_points_and_window() {
+        let quest = Cue {
+            quest: Some(QuestKind::BeThere),
+            points: Some(50),
+            ttl_s: Some(60),
+            ..Cue::new(10, CueType::Quest)
+        };
+        assert_eq!(script(vec![quest.clone()]).validate(&inventory()), Ok(()));
+        for (cue, field) in [
+            (
+                Cue {
+                    quest: None,
+                    ..quest.clone()
+                },
+                "quest",
+            ),
+            (
+                Cue {
+                    points: None,
+                    ..quest.clone()
+                },
+                "points",
+            ),
+            (
+                Cue {
+                    ttl_s: None,
+                    ..quest.clone()
+                },
+                "ttl_s",
+            ),
+        ] {
+            let m = message(&script(vec![reveal(1, "mug"), cue]));
+            assert!(
+                m.starts_with(&format!("script.cues[1].{field}:")) && m.contains("quest cue"),
+                "{m}"
+            );
+        }
+        let kind: Cue = serde_json::from_value(serde_json::json!(
+            {"at_s": 1, "type": "quest", "quest": "redeem_within", "points": 5, "ttl_s": 9}
+        ))
+        .unwrap();
+        assert_eq!(kind.quest, Some(QuestKind::RedeemWithin));
     }
 
     #[test]

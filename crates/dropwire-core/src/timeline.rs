@@ -105,6 +105,17 @@ pub struct FiredCue {
     pub cue: Cue,
 }
 
+impl CueKey {
+    /// Its name in the store and on the wire: `s{index}` for a script cue, `a{log
+    /// position}` for an ad-hoc one (a unique coupon's or a quest's key).
+    pub fn tag(self) -> String {
+        match self {
+            CueKey::Script(i) => format!("s{i}"),
+            CueKey::AdHoc(p) => format!("a{p}"),
+        }
+    }
+}
+
 impl FiredCue {
     /// The script index, or `None` for an ad-hoc cue (as the `cue` broadcast carries it).
     pub fn index(&self) -> Option<usize> {
@@ -353,6 +364,17 @@ impl TimelineView {
             let ttl = f.cue.ttl_s?;
             let until = f.at_ms.saturating_add(u64::from(ttl) * 1000);
             (f.cue.kind == CueType::FlashCoupon && until > now_ms).then_some((f, until))
+        })
+    }
+
+    /// The quests whose window is open at `now_ms`, each with the end of its window
+    /// (`[at_ms, at_ms + ttl_s)`), in the order they fired.
+    pub fn open_quests(&self, now_ms: u64) -> impl Iterator<Item = (&FiredCue, u64)> {
+        self.fired.iter().filter_map(move |f| {
+            let ttl = f.cue.ttl_s?;
+            let until = f.at_ms.saturating_add(u64::from(ttl) * 1000);
+            let open = f.cue.kind == CueType::Quest && f.at_ms <= now_ms && until > now_ms;
+            open.then_some((f, until))
         })
     }
 

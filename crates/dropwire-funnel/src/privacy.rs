@@ -34,11 +34,12 @@ pub struct Erased {
 }
 
 /// Facts whose id names the viewer (so the id must change with it).
-const NAMED_BY_VIEWER: [FactKind; 4] = [
+const NAMED_BY_VIEWER: [FactKind; 5] = [
     FactKind::ViewerAttended,
     FactKind::WaitlistJoined,
     FactKind::WaitlistUpdated,
     FactKind::CouponIssued,
+    FactKind::QuestAwarded,
 ];
 
 /// What a waitlist fact keeps after erasure: the segment (size, items), nothing personal.

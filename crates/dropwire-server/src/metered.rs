@@ -8,12 +8,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use dropwire_core::{Claim, ClaimCode, ClaimOutcome, ControlEntry, DropId, DropRecord};
-use dropwire_store::{ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError};
+use dropwire_store::{
+    AwardOutcome, ClaimRequest, CouponOutcome, CouponRequest, DropFigures, QuestAward, Store,
+    StoreError,
+};
 
 use crate::metrics::Metrics;
 
 /// Every [`Store`] operation, as its metric label.
-pub const OPS: [&str; 15] = [
+pub const OPS: [&str; 16] = [
     "create_drop",
     "drop_record",
     "list_drops",
@@ -25,6 +28,7 @@ pub const OPS: [&str; 15] = [
     "claims",
     "figures",
     "take_coupon",
+    "award",
     "reserve_seq",
     "admit",
     "erase_viewer",
@@ -122,6 +126,10 @@ impl Store for MeteredStore {
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
         self.timed("take_coupon", self.inner.take_coupon(req)).await
+    }
+
+    async fn award(&self, award: QuestAward) -> Result<AwardOutcome, StoreError> {
+        self.timed("award", self.inner.award(award)).await
     }
 
     async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError> {

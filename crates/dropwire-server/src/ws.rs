@@ -495,6 +495,7 @@ impl Connection {
             },
             ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
+            ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
         };
         self.send(socket, &reply).await
     }

@@ -15,6 +15,8 @@
 //! - `sync` (private): std locks taken without poisoning, the one way this crate locks.
 //! - [`redis`]: [`RedisStore`], every piece of state in Redis (Lua scripts, one hash tag
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], its [`Bus`].
+//! - quests: [`Store::award`] puts a quest's points on a drop's board once per viewer
+//!   ([`QuestAward`]); `memory::quests` and `redis::quests` (`award.lua`).
 //! - [`bus`]: the cross-node [`Bus`] that orders one drop's broadcasts across hub nodes,
 //!   and [`MemoryBus`], the same contract in one process (for multi-node tests without
 //!   Redis).
@@ -76,6 +78,41 @@ pub struct ClaimRequest {
     pub members_only: bool,
 }
 
+/// A viewer earns a quest's points: at most once per (quest, viewer), only while the
+/// quest's window is open, with the points landing on the drop's leaderboard in the same
+/// step. The hub decides the quest, its points and its window from the script and the
+/// timeline (the same on every node); the store decides "once" and "in the window".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestAward {
+    pub drop_id: DropId,
+    /// Which quest: `s{index}` for a script cue, `a{log position}` for an ad-hoc one.
+    pub quest: String,
+    pub viewer_id: String,
+    pub handle: String,
+    pub points: u32,
+    /// The request id: the same (quest, viewer, rid) always gets the same answer; another
+    /// rid of a viewer already awarded hears [`AwardOutcome::AlreadyAwarded`].
+    pub rid: String,
+    /// When it happened (the viewer's tap, the claim, the redemption), Unix ms.
+    pub now_ms: u64,
+    /// The window, `[opens_ms, closes_ms)`: outside it the answer is
+    /// [`AwardOutcome::Closed`], and nothing is recorded.
+    pub opens_ms: u64,
+    pub closes_ms: u64,
+}
+
+/// What the store answers to a [`QuestAward`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwardOutcome {
+    /// The points are on the board (now, or earlier for the same rid).
+    Awarded { points: u32 },
+    /// The viewer earned this quest before, with another rid.
+    AlreadyAwarded,
+    /// Outside the quest's window.
+    Closed,
+}
+
 /// The handle an erased viewer's claims and score show.
 pub const ERASED_HANDLE: &str = "erased";
 
@@ -113,6 +150,9 @@ pub struct DropFigures {
     pub claimers: u64,
     /// The top [`LEADERBOARD_SIZE`], by the rule in [`dropwire_core::claim`].
     pub leaderboard: Vec<LeaderEntry>,
+    /// Quest awards so far (each changes the board: the hub's figure version counts them).
+    #[serde(default)]
+    pub awards: u64,
 }
 
 impl DropFigures {
@@ -121,22 +161,24 @@ impl DropFigures {
     pub fn tally<'a>(
         stock: Vec<StockItem>,
         claims: impl IntoIterator<Item = &'a Claim>,
-        scores: impl ExactSizeIterator<Item = &'a Score>,
+        scores: impl IntoIterator<Item = &'a Score>,
     ) -> DropFigures {
         let mut f = DropFigures {
             stock,
-            // Every viewer with a claim has a score, and only they do.
-            claimers: scores.len() as u64,
             leaderboard: leaderboard(scores, LEADERBOARD_SIZE),
             ..DropFigures::default()
         };
+        // A viewer may score without a claim (a quest), so claimers are counted from claims.
+        let mut claimers = std::collections::HashSet::new();
         for claim in claims {
+            claimers.insert(claim.viewer_id.as_str());
             match claim.state {
                 ClaimState::Held => f.held += 1,
                 ClaimState::Redeemed => f.redeemed += 1,
                 ClaimState::Expired => f.expired += 1,
             }
         }
+        f.claimers = claimers.len() as u64;
         f
     }
 }
@@ -193,6 +235,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Hands out a personal code of a unique coupon, at most `limit` in all, one per viewer.
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError>;
+
+    /// Awards a quest's points to a viewer: once per (quest, viewer), inside the window,
+    /// the points added to the viewer's score atomically. [`StoreError::NoSuchDrop`] for
+    /// an unknown drop.
+    async fn award(&self, award: QuestAward) -> Result<AwardOutcome, StoreError>;
 
     /// Reserves `n` broadcast sequence numbers for a drop and returns the first. Numbers
     /// are never handed out twice, across restarts too.

@@ -245,6 +245,11 @@ export class DropClient extends EventTarget {
     return this.request({ type: 'coupon' });
   }
 
+  /** "I'm here" for an open `be_there` quest (`quest`: its script index; null: the latest). */
+  here(quest) {
+    return this.request(quest === null || quest === undefined ? { type: 'here' } : { type: 'here', quest });
+  }
+
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
@@ -288,7 +293,8 @@ export class DropClient extends EventTarget {
         if (typeof m.ts === 'number') this.clockSample(m.server_ms, Math.max(0, Date.now() - m.ts));
         return;
       case 'claim_result':
-      case 'coupon_result': {
+      case 'coupon_result':
+      case 'quest_result': {
         const p = this.pending.get(m.rid);
         if (!p) return;
         this.pending.delete(m.rid);
@@ -406,6 +412,17 @@ function normalize(d) {
 }
 
 /** Coupons still running at server time `now`, newest last. */
+/** The quests whose window is open at `now`: `{key, index, kind, title, points, closes_ms}`. */
+export function openQuests(d, now) {
+  return d.fired
+    .filter((f) => f.cue.type === 'quest' && f.cue.ttl_s && f.at_ms <= now && f.at_ms + f.cue.ttl_s * 1000 > now)
+    .map((f) => ({
+      key: f.index === null || f.index === undefined ? `at${f.at_ms}` : `s${f.index}`,
+      index: f.index ?? null, kind: f.cue.quest || null, title: f.cue.title || null,
+      points: f.cue.points || 0, closes_ms: f.at_ms + f.cue.ttl_s * 1000,
+    }));
+}
+
 export function activeCoupons(d, now) {
   return d.coupons.filter((c) => c.expires_ms > now);
 }

@@ -1,6 +1,7 @@
-// The viewer overlay: countdown, reveal card, flash coupon, stock, leaderboard, one big
-// Claim button. Every box keeps its size whatever arrives, so nothing jumps under a thumb.
-import { DropClient, visitorId, dropIdFromPath, activeCoupons, revealedSkus, claimWindow, earlyAccessUntil } from './client.js';
+// The viewer overlay: countdown, reveal card, flash coupon, open quests ("I’m here") and the
+// viewer’s points, stock, leaderboard, one big Claim button. Every box keeps its size
+// whatever arrives, so nothing jumps under a thumb.
+import { DropClient, visitorId, dropIdFromPath, activeCoupons, openQuests, revealedSkus, claimWindow, earlyAccessUntil } from './client.js';
 import { $, KIND, NEXT, clock, copyText, el, itemOf, money, pad2, renderBoard, renderStock, scarcity, setText } from './views.js';
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
@@ -27,6 +28,18 @@ const holds = load(HOLDS_KEY, {}); // sku → {code, sku, until}
 const failures = {};               // sku → reason of the last refused claim
 const opensAt = {};                // sku → when the public may claim, from a `not_open` refusal
 const uniqueCodes = {};            // coupon expires_ms → personal code
+const questResults = {};           // quest key → {ok, points, reason} of this viewer's "I'm here"
+const QUEST_HOW = {
+  be_there: 'Tap “I’m here” in time',
+  claim_within: 'Claim a piece in time',
+  redeem_within: 'Check out in time',
+};
+const QUEST_REASONS = {
+  already_awarded: 'Already yours ✓',
+  not_open: 'This quest has ended.',
+  unauthorized: 'Pick a handle first.',
+  unavailable: 'Connection hiccup — try again.',
+};
 let chosenSku = null;
 let claiming = false;
 let afterMint = null;              // what to do once the handle dialog has minted a token
@@ -76,7 +89,62 @@ function render() {
   renderStock($('stock'), d, { empty: 'Stock shows up at the reveal.' });
   renderBoard($('board'), d.leaderboard, { top: 10, mine: me?.handle, empty: 'The first claimers score the most points.' });
   renderCoupon(d);
+  renderQuests(d);
   tick();
+}
+
+/** The open quests (an "I'm here" button for `be_there`) and this viewer's points. */
+function renderQuests(d) {
+  const now = client.now();
+  const open = openQuests(d, now);
+  const box = $('quests');
+  box.hidden = open.length === 0;
+  const key = JSON.stringify([open.map((q) => q.key), questResults, !!me, client.connected]);
+  if (box.dataset.key !== key) {
+    box.dataset.key = key;
+    $('quest-list').replaceChildren(...open.map((q) => {
+      const done = questResults[q.key];
+      const row = el('li', { class: 'quest', 'data-quest': q.key, 'data-kind': q.kind || '' },
+        el('span', { class: 'quest-title' }, q.title || 'Quest'),
+        el('span', { class: 'quest-pts' }, `+${q.points} pts`),
+        el('span', { class: 'quest-how' }, QUEST_HOW[q.kind] || ''),
+        el('span', { class: 'quest-time' }, ''));
+      if (q.kind === 'be_there') {
+        if (done?.ok) row.append(el('span', { class: 'quest-done' }, `+${done.points} pts ✓`));
+        else {
+          if (done) row.append(el('span', { class: 'reason', 'data-reason': done.reason }, QUEST_REASONS[done.reason] || done.reason));
+          row.append(el('button', {
+            type: 'button', class: 'small-button quest-here', disabled: !client.connected,
+            onclick: () => imHere(q),
+          }, 'I’m here'));
+        }
+      }
+      return row;
+    }));
+  }
+  for (const q of open) {
+    const t = $('quest-list').querySelector(`[data-quest="${q.key}"] .quest-time`);
+    if (t) setText(t, `ends in ${clock(q.closes_ms - now)}`);
+  }
+  // The viewer's own points: its row on the board, else what its quests earned here.
+  const mine = me && d.leaderboard.find((e) => e.handle === me.handle);
+  const earned = Object.values(questResults).reduce((n, r) => n + (r.ok ? r.points : 0), 0);
+  const points = mine ? mine.points : earned;
+  $('my-points').hidden = !me || (!mine && !earned);
+  setText($('my-points'), `Your points: ${points}`);
+  $('my-points').dataset.points = String(points);
+}
+
+async function imHere(q) {
+  if (!me) {
+    openJoin();
+    return;
+  }
+  const r = await client.here(q.index);
+  questResults[q.key] = r.ok ? { ok: true, points: r.points } : { ok: false, reason: r.reason };
+  if (r.reason === 'already_awarded') questResults[q.key] = { ok: true, points: q.points };
+  if (r.reason === 'unauthorized') forgetMe();
+  render();
 }
 
 function renderMe() {
@@ -302,6 +370,7 @@ function tick() {
     $('coupon-bar').style.width = '0%';
   }
   renderClaim(d); // early-access countdowns, and the Claim button when they end
+  renderQuests(d); // quest countdowns, and a quest leaving when its window ends
   confirmation.tick();
   const sku = focusSku(d);
   const hold = sku && holds[sku];

@@ -8,7 +8,7 @@ export const CUE_TYPES = ['intro', 'reveal', 'flash_coupon', 'scarcity', 'quest'
 /** The cue fields the form offers for each type (beyond at_s, type and title). */
 const CUE_FIELDS = {
   intro: ['body'], reveal: ['sku', 'image_url'], flash_coupon: ['code', 'percent_off', 'ttl_s', 'unique', 'limit'],
-  scarcity: ['sku', 'body'], quest: ['ttl_s', 'points', 'body'], cta: ['body'], soft_close: ['body'], close: [],
+  scarcity: ['sku', 'body'], quest: ['quest', 'ttl_s', 'points', 'body'], cta: ['body'], soft_close: ['body'], close: [],
 };
 const FIELD_UI = {
   sku: { label: 'SKU', attrs: { list: 'sku-list', placeholder: 'which item' } },
@@ -19,6 +19,7 @@ const FIELD_UI = {
   unique: { label: 'Personal codes', attrs: { type: 'checkbox' } },
   limit: { label: 'How many', attrs: { type: 'number', min: '1' } },
   points: { label: 'Points', attrs: { type: 'number', min: '1' } },
+  quest: { label: 'Quest kind', attrs: { placeholder: 'be_there, claim_within or redeem_within' } },
   body: { label: 'Text', attrs: { placeholder: 'optional' } },
 };
 const NUMBERS = new Set(['percent_off', 'ttl_s', 'limit', 'points']);

@@ -10,7 +10,7 @@ const REFRESH_MS = 5000;
 const SHOW_DELIVERIES = 50;
 export const EVENTS = [
   'waitlist.joined', 'waitlist.updated', 'viewer.attended', 'drop.scheduled', 'drop.live', 'drop.closed',
-  'claim.granted', 'claim.redeemed', 'claim.expired', 'coupon.issued', 'viewer.erased',
+  'claim.granted', 'claim.redeemed', 'claim.expired', 'coupon.issued', 'viewer.erased', 'quest.awarded',
   'followup.confirmation', 'coupon.redeemed', 'nurture.offer', 'nurture.skipped', 'endpoint.disabled',
 ];
 

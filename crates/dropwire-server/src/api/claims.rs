@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
-use dropwire_core::{Claim, ClaimCode, ClaimState, DropState};
+use dropwire_core::{Claim, ClaimCode, ClaimState, DropState, QuestKind};
 use dropwire_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -204,6 +204,14 @@ pub async fn redeem(
     if let Ok(Some(hub)) = state.hubs.get(&claim.drop_id).await {
         let facts = crate::funnel::claim_facts(&state.keys, &claim, &hub.record());
         state.record(facts);
+        let viewer = crate::auth::Viewer {
+            id: claim.viewer_id.clone(),
+            handle: claim.handle.clone(),
+        };
+        let at = claim.redeemed_ms.unwrap_or_else(|| state.clock.now_ms());
+        let rid = format!("redeem:{}", claim.code);
+        hub.quests_on(QuestKind::RedeemWithin, &viewer, &rid, at)
+            .await;
     }
     Ok(Json(ClaimView::from(claim)))
 }

@@ -5,8 +5,8 @@
 
 use dropwire_core::claim::ClaimReason;
 use dropwire_core::protocol::ServerMsg;
-use dropwire_core::timeline::{ClaimWindow, CueKey};
-use dropwire_core::{ClaimOutcome, Fact};
+use dropwire_core::timeline::ClaimWindow;
+use dropwire_core::{ClaimOutcome, Fact, QuestKind};
 use dropwire_store::{ClaimRequest, CouponOutcome, CouponRequest};
 
 use super::DropHub;
@@ -88,6 +88,9 @@ impl DropHub {
             Ok(ClaimOutcome::Granted(claim)) => {
                 result("ok");
                 self.stock_changed();
+                let quest_rid = format!("claim:{}", claim.code);
+                self.quests_on(QuestKind::ClaimWithin, viewer, &quest_rid, claim.created_ms)
+                    .await;
                 let record = self.record();
                 let keys = &self.ctx.keys;
                 self.record_facts(funnel::claim_facts(keys, &claim, &record));
@@ -162,10 +165,7 @@ impl DropHub {
         let Some((fired, expires_ms)) = running else {
             return no(rid, ClaimReason::NotOpen);
         };
-        let coupon = match fired.key {
-            CueKey::Script(i) => format!("s{i}"),
-            CueKey::AdHoc(p) => format!("a{p}"),
-        };
+        let coupon = fired.key.tag();
         let req = CouponRequest {
             drop_id: self.id.clone(),
             coupon: coupon.clone(),

@@ -133,9 +133,10 @@ fn viewers_every(count: u64) -> Duration {
     super::COALESCE * (count / 2500).clamp(1, 8) as u32
 }
 
-/// Grows with every claim, redemption and expiry: held + 2 × (redeemed + expired).
+/// Grows with every claim, redemption, expiry and quest award: held + 2 × (redeemed +
+/// expired) + awards.
 fn version(f: &DropFigures) -> u64 {
-    f.held + 2 * (f.redeemed + f.expired)
+    f.held + 2 * (f.redeemed + f.expired) + f.awards
 }
 
 fn newer(field: &'static str, version: u64, revealed: u64, content: String) -> (Mark, Resend) {

@@ -20,6 +20,7 @@
 //! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
 //!   figures; `control`: the control log; `task`: the hub's task.
 //! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.
+//! - `quests`: quests that award points (`here`, claims and redemptions in a window).
 //! - [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`);
 //!   `sweeper` returns expired holds to stock and evicts idle hubs.
 
@@ -27,6 +28,7 @@ mod claims;
 mod control;
 mod cues;
 mod figures;
+mod quests;
 mod registry;
 mod relay;
 mod sequencer;

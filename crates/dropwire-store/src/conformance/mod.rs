@@ -13,12 +13,17 @@ use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 pub mod bus;
 mod fixtures;
+mod quests;
 mod rules;
 mod viewers;
 use self::fixtures::{EARLY, T0, new_drop};
 pub use self::fixtures::{fresh_id, record, req};
+pub use self::quests::{
+    a_quest_awards_each_viewer_once_in_its_window, a_quest_storm_awards_each_viewer_once, award,
+};
 pub use self::rules::{
-    points_and_the_board_follow_the_core_rules, refused_rids_are_remembered_up_to_the_cap,
+    an_expired_hold_keeps_no_points, points_and_the_board_follow_the_core_rules,
+    refused_rids_are_remembered_up_to_the_cap,
 };
 pub use self::viewers::{
     early_access_grants_the_segment_alone, erasing_a_viewer_keeps_the_counts_and_drops_the_link,
@@ -44,6 +49,9 @@ macro_rules! conformance_tests {
             figures_count_claims_and_rank_the_early_birds,
             points_and_the_board_follow_the_core_rules,
             refused_rids_are_remembered_up_to_the_cap,
+            an_expired_hold_keeps_no_points,
+            a_quest_awards_each_viewer_once_in_its_window,
+            a_quest_storm_awards_each_viewer_once,
             early_access_grants_the_segment_alone,
             erasing_a_viewer_keeps_the_counts_and_drops_the_link
         );

@@ -89,3 +89,50 @@ pub async fn refused_rids_are_remembered_up_to_the_cap<S: Store>(store: Arc<S>) 
     let won = store.claim(again("won".into())).await.expect("claim");
     assert_eq!(won, first, "a granted rid is kept with its claim");
 }
+
+/// The board counts points for items held or bought: an expired hold's early-bird points
+/// leave the viewer's score (claim → expire → claim adds only the second claim's points).
+pub async fn an_expired_hold_keeps_no_points<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "expired-points", 3, 1, 900).await;
+    let claim = |viewer: &'static str, rid: &'static str, at: u64| {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        async move {
+            match store.claim(req(&id, "mug", viewer, rid, at)).await {
+                Ok(ClaimOutcome::Granted(c)) => c,
+                other => panic!("{viewer} {rid}: {other:?}"),
+            }
+        }
+    };
+    let ana = claim("ana", "r1", T0).await;
+    let bo = claim("bo", "r1", T0 + 1).await;
+    assert_eq!((ana.points, bo.points), (claim_points(0), claim_points(1)));
+    store.redeem(&bo.code, T0 + 10).await.expect("redeem");
+    // Ana's hold runs out (judged on the spot at its deadline; no sweep reaches it).
+    let late = store.redeem(&ana.code, ana.hold_until_ms).await;
+    assert!(
+        matches!(late, Err(crate::StoreError::NotHeld { .. })),
+        "{late:?}"
+    );
+    let board = |f: crate::DropFigures| {
+        f.leaderboard
+            .into_iter()
+            .map(|e| (e.handle, e.points))
+            .collect::<Vec<_>>()
+    };
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.expired, f.redeemed, f.claimers), (1, 1, 2));
+    assert_eq!(board(f), [("@bo".to_owned(), claim_points(1))]);
+    // She claims again: the new claim's points, not added to the expired one's.
+    let again = claim("ana", "r2", ana.hold_until_ms + 1).await;
+    assert_eq!(again.points, claim_points(2));
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!(f.claimers, 2);
+    assert_eq!(
+        board(f),
+        [
+            ("@bo".to_owned(), claim_points(1)),
+            ("@ana".to_owned(), claim_points(2))
+        ]
+    );
+}

@@ -7,7 +7,7 @@ use dropwire_core::{ClaimOutcome, ClaimReason};
 
 use super::fixtures::{T0, fresh_id, new_drop, req};
 use super::{granted, refused, storm};
-use crate::{CouponOutcome, CouponRequest, ERASED_HANDLE, Store, StoreError};
+use crate::{AwardOutcome, CouponOutcome, CouponRequest, ERASED_HANDLE, Store, StoreError};
 
 pub async fn early_access_grants_the_segment_alone<S: Store>(store: Arc<S>) {
     let id = new_drop(&*store, "early-access", 30, 1, 900).await;
@@ -83,6 +83,9 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
     else {
         panic!("a coupon code")
     };
+    let quest = |viewer: &str, rid: &str| super::quests::award(&a, "s2", viewer, rid, T0 + 150);
+    let won = store.award(quest(&ana, "q1")).await.expect("award");
+    assert_eq!(won, AwardOutcome::Awarded { points: 50 });
     let before = store.figures(&a).await.expect("figures");
 
     let tomb = format!("erased-{}", a.as_str());
@@ -135,6 +138,14 @@ pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(stor
         store.take_coupon(coupon(&tomb)).await.expect("coupon"),
         CouponOutcome::Granted { code }
     );
+    // The quest award moved with the viewer: the tombstone's rid is answered alike, and
+    // the quest is not earned twice.
+    assert_eq!(store.award(quest(&tomb, "q1")).await.expect("award"), won);
+    assert_eq!(
+        store.award(quest(&tomb, "q2")).await.expect("award"),
+        AwardOutcome::AlreadyAwarded
+    );
+    assert_eq!(store.figures(&a).await.expect("figures").awards, 1);
     // Membership moved with the viewer.
     let mut early = req(&a, "jug", &tomb, "r5", T0 + 9);
     early.members_only = true;

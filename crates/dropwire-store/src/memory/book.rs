@@ -62,6 +62,16 @@ pub(super) enum Change {
         drop: DropId,
         viewer: String,
     },
+    /// A viewer earned a quest's points.
+    Award {
+        drop: DropId,
+        quest: String,
+        viewer: String,
+        handle: String,
+        rid: String,
+        points: u32,
+        at_ms: u64,
+    },
     /// A viewer's id became `tombstone` (and its handle [`crate::ERASED_HANDLE`]) in every drop.
     Erase {
         viewer: String,
@@ -116,22 +126,64 @@ pub(super) struct Book {
     /// Codes in the order granted.
     pub(super) order: Vec<ClaimCode>,
     pub(super) scores: HashMap<String, Score>,
+    /// Quest → viewer → the award (quest points are in `scores` too).
+    pub(super) awards: HashMap<String, HashMap<String, Award>>,
+}
+
+/// A quest a viewer earned: by which request id, and its points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Award {
+    pub(super) rid: String,
+    pub(super) points: u32,
 }
 
 impl Book {
     pub(super) fn add(&mut self, claim: Claim) {
-        let score = self
-            .scores
-            .entry(claim.viewer_id.clone())
-            .or_insert_with(|| Score {
-                viewer_id: claim.viewer_id.clone(),
-                handle: claim.handle.clone(),
-                points: 0,
-                first_ms: claim.created_ms,
-            });
-        score.points = score.points.saturating_add(claim.points);
+        self.score(
+            &claim.viewer_id,
+            &claim.handle,
+            claim.points,
+            claim.created_ms,
+        );
         self.order.push(claim.code.clone());
         self.claims.insert(claim.code.clone(), claim);
+    }
+
+    /// Adds `points` to a viewer's score (made at `at_ms` if it is the first).
+    fn score(&mut self, viewer: &str, handle: &str, points: u32, at_ms: u64) {
+        let score = self
+            .scores
+            .entry(viewer.to_owned())
+            .or_insert_with(|| Score {
+                viewer_id: viewer.to_owned(),
+                handle: handle.to_owned(),
+                points: 0,
+                first_ms: at_ms,
+            });
+        score.points = score.points.saturating_add(points);
+    }
+
+    /// Records a quest award and adds its points.
+    pub(super) fn award(
+        &mut self,
+        quest: &str,
+        viewer: &str,
+        handle: &str,
+        award: Award,
+        at_ms: u64,
+    ) {
+        self.score(viewer, handle, award.points, at_ms);
+        self.awards
+            .entry(quest.to_owned())
+            .or_default()
+            .insert(viewer.to_owned(), award);
+    }
+
+    /// An expired hold's points leave its viewer's score (see [`dropwire_core::claim`]).
+    pub(super) fn forfeit(&mut self, viewer: &str, points: u32) {
+        if let Some(score) = self.scores.get_mut(viewer) {
+            score.points = score.points.saturating_sub(points);
+        }
     }
 }
 

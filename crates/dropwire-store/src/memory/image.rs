@@ -16,7 +16,7 @@ use dropwire_core::timeline::{DropState, TimelineView};
 use dropwire_core::{Claim, ClaimCode, ClaimReason, ClaimState, DropRecord};
 use serde::{Deserialize, Serialize};
 
-use super::book::{Book, DropSlot, Rids, lock};
+use super::book::{Award, Book, DropSlot, Rids, lock};
 use crate::DropFigures;
 
 /// A drop's state as data.
@@ -34,6 +34,9 @@ pub(super) struct ImageBody {
     /// In the order granted.
     claims: Vec<Claim>,
     scores: Vec<Score>,
+    /// Quest → viewer → award.
+    #[serde(default)]
+    awards: HashMap<String, HashMap<String, Award>>,
     viewers: Vec<ViewerImage>,
     /// Coupon → viewer → code.
     coupons: HashMap<String, HashMap<String, String>>,
@@ -69,6 +72,9 @@ impl DropImage {
         viewers.extend(b.members.iter().map(String::as_str));
         for sku in &b.skus {
             viewers.extend(sku.per_viewer.keys().map(String::as_str));
+        }
+        for given in b.awards.values() {
+            viewers.extend(given.keys().map(String::as_str));
         }
         for given in b.coupons.values() {
             viewers.extend(given.keys().map(String::as_str));
@@ -107,14 +113,15 @@ impl DropSlot {
             })
             .collect();
         skus.sort_by(|a, b| a.sku.cmp(&b.sku));
-        let (claims, scores) = {
+        let (claims, scores, awards) = {
             let book = lock(&self.book);
             let claims = book
                 .order
                 .iter()
                 .filter_map(|c| book.claims.get(c).cloned())
                 .collect();
-            (claims, book.scores.values().cloned().collect())
+            let scores = book.scores.values().cloned().collect();
+            (claims, scores, book.awards.clone())
         };
         let mut viewers = Vec::new();
         for shard in &self.viewers {
@@ -132,6 +139,7 @@ impl DropSlot {
                 skus,
                 claims,
                 scores,
+                awards,
                 viewers,
                 coupons: lock(&self.coupons).clone(),
                 seq_next: *lock(&self.seq_next),
@@ -159,7 +167,9 @@ impl DropSlot {
                 claims,
                 order,
                 scores,
+                awards,
             } = &mut *book;
+            *awards = b.awards;
             let mut holds = lock(&slot.holds);
             for claim in b.claims {
                 if claim.state == ClaimState::Held {
@@ -210,7 +220,9 @@ impl DropSlot {
             })
             .collect();
         let book = lock(&self.book);
-        DropFigures::tally(stock, book.claims.values(), book.scores.values())
+        let mut f = DropFigures::tally(stock, book.claims.values(), book.scores.values());
+        f.awards = book.awards.values().map(|q| q.len() as u64).sum();
+        f
     }
 
     /// Every claim code of the drop.

@@ -67,6 +67,7 @@ mod book;
 mod compact;
 mod image;
 mod index;
+mod quests;
 mod replay;
 mod snapshot;
 mod store;

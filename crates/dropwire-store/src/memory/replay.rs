@@ -81,6 +81,21 @@ impl MemoryStore {
                     lock(&slot.members).insert(viewer);
                 }
             }
+            Change::Award {
+                drop,
+                quest,
+                viewer,
+                handle,
+                rid,
+                points,
+                at_ms,
+            } => {
+                if let Some(slot) = self.replayed_slot(&drop)? {
+                    self.tick(at_ms);
+                    let award = super::book::Award { rid, points };
+                    lock(&slot.book).award(&quest, &viewer, &handle, award, at_ms);
+                }
+            }
             Change::Erase { viewer, tombstone } => self.replay_erase(&viewer, &tombstone)?,
             Change::Seq { drop, next } => {
                 if let Some(slot) = self.replayed_slot(&drop)? {
@@ -146,7 +161,11 @@ impl MemoryStore {
             self.inner
                 .due
                 .release(&slot, &drop, claim.hold_until_ms, code);
-            claim.clone()
+            let claim = claim.clone();
+            if to == ClaimState::Expired {
+                book.forfeit(&claim.viewer_id, claim.points);
+            }
+            claim
         };
         if to == ClaimState::Expired {
             slot.give_back(&claim);

@@ -16,7 +16,8 @@ use super::book::{Answered, Change, DropSlot, lock, mark};
 use super::{Entry, MemoryStore, Retry, archive};
 use crate::journal::PendingWrite;
 use crate::{
-    ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
+    AwardOutcome, ClaimRequest, CouponOutcome, CouponRequest, DropFigures, QuestAward, Store,
+    StoreError, new_claim_code,
 };
 
 /// What settling a claim found.
@@ -68,7 +69,11 @@ impl MemoryStore {
             self.inner
                 .due
                 .release(slot, drop, claim.hold_until_ms, code);
-            (claim.clone(), pending)
+            let claim = claim.clone();
+            if to == ClaimState::Expired {
+                book.forfeit(&claim.viewer_id, claim.points);
+            }
+            (claim, pending)
         };
         if to == ClaimState::Expired {
             slot.give_back(&claim.0);
@@ -458,6 +463,10 @@ impl Store for MemoryStore {
             None => self.settled_so_far().await?,
         }
         Ok(CouponOutcome::Granted { code })
+    }
+
+    async fn award(&self, award: QuestAward) -> Result<AwardOutcome, StoreError> {
+        self.award_quest(award).await
     }
 
     async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError> {

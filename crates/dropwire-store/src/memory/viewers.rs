@@ -199,6 +199,7 @@ fn erase_in(slot: &DropSlot, viewer: &str, tombstone: &str) -> u64 {
             score.handle = ERASED_HANDLE.to_owned();
             book.scores.insert(tombstone.to_owned(), score);
         }
+        rename_key(&mut book.awards, viewer, tombstone);
     }
     rename_key(&mut lock(&slot.coupons), viewer, tombstone);
     let mut members = lock(&slot.members);

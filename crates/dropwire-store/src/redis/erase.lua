@@ -2,11 +2,11 @@
 -- tombstone, and its handle becomes the erased handle, so every count stays right and
 -- nothing links back to the viewer. (The `events` stream, trimmed to its last ~10,000
 -- entries, is left as it is.)
--- KEYS: rec, claims, order, per, rids, refused, scores, coupons, members.
+-- KEYS: rec, claims, order, per, rids, refused, scores, coupons, members, awards.
 -- ARGV: viewer, tombstone, erased handle.
 -- Returns the number of claims changed, or -1 when the drop does not exist.
-local rec, claims, order, per, rids, refused, scores, coupons, members =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local rec, claims, order, per, rids, refused, scores, coupons, members, awards =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local old, tomb, handle = ARGV[1], ARGV[2], ARGV[3]
 local SEP = '\0'
 if redis.call('EXISTS', rec) == 0 then
@@ -47,9 +47,11 @@ if score then
   redis.call('HSET', scores, tomb, cjson.encode(score))
 end
 local suffix = SEP .. old
-for _, field in ipairs(redis.call('HKEYS', coupons)) do
-  if #field > #suffix and string.sub(field, -#suffix) == suffix then
-    move(coupons, field, string.sub(field, 1, #field - #suffix) .. SEP .. tomb)
+for _, hash in ipairs({coupons, awards}) do
+  for _, field in ipairs(redis.call('HKEYS', hash)) do
+    if #field > #suffix and string.sub(field, -#suffix) == suffix then
+      move(hash, field, string.sub(field, 1, #field - #suffix) .. SEP .. tomb)
+    end
   end
 end
 if redis.call('SREM', members, old) == 1 then

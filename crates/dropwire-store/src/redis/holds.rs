@@ -88,9 +88,9 @@ pub enum HoldClock {
 }
 
 /// The drop's keys besides `rec`, `conf` and `holds` (which `retire.lua` names first).
-const OTHER_KEYS: [&str; 17] = [
-    "log", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "events",
-    "coupons", "members", "seq", "bus", "marks", "nodes", "uniq",
+const OTHER_KEYS: [&str; 18] = [
+    "log", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "awards",
+    "events", "coupons", "members", "seq", "bus", "marks", "nodes", "uniq",
 ];
 
 /// What redeeming a code in one drop came to.
@@ -143,7 +143,9 @@ impl RedisStore {
 
     fn settle(&self, id: &DropId) -> redis::ScriptInvocation<'_> {
         let mut inv = self.shared.scripts.settle.prepare_invoke();
-        for part in ["claims", "holds", "stock", "per", "events", "conf"] {
+        for part in [
+            "claims", "holds", "stock", "per", "events", "conf", "scores",
+        ] {
             inv.key(key(id, part));
         }
         inv

@@ -16,7 +16,8 @@
 //! | `claims` / `order` | hash / list | code → claim JSON / codes in the order granted |
 //! | `rids` | hash | viewer and rid → code of the claim it was granted |
 //! | `refused` | hash | viewer → its last [`REFUSED_RIDS_KEPT`](dropwire_core::claim::REFUSED_RIDS_KEPT) refused rids and why |
-//! | `scores` | hash | viewer → leaderboard score JSON |
+//! | `scores` | hash | viewer → leaderboard score JSON (claims' points less expired holds', plus quests') |
+//! | `awards` | hash | quest and viewer → `{rid, points}` of the quest's award (`quests`) |
 //! | `holds` | sorted set | codes of held claims by deadline (the sweeper's work list in the drop) |
 //! | `events` | stream | claimed / redeemed / expired, the last ~10 000 |
 //! | `coupons` | hash | coupon and viewer → personal code; per coupon a count |
@@ -82,6 +83,7 @@ pub mod bus;
 mod conn;
 mod drops;
 mod holds;
+mod quests;
 mod reply;
 mod rules;
 mod subscriber;
@@ -103,7 +105,8 @@ use self::drops::{DROPS, LIVE};
 pub use self::holds::{HoldClock, REINDEX_EVERY};
 use self::reply::{bad_reply, parse, to_json};
 use crate::{
-    ClaimRequest, CouponOutcome, CouponRequest, DropFigures, Store, StoreError, new_claim_code,
+    AwardOutcome, ClaimRequest, CouponOutcome, CouponRequest, DropFigures, QuestAward, Store,
+    StoreError, new_claim_code,
 };
 
 /// How to reach Redis. [`RedisStoreConfig::new`] gives the defaults.
@@ -187,10 +190,11 @@ struct Scripts {
     erase: Script,
     due: Script,
     retire: Script,
+    award: Script,
 }
 
 impl Scripts {
-    fn all(&self) -> [&Script; 10] {
+    fn all(&self) -> [&Script; 11] {
         [
             &self.create,
             &self.control,
@@ -202,6 +206,7 @@ impl Scripts {
             &self.erase,
             &self.due,
             &self.retire,
+            &self.award,
         ]
     }
 }
@@ -289,6 +294,7 @@ impl RedisStore {
                 erase: Script::new(include_str!("erase.lua")),
                 due: Script::new(include_str!("due.lua")),
                 retire: Script::new(include_str!("retire.lua")),
+                award: Script::new(&rules::render(include_str!("award.lua"))),
             },
             wait_replicas: config.wait_replicas,
             op_timeout: config.op_timeout,
@@ -465,15 +471,17 @@ impl Store for RedisStore {
             .get(key(id, "rec"))
             .hgetall(key(id, "stock"))
             .hvals(key(id, "claims"))
-            .hvals(key(id, "scores"));
+            .hvals(key(id, "scores"))
+            .hlen(key(id, "awards"));
         let read = pipe.query_async(&mut conn);
         type Read = (
             Option<String>,
             std::collections::HashMap<String, i64>,
             Vec<String>,
             Vec<String>,
+            u64,
         );
-        let (rec, stock, claims, scores): Read = within(self.limit(), read).await?;
+        let (rec, stock, claims, scores, awards): Read = within(self.limit(), read).await?;
         let Some(rec) = rec else {
             return Err(StoreError::NoSuchDrop(id.clone()));
         };
@@ -490,7 +498,9 @@ impl Store for RedisStore {
             .collect();
         let claims: Vec<Claim> = claims.iter().map(|c| parse(c)).collect::<Result<_, _>>()?;
         let scores: Vec<Score> = scores.iter().map(|s| parse(s)).collect::<Result<_, _>>()?;
-        Ok(DropFigures::tally(stock, &claims, scores.iter()))
+        let mut f = DropFigures::tally(stock, &claims, scores.iter());
+        f.awards = awards;
+        Ok(f)
     }
 
     async fn take_coupon(&self, req: CouponRequest) -> Result<CouponOutcome, StoreError> {
@@ -509,6 +519,10 @@ impl Store for RedisStore {
             (Some("X"), None) => Err(StoreError::NoSuchDrop(req.drop_id.clone())),
             _ => Err(bad_reply("coupon.lua", &reply)),
         }
+    }
+
+    async fn award(&self, award: QuestAward) -> Result<AwardOutcome, StoreError> {
+        self.award_quest(award).await
     }
 
     async fn reserve_seq(&self, id: &DropId, n: u64) -> Result<u64, StoreError> {

@@ -1,4 +1,6 @@
--- Redeems or expires claims of one drop. KEYS: claims, holds, stock, per, events, conf.
+-- Redeems or expires claims of one drop. KEYS: claims, holds, stock, per, events, conf, scores.
+-- An expired hold's points leave its viewer's score (`dropwire_core::claim`: the board
+-- counts items held or bought).
 -- The time is ARGV's `now` (ms) when it is a number, else ('') the Redis server's clock
 -- (`TIME`): deadlines are then judged by one clock, whatever the clocks of the hub nodes.
 -- ARGV[1] = 'redeem': ARGV[2] code, ARGV[3] now → {'OK', claim, holds left} | {'S', state}
@@ -7,7 +9,8 @@
 --   the earliest deadline still held ('' if none), '1' if the drop is closed ('' if not),
 --   then every claim it expired, as JSON. Each hold leaves the deadline set in the same step
 --   that expires it, so two sweepers running at once never expire one claim twice.
-local claims, holds, stock, per, events, conf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local claims, holds, stock, per, events, conf, scores =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local SEP = '\0'
 local EVENTS_KEPT = ${EVENTS_KEPT}
 
@@ -34,6 +37,12 @@ local function expire(code, now)
   c.expired_ms = now
   redis.call('HINCRBY', stock, c.sku, 1)
   redis.call('HINCRBY', per, c.sku .. SEP .. c.viewer_id, -1)
+  local score = redis.call('HGET', scores, c.viewer_id)
+  if score then
+    score = cjson.decode(score)
+    score.points = math.max(0, score.points - (c.points or 0))
+    redis.call('HSET', scores, c.viewer_id, cjson.encode(score))
+  end
   local out = cjson.encode(c)
   redis.call('HSET', claims, code, out)
   event('expired', c)

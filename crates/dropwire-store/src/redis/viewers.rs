@@ -30,6 +30,7 @@ impl RedisStore {
             let mut inv = self.shared.scripts.erase.prepare_invoke();
             for part in [
                 "rec", "claims", "order", "per", "rids", "refused", "scores", "coupons", "members",
+                "awards",
             ] {
                 inv.key(key(&id, part));
             }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use dropwire_core::{ClaimCode, ClaimOutcome, ClaimState, ControlAction, ControlEntry, DropId};
-use dropwire_store::conformance::{fresh_id, record};
-use dropwire_store::{MemoryStore, MemoryStoreConfig, Store, StoreError};
+use dropwire_store::conformance::{award, fresh_id, record};
+use dropwire_store::{AwardOutcome, MemoryStore, MemoryStoreConfig, Store, StoreError};
 use proptest::prelude::*;
 
 use super::history::{T0, req};
@@ -39,6 +39,11 @@ async fn populate(store: &MemoryStore) -> DropId {
     let claims = store.claims(&id).await.unwrap();
     store.redeem(&claims[0].code, T0 + 10).await.unwrap();
     store.reserve_seq(&id, 1000).await.unwrap();
+    let quest = award(&id, "s2", "dee", "q", T0 + 150);
+    assert_eq!(
+        store.award(quest).await.unwrap(),
+        AwardOutcome::Awarded { points: 50 }
+    );
     id
 }
 
@@ -70,6 +75,22 @@ async fn reopening_replays_the_same_state() {
     let before = claims.iter().find(|c| c.viewer_id == "bo").unwrap().clone();
     let retry = again.claim(req(&id, "bo", "r", T0 + 70_000)).await.unwrap();
     assert_eq!(retry, ClaimOutcome::Granted(before));
+    // Expired holds' points stay off the board, a quest's stay on it, and it stays earned.
+    let board: Vec<_> = figures
+        .leaderboard
+        .iter()
+        .map(|e| (e.handle.as_str(), e.points))
+        .collect();
+    assert_eq!(board, [("@ana", 100), ("@dee", 50)]);
+    let quest = |rid: &str| award(&id, "s2", "dee", rid, T0 + 160);
+    assert_eq!(
+        again.award(quest("q")).await.unwrap(),
+        AwardOutcome::Awarded { points: 50 }
+    );
+    assert_eq!(
+        again.award(quest("q2")).await.unwrap(),
+        AwardOutcome::AlreadyAwarded
+    );
 }
 
 #[tokio::test]
