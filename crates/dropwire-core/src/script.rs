@@ -242,19 +242,21 @@ impl Cue {
                 }
             }
             CueType::Quest => {
-                if self.quest.is_none() {
-                    return Err(err(
-                        "quest",
-                        "quest cue: needs a kind, \"quest\": \"be_there\", \"claim_within\" or \"redeem_within\"".into(),
-                    ));
-                }
                 match self.points {
                     Some(1..=10_000) => {}
                     _ => return Err(err("points", "quest cue: points must be 1-10000".into())),
                 }
-                match self.ttl_s {
-                    Some(1..=86_400) => {}
-                    _ => {
+                // Without a kind the quest is shown and awards nothing (as before kinds
+                // existed); with one, its window is needed.
+                match (self.quest, self.ttl_s) {
+                    (_, Some(1..=86_400)) | (None, None) => {}
+                    (None, Some(_)) => {
+                        return Err(err(
+                            "ttl_s",
+                            "quest cue: ttl_s must be 1-86400 seconds".into(),
+                        ));
+                    }
+                    (Some(_), _) => {
                         return Err(err(
                             "ttl_s",
                             "quest cue: needs its window, ttl_s 1-86400 seconds after it fires"
@@ -382,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn a_quest_needs_its_kind_points_and_window() {
+    fn a_quest_needs_its_points_and_with_a_kind_its_window() {
         let quest = Cue {
             quest: Some(QuestKind::BeThere),
             points: Some(50),
@@ -390,14 +392,14 @@ mod tests {
             ..Cue::new(10, CueType::Quest)
         };
         assert_eq!(script(vec![quest.clone()]).validate(&inventory()), Ok(()));
+        // Without a kind: shown, awarding nothing (scripts written before kinds still load).
+        let shown = Cue {
+            quest: None,
+            ttl_s: None,
+            ..quest.clone()
+        };
+        assert_eq!(script(vec![shown]).validate(&inventory()), Ok(()));
         for (cue, field) in [
-            (
-                Cue {
-                    quest: None,
-                    ..quest.clone()
-                },
-                "quest",
-            ),
             (
                 Cue {
                     points: None,

@@ -63,7 +63,8 @@ impl DropHub {
         if outcome == (AwardOutcome::Awarded { points }) {
             self.stock_changed();
             let kind = fired.cue.quest.map_or("", QuestKind::as_str);
-            let fact = Fact::quest_awarded(self.id.as_str(), &quest, kind, &viewer.id, points, now);
+            let fact = Fact::quest_awarded(self.id.as_str(), &quest, kind, &viewer.id, points, now)
+                .by(&self.record().maker);
             // The same fact for a retried rid: the ledger keeps it once (its id).
             self.record_facts(vec![fact]);
         }

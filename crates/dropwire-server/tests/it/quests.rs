@@ -191,6 +191,7 @@ async fn a_be_there_window_ends_ttl_after_the_quest_fires() -> Result<()> {
         created_ms: state.clock.now_ms(),
         log: vec![],
         recipe: None,
+        maker: "default".into(),
     };
     state.store.create_drop(record).await?;
     let hub = state.hub(&id).await?;
