@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::recipes::{DropFromRecipe, drop_from_recipe};
 use super::{ApiBody, ApiJson, parse_json};
 use crate::app::AppState;
+use crate::calendar::coop::{CoopClash, clashes};
 use crate::caller::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::hub::DropHub;
@@ -41,7 +42,7 @@ pub enum CreateDrop {
     request_body = CreateDrop,
     security(("admin_token" = [])),
     responses(
-        (status = 201, description = "The drop, with its `id`, `obs_key` and script (and `recipe` when made from one)", body = DropSnapshot),
+        (status = 201, description = "The drop, with its `id`, `obs_key` and script (and `recipe` when made from one, `coop_overlaps` when it collides with drops on its maker's co-op calendars)", body = AdminDrop),
         (status = 409, description = "`already_exists`: the id is taken", body = ErrorBody),
         (status = 422, description = "`invalid`: the drop or its script breaks a rule; `field` is its path, e.g. `script.cues[2].sku` (from a recipe: `recipe` for an unknown recipe, `params.NAME` for a missing, unknown or mistyped parameter, `drop.…` for the recipe's part at fault, the message naming the cue and the parameter)", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot be reached; `ledger_off`: a drop from a recipe on a hub without a ledger", body = ErrorBody),
@@ -51,7 +52,7 @@ pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<DropSnapshot>), AppError> {
+) -> Result<(StatusCode, Json<AdminDrop>), AppError> {
     let from_recipe = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
         .is_ok_and(|fields| fields.contains_key("recipe"));
     let hub = if from_recipe {
@@ -60,7 +61,7 @@ pub async fn create(
     } else {
         create_drop_from(&state, parse_json(&body)?, None, caller.maker()).await?
     };
-    Ok((StatusCode::CREATED, Json(hub.admin_snapshot().await?)))
+    Ok((StatusCode::CREATED, Json(admin_drop(&state, &hub).await?)))
 }
 
 /// Validates `spec` and creates its drop (scheduled), with an id made from the title when
@@ -172,7 +173,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The drop's id (a slug of `a-z`, `0-9` and `-`)", min_length = 1)),
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "The drop", body = DropSnapshot),
+        (status = 200, description = "The drop (with `coop_overlaps` when it collides with drops on its maker's co-op calendars)", body = AdminDrop),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot be reached", body = ErrorBody),
     )
@@ -181,9 +182,32 @@ pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<DropSnapshot>, AppError> {
+) -> Result<Json<AdminDrop>, AppError> {
     let hub = caller.hub(&state, &id).await?;
-    Ok(Json(hub.admin_snapshot().await?))
+    Ok(Json(admin_drop(&state, &hub).await?))
+}
+
+/// A drop as its maker sees it: the drop object, and the warnings of its co-op calendars.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminDrop {
+    #[serde(flatten)]
+    pub drop: DropSnapshot,
+    /// The drops on its maker's co-op calendars whose live windows collide with this one's
+    /// (a warning: nothing is refused); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coop_overlaps: Vec<CoopClash>,
+}
+
+async fn admin_drop(state: &AppState, hub: &DropHub) -> Result<AdminDrop, AppError> {
+    let drop = hub.admin_snapshot().await?;
+    let coop_overlaps = match drop.starts_at {
+        Some(_) => clashes(state, hub.id.as_str(), &hub.record().maker).await,
+        None => Vec::new(),
+    };
+    Ok(AdminDrop {
+        drop,
+        coop_overlaps,
+    })
 }
 
 async fn control(

@@ -65,6 +65,57 @@ impl OverlapDrop {
     }
 }
 
+/// Another drop of a co-op that a drop collides with (a warning to its maker: nothing is
+/// refused).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CoopClash {
+    /// The co-op both drops are on.
+    pub coop: String,
+    /// The other drop.
+    pub with: OverlapDrop,
+    /// Where the live windows intersect: `[from_ms, to_ms)`, Unix ms.
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// The drop `id` of `maker` with what it collides with on the calendars of the co-ops
+/// `maker` belongs to, for the drop's admin view. Best effort: without a ledger, or when
+/// the ledger cannot be read (logged), no warnings.
+pub async fn clashes(state: &AppState, id: &str, maker: &str) -> Vec<CoopClash> {
+    match try_clashes(state, id, maker).await {
+        Ok(found) => found,
+        Err(AppError::LedgerOff) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(drop = %id, error = %e, "cannot look for co-op overlaps");
+            Vec::new()
+        }
+    }
+}
+
+async fn try_clashes(state: &AppState, id: &str, maker: &str) -> Result<Vec<CoopClash>, AppError> {
+    let coops = state.ledger()?.coops().await?;
+    let mut found = Vec::new();
+    for coop in coops.iter().filter(|c| c.makers.iter().any(|m| m == maker)) {
+        let (drops, pairs) = listed(state, coop).await?;
+        for o in &pairs {
+            let other = if drops[o.a].id == id {
+                o.b
+            } else if drops[o.b].id == id {
+                o.a
+            } else {
+                continue;
+            };
+            found.push(CoopClash {
+                coop: coop.id.clone(),
+                with: OverlapDrop::of(&drops[other]),
+                from_ms: o.from_ms,
+                to_ms: o.to_ms,
+            });
+        }
+    }
+    Ok(found)
+}
+
 /// The co-op `id`, or 404 `no_such_coop`.
 pub async fn find(state: &AppState, id: &str) -> Result<Coop, AppError> {
     state

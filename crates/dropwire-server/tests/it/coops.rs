@@ -397,6 +397,47 @@ async fn a_co_op_calendar_lists_its_makers_drops_and_warns_of_overlaps() -> Resu
     );
     let (_, none) = admin(&server, "GET", "/api/v1/coops/hill/overlaps", None).await?;
     assert_eq!(none["overlaps"], json!([]));
+
+    // A drop that collides is made all the same, and its maker is warned: north's drop a
+    // quarter of an hour into bowls collides with bowls and jugs on river (where default
+    // is), with nothing on hill (north alone). A drop without a collision has no warning.
+    assert!(made.get("coop_overlaps").is_none(), "{made}");
+    let (status, clash) = send(
+        &server,
+        "POST",
+        "/api/v1/drops",
+        Some(scheduled("north-clash", t + HOUR / 4)),
+        Some(&north),
+    )
+    .await?;
+    assert_eq!(status, 201, "{clash}");
+    let warned: Vec<(&str, &str, u64, u64)> = clash["coop_overlaps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            (
+                w["coop"].as_str().unwrap_or(""),
+                w["with"]["id"].as_str().unwrap_or(""),
+                w["from_ms"].as_u64().unwrap_or(0),
+                w["to_ms"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let expected = vec![
+        ("river", "bowls", t + HOUR / 4, t + HOUR),
+        ("river", "jugs", t + HOUR / 2, t + HOUR / 4 + HOUR),
+    ];
+    assert_eq!(warned, expected, "{clash}");
+    let (_, again) = send(
+        &server,
+        "GET",
+        "/api/v1/drops/north-clash",
+        None,
+        Some(&north),
+    )
+    .await?;
+    assert_eq!(again["coop_overlaps"], clash["coop_overlaps"]);
     server.stop().await
 }
 
