@@ -61,12 +61,23 @@ test('a maker starts a drop from a shipped recipe in the panel, saves a drop as 
   await panel.screenshot({ path: join(SHOTS, 'panel-recipe-use-1440x900.png'), fullPage: true });
 
   await panel.fill('#rc-p-stock', '12');
+  // Starting by itself needs an announced start: the box is marked until one is given.
+  await panel.check('#rc-auto');
+  await panel.click('#rc-use button[type=submit]');
+  await panel.waitForFunction(() => document.querySelector('#rc-use-error').textContent.includes('starts_at'));
+  assert.equal(await panel.getAttribute('#rc-auto', 'class'), 'invalid');
+  const starts = new Date(Date.now() + 3 * 86_400_000);
+  starts.setSeconds(0, 0);
+  const local = new Date(starts.getTime() - starts.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await panel.fill('#rc-starts', local);
   await panel.click('#rc-use button[type=submit]');
   await panel.waitForFunction(() => location.hash === '#drop=blue-bowls');
   await panel.waitForFunction(() => document.querySelector('#drop-title').textContent === 'Blue bowl — live from the studio');
   await panel.waitForFunction(() => document.querySelector('#drop-recipe').textContent === 'from recipe single-item-10min (v1)');
   const drop = await hub.api('GET', '/drops/blue-bowls');
   assert.deepEqual(drop.recipe, { id: 'single-item-10min', version: 1 });
+  assert.equal(drop.auto_start, true);
+  assert.equal(Date.parse(drop.starts_at), starts.getTime());
   assert.deepEqual(drop.inventory.map((i) => [i.name, i.price_cents, i.stock]), [['Blue bowl', 4500, 12]]);
   assert.equal(drop.script.cues.find((c) => c.type === 'flash_coupon').code, 'LIVE10');
   assert.equal(drop.early_access_s, 60);

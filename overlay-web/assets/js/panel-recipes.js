@@ -123,6 +123,7 @@ function openUse(id) {
   }));
   $('rc-starts').value = '';
   $('rc-drop-id').value = '';
+  $('rc-auto').checked = false;
   form.hidden = false;
 }
 
@@ -137,6 +138,7 @@ async function startDrop(ev) {
   }
   const body = { recipe: form.dataset.recipe, params };
   if ($('rc-starts').value) body.starts_at = new Date($('rc-starts').value).toISOString();
+  if ($('rc-auto').checked) body.auto_start = true;
   if ($('rc-drop-id').value.trim()) body.id = $('rc-drop-id').value.trim();
   const r = await api('POST', '/drops', body);
   if (!r.ok) {

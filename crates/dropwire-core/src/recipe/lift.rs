@@ -24,8 +24,10 @@ fn param(name: String, kind: ParamKind, description: String, default: Value) -> 
 /// 2–10 SKUs the same with the SKU's place (`item_2`, `price_cents_2`, `stock_2`).
 pub fn lift(spec: &DropSpec, name: String, description: String) -> RecipeSpec {
     let mut template = spec.clone();
+    // What belongs to one drop's date: each drop made from the recipe gets its own.
     template.id = None;
     template.starts_at = None;
+    template.auto_start = false;
     let mut params = vec![param(
         "title".into(),
         ParamKind::String,

@@ -198,6 +198,19 @@ fn substitution_is_bounded() {
 }
 
 #[test]
+fn a_drop_that_starts_by_itself_lifts_into_a_recipe_without_its_date() {
+    let mut spec: DropSpec =
+        serde_json::from_str(include_str!("../../../../examples/speckled-mugs.json")).unwrap();
+    spec.starts_at = Some(crate::StartsAt(1_900_000_000_000));
+    spec.auto_start = true;
+    spec.validate().unwrap();
+    let r = lift(&spec, "Mugs".into(), String::new());
+    r.validate().unwrap();
+    let made = r.make_drop(&Map::new()).unwrap();
+    assert_eq!((made.starts_at, made.auto_start), (None, false));
+}
+
+#[test]
 fn a_lifted_drop_makes_the_same_drop() {
     let spec: DropSpec =
         serde_json::from_str(include_str!("../../../../examples/speckled-mugs.json")).unwrap();

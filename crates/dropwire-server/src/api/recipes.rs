@@ -24,7 +24,7 @@ const MAX_RECIPES: usize = 200;
 /// How often a change is tried again when another one came first.
 const PATCH_TRIES: usize = 4;
 
-/// `POST /api/v1/drops` from a recipe: `{"recipe", "params", "starts_at"?, "id"?}`.
+/// `POST /api/v1/drops` from a recipe: `{"recipe", "params", "starts_at"?, "auto_start"?, "id"?}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropFromRecipe {
@@ -39,6 +39,10 @@ pub struct DropFromRecipe {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub starts_at: Option<StartsAt>,
+    /// The drop starts by itself at `starts_at` (which it then needs), as in a drop's create
+    /// body; absent: as the recipe says (no, unless it says so).
+    #[serde(default)]
+    pub auto_start: Option<bool>,
     /// The drop's id; made from its title when absent.
     #[serde(default)]
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
@@ -70,6 +74,7 @@ pub(crate) async fn drop_from_recipe(
         DropSpec {
             id: body.id,
             starts_at: body.starts_at,
+            auto_start: body.auto_start.unwrap_or(spec.auto_start),
             ..spec
         },
         RecipeRef {
