@@ -150,6 +150,7 @@ impl Ledger {
         for table in [
             "timers",
             "coupons",
+            "passes",
             "kpi_viewers",
             "kpi_claims",
             "kpi_purchases",
