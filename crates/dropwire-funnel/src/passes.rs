@@ -397,6 +397,25 @@ impl Ledger {
         Ok(self.pass(id).await?.filter(|p| p.maker == maker))
     }
 
+    /// Whether `viewer_id` holds a valid (unrevoked) pass of `maker` whose rule grants early
+    /// access (a deleted rule grants nothing).
+    pub async fn holds_early_access(
+        &self,
+        maker: &str,
+        viewer_id: &str,
+    ) -> Result<bool, FunnelError> {
+        let row = sqlx::query(
+            "SELECT p.id FROM passes p JOIN pass_rules r ON r.maker = p.maker AND r.id = p.rule \
+             WHERE p.viewer_id = $1 AND p.maker = $2 AND p.revoked_ms IS NULL \
+             AND r.grants LIKE '%\"early_access\":true%' LIMIT 1",
+        )
+        .bind(viewer_id.to_owned())
+        .bind(maker.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// The signing secret kept for `purpose`: `(kid, secret)`. The first call stores
     /// `candidate`; every later one (on any node sharing the ledger) returns what was stored.
     pub async fn signing_secret(

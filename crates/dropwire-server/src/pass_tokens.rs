@@ -1,6 +1,8 @@
 //! Portable passes: each pass is also a JWS signed with the hub's Ed25519 key (EdDSA), that
 //! any site can verify against the public key at `GET /.well-known/jwks.json`; dropwire
-//! itself also honours revocation (`POST /api/v1/passes/verify`).
+//! itself also honours revocation (`POST /api/v1/passes/verify`). And the early-access
+//! grant: a holder joins the drop's early-access segment as it says hello
+//! ([`admit_holder`]).
 //!
 //! The key is a 32-byte seed generated once and kept in the ledger (`signing_keys`,
 //! purpose `passes`), so every node sharing a ledger signs with the same key; each node
@@ -149,6 +151,29 @@ pub fn check(key: &PassKey, token: &str) -> Option<PassClaims> {
     jsonwebtoken::decode::<PassClaims>(token, &key.decoding, &validation)
         .ok()
         .map(|d| d.claims)
+}
+
+/// Admits `viewer_id` to the early-access segment of the hub's drop when it holds a valid
+/// pass of the drop's maker granting early access (checked as the viewer says hello, so a
+/// holder is in the segment before its welcome). A ledger that cannot answer admits no one
+/// (the join goes on).
+pub(crate) async fn admit_holder(state: &AppState, hub: &crate::hub::DropHub, viewer_id: &str) {
+    let record = hub.record();
+    if record.spec.early_access_s == 0 {
+        return;
+    }
+    let Ok(ledger) = state.ledger() else {
+        return;
+    };
+    match ledger.holds_early_access(&record.maker, viewer_id).await {
+        Ok(true) => {
+            if let Err(e) = state.store.admit(&hub.id, viewer_id).await {
+                tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read a viewer's passes"),
+    }
 }
 
 /// `GET /.well-known/jwks.json`: the public key that verifies pass tokens.

@@ -161,6 +161,20 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
         ["buyer", "quester", "regular"]
     );
 
+    // `regular` grants early access; `buyer` and `quester` do not.
+    assert!(
+        ledger
+            .holds_early_access(&maker, &viewer)
+            .await
+            .expect("ea")
+    );
+    assert!(
+        !ledger
+            .holds_early_access(&other, &viewer)
+            .await
+            .expect("ea")
+    );
+
     // Revocation: by the maker only; the first time stays.
     let pass = passes[0].id.clone();
     assert!(
@@ -191,6 +205,12 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
         .expect("revoke")
         .expect("the maker's");
     assert_eq!(again.revoked_ms, Some(T0 + 50));
+    assert!(
+        !ledger
+            .holds_early_access(&maker, &viewer)
+            .await
+            .expect("revoked")
+    );
 
     // Deleting a rule keeps the passes it earned.
     assert!(

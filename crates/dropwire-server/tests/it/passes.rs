@@ -1,7 +1,9 @@
 //! Collectible passes over the real server: a maker's rules (validated, naming the field);
 //! a claim over a real WebSocket earns a pass once; the viewer reads it with its own token,
 //! the maker by the viewer's id; the pass token verifies against the published JWK with
-//! `jsonwebtoken` alone, and dropwire's verification honours the maker's revocation.
+//! `jsonwebtoken` alone, and dropwire's verification honours the maker's revocation; an
+//! early-access pass lets its holder claim in the early window over a real WebSocket (its
+//! revocation ends that).
 
 use crate::common;
 
@@ -290,5 +292,92 @@ async fn a_claim_earns_a_portable_pass_that_revocation_invalidates() -> Result<(
             .0,
         404
     );
+    Ok(())
+}
+
+/// A viewer's id and token.
+async fn viewer(server: &TestServer, handle: &str) -> Result<(String, String)> {
+    let minted = server
+        .ok("/api/v1/viewers", json!({"handle": handle}))
+        .await?;
+    Ok((
+        minted["viewer_id"]
+            .as_str()
+            .context("viewer_id")?
+            .to_owned(),
+        minted["token"].as_str().context("token")?.to_owned(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Result<()> {
+    let server = TestServer::start().await?;
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/v1/passes/rules",
+        Some(common::ADMIN),
+        Some(
+            json!({"id": "regular", "name": "Regular", "earned_by": {"attendance": 2},
+                    "grants": {"early_access": true}}),
+        ),
+    )
+    .await?;
+    assert_eq!(status, 201);
+    let (regular, regular_token) = viewer(&server, "regular").await?;
+    // Two drops attended earn the pass.
+    for n in 1..=2 {
+        let id = server
+            .create(drop_spec(&format!("warmup-{n}"), 5, 1, far_script()))
+            .await?;
+        let (mut v, _) = server.join(&id, Some(&regular_token), None).await?;
+        v.next_of("snapshot").await?;
+    }
+    let path = format!("/api/v1/viewers/{regular}/passes");
+    eventually("the regular's pass", || async {
+        let (_, body) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
+        Ok(body["passes"].as_array().is_some_and(|p| p.len() == 1))
+    })
+    .await?;
+
+    let mut spec = drop_spec("early-pass", 3, 1, far_script());
+    spec["early_access_s"] = json!(3600);
+    let drop = server.create(spec).await?;
+    let (mut holder, _) = server.join(&drop, Some(&regular_token), None).await?;
+    holder.next_of("snapshot").await?;
+    let mut public = server.watch_as(&drop, "public").await?;
+    server.start_and_reveal(&drop).await?;
+    let reveal = public.cue("reveal").await?;
+    let opens = reveal["public_ms"].as_u64().context("public_ms")?;
+    let refused = public.claim("mug", "p1").await?;
+    assert_eq!(
+        (&refused["ok"], &refused["reason"]),
+        (&json!(false), &json!("not_open")),
+        "{refused}"
+    );
+    assert_eq!(refused["opens_at_ms"], opens);
+    holder.cue("reveal").await?;
+    let granted = holder.claim("mug", "h1").await?;
+    assert_eq!(granted["ok"], true, "{granted}");
+
+    // Revoked, the pass admits no more: the next drop's early window refuses its holder.
+    let (_, passes) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
+    let pass_id = passes["passes"][0]["id"].as_str().context("pass id")?;
+    let revoke = format!("/api/v1/passes/{pass_id}");
+    assert_eq!(
+        send(&server, "DELETE", &revoke, Some(common::ADMIN), None)
+            .await?
+            .0,
+        200
+    );
+    let mut spec = drop_spec("early-revoked", 3, 1, far_script());
+    spec["early_access_s"] = json!(3600);
+    let drop = server.create(spec).await?;
+    let (mut former, _) = server.join(&drop, Some(&regular_token), None).await?;
+    former.next_of("snapshot").await?;
+    server.start_and_reveal(&drop).await?;
+    former.cue("reveal").await?;
+    let refused = former.claim("mug", "f1").await?;
+    assert_eq!(refused["reason"], "not_open", "{refused}");
     Ok(())
 }
