@@ -229,6 +229,30 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
         ledger.passes_of(None, &viewer).await.expect("read").len(),
         3
     );
+
+    // The export shows them; erasure gives them the tombstone.
+    let export = ledger.export_viewer(&viewer).await.expect("export");
+    assert_eq!(export.passes.len(), 3);
+    let tombstone = fresh("erased");
+    ledger
+        .erase_viewer(&viewer, &tombstone, T0 + 70)
+        .await
+        .expect("erase");
+    assert!(
+        ledger
+            .passes_of(None, &viewer)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        ledger
+            .passes_of(None, &tombstone)
+            .await
+            .expect("read")
+            .len(),
+        3
+    );
 }
 
 pub async fn the_signing_secret_is_stored_once(ledger: &Ledger) {
