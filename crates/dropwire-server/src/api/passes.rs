@@ -65,7 +65,7 @@ pub async fn create_rule(
     let made = ledger
         .create_pass_rule(caller.maker(), &id, &spec, state.clock.now_ms())
         .await?
-        .ok_or_else(|| AppError::RecipeExists(format!("a pass rule {id:?} exists already")))?;
+        .ok_or_else(|| AppError::PassRuleExists(format!("a pass rule {id:?} exists already")))?;
     tracing::info!(rule = %made.id, "pass rule created");
     Ok((StatusCode::CREATED, Json(made)))
 }

@@ -381,3 +381,34 @@ async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Resul
     assert_eq!(refused["reason"], "not_open", "{refused}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ledger_passes_answer_ledger_off() -> Result<()> {
+    let server = TestServer::with(common::memory_options()?).await?;
+    let admin = Some(common::ADMIN);
+    for (method, path, token) in [
+        ("GET", "/api/v1/passes/rules", admin),
+        ("GET", "/api/v1/viewers/ana/passes", admin),
+        ("POST", "/api/v1/passes/verify", None),
+    ] {
+        let body = (method == "POST").then(|| json!({"token": "x"}));
+        let (status, err) = send(&server, method, path, token, body).await?;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (503, Some("ledger_off")),
+            "{path}"
+        );
+    }
+    let resp = server
+        .http
+        .get(format!("{}/.well-known/jwks.json", server.base))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 503);
+    // A viewer still joins a drop with early access (no pass to look up).
+    let mut spec = drop_spec("no-ledger-early", 3, 1, far_script());
+    spec["early_access_s"] = json!(60);
+    let drop = server.create(spec).await?;
+    server.watch_as(&drop, "ana").await?;
+    Ok(())
+}
