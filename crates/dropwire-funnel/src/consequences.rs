@@ -1,6 +1,7 @@
 //! What a new fact sets off, written in the transaction that records it: a webhook message
 //! per endpoint that wants its kind (the outbox), a follow-up coupon for a confirmation,
-//! nurture timers for a redemption, and the KPI rollups (`rollup`). A fact recorded again
+//! nurture timers for a redemption, the KPI rollups (`rollup`) and the passes a fact
+//! completes (`passes`, also for an imported history). A fact recorded again
 //! sets off nothing.
 
 use dropwire_core::followup::NurtureStep;
@@ -30,6 +31,7 @@ pub(crate) async fn follow(
     }
     let facts: Vec<&Fact> = new.iter().map(|(_, f)| *f).collect();
     crate::rollup::apply(tx, &facts).await?;
+    crate::passes::earn(tx, &facts).await?;
     if origin == Origin::History {
         return Ok(());
     }

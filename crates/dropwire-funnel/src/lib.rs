@@ -27,6 +27,8 @@
 //!   loaded once per ledger ([`Ledger::seed_recipes`]).
 //! - `coops`: co-ops (makers sharing a launch calendar) and their members, and the co-op
 //!   KPIs ([`Ledger::coop_kpis`]: each member's pooled figures and their total).
+//! - `passes`: the makers' pass rules and the passes viewers earn, earned in the
+//!   transaction of the fact that completes a rule; the key that signs portable passes.
 //! - `rollup`: the KPI rollups, kept in the transaction of each new fact; [`kpi`]: the
 //!   KPIs read from them (definitions in `docs/metrics.md`).
 //! - [`conformance`] (feature `test-support`): one function per guarantee; SQLite and
@@ -42,6 +44,7 @@ mod facts;
 pub mod kpi;
 mod makers;
 mod nurture;
+mod passes;
 mod privacy;
 mod recipes;
 mod rollup;
@@ -59,6 +62,7 @@ pub use facts::{FactFilter, MAX_PAGE, StoredFact};
 pub use kpi::{CurvePoint, DropKpis, Ltv, LtvWindow};
 pub use makers::{Maker, MakerToken, NewToken, TokenOwner};
 pub use nurture::DueTimer;
+pub use passes::{EarnedBy, Grants, MAX_COUNT, Pass, PassRule, PassRuleSpec};
 pub use privacy::{Erased, ViewerExport};
 pub use recipes::Recipe;
 pub use waitlist::{Joined, WaitlistEntry};

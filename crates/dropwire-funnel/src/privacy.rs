@@ -24,6 +24,8 @@ pub struct ViewerExport {
     pub waitlist: Vec<WaitlistEntry>,
     /// Follow-up coupons handed to the viewer.
     pub coupons: Vec<crate::Coupon>,
+    /// The passes the viewer earned, of every maker.
+    pub passes: Vec<crate::Pass>,
 }
 
 /// What an erasure changed.
@@ -88,6 +90,7 @@ impl Ledger {
             facts,
             waitlist,
             coupons,
+            passes: self.passes_of(None, viewer_id).await?,
         })
     }
 
@@ -150,6 +153,7 @@ impl Ledger {
         for table in [
             "timers",
             "coupons",
+            "passes",
             "kpi_viewers",
             "kpi_claims",
             "kpi_purchases",

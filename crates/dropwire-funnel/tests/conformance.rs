@@ -53,3 +53,8 @@ async fn a_reopened_sqlite_ledger_keeps_everything() {
     assert_eq!(again.record(&[fact]).await.expect("again"), 0);
     assert!(Ledger::open("mysql://nope").await.is_err());
 }
+
+#[test]
+fn pass_rules_are_validated() {
+    dropwire_funnel::conformance::rules_are_validated();
+}

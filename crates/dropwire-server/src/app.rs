@@ -192,6 +192,8 @@ pub struct AppInner {
     pub webhook_allow_private: bool,
     /// The launch calendar's list, reused for a moment (it is public).
     pub calendar: CalendarCache,
+    /// The key that signs portable passes, read from the ledger once ([`crate::pass_tokens`]).
+    pub pass_key: tokio::sync::OnceCell<std::sync::Arc<crate::pass_tokens::PassKey>>,
     /// `--public-url`, for the calendar feed's links.
     pub public_url: Option<String>,
     socket_send_buffer: usize,
@@ -257,6 +259,7 @@ impl AppState {
             send_timeout: opts.send_timeout,
             webhook_allow_private: opts.webhooks.allow_private,
             calendar: CalendarCache::default(),
+            pass_key: tokio::sync::OnceCell::new(),
             public_url: opts.public_url,
             socket_send_buffer: opts.socket_send_buffer,
             shutdown_grace: opts.shutdown_grace,
@@ -381,6 +384,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/v1/drops/{id}", get(ws::upgrade))
         .merge(pages::routes().layer(CompressionLayer::new()))
         .route("/calendar.ics", get(calendar::feed))
+        .route("/.well-known/jwks.json", get(crate::pass_tokens::jwks))
         .route("/coops/{id}/calendar.ics", get(calendar::coop::feed))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))

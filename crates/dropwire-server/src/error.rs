@@ -68,6 +68,8 @@ pub enum AppError {
     #[error("{0}")]
     RecipeExists(String),
     #[error("{0}")]
+    PassRuleExists(String),
+    #[error("{0}")]
     NoSuchCoop(String),
     #[error("{0}")]
     CoopExists(String),
@@ -175,6 +177,7 @@ impl AppError {
             AppError::NoSuchCoupon(_) => (StatusCode::NOT_FOUND, "no_such_coupon"),
             AppError::NoSuchRecipe(_) => (StatusCode::NOT_FOUND, "no_such_recipe"),
             AppError::RecipeExists(_) => (StatusCode::CONFLICT, "already_exists"),
+            AppError::PassRuleExists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::NoSuchCoop(_) => (StatusCode::NOT_FOUND, "no_such_coop"),
             AppError::CoopExists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::CouponRedeemed(_) => (StatusCode::CONFLICT, "coupon_redeemed"),

@@ -19,6 +19,8 @@
 //!   reconciliation with the store.
 //! - `api`: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
 //!   the handlers.
+//! - [`pass_tokens`]: portable passes, signed JWS (EdDSA) with the key kept in the ledger,
+//!   and `GET /.well-known/jwks.json`.
 //! - `pages`: the embedded overlay, OBS and panel pages, and the API reference page.
 //! - [`auth`]: the admin token and viewer tokens; [`caller`]: who asks an admin route (the
 //!   operator or a maker, by its token) and what it may see.
@@ -51,6 +53,7 @@ pub mod metered;
 pub(crate) mod metrics;
 pub mod openapi;
 pub(crate) mod pages;
+pub mod pass_tokens;
 pub mod recipes;
 pub mod sync;
 pub mod webhooks;

@@ -54,6 +54,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
         (name = "makers", description = "Makers (tenants) and their tokens (operator; a maker: its own)"),
         (name = "recipes", description = "Recipes: reusable drop templates with `{{name}}` parameters (admin)"),
         (name = "coops", description = "Co-ops: makers sharing one launch calendar, its overlaps and the co-op KPIs (operator; the calendar: public, as iCalendar: `GET /coops/{id}/calendar.ics`)"),
+        (name = "passes", description = "Collectible passes: a maker's pass rules, the passes viewers earn, revocation, and verifying a pass token (admin; a viewer's own: viewer; verifying: public; the key: `GET /.well-known/jwks.json`)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -319,6 +319,11 @@ impl Connection {
             }
         };
 
+        // A pass holder joins the drop's early-access segment before its welcome.
+        if let Some(viewer) = self.viewer.as_ref().filter(|_| !maker) {
+            crate::pass_tokens::admit_holder(&self.state, &self.hub, &viewer.id).await;
+        }
+
         // Phase 2: welcome, catch up, then live.
         let now = self.hub.now_ms();
         let join = self.hub.join(since, now);

@@ -5,6 +5,7 @@ import { DropClient, visitorId, dropIdFromPath, activeCoupons, openQuests, revea
 import { $, KIND, NEXT, clock, copyText, el, itemOf, money, pad2, renderBoard, renderStock, scarcity, setText } from './views.js';
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
+import { MyPasses } from './passes.js';
 
 const VIEWER_KEY = 'dropwire.viewer';
 const dropId = dropIdFromPath();
@@ -54,6 +55,8 @@ const waitlist = new Waitlist(dropId, {
   onUnauthorized: () => forgetMe(false),
   onChange: () => render(),
 }).mount();
+// The viewer's passes, under the board (read with its token once the hub accepted it).
+const myPasses = new MyPasses().mount();
 // After a granted claim of a drop with a follow-up: the order details over the reveal card.
 const confirmation = new Confirmation(dropId, { now: () => client.now(), onChange: () => render() }).mount();
 
@@ -144,6 +147,7 @@ async function imHere(q) {
   questResults[q.key] = r.ok ? { ok: true, points: r.points } : { ok: false, reason: r.reason };
   if (r.reason === 'already_awarded') questResults[q.key] = { ok: true, points: q.points };
   if (r.reason === 'unauthorized') forgetMe();
+  if (r.ok) myPasses.setToken(me.token); // quest points may complete a pass
   render();
 }
 
@@ -432,6 +436,7 @@ function forgetMe(ask = true) {
   me = null;
   client.token = null;
   waitlist.setToken(null);
+  myPasses.setToken(null);
   localStorage.removeItem(VIEWER_KEY);
   if (ask) openJoin();
 }
@@ -493,6 +498,7 @@ client.addEventListener('change', render);
 client.addEventListener('status', (ev) => {
   document.body.dataset.connected = ev.detail.connected ? 'yes' : 'no';
   if (ev.detail.connected && client.token && !ev.detail.viewerId) forgetMe(); // the hub refused the token
+  if (ev.detail.connected && ev.detail.viewerId && myPasses.token !== client.token) myPasses.setToken(client.token);
   render();
   tick();
 });

@@ -17,6 +17,7 @@ mod coops;
 pub mod history;
 mod makers;
 mod outbox;
+mod passes;
 mod recipes;
 pub use coops::{
     coop_kpis_sum_the_members_and_recompute_the_ratios, coops_are_kept_with_their_makers,
@@ -27,6 +28,10 @@ pub use outbox::{
     a_follow_up_coupon_is_redeemed_once_within_its_validity,
     a_message_is_leased_once_retried_and_dead_lettered,
     nurture_timers_follow_a_redemption_and_fire_once,
+};
+pub use passes::{
+    pass_rules_are_kept_per_maker_and_passes_earned_once, rules_are_validated,
+    the_signing_secret_is_stored_once,
 };
 pub use recipes::{recipes_are_versioned_and_kept_per_maker, shipped_recipes_load_once};
 
@@ -50,7 +55,9 @@ macro_rules! ledger_conformance_tests {
             shipped_recipes_load_once,
             makers_and_their_tokens_are_kept_and_revoked,
             coops_are_kept_with_their_makers,
-            coop_kpis_sum_the_members_and_recompute_the_ratios
+            coop_kpis_sum_the_members_and_recompute_the_ratios,
+            pass_rules_are_kept_per_maker_and_passes_earned_once,
+            the_signing_secret_is_stored_once
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

@@ -10,6 +10,7 @@ mod drops;
 mod followup;
 mod import;
 mod makers;
+mod passes;
 mod privacy;
 mod recipes;
 mod waitlist;
@@ -79,6 +80,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(coops::calendar))
         .routes(routes!(coops::overlaps))
         .routes(routes!(coops::kpis))
+        .routes(routes!(passes::create_rule, passes::list_rules))
+        .routes(routes!(passes::get_rule, passes::delete_rule))
+        .routes(routes!(passes::of_viewer))
+        .routes(routes!(passes::mine))
+        .routes(routes!(passes::revoke))
+        .routes(routes!(passes::verify))
         .routes(routes!(analytics::drops))
         .routes(routes!(analytics::drop))
         .routes(routes!(analytics::summary))

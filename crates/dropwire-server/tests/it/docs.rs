@@ -109,6 +109,7 @@ async fn every_documented_route_exists() -> Result<()> {
         let (method, path) = (cols[1], cols[2].trim_matches('`'));
         let path = path
             .replace("{id}", "nope")
+            .replace("{viewer_id}", "nope")
             .replace("{code}", "0000-0000-0000-0000");
         let url = format!("{}{path}", server.base);
         let resp = match method {

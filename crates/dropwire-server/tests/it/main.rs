@@ -25,6 +25,7 @@ mod multinode_figures;
 mod multinode_funnel;
 mod multinode_memory;
 mod openapi;
+mod passes;
 mod quests;
 mod recipes;
 mod redis;

@@ -94,6 +94,8 @@ struct OfA {
     coupon: String,
     viewer: String,
     spare_token_id: String,
+    pass_rule: String,
+    pass: String,
     /// Strings that appear only in A's data.
     markers: Vec<String>,
 }
@@ -114,6 +116,8 @@ impl OfA {
                 "id" if before.ends_with("/webhooks/") => &self.endpoint,
                 "id" if before.ends_with("/makers/") => &self.maker,
                 "id" if before.ends_with("/coops/") => &self.coop,
+                "id" if before.ends_with("/passes/rules/") => &self.pass_rule,
+                "id" if before.ends_with("/passes/") => &self.pass,
                 "maker" => &self.maker,
                 "msg_id" => &self.msg,
                 "token_id" => &self.spare_token_id,
@@ -149,6 +153,9 @@ impl OfA {
             ("patch", "/api/v1/webhooks/{id}") => json!({"description": "changed"}),
             ("post", "/api/v1/webhooks/{id}/replay") => json!({"since": 0}),
             ("post", "/api/v1/makers") => json!({"name": "Third"}),
+            ("post", "/api/v1/passes/rules") => {
+                json!({"name": "Another rule", "earned_by": {"claims": 5}})
+            }
             ("post", "/api/v1/coops") => json!({"name": "Another co-op"}),
             ("patch", "/api/v1/coops/{id}") => json!({"name": "Renamed co-op"}),
             ("post", "/api/v1/makers/{id}/tokens") => json!({"label": "more"}),
@@ -247,6 +254,17 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
     )
     .await?;
     let endpoint = hook["id"].as_str().context("endpoint id")?.to_owned();
+    let pass_rule = json_of(
+        server,
+        a,
+        "post",
+        "/api/v1/passes/rules",
+        json!({"id": "a-buyers", "name": "A secret pass rule", "earned_by": {"claims": 1}}),
+    )
+    .await?["id"]
+        .as_str()
+        .context("pass rule id")?
+        .to_owned();
     let mut spec = common::drop_spec("a-mugs", 5, 1, common::far_script());
     spec["title"] = json!("A secret drop title");
     spec["follow_up"] = json!({"coupon": {"percent_off": 15}});
@@ -314,6 +332,19 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         .as_str()
         .context("a message")?
         .to_owned();
+    // The claim earned A's pass in the transaction of its fact.
+    let passes = json_of(
+        server,
+        a,
+        "get",
+        &format!("/api/v1/viewers/{viewer}/passes"),
+        Value::Null,
+    )
+    .await?;
+    let pass = passes["passes"][0]["id"]
+        .as_str()
+        .context("a pass")?
+        .to_owned();
     let spare = json_of(
         server,
         a,
@@ -341,10 +372,13 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         coupon,
         viewer,
         spare_token_id: spare["id"].as_str().context("token id")?.to_owned(),
+        pass_rule,
+        pass,
         markers: vec![
             "A secret drop title".into(),
             "A secret recipe name".into(),
             "A secret co-op".into(),
+            "A secret pass rule".into(),
             "a-secret-hook".into(),
             "a-secret-fan".into(),
             obs_key,
