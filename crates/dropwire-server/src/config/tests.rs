@@ -41,7 +41,10 @@ fn file_values_apply_under_flags_and_unknown_keys_fail() {
     // The message names the file; its cause (the parse error) names the key.
     let cause = std::error::Error::source(&err).map(ToString::to_string);
     assert!(err.to_string().contains("dropwire.toml"), "{err}");
-    assert!(cause.as_deref().is_some_and(|c| c.contains("bnd")), "{cause:?}");
+    assert!(
+        cause.as_deref().is_some_and(|c| c.contains("bnd")),
+        "{cause:?}"
+    );
 }
 
 #[test]
