@@ -113,7 +113,7 @@ test('the panel adds a webhook endpoint (secret shown once); a waitlist join rea
   assert.equal(await panel.getAttribute('#nav-webhooks', 'aria-current'), 'page');
   await panel.waitForFunction(() => /No endpoints yet/.test(document.querySelector('#wh-endpoints tbody').textContent));
   assert.equal(await panel.isChecked('#wh-form input[name=which][value=all]'), true, 'all events by default');
-  assert.equal(await panel.locator('#wh-event-list input').count(), 16);
+  assert.equal(await panel.locator('#wh-event-list input').count(), 17);
 
   // The API's refusal shows beside the form: credentials in the URL are url_refused.
   await panel.fill('#wh-url', `http://user:pw@127.0.0.1:${receiver.server.address().port}/hooks`);

@@ -133,7 +133,8 @@ function renderQuests(d) {
   const mine = me && d.leaderboard.find((e) => e.handle === me.handle);
   const earned = Object.values(questResults).reduce((n, r) => n + (r.ok ? r.points : 0), 0);
   const points = mine ? mine.points : earned;
-  $('my-points').hidden = !me || (!mine && !earned);
+  // Always there for a signed-in viewer (0 before any), so a first claim moves nothing.
+  $('my-points').hidden = !me;
   setText($('my-points'), `Your points: ${points}`);
   $('my-points').dataset.points = String(points);
 }
