@@ -146,8 +146,8 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CalendarQuery {
-    /// Only this maker's drops.
-    #[param(min_length = 1, max_length = 64)]
+    /// Only this maker's drops (a maker id: 1-64 of a-z, 0-9 and -).
+    #[param(min_length = 1, max_length = 64, pattern = "^[a-z0-9-]{1,64}$")]
     pub maker: Option<String>,
 }
 
@@ -168,9 +168,15 @@ pub async fn upcoming_of(
 pub fn read_query(
     query: Result<axum::extract::Query<CalendarQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<CalendarQuery, AppError> {
-    query
+    let q = query
         .map(|q| q.0)
-        .map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))
+        .map_err(|e| AppError::bad_request("bad_request", e.body_text(), None))?;
+    if let Some(maker) = &q.maker {
+        dropwire_core::coop::check_id("maker", "maker", maker).map_err(|e| {
+            AppError::bad_request("bad_request", e.to_string(), Some("maker".into()))
+        })?;
+    }
+    Ok(q)
 }
 
 /// `GET /calendar.ics`: the upcoming drops as an RFC 5545 feed to subscribe to.

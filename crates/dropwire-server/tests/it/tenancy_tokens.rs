@@ -174,6 +174,18 @@ async fn the_panel_login_and_the_calendar_know_the_maker() -> Result<()> {
         status == 200 && text.contains("house-cups@") && !text.contains("a-cups@"),
         "{text}"
     );
+    // A maker id that cannot be one is refused, naming the query parameter.
+    for path in [
+        "/api/v1/calendar?maker=",
+        "/api/v1/calendar?maker=Not%20OK",
+        "/calendar.ics?maker=",
+    ] {
+        let (status, text) = call(&server, "", "get", path, None).await?;
+        ensure!(
+            status == 400 && text.contains("maker"),
+            "{path}: {status} {text}"
+        );
+    }
     Ok(())
 }
 
