@@ -397,23 +397,27 @@ impl Ledger {
         Ok(self.pass(id).await?.filter(|p| p.maker == maker))
     }
 
-    /// Whether `viewer_id` holds a valid (unrevoked) pass of `maker` whose rule grants early
-    /// access (a deleted rule grants nothing).
-    pub async fn holds_early_access(
-        &self,
-        maker: &str,
-        viewer_id: &str,
-    ) -> Result<bool, FunnelError> {
-        let row = sqlx::query(
-            "SELECT p.id FROM passes p JOIN pass_rules r ON r.maker = p.maker AND r.id = p.rule \
-             WHERE p.viewer_id = $1 AND p.maker = $2 AND p.revoked_ms IS NULL \
-             AND r.grants LIKE '%\"early_access\":true%' LIMIT 1",
+    /// What the viewer's valid passes of `maker` grant together: early access if any
+    /// grants it, and the highest `per_viewer_limit` any grants. Revoked passes and passes
+    /// whose rule was deleted grant nothing.
+    pub async fn held_grants(&self, maker: &str, viewer_id: &str) -> Result<Grants, FunnelError> {
+        let rows = sqlx::query(
+            "SELECT r.grants FROM passes p JOIN pass_rules r ON r.maker = p.maker AND r.id = p.rule \
+             WHERE p.viewer_id = $1 AND p.maker = $2 AND p.revoked_ms IS NULL",
         )
         .bind(viewer_id.to_owned())
         .bind(maker.to_owned())
-        .fetch_optional(&self.read)
+        .fetch_all(&self.read)
         .await?;
-        Ok(row.is_some())
+        let mut held = Grants::default();
+        for row in rows {
+            let text: String = row.try_get("grants")?;
+            let grants: Grants = serde_json::from_str(&text)
+                .map_err(|e| FunnelError::corrupt(format!("pass grants of {maker}"), e))?;
+            held.early_access |= grants.early_access;
+            held.per_viewer_limit = held.per_viewer_limit.max(grants.per_viewer_limit);
+        }
+        Ok(held)
     }
 
     /// The signing secret kept for `purpose`: `(kid, secret)`. The first call stores

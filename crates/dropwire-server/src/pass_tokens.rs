@@ -2,7 +2,7 @@
 //! any site can verify against the public key at `GET /.well-known/jwks.json`; dropwire
 //! itself also honours revocation (`POST /api/v1/passes/verify`). And the early-access
 //! grant: a holder joins the drop's early-access segment as it says hello
-//! ([`admit_holder`]).
+//! ([`apply_passes`]).
 //!
 //! The key is a 32-byte seed generated once and kept in the ledger (`signing_keys`,
 //! purpose `passes`), so every node sharing a ledger signs with the same key; each node
@@ -153,27 +153,31 @@ pub fn check(key: &PassKey, token: &str) -> Option<PassClaims> {
         .map(|d| d.claims)
 }
 
-/// Admits `viewer_id` to the early-access segment of the hub's drop when it holds a valid
-/// pass of the drop's maker granting early access (checked as the viewer says hello, so a
-/// holder is in the segment before its welcome). A ledger that cannot answer admits no one
-/// (the join goes on).
-pub(crate) async fn admit_holder(state: &AppState, hub: &crate::hub::DropHub, viewer_id: &str) {
+/// Applies the grants of the passes `viewer_id` holds of the drop's maker, as the viewer
+/// says hello (so a holder is in the segment before its welcome): early access admits it
+/// to the drop's early-access segment, and the highest `per_viewer_limit` is returned for
+/// its claims on this connection. A ledger that cannot answer grants nothing (the join
+/// goes on).
+pub(crate) async fn apply_passes(
+    state: &AppState,
+    hub: &crate::hub::DropHub,
+    viewer_id: &str,
+) -> Option<u32> {
     let record = hub.record();
-    if record.spec.early_access_s == 0 {
-        return;
-    }
-    let Ok(ledger) = state.ledger() else {
-        return;
-    };
-    match ledger.holds_early_access(&record.maker, viewer_id).await {
-        Ok(true) => {
-            if let Err(e) = state.store.admit(&hub.id, viewer_id).await {
-                tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
-            }
+    let ledger = state.ledger().ok()?;
+    let held = match ledger.held_grants(&record.maker, viewer_id).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a viewer's passes");
+            return None;
         }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "could not read a viewer's passes"),
+    };
+    if held.early_access && record.spec.early_access_s > 0 {
+        if let Err(e) = state.store.admit(&hub.id, viewer_id).await {
+            tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
+        }
     }
+    held.per_viewer_limit
 }
 
 /// `GET /.well-known/jwks.json`: the public key that verifies pass tokens.

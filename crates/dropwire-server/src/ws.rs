@@ -157,6 +157,8 @@ struct Connection {
     hub: Arc<DropHub>,
     conn: u64,
     viewer: Option<Viewer>,
+    /// The per-viewer limit the viewer's passes raise it to in this drop, read at hello.
+    raised_limit: Option<u32>,
     last_seq: u64,
     limiter: RateLimiter<
         governor::state::NotKeyed,
@@ -196,6 +198,7 @@ impl Connection {
             hub,
             conn,
             viewer: None,
+            raised_limit: None,
             last_seq: 0,
             limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
@@ -319,9 +322,11 @@ impl Connection {
             }
         };
 
-        // A pass holder joins the drop's early-access segment before its welcome.
+        // A pass holder joins the drop's early-access segment before its welcome, and may
+        // claim up to its passes' limit.
         if let Some(viewer) = self.viewer.as_ref().filter(|_| !maker) {
-            crate::pass_tokens::admit_holder(&self.state, &self.hub, &viewer.id).await;
+            self.raised_limit =
+                crate::pass_tokens::apply_passes(&self.state, &self.hub, &viewer.id).await;
         }
 
         // Phase 2: welcome, catch up, then live.
@@ -498,7 +503,12 @@ impl Connection {
                 ts,
                 server_ms: self.hub.now_ms(),
             },
-            ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
+            ClientMsg::Claim { sku, rid } => {
+                let viewer = self.viewer.as_ref();
+                self.hub
+                    .claim_raised(viewer, self.raised_limit, sku, rid)
+                    .await
+            }
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
         };

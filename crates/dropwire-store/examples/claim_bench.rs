@@ -59,6 +59,7 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
                     now_ms: 1,
                     refusal: None,
                     members_only: false,
+                    per_viewer_limit: None,
                 };
                 let t0 = Instant::now();
                 let outcome = store.claim(req).await.expect("claim");

@@ -90,6 +90,7 @@ async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
                             now_ms: 1,
                             refusal: None,
                             members_only: false,
+                            per_viewer_limit: None,
                         })
                         .await?;
                     lat.push(t.elapsed());

@@ -76,6 +76,10 @@ pub struct ClaimRequest {
     /// rid was decided before), and nothing is recorded.
     #[serde(default)]
     pub members_only: bool,
+    /// A higher per-viewer limit for this viewer (a pass's grant): the claim may go up to
+    /// the larger of this and the SKU's own `per_viewer_limit`, never below the SKU's.
+    #[serde(default)]
+    pub per_viewer_limit: Option<u32>,
 }
 
 /// A viewer earns a quest's points: at most once per (quest, viewer), only while the

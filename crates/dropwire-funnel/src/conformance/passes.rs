@@ -54,13 +54,15 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
             .expect("again")
             .is_none()
     );
-    let claims = rule("buyer", EarnedBy::Claims(1), false);
+    let mut claims = rule("buyer", EarnedBy::Claims(1), false);
+    claims.grants.per_viewer_limit = Some(2);
     ledger
         .create_pass_rule(&maker, "buyer", &claims, T0 + 1)
         .await
         .expect("create")
         .expect("new");
-    let points = rule("quester", EarnedBy::QuestPoints(30), false);
+    let mut points = rule("quester", EarnedBy::QuestPoints(30), false);
+    points.grants.per_viewer_limit = Some(4);
     ledger
         .create_pass_rule(&maker, "quester", &points, T0 + 2)
         .await
@@ -162,18 +164,10 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
     );
 
     // `regular` grants early access; `buyer` and `quester` do not.
-    assert!(
-        ledger
-            .holds_early_access(&maker, &viewer)
-            .await
-            .expect("ea")
-    );
-    assert!(
-        !ledger
-            .holds_early_access(&other, &viewer)
-            .await
-            .expect("ea")
-    );
+    let held = ledger.held_grants(&maker, &viewer).await.expect("grants");
+    assert_eq!((held.early_access, held.per_viewer_limit), (true, Some(4)));
+    let none = ledger.held_grants(&other, &viewer).await.expect("grants");
+    assert_eq!(none, crate::Grants::default());
 
     // Revocation: by the maker only; the first time stays.
     let pass = passes[0].id.clone();
@@ -205,12 +199,9 @@ pub async fn pass_rules_are_kept_per_maker_and_passes_earned_once(ledger: &Ledge
         .expect("revoke")
         .expect("the maker's");
     assert_eq!(again.revoked_ms, Some(T0 + 50));
-    assert!(
-        !ledger
-            .holds_early_access(&maker, &viewer)
-            .await
-            .expect("revoked")
-    );
+    // `regular` is revoked: `buyer` and `quester` still raise the limit.
+    let held = ledger.held_grants(&maker, &viewer).await.expect("revoked");
+    assert_eq!((held.early_access, held.per_viewer_limit), (false, Some(4)));
 
     // Deleting a rule keeps the passes it earned.
     assert!(

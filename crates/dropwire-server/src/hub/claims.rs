@@ -37,6 +37,18 @@ fn bad_rid(rid: &str) -> Option<ServerMsg> {
 impl DropHub {
     /// `{"type":"claim","sku","rid"}`: window from the timeline, allocation from the store.
     pub async fn claim(&self, viewer: Option<&Viewer>, sku: String, rid: String) -> ServerMsg {
+        self.claim_raised(viewer, None, sku, rid).await
+    }
+
+    /// [`claim`](Self::claim) by a viewer whose passes raise its per-viewer limit to
+    /// `raised` (never below the SKU's own).
+    pub async fn claim_raised(
+        &self,
+        viewer: Option<&Viewer>,
+        raised: Option<u32>,
+        sku: String,
+        rid: String,
+    ) -> ServerMsg {
         if let Some(err) = bad_rid(&rid) {
             return err;
         }
@@ -78,6 +90,7 @@ impl DropHub {
             now_ms: now,
             refusal,
             members_only: public_ms.is_some(),
+            per_viewer_limit: raised,
         };
         let asked = std::time::Instant::now();
         let outcome = self.store().claim(req).await;

@@ -97,6 +97,7 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
                 now_ms: now,
                 refusal: None,
                 members_only: false,
+                per_viewer_limit: None,
             })
             .await?;
     }

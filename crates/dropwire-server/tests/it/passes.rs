@@ -383,6 +383,75 @@ async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_raises_its_holders_per_viewer_limit_until_revoked() -> Result<()> {
+    let server = TestServer::start().await?;
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/v1/passes/rules",
+        Some(common::ADMIN),
+        Some(
+            json!({"id": "collector", "name": "Collector", "earned_by": {"attendance": 1},
+                    "grants": {"per_viewer_limit": 3}}),
+        ),
+    )
+    .await?;
+    assert_eq!(status, 201);
+    let (holder_id, holder_token) = viewer(&server, "holder").await?;
+    let warmup = server
+        .create(drop_spec("warmup", 5, 1, far_script()))
+        .await?;
+    let (mut v, _) = server.join(&warmup, Some(&holder_token), None).await?;
+    v.next_of("snapshot").await?;
+    let path = format!("/api/v1/viewers/{holder_id}/passes");
+    eventually("the holder's pass", || async {
+        let (_, body) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
+        Ok(body["passes"].as_array().is_some_and(|p| p.len() == 1))
+    })
+    .await?;
+
+    // The SKU's limit is 1: the holder claims 3, anyone else 1.
+    let drop = server
+        .create(drop_spec("raised", 10, 1, far_script()))
+        .await?;
+    let (mut holder, _) = server.join(&drop, Some(&holder_token), None).await?;
+    holder.next_of("snapshot").await?;
+    let mut other = server.watch_as(&drop, "other").await?;
+    server.start_and_reveal(&drop).await?;
+    holder.cue("reveal").await?;
+    other.cue("reveal").await?;
+    let mut answers = Vec::new();
+    for k in 0..4 {
+        let r = holder.claim("mug", &format!("h{k}")).await?;
+        answers.push((r["ok"].clone(), r["reason"].clone()));
+    }
+    let granted = answers.iter().filter(|(ok, _)| ok == &json!(true)).count();
+    assert_eq!(granted, 3, "{answers:?}");
+    assert_eq!(answers[3], (json!(false), json!("limit_reached")));
+    assert_eq!(other.claim("mug", "o1").await?["ok"], true);
+    let second = other.claim("mug", "o2").await?;
+    assert_eq!(second["reason"], "limit_reached", "{second}");
+
+    // Revoked, the pass raises nothing on the next connection.
+    let (_, passes) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
+    let pass_id = passes["passes"][0]["id"].as_str().context("pass id")?;
+    let revoke = format!("/api/v1/passes/{pass_id}");
+    let (status, _) = send(&server, "DELETE", &revoke, Some(common::ADMIN), None).await?;
+    assert_eq!(status, 200);
+    let next = server
+        .create(drop_spec("raised-2", 10, 1, far_script()))
+        .await?;
+    let (mut former, _) = server.join(&next, Some(&holder_token), None).await?;
+    former.next_of("snapshot").await?;
+    server.start_and_reveal(&next).await?;
+    former.cue("reveal").await?;
+    assert_eq!(former.claim("mug", "f1").await?["ok"], true);
+    let refused = former.claim("mug", "f2").await?;
+    assert_eq!(refused["reason"], "limit_reached", "{refused}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_ledger_passes_answer_ledger_off() -> Result<()> {
     let server = TestServer::with(common::memory_options()?).await?;
     let admin = Some(common::ADMIN);

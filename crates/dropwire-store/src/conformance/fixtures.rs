@@ -71,5 +71,6 @@ pub fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> Cl
         now_ms,
         refusal: None,
         members_only: false,
+        per_viewer_limit: None,
     }
 }

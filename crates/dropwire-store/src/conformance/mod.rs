@@ -26,7 +26,8 @@ pub use self::rules::{
     refused_rids_are_remembered_up_to_the_cap,
 };
 pub use self::viewers::{
-    early_access_grants_the_segment_alone, erasing_a_viewer_keeps_the_counts_and_drops_the_link,
+    a_raised_limit_lets_its_viewer_alone_claim_more, early_access_grants_the_segment_alone,
+    erasing_a_viewer_keeps_the_counts_and_drops_the_link,
 };
 
 /// Expands to one `#[tokio::test]` per guarantee, each getting a store from `$make`
@@ -53,6 +54,7 @@ macro_rules! conformance_tests {
             a_quest_awards_each_viewer_once_in_its_window,
             a_quest_storm_awards_each_viewer_once,
             early_access_grants_the_segment_alone,
+            a_raised_limit_lets_its_viewer_alone_claim_more,
             erasing_a_viewer_keeps_the_counts_and_drops_the_link
         );
     };

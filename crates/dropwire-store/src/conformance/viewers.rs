@@ -1,4 +1,5 @@
-//! The suite's cases about a viewer across the store: the early-access segment and erasure.
+//! The suite's cases about a viewer across the store: the early-access segment, a pass's
+//! higher per-viewer limit, and erasure.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -54,6 +55,58 @@ pub async fn early_access_grants_the_segment_alone<S: Store>(store: Arc<S>) {
     );
     let f = store.figures(&id).await.expect("figures");
     assert_eq!((f.stock[0].left, f.held), (19, 11));
+}
+
+pub async fn a_raised_limit_lets_its_viewer_alone_claim_more<S: Store>(store: Arc<S>) {
+    // Limit 1 on the SKU; holders of a pass granting 3 claim at once, four times each.
+    let id = new_drop(&*store, "raised-limit", 100, 1, 900).await;
+    let with = |viewer: String, rid: String, raised: Option<u32>| {
+        let mut r = req(&id, "mug", &viewer, &rid, T0);
+        r.per_viewer_limit = raised;
+        r
+    };
+    let reqs = (0..10)
+        .flat_map(|i| (0..4).map(move |k| (i, k)))
+        .map(|(i, k)| {
+            // Holders p0..p4 hold 3; o0..o4 hold nothing; l0 holds a *lower* grant (0).
+            let raised = (i < 5).then_some(3);
+            let viewer = if i < 5 {
+                format!("p{i}")
+            } else {
+                format!("o{i}")
+            };
+            with(viewer, format!("r{k}"), raised)
+        })
+        .chain((0..3).map(|k| with("l0".into(), format!("r{k}"), Some(0))))
+        .collect();
+    let outcomes = storm(&store, reqs).await;
+    let won = granted(&outcomes);
+    let count = |v: &str| won.iter().filter(|c| c.viewer_id == v).count();
+    for i in 0..5 {
+        assert_eq!(count(&format!("p{i}")), 3, "holder p{i}");
+    }
+    for i in 5..10 {
+        assert_eq!(count(&format!("o{i}")), 1, "viewer o{i} without a pass");
+    }
+    assert_eq!(count("l0"), 1, "a lower grant never lowers the SKU's limit");
+    assert_eq!(won.len(), 5 * 3 + 5 + 1);
+    assert_eq!(refused(&outcomes, ClaimReason::LimitReached), 5 + 5 * 3 + 2);
+    // A holder's decided rids keep their answers whatever limit comes with them later.
+    for (k, before) in outcomes.iter().take(4).enumerate() {
+        let again = store
+            .claim(with("p0".into(), format!("r{k}"), None))
+            .await
+            .expect("claim");
+        assert_eq!(&again, before, "p0's rid r{k}");
+    }
+    // The same viewer without its pass (revoked) is held to the SKU's limit.
+    let revoked = store
+        .claim(with("p1".into(), "r9".into(), None))
+        .await
+        .expect("claim");
+    assert_eq!(revoked, ClaimOutcome::Refused(ClaimReason::LimitReached));
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.stock[0].left, f.held), (100 - 21, 21));
 }
 
 pub async fn erasing_a_viewer_keeps_the_counts_and_drops_the_link<S: Store>(store: Arc<S>) {

@@ -91,9 +91,11 @@ pub(super) struct SkuLedger {
 }
 
 impl SkuLedger {
-    /// Why a claim by `viewer` would be refused now, if it would.
-    pub(super) fn refusal(&self, viewer: &str) -> Option<ClaimReason> {
-        if self.per_viewer.get(viewer).copied().unwrap_or(0) >= self.limit {
+    /// Why a claim by `viewer` would be refused now, if it would; `raised` is a higher
+    /// limit the viewer holds (a pass), never a lower one.
+    pub(super) fn refusal(&self, viewer: &str, raised: Option<u32>) -> Option<ClaimReason> {
+        let limit = self.limit.max(raised.unwrap_or(0));
+        if self.per_viewer.get(viewer).copied().unwrap_or(0) >= limit {
             Some(ClaimReason::LimitReached)
         } else if self.left == 0 {
             Some(ClaimReason::SoldOut)

@@ -110,7 +110,7 @@ impl MemoryStore {
         };
         let hold_ms = u64::from(slot.hold_s()) * 1000;
         let mut ledger = lock(sku);
-        if let Some(reason) = ledger.refusal(&req.viewer_id) {
+        if let Some(reason) = ledger.refusal(&req.viewer_id, req.per_viewer_limit) {
             drop(ledger);
             slot.touch();
             rids.refuse(&req.rid, reason);

@@ -110,6 +110,7 @@ fn req(drop: &DropId, viewer: &str, rid: &str) -> ClaimRequest {
         now_ms: T0,
         refusal: None,
         members_only: false,
+        per_viewer_limit: None,
     }
 }
 

@@ -64,7 +64,8 @@ pub(super) async fn run(
             .arg(shared.now_arg(r.now_ms))
             .arg(item.code.as_str())
             .arg(r.refusal.map_or("", ClaimReason::as_str))
-            .arg(if r.members_only { "1" } else { "0" });
+            .arg(if r.members_only { "1" } else { "0" })
+            .arg(r.per_viewer_limit.map_or(String::new(), |n| n.to_string()));
     }
     // The claims' connection: `WAIT` below must follow the script on the same connection.
     let mut conn = shared.claim_conn.clone();

@@ -8,7 +8,8 @@
 --   clock, `TIME`, which then dates the claim and sets its hold's deadline), code, refusal ('' or
 --   the hub's `not_open` / `closed`: answer an earlier decision of the rid, else this
 --   refusal, recording nothing), members_only ('1' during an early-access window: a viewer
---   outside the drop's segment is answered `not_open`, recording nothing).
+--   outside the drop's segment is answered `not_open`, recording nothing), raised limit (''
+--   or a number: the viewer's own per-viewer limit from a pass, used when above the SKU's).
 -- The rules are dropwire-core's (`dropwire_core::claim`): each placeholder below (a dollar
 --   sign and a name in braces) is replaced by the core's constant of that name when the store
 --   connects (`rules.rs`).
@@ -26,9 +27,9 @@ local FIRST_POINTS, POINTS_PER_RANK, FEWEST_POINTS =
   ${FIRST_CLAIM_POINTS}, ${POINTS_PER_RANK}, ${FEWEST_CLAIM_POINTS}
 local EVENTS_KEPT = ${EVENTS_KEPT}
 
-local W = 8
+local W = 9
 if not n or #ARGV ~= 2 + W * n then
-  return redis.error_reply('ERR claim.lua: expected 2 + 8n arguments')
+  return redis.error_reply('ERR claim.lua: expected 2 + 9n arguments')
 end
 for i = 0, n - 1 do
   local now = ARGV[3 + W * i + 4]
@@ -98,6 +99,7 @@ for i = 0, n - 1 do
   local sku, viewer, handle, rid, now, code, hub_refusal, members_only =
     ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], clock(ARGV[b + 4]), ARGV[b + 5],
     ARGV[b + 6], ARGV[b + 7] == '1'
+  local raised = tonumber(ARGV[b + 8])
   local rid_key = viewer .. SEP .. rid
   local d
   if decided[rid_key] then
@@ -139,7 +141,7 @@ for i = 0, n - 1 do
       reason = 'closed'
     elseif not limit[sku] then
       reason = 'not_open'
-    elseif have[pv] >= limit[sku] then
+    elseif have[pv] >= math.max(limit[sku], raised or 0) then
       reason = 'limit_reached'
     elseif left[sku] <= 0 then
       reason = 'sold_out'
