@@ -3,7 +3,8 @@
 //! the maker by the viewer's id; the pass token verifies against the published JWK with
 //! `jsonwebtoken` alone, and dropwire's verification honours the maker's revocation; an
 //! early-access pass lets its holder claim in the early window over a real WebSocket (its
-//! revocation ends that).
+//! revocation ends that), and a pass granting a higher per-viewer limit lets its holder
+//! claim more until it is revoked.
 
 use crate::common;
 
@@ -309,36 +310,47 @@ async fn viewer(server: &TestServer, handle: &str) -> Result<(String, String)> {
     ))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Result<()> {
-    let server = TestServer::start().await?;
-    let (status, _) = send(
-        &server,
+/// Makes the pass rule `rule` (earned by attending `drops` drops), and a viewer `handle`
+/// who attends that many drops: its id, its token, and the admin path of its passes once
+/// the pass is there.
+async fn earn_attendance_pass(
+    server: &TestServer,
+    rule: Value,
+    handle: &str,
+    drops: u32,
+) -> Result<(String, String, String)> {
+    let (status, body) = send(
+        server,
         "POST",
         "/api/v1/passes/rules",
         Some(common::ADMIN),
-        Some(
-            json!({"id": "regular", "name": "Regular", "earned_by": {"attendance": 2},
-                    "grants": {"early_access": true}}),
-        ),
+        Some(rule),
     )
     .await?;
-    assert_eq!(status, 201);
-    let (regular, regular_token) = viewer(&server, "regular").await?;
-    // Two drops attended earn the pass.
-    for n in 1..=2 {
-        let id = server
+    assert_eq!(status, 201, "{body}");
+    let (id, token) = viewer(server, handle).await?;
+    for n in 1..=drops {
+        let warmup = server
             .create(drop_spec(&format!("warmup-{n}"), 5, 1, far_script()))
             .await?;
-        let (mut v, _) = server.join(&id, Some(&regular_token), None).await?;
+        let (mut v, _) = server.join(&warmup, Some(&token), None).await?;
         v.next_of("snapshot").await?;
     }
-    let path = format!("/api/v1/viewers/{regular}/passes");
-    eventually("the regular's pass", || async {
-        let (_, body) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
+    let path = format!("/api/v1/viewers/{id}/passes");
+    eventually("the pass", || async {
+        let (_, body) = send(server, "GET", &path, Some(common::ADMIN), None).await?;
         Ok(body["passes"].as_array().is_some_and(|p| p.len() == 1))
     })
     .await?;
+    Ok((id, token, path))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Result<()> {
+    let server = TestServer::start().await?;
+    let rule = json!({"id": "regular", "name": "Regular", "earned_by": {"attendance": 2},
+                      "grants": {"early_access": true}});
+    let (_, regular_token, path) = earn_attendance_pass(&server, rule, "regular", 2).await?;
 
     let mut spec = drop_spec("early-pass", 3, 1, far_script());
     spec["early_access_s"] = json!(3600);
@@ -385,30 +397,9 @@ async fn an_early_access_pass_lets_its_holder_claim_before_the_public() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_raises_its_holders_per_viewer_limit_until_revoked() -> Result<()> {
     let server = TestServer::start().await?;
-    let (status, _) = send(
-        &server,
-        "POST",
-        "/api/v1/passes/rules",
-        Some(common::ADMIN),
-        Some(
-            json!({"id": "collector", "name": "Collector", "earned_by": {"attendance": 1},
-                    "grants": {"per_viewer_limit": 3}}),
-        ),
-    )
-    .await?;
-    assert_eq!(status, 201);
-    let (holder_id, holder_token) = viewer(&server, "holder").await?;
-    let warmup = server
-        .create(drop_spec("warmup", 5, 1, far_script()))
-        .await?;
-    let (mut v, _) = server.join(&warmup, Some(&holder_token), None).await?;
-    v.next_of("snapshot").await?;
-    let path = format!("/api/v1/viewers/{holder_id}/passes");
-    eventually("the holder's pass", || async {
-        let (_, body) = send(&server, "GET", &path, Some(common::ADMIN), None).await?;
-        Ok(body["passes"].as_array().is_some_and(|p| p.len() == 1))
-    })
-    .await?;
+    let rule = json!({"id": "collector", "name": "Collector", "earned_by": {"attendance": 1},
+                      "grants": {"per_viewer_limit": 3}});
+    let (_, holder_token, path) = earn_attendance_pass(&server, rule, "holder", 1).await?;
 
     // The SKU's limit is 1: the holder claims 3, anyone else 1.
     let drop = server
