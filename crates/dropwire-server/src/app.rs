@@ -174,6 +174,8 @@ pub struct AppInner {
     pub keys: Arc<Keys>,
     /// Recent maker-token look-ups ([`crate::caller`]).
     pub maker_tokens: crate::caller::TokenCache,
+    /// Which makers have a pass rule that grants something ([`crate::pass_grants`]).
+    pub granting_makers: crate::pass_grants::GrantingMakers,
     pub metrics: Metrics,
     pub clock: Clock,
     pub shutdown: watch::Receiver<bool>,
@@ -239,6 +241,7 @@ impl AppState {
             hubs: Arc::new(Hubs::new(ctx, opts.hub_idle_grace)),
             keys,
             maker_tokens: crate::caller::TokenCache::default(),
+            granting_makers: crate::pass_grants::GrantingMakers::default(),
             metrics,
             clock: opts.clock,
             shutdown,

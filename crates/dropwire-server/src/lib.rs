@@ -19,6 +19,8 @@
 //!   reconciliation with the store.
 //! - `api`: the HTTP control API; [`openapi`]: its OpenAPI 3.1 document, generated from
 //!   the handlers.
+//! - [`pass_grants`]: what a viewer's passes grant in a drop (early access, a higher
+//!   per-viewer limit), applied at hello, with whether a maker has a granting rule cached.
 //! - [`pass_tokens`]: portable passes, signed JWS (EdDSA) with the key kept in the ledger,
 //!   and `GET /.well-known/jwks.json`.
 //! - `pages`: the embedded overlay, OBS and panel pages, and the API reference page.
@@ -53,6 +55,7 @@ pub mod metered;
 pub(crate) mod metrics;
 pub mod openapi;
 pub(crate) mod pages;
+pub mod pass_grants;
 pub mod pass_tokens;
 pub mod recipes;
 pub mod sync;

@@ -1,8 +1,7 @@
 //! Portable passes: each pass is also a JWS signed with the hub's Ed25519 key (EdDSA), that
 //! any site can verify against the public key at `GET /.well-known/jwks.json`; dropwire
-//! itself also honours revocation (`POST /api/v1/passes/verify`). And the early-access
-//! grant: a holder joins the drop's early-access segment as it says hello
-//! ([`apply_passes`]).
+//! itself also honours revocation (`POST /api/v1/passes/verify`). What a pass grants in a
+//! drop is [`crate::pass_grants`].
 //!
 //! The key is a 32-byte seed generated once and kept in the ledger (`signing_keys`,
 //! purpose `passes`), so every node sharing a ledger signs with the same key; each node
@@ -151,33 +150,6 @@ pub fn check(key: &PassKey, token: &str) -> Option<PassClaims> {
     jsonwebtoken::decode::<PassClaims>(token, &key.decoding, &validation)
         .ok()
         .map(|d| d.claims)
-}
-
-/// Applies the grants of the passes `viewer_id` holds of the drop's maker, as the viewer
-/// says hello (so a holder is in the segment before its welcome): early access admits it
-/// to the drop's early-access segment, and the highest `per_viewer_limit` is returned for
-/// its claims on this connection. A ledger that cannot answer grants nothing (the join
-/// goes on).
-pub(crate) async fn apply_passes(
-    state: &AppState,
-    hub: &crate::hub::DropHub,
-    viewer_id: &str,
-) -> Option<u32> {
-    let record = hub.record();
-    let ledger = state.ledger().ok()?;
-    let held = match ledger.held_grants(&record.maker, viewer_id).await {
-        Ok(held) => held,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read a viewer's passes");
-            return None;
-        }
-    };
-    if held.early_access && record.spec.early_access_s > 0 {
-        if let Err(e) = state.store.admit(&hub.id, viewer_id).await {
-            tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
-        }
-    }
-    held.per_viewer_limit
 }
 
 /// `GET /.well-known/jwks.json`: the public key that verifies pass tokens.

@@ -326,7 +326,7 @@ impl Connection {
         // claim up to its passes' limit.
         if let Some(viewer) = self.viewer.as_ref().filter(|_| !maker) {
             self.raised_limit =
-                crate::pass_tokens::apply_passes(&self.state, &self.hub, &viewer.id).await;
+                crate::pass_grants::apply_passes(&self.state, &self.hub, &viewer.id).await;
         }
 
         // Phase 2: welcome, catch up, then live.

@@ -66,6 +66,7 @@ pub async fn create_rule(
         .create_pass_rule(caller.maker(), &id, &spec, state.clock.now_ms())
         .await?
         .ok_or_else(|| AppError::PassRuleExists(format!("a pass rule {id:?} exists already")))?;
+    state.granting_makers.forget(caller.maker());
     tracing::info!(rule = %made.id, "pass rule created");
     Ok((StatusCode::CREATED, Json(made)))
 }
@@ -152,6 +153,7 @@ pub async fn delete_rule(
         .delete_pass_rule(caller.maker(), &id)
         .await?
     {
+        state.granting_makers.forget(caller.maker());
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_rule(&id))
