@@ -56,7 +56,8 @@ local closed = redis.call('HEXISTS', conf, 'closed') == 1
 
 -- The claim window, checked here too once the hub nodes' bus has taken the drop live
 -- (`timeline` in conf; drops used without a bus keep the window to the hub alone): live
--- means the last start/pause/resume in the control log is a start or a resume, and a SKU
+-- means the last start/pause/resume/close in the control log is a start or a resume (other
+-- entries, a cue fired or a chat setting, leave it as it was), and a SKU
 -- is open once a published reveal cue opened it. So a node whose view of the log is a
 -- moment behind (a pause on another node) cannot grant outside the window.
 local windowed = redis.call('HEXISTS', conf, 'timeline') == 1
@@ -65,8 +66,10 @@ if windowed then
   local entries = redis.call('LRANGE', log, 0, -1)
   for k = #entries, 1, -1 do
     local action = cjson.decode(entries[k])['action']
-    if action ~= 'fire' then
-      live = action == 'start' or action == 'resume'
+    if action == 'start' or action == 'resume' then
+      live = true
+      break
+    elseif action == 'pause' or action == 'close' then
       break
     end
   end
