@@ -253,7 +253,7 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         points: Option<u32>,
         /// Without `ok`: `not_open` (no such open quest), `already_awarded`,
-        /// `unauthorized`, `unavailable`.
+        /// `unauthorized`, `unavailable`, `full` (a `keyword` quest's first N earned it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },

@@ -10,6 +10,7 @@ mod bad_input;
 mod calendar;
 mod chat;
 mod chat_nodes;
+mod chat_quests;
 mod claims;
 mod coops;
 mod demo;
