@@ -9,6 +9,7 @@ mod analytics;
 mod bad_input;
 mod calendar;
 mod chat;
+mod chat_moderation;
 mod chat_nodes;
 mod chat_quests;
 mod claims;
