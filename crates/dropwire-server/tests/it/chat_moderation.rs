@@ -205,6 +205,25 @@ async fn the_host_moderates_bans_blocks_deletes_and_pins() -> Result<()> {
     )
     .await?;
     assert_eq!(say(&mut bo, "hello!", "o2").await?["ok"], true);
+
+    // A closed drop: viewers hear chat_off, the host's message 422; moderation goes on.
+    server
+        .ok(&format!("/api/v1/drops/{id}/close"), json!({}))
+        .await?;
+    bo.state("closed").await?;
+    assert_eq!(
+        reason(&say(&mut bo, "still here?", "z1").await?),
+        (Some(false), Some("chat_off"))
+    );
+    let (status, _) = server.post(&base, json!({"text": "bye"})).await?;
+    assert_eq!(status, 422);
+    let (status, _) = put(
+        &server,
+        &format!("{base}/settings"),
+        json!({"slow_mode_s": 5}),
+    )
+    .await?;
+    assert_eq!(status, 200);
     server.stop().await
 }
 
