@@ -542,6 +542,18 @@ impl Connection {
         let answer = self
             .hub
             .chat(self.viewer.as_ref(), self.maker, text, rid.clone());
+        let outcome = match &answer {
+            ServerMsg::ChatResult { ok: true, .. } => "sent",
+            ServerMsg::ChatResult {
+                reason: Some(r), ..
+            } => r.as_str(),
+            _ => "bad_frame",
+        };
+        self.state
+            .metrics
+            .chat_messages
+            .with_label_values(&[outcome])
+            .inc();
         if matches!(answer, ServerMsg::ChatResult { .. }) {
             if self.chat_rids.len() >= CHAT_RIDS {
                 self.chat_rids.pop_front();
