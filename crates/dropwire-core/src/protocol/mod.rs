@@ -403,6 +403,66 @@ mod tests {
     }
 
     #[test]
+    fn chat_frames_are_as_the_api_says() {
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"chat","text":"hi","rid":"c1"}"#),
+            Ok(ClientMsg::Chat {
+                text: "hi".into(),
+                rid: "c1".into()
+            })
+        );
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"chat","rid":"c1"}"#)
+                .unwrap_err()
+                .0,
+            FrameError::BadFrame
+        );
+        let msg = ChatMessage {
+            id: "m1".into(),
+            author: "ana".into(),
+            text: "hi".into(),
+            at_ms: 5,
+            host: false,
+            viewer_id: None,
+        };
+        let chat = ServerMsg::Chat {
+            seq: 3,
+            ts: 9,
+            messages: vec![msg],
+        };
+        assert_eq!(
+            serde_json::to_string(&chat).unwrap(),
+            r#"{"type":"chat","seq":3,"ts":9,"messages":[{"id":"m1","author":"ana","text":"hi","at_ms":5,"host":false}]}"#
+        );
+        assert_eq!(chat.seq(), Some(3));
+        let unpin = ServerMsg::ChatPin {
+            seq: 4,
+            ts: 9,
+            message: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&unpin).unwrap(),
+            r#"{"type":"chat_pin","seq":4,"ts":9,"message":null}"#
+        );
+        let refused = ServerMsg::ChatResult {
+            rid: "c1".into(),
+            ok: false,
+            id: None,
+            reason: Some("slow_mode".into()),
+            retry_after_ms: Some(1500),
+        };
+        assert_eq!(
+            serde_json::to_string(&refused).unwrap(),
+            r#"{"type":"chat_result","rid":"c1","ok":false,"reason":"slow_mode","retry_after_ms":1500}"#
+        );
+        // What a snapshot without `chat` (an older server's) reads as: on, nothing pinned.
+        let view: ChatView =
+            serde_json::from_str(r#"{"enabled":true,"slow_mode_s":0,"pinned":null,"recent":[]}"#)
+                .unwrap();
+        assert_eq!(view, ChatView::default());
+    }
+
+    #[test]
     fn broadcasts_serialize_as_the_api_says() {
         let msg = ServerMsg::Viewers {
             seq: 7,
