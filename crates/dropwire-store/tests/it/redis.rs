@@ -393,6 +393,19 @@ async fn once_the_bus_took_a_drop_live_the_claim_script_checks_the_window() {
     assert_eq!(claim("cy").await.expect("claim"), not_open, "paused");
     control(2, ControlAction::Resume).await.expect("resume");
     assert!(matches!(claim("cy").await, Ok(ClaimOutcome::Granted(_))));
+    // A chat setting logged after the resume leaves the drop live.
+    let slow = dropwire_core::chat::ChatOp::Settings {
+        enabled: None,
+        slow_mode_s: Some(5),
+        blocked_words: None,
+    };
+    control(3, ControlAction::Chat { op: slow })
+        .await
+        .expect("chat");
+    assert!(
+        matches!(claim("dee").await, Ok(ClaimOutcome::Granted(_))),
+        "a chat entry is neither a pause nor a close"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
