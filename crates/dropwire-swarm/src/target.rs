@@ -115,6 +115,7 @@ impl Target {
                 stock,
                 per_viewer_limit: 1,
                 image_url: None,
+                fair_start_ms: 0,
                 variants: Vec::new(),
             }],
             script: Script {
