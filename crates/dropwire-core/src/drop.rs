@@ -333,7 +333,8 @@ mod tests {
     #[test]
     fn fair_start_is_optional_and_at_most_a_minute() {
         let spec = |fair: serde_json::Value| {
-            let mut item = serde_json::json!({"sku": "a", "name": "A", "price_cents": 1, "stock": 1});
+            let mut item =
+                serde_json::json!({"sku": "a", "name": "A", "price_cents": 1, "stock": 1});
             if !fair.is_null() {
                 item["fair_start_ms"] = fair;
             }

@@ -127,7 +127,10 @@ fn fair_start_draws_at_the_end_of_the_window_that_opened_for_the_claimant() {
     let before = TimelineView::compute(&s.script, &log, reveal_ms - 1);
     assert_eq!(before.draw_at_ms("mug", reveal_ms - 1, 0, 2000), None);
     // No early access: the draw is 2 s after the reveal; inside before it, not at it.
-    assert_eq!(v.draw_at_ms("mug", reveal_ms, 0, 2000), Some(reveal_ms + 2000));
+    assert_eq!(
+        v.draw_at_ms("mug", reveal_ms, 0, 2000),
+        Some(reveal_ms + 2000)
+    );
     assert!(v.in_draw_window("mug", reveal_ms, 0, 2000));
     assert!(v.in_draw_window("mug", reveal_ms + 1999, 0, 2000));
     assert!(!v.in_draw_window("mug", reveal_ms + 2000, 0, 2000));
@@ -135,9 +138,15 @@ fn fair_start_draws_at_the_end_of_the_window_that_opened_for_the_claimant() {
     // Early access of 30 s: the segment's draw from the reveal, the public's from public_ms.
     let early = 30_000;
     let public_ms = reveal_ms + early;
-    assert_eq!(v.draw_at_ms("mug", reveal_ms + 10, early, 2000), Some(reveal_ms + 2000));
+    assert_eq!(
+        v.draw_at_ms("mug", reveal_ms + 10, early, 2000),
+        Some(reveal_ms + 2000)
+    );
     assert!(!v.in_draw_window("mug", reveal_ms + 2500, early, 2000));
-    assert_eq!(v.draw_at_ms("mug", public_ms, early, 2000), Some(public_ms + 2000));
+    assert_eq!(
+        v.draw_at_ms("mug", public_ms, early, 2000),
+        Some(public_ms + 2000)
+    );
     assert!(v.in_draw_window("mug", public_ms + 1999, early, 2000));
     // Closed or paused: no draw to enter.
     let mut paused = log.clone();

@@ -59,6 +59,8 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
                     now_ms: 1,
                     refusal: None,
                     members_only: false,
+                    draw_at_ms: None,
+                    ticket: None,
                 };
                 let t0 = Instant::now();
                 let outcome = store.claim(req).await.expect("claim");

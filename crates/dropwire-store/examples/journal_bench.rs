@@ -135,6 +135,8 @@ async fn claim_all(store: &MemoryStore, id: &DropId, from: u64, n: u64, now_ms: 
             now_ms,
             refusal: None,
             members_only: false,
+            draw_at_ms: None,
+            ticket: None,
         })
         .collect();
     for chunk in reqs.chunks(512) {

@@ -90,6 +90,8 @@ async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
                             now_ms: 1,
                             refusal: None,
                             members_only: false,
+                            draw_at_ms: None,
+                            ticket: None,
                         })
                         .await?;
                     lat.push(t.elapsed());

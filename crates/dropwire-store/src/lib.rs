@@ -76,6 +76,28 @@ pub struct ClaimRequest {
     /// rid was decided before), and nothing is recorded.
     #[serde(default)]
     pub members_only: bool,
+    /// Fair start: the time of the SKU's draw this claim belongs to (the hub computes it
+    /// from the timeline, [`dropwire_core::TimelineView::draw_at_ms`]). Before it, a new
+    /// rid is *entered* ([`ClaimOutcome::Entered`]) with `ticket`, nothing allocated; at or
+    /// after it, the store first holds every draw of the SKU that is due and not yet held
+    /// (entries in order of (ticket, viewer, rid) granted as ordinary claims until stock or
+    /// the per-viewer limit refuses them), then answers: an entered rid its drawn answer, a
+    /// new rid first come, first served. See `conformance::draw`.
+    #[serde(default)]
+    pub draw_at_ms: Option<u64>,
+    /// Fair start: the entry's random ticket (52 bits, from the OS CSPRNG; see
+    /// [`new_ticket`]); the draw grants entries in ticket order.
+    #[serde(default)]
+    pub ticket: Option<u64>,
+}
+
+/// Tickets are below this: 52 bits, so that a Redis sorted-set score (a double) holds one
+/// exactly.
+pub const TICKET_LIMIT: u64 = 1 << 52;
+
+/// A fresh fair-start ticket: 52 random bits from the OS CSPRNG.
+pub fn new_ticket() -> Result<u64, StoreError> {
+    Ok(u64::from_le_bytes(random_bytes::<8>()?) % TICKET_LIMIT)
 }
 
 /// A viewer earns a quest's points: at most once per (quest, viewer), only while the

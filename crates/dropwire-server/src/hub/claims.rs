@@ -29,6 +29,11 @@ fn refused(rid: String, reason: ClaimReason) -> ServerMsg {
     }
 }
 
+/// Whether a claim in `window` may be served (or entered in a draw) now.
+fn refusal_free(window: ClaimWindow) -> bool {
+    matches!(window, ClaimWindow::Open | ClaimWindow::EarlyAccess { .. })
+}
+
 fn bad_rid(rid: &str) -> Option<ServerMsg> {
     (rid.is_empty() || rid.len() > MAX_RID)
         .then(|| ServerMsg::error("bad_frame", format!("rid must be 1-{MAX_RID} characters")))
@@ -63,6 +68,11 @@ impl DropHub {
         }
         // A shut window still goes to the store: a rid it decided before keeps its answer.
         // During early access the store grants the drop's segment alone.
+        // Fair start: the draw this claim belongs to (the store enters it before then).
+        let draw_at_ms = match refusal_free(window) {
+            true => self.draw_at(&sku, now),
+            false => None,
+        };
         let (refusal, public_ms) = match window {
             ClaimWindow::Open => (None, None),
             ClaimWindow::EarlyAccess { public_ms } => (None, Some(public_ms)),
@@ -78,7 +88,13 @@ impl DropHub {
             now_ms: now,
             refusal,
             members_only: public_ms.is_some(),
+            draw_at_ms,
+            ticket: match draw_at_ms {
+                Some(at) if now < at => dropwire_store::new_ticket().ok(),
+                _ => None,
+            },
         };
+        let req_sku = req.sku.clone();
         let asked = std::time::Instant::now();
         let outcome = self.store().claim(req).await;
         metrics
@@ -104,6 +120,14 @@ impl DropHub {
                     reason: None,
                     opens_at_ms: None,
                     follow_up,
+                }
+            }
+            Ok(ClaimOutcome::Entered { draw_at_ms }) => {
+                result("entered");
+                ServerMsg::DrawEntered {
+                    rid,
+                    sku: req_sku,
+                    draw_at_ms,
                 }
             }
             Ok(ClaimOutcome::Refused(reason)) => {

@@ -97,6 +97,8 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
                 now_ms: now,
                 refusal: None,
                 members_only: false,
+                draw_at_ms: None,
+                ticket: None,
             })
             .await?;
     }

@@ -71,5 +71,7 @@ pub fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> Cl
         now_ms,
         refusal: None,
         members_only: false,
+        draw_at_ms: None,
+        ticket: None,
     }
 }

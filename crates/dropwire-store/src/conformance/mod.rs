@@ -12,10 +12,15 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 pub mod bus;
+mod draw;
 mod fixtures;
 mod quests;
 mod rules;
 mod viewers;
+pub use self::draw::{
+    DRAW_AT, a_draw_grants_in_ticket_order_and_never_oversells, a_draw_keeps_the_per_viewer_limit,
+    after_the_draw_claims_are_first_come_first_served, entry, many_triggers_hold_one_draw,
+};
 use self::fixtures::{EARLY, T0, new_drop};
 pub use self::fixtures::{fresh_id, record, req};
 pub use self::quests::{
@@ -53,7 +58,11 @@ macro_rules! conformance_tests {
             a_quest_awards_each_viewer_once_in_its_window,
             a_quest_storm_awards_each_viewer_once,
             early_access_grants_the_segment_alone,
-            erasing_a_viewer_keeps_the_counts_and_drops_the_link
+            erasing_a_viewer_keeps_the_counts_and_drops_the_link,
+            a_draw_grants_in_ticket_order_and_never_oversells,
+            a_draw_keeps_the_per_viewer_limit,
+            after_the_draw_claims_are_first_come_first_served,
+            many_triggers_hold_one_draw
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

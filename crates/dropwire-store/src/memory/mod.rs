@@ -65,6 +65,7 @@ use snapshot::ArchivedRef;
 mod archive;
 mod book;
 mod compact;
+mod draw;
 mod image;
 mod index;
 mod quests;

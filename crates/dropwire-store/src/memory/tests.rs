@@ -110,6 +110,8 @@ fn req(drop: &DropId, viewer: &str, rid: &str) -> ClaimRequest {
         now_ms: T0,
         refusal: None,
         members_only: false,
+        draw_at_ms: None,
+        ticket: None,
     }
 }
 
