@@ -32,6 +32,7 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::hub::{CatchUp, DropHub, Frame};
+use crate::pending_draws::PendingDraws;
 
 /// Refused frames after which a flooding client is disconnected.
 const FLOOD_STRIKES: u32 = 20;
@@ -166,6 +167,8 @@ struct Connection {
     strikes: u32,
     /// Held from the upgrade request to the welcome and catch-up (`--max-handshakes`).
     handshake: Option<Handshake>,
+    /// Fair start: claims entered in draws, asked again at their draw's time.
+    draws: PendingDraws,
 }
 
 enum Step {
@@ -200,6 +203,7 @@ impl Connection {
             limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
             handshake: None,
+            draws: PendingDraws::default(),
             state,
         }
     }
@@ -369,9 +373,15 @@ impl Connection {
         }
         self.handshake = None; // joined: the next viewer may start its handshake
         loop {
+            let draw_due = self.draws.next();
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             let step = tokio::select! {
                 biased;
                 _ = shutdown.changed() => Step::Close(CloseReason::Shutdown),
+                // A draw this viewer entered is due: its result, asked with the same rid.
+                _ = tokio::time::sleep_until(draw_due.unwrap_or(far)), if draw_due.is_some() => {
+                    self.drawn(socket).await
+                }
                 // A viewer's own request (a claim) is answered before queued broadcasts.
                 msg = socket.recv() => match self.read(msg) {
                     Ok(Some(text)) => self.handle(socket, text).await,
@@ -498,11 +508,46 @@ impl Connection {
                 ts,
                 server_ms: self.hub.now_ms(),
             },
-            ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
+            ClientMsg::Claim { sku, rid } => {
+                let reply = self.hub.claim(self.viewer.as_ref(), sku, rid).await;
+                self.await_draw(&reply, None);
+                reply
+            }
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
         };
         self.send(socket, &reply).await
+    }
+
+    /// Fair start: an entry's result will be asked for at its draw's time (or, when the
+    /// store still says "entered" then, a moment later).
+    fn await_draw(&mut self, reply: &ServerMsg, again: Option<tokio::time::Instant>) {
+        if let ServerMsg::DrawEntered {
+            rid,
+            sku,
+            draw_at_ms,
+        } = reply
+        {
+            let at = self.hub.instant_at(*draw_at_ms);
+            let at = again.map_or(at, |a| a.max(at));
+            self.draws.push(at, sku.clone(), rid.clone());
+        }
+    }
+
+    /// Asks again for the entries whose draw is due and sends each its `claim_result`.
+    async fn drawn(&mut self, socket: &mut WebSocket) -> Step {
+        let now = tokio::time::Instant::now();
+        for (sku, rid) in self.draws.take_due(now) {
+            let reply = self.hub.claim(self.viewer.as_ref(), sku, rid).await;
+            self.await_draw(&reply, Some(now + Duration::from_millis(10)));
+            if !matches!(reply, ServerMsg::DrawEntered { .. }) {
+                let step = self.send(socket, &reply).await;
+                if !matches!(step, Step::Continue) {
+                    return step;
+                }
+            }
+        }
+        Step::Continue
     }
 
     async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {

@@ -100,6 +100,10 @@ impl DropHub {
         metrics
             .claim_store_seconds
             .observe(asked.elapsed().as_secs_f64());
+        if draw_at_ms.is_some_and(|at| now >= at) {
+            // This claim may have held a draw: its grants change the stock.
+            self.stock_changed();
+        }
         match outcome {
             Ok(ClaimOutcome::Granted(claim)) => {
                 result("ok");

@@ -285,6 +285,11 @@ impl DropHub {
         view.window(sku, now_ms, record.spec.early_access_ms())
     }
 
+    /// The tokio instant at which the hub's clock reads `at_ms`.
+    pub fn instant_at(&self, at_ms: u64) -> tokio::time::Instant {
+        self.ctx.clock.instant_at(at_ms)
+    }
+
     /// Fair start: the time of the draw a claim of `sku` at `now_ms` belongs to (`None`
     /// when the SKU has no fair start or is not open), from the timeline.
     pub fn draw_at(&self, sku: &str, now_ms: u64) -> Option<u64> {
