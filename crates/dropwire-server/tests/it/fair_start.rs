@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use anyhow::Result;
 use common::{TestServer, Viewer, drop_spec, far_script};
 use dropwire_server::clock::Clock;
+use futures_util::future::try_join_all;
 use serde_json::{Value, json};
 
 /// A drop whose `mug` (stock `stock`, limit 1) has a fair start of `fair_ms`.
@@ -109,4 +110,58 @@ async fn ten_entrants_get_draw_entered_then_exactly_stock_grants_at_the_draw() -
     let m = &server.state.metrics;
     assert_eq!(m.claims.with_label_values(&["entered"]).get(), 11);
     server.stop().await
+}
+
+/// Two hub nodes on one Redis, on the system clock: ten viewers spread over both claim
+/// inside a 5 s window and are all entered; at the draw each node's entrants ask again,
+/// from both nodes at once, and the store holds the draw once: exactly `stock` grants,
+/// ranks 0..stock each once, every entrant's answer the same when asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_two_nodes_the_draw_happens_once() -> Result<()> {
+    let _heavy = dropwire_store::testing::heavy().await;
+    let redis = dropwire_store::testing::RedisServer::start();
+    let nodes = [
+        common::redis_node(&redis, "a", Clock::System).await?,
+        common::redis_node(&redis, "b", Clock::System).await?,
+    ];
+    let id = nodes[0].create(fair_spec("fair-nodes", 3, 5000)).await?;
+    let keys = dropwire_server::auth::Keys::new(common::ADMIN.into(), None);
+    let now_s = nodes[0].state.clock.now_ms() / 1000;
+    let mut vs = Vec::new();
+    for i in 0..10 {
+        let token = keys.mint(&format!("n{i}"), &format!("node-viewer{i}"), now_s)?;
+        let (mut v, _) = nodes[i % 2].join(&id, Some(&token), None).await?;
+        v.next_of("snapshot").await?;
+        vs.push(v);
+    }
+    nodes[1].start_and_reveal(&id).await?;
+    try_join_all(vs.iter_mut().map(|v| v.cue("reveal"))).await?;
+    // All ten claim at once, right after the reveal: every one is entered.
+    let entered = try_join_all(vs.iter_mut().enumerate().map(|(i, v)| async move {
+        v.send(json!({"type": "claim", "sku": "mug", "rid": format!("r{i}")}))
+            .await?;
+        v.next_of("draw_entered").await
+    }))
+    .await?;
+    let draw_at = entered[0]["draw_at_ms"].clone();
+    assert!(
+        entered.iter().all(|e| e["draw_at_ms"] == draw_at),
+        "{entered:?}"
+    );
+    // At the draw both nodes' connections ask again at once.
+    let results = try_join_all(vs.iter_mut().map(|v| v.next_of("claim_result"))).await?;
+    let (ok, codes, sold_out, _) = common::tally(&results);
+    assert_eq!((ok, codes.len(), sold_out), (3, 3, 7), "{results:?}");
+    let (_, claims) = nodes[1].get(&format!("/api/v1/drops/{id}/claims")).await?;
+    let listed = claims["claims"].as_array().expect("claims");
+    let ranks: HashSet<u64> = listed.iter().map(|c| c["rank"].as_u64().unwrap()).collect();
+    assert_eq!(ranks, HashSet::from([0, 1, 2]));
+    assert!(listed.iter().all(|c| c["created_ms"] == draw_at));
+    for (i, v) in vs.iter_mut().enumerate() {
+        assert_eq!(v.claim("mug", &format!("r{i}")).await?, results[i]);
+    }
+    for node in nodes {
+        node.stop().await?;
+    }
+    Ok(())
 }
