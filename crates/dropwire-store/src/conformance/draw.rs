@@ -223,3 +223,42 @@ pub async fn many_triggers_hold_one_draw<S: Store>(store: Arc<S>) {
     assert_eq!(ranks, (0..10).collect());
     assert_eq!(store.claims(&id).await.expect("claims").len(), 10);
 }
+
+pub async fn an_erased_entrant_is_drawn_under_its_tombstone<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "draw-erase", 1, 1, 900).await;
+    // An erasure reaches every drop: this viewer is this case's alone.
+    let ana = format!("ana-{}", id.as_str());
+    assert_eq!(
+        store
+            .claim(entry(&id, &ana, "r", T0 + 1, 5))
+            .await
+            .expect("enter"),
+        ENTERED
+    );
+    assert_eq!(
+        store
+            .claim(entry(&id, "bob", "r", T0 + 2, 9))
+            .await
+            .expect("enter"),
+        ENTERED
+    );
+    let tomb = format!("erased-{}", id.as_str());
+    store.erase_viewer(&ana, &tomb).await.expect("erase");
+    // The draw grants the tombstone's entry (ticket 5), never the erased id.
+    let won = store
+        .claim(entry(&id, &tomb, "r", DRAW_AT, 0))
+        .await
+        .expect("draw");
+    let won = claim_of(&won);
+    assert_eq!(won.viewer_id, tomb);
+    assert_eq!(won.handle, crate::ERASED_HANDLE);
+    assert_eq!(
+        store
+            .claim(entry(&id, "bob", "r", DRAW_AT, 0))
+            .await
+            .expect("bob"),
+        ClaimOutcome::Refused(ClaimReason::SoldOut)
+    );
+    let claims = store.claims(&id).await.expect("claims");
+    assert!(claims.iter().all(|c| c.viewer_id != ana), "{claims:?}");
+}

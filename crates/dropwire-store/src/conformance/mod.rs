@@ -19,7 +19,8 @@ mod rules;
 mod viewers;
 pub use self::draw::{
     DRAW_AT, a_draw_grants_in_ticket_order_and_never_oversells, a_draw_keeps_the_per_viewer_limit,
-    after_the_draw_claims_are_first_come_first_served, entry, many_triggers_hold_one_draw,
+    after_the_draw_claims_are_first_come_first_served,
+    an_erased_entrant_is_drawn_under_its_tombstone, entry, many_triggers_hold_one_draw,
 };
 use self::fixtures::{EARLY, T0, new_drop};
 pub use self::fixtures::{fresh_id, record, req};
@@ -62,7 +63,8 @@ macro_rules! conformance_tests {
             a_draw_grants_in_ticket_order_and_never_oversells,
             a_draw_keeps_the_per_viewer_limit,
             after_the_draw_claims_are_first_come_first_served,
-            many_triggers_hold_one_draw
+            many_triggers_hold_one_draw,
+            an_erased_entrant_is_drawn_under_its_tombstone
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
