@@ -17,6 +17,10 @@
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], its [`Bus`].
 //! - quests: [`Store::award`] puts a quest's points on a drop's board once per viewer
 //!   ([`QuestAward`]); `memory::quests` and `redis::quests` (`award.lua`).
+//! - fair start: a claim with [`ClaimRequest::draw_at_ms`] before that time is entered in
+//!   the SKU's draw ([`dropwire_core::ClaimOutcome::Entered`]); the first claim of the SKU
+//!   at or after it holds the draw, once (`memory::draw`; in Redis, `claim.lua`), and the
+//!   suite's `conformance::draw` cases prove both alike.
 //! - [`bus`]: the cross-node [`Bus`] that orders one drop's broadcasts across hub nodes,
 //!   and [`MemoryBus`], the same contract in one process (for multi-node tests without
 //!   Redis).
