@@ -9,7 +9,7 @@
 //! applied. The journal's order is therefore the order in which each SKU granted. Only
 //! after every lock is released does the caller wait for the group commit.
 //!
-//! Fair start ([`draw`]): entries wait in their SKU's ledger; the draw is held under the
+//! Fair start (`draw`): entries wait in their SKU's ledger; the draw is held under the
 //! SKU's lock by the first claim of the SKU at or after its time, journaled as the claims
 //! it grants followed by a record of every entry's answer.
 //!
