@@ -68,10 +68,7 @@ pub(super) async fn run(
             .arg(r.refusal.map_or("", ClaimReason::as_str))
             .arg(if r.members_only { "1" } else { "0" })
             .arg(r.draw_at_ms.map_or(String::new(), |at| at.to_string()))
-            .arg(
-                r.ticket
-                    .map_or(String::new(), |t| (t % crate::TICKET_LIMIT).to_string()),
-            )
+            .arg(ticket_arg(r))
             .arg(r.now_ms);
     }
     // The claims' connection: `WAIT` below must follow the script on the same connection.
@@ -179,6 +176,18 @@ async fn index_codes(shared: &RedisLink, drop: &DropId, codes: &[ClaimCode]) {
     for failed in join_all(writes).await.into_iter().filter_map(Result::err) {
         tracing::warn!(drop = %drop, error = %failed, "claim code not indexed; redeem will search");
     }
+}
+
+/// The entry's ticket for `claim.lua`: the hub's, else one drawn here ('' without a draw).
+/// (Randomness that fails here has failed the claim's code already, in [`super::RedisStore`].)
+fn ticket_arg(r: &ClaimRequest) -> String {
+    if r.draw_at_ms.is_none() {
+        return String::new();
+    }
+    let t = r
+        .ticket
+        .map_or_else(|| crate::new_ticket().unwrap_or(0), |t| t);
+    (t % crate::TICKET_LIMIT).to_string()
 }
 
 fn reason(raw: &str) -> Result<ClaimReason, StoreError> {
