@@ -184,9 +184,7 @@ fn ticket_arg(r: &ClaimRequest) -> String {
     if r.draw_at_ms.is_none() {
         return String::new();
     }
-    let t = r
-        .ticket
-        .map_or_else(|| crate::new_ticket().unwrap_or(0), |t| t);
+    let t = r.ticket.unwrap_or_else(|| crate::new_ticket().unwrap_or(0));
     (t % crate::TICKET_LIMIT).to_string()
 }
 
