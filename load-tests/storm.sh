@@ -8,6 +8,8 @@
 #
 #   bash load-tests/storm.sh [embedded|redis] [VIEWERS] [STOCK]
 #
+# FAIR_START_MS=2000 gives the SKU a fair start of that many ms (0–60000): claims in the
+# window are entered in a draw and answered when it is held, so latencies include the window.
 # LEDGER=off runs the hub without its funnel ledger (default: the embedded SQLite ledger;
 # LEDGER=postgres://… for another), to measure what the ledger costs the storm.
 # HOOKS="URL URL …" (or URL|URL|…) registers a webhook endpoint for every event at each URL first (the hub
@@ -50,7 +52,7 @@ for url in ${hooks//|/ }; do
 done
 
 "$BIN/dropwire-swarm" --server "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
-  --viewers "$VIEWERS" --claim --stock "$STOCK" --broadcasts 0 2>&1 \
+  --viewers "$VIEWERS" --claim --stock "$STOCK" --fair-start-ms "${FAIR_START_MS:-0}" --broadcasts 0 2>&1 \
   | grep -vE '^\[swarm\] (connecting|connected) '
 if [ "${LEDGER:-}" != off ]; then
   # The feed writes off the claim path: give it a moment, then count what it wrote.

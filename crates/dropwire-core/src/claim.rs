@@ -99,6 +99,11 @@ impl ClaimReason {
 pub enum ClaimOutcome {
     Granted(Claim),
     Refused(ClaimReason),
+    /// Fair start: the claim is entered in the SKU's draw, decided at `draw_at_ms`; ask
+    /// again with the same rid then for the answer.
+    Entered {
+        draw_at_ms: u64,
+    },
 }
 
 /// Points of the first claim of a SKU.

@@ -37,6 +37,12 @@ pub struct InventoryItem {
     pub per_viewer_limit: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    /// Fair start: claims in the first this many ms after the SKU opens for the claimant
+    /// are entered in a draw and granted in a uniformly random order when the window ends
+    /// (0 or absent: off; at most [`MAX_FAIR_START_MS`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "utoipa", schema(maximum = 60_000, default = 0))]
+    pub fair_start_ms: u32,
     /// The variants a viewer may name as its size on the waitlist (e.g. `["S", "M", "L"]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "utoipa", schema(max_items = 20))]
@@ -46,6 +52,9 @@ pub struct InventoryItem {
 fn one() -> u32 {
     1
 }
+
+/// The longest fair-start window of a SKU, ms.
+pub const MAX_FAIR_START_MS: u32 = 60_000;
 
 fn default_hold_s() -> u32 {
     900
@@ -230,6 +239,12 @@ impl DropSpec {
             if item.per_viewer_limit == 0 || item.per_viewer_limit > 100 {
                 return Err(CoreError::invalid(f("per_viewer_limit"), "must be 1-100"));
             }
+            if item.fair_start_ms > MAX_FAIR_START_MS {
+                return Err(CoreError::invalid(
+                    f("fair_start_ms"),
+                    format!("must be 0-{MAX_FAIR_START_MS} (ms)"),
+                ));
+            }
             if item.price_cents > 100_000_000 {
                 return Err(CoreError::invalid(f("price_cents"), "absurd price"));
             }
@@ -315,6 +330,39 @@ mod tests {
 
     /// Records written before makers were tenants (journals, Redis) have no `maker`: they
     /// read as the default maker's, and write it from then on.
+    #[test]
+    fn fair_start_is_optional_and_at_most_a_minute() {
+        let spec = |fair: serde_json::Value| {
+            let mut item =
+                serde_json::json!({"sku": "a", "name": "A", "price_cents": 1, "stock": 1});
+            if !fair.is_null() {
+                item["fair_start_ms"] = fair;
+            }
+            serde_json::from_value::<DropSpec>(serde_json::json!({"title": "Mugs",
+                "inventory": [{"sku": "z", "name": "Z", "price_cents": 1, "stock": 1}, item],
+                "script": {"duration_s": 60, "cues": [{"at_s": 60, "type": "close"}]}}))
+            .expect("a spec")
+        };
+        let off = spec(serde_json::Value::Null);
+        assert_eq!(off.inventory[1].fair_start_ms, 0);
+        assert_eq!(off.validate(), Ok(()));
+        assert!(
+            serde_json::to_value(&off).unwrap()["inventory"][1]
+                .get("fair_start_ms")
+                .is_none(),
+            "absent when off"
+        );
+        assert!(spec(2000.into()).validate().is_ok());
+        assert!(spec(60_000.into()).validate().is_ok());
+        match spec(60_001.into()).validate() {
+            Err(CoreError::Invalid { field, message }) => {
+                assert_eq!(field, "inventory[1].fair_start_ms");
+                assert!(message.contains("60000"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_record_without_a_maker_is_the_default_makers() {
         let spec = serde_json::json!({"title": "Mugs", "inventory": [{"sku": "a", "name": "A", "price_cents": 1, "stock": 1}],

@@ -379,6 +379,7 @@ mod tests {
             stock: 40,
             per_viewer_limit: 1,
             image_url: None,
+            fair_start_ms: 0,
             variants: Vec::new(),
         }]
     }

@@ -11,6 +11,10 @@
 //! - A SKU's claim window is open from its `reveal` until the close, and shut while paused.
 //!   With an early-access window of `e` ms, it is open to the drop's early-access segment
 //!   alone from the reveal until `reveal + e` (wall time), and to everyone after.
+//! - Fair start ([`TimelineView::draw_at_ms`]): with a SKU's `fair_start_ms` of `f`, claims
+//!   in the first `f` ms after the SKU opens for the claimant (the reveal for the
+//!   early-access segment during its window, `public_ms` for everyone else) are entered in
+//!   a draw held at `open + f` (wall time: a pause does not move it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -350,6 +354,43 @@ impl TimelineView {
             },
             _ => ClaimWindow::NotOpen,
         }
+    }
+
+    /// The time of the fair-start draw that a claim of `sku` at `now_ms` belongs to, for a
+    /// SKU with a fair-start window of `fair_start_ms` (0: none): the window that opened
+    /// last for this claimant (the early-access one during early access, else the
+    /// public one) ends then. `None` when fair start is off or the SKU is not open; a
+    /// claim at or after the returned time is first come, first served (the store holds
+    /// the draw first if nobody has yet).
+    pub fn draw_at_ms(
+        &self,
+        sku: &str,
+        now_ms: u64,
+        early_access_ms: u64,
+        fair_start_ms: u32,
+    ) -> Option<u64> {
+        if fair_start_ms == 0 {
+            return None;
+        }
+        let opens = match self.window(sku, now_ms, early_access_ms) {
+            ClaimWindow::EarlyAccess { .. } => *self.revealed.get(sku)?,
+            ClaimWindow::Open => self.public_opens_ms(sku, early_access_ms)?,
+            ClaimWindow::NotOpen | ClaimWindow::Closed => return None,
+        };
+        Some(opens.saturating_add(u64::from(fair_start_ms)))
+    }
+
+    /// Whether a claim of `sku` at `now_ms` is inside its fair-start window (it is entered
+    /// in the draw at [`Self::draw_at_ms`] rather than served at once).
+    pub fn in_draw_window(
+        &self,
+        sku: &str,
+        now_ms: u64,
+        early_access_ms: u64,
+        fair_start_ms: u32,
+    ) -> bool {
+        self.draw_at_ms(sku, now_ms, early_access_ms, fair_start_ms)
+            .is_some_and(|at| now_ms < at)
     }
 
     /// When the public may claim a revealed `sku`: its reveal plus the early-access window.

@@ -17,6 +17,7 @@ fn spec(cues: Vec<Cue>, duration_s: u32) -> DropSpec {
             stock: 5,
             per_viewer_limit: 1,
             image_url: None,
+            fair_start_ms: 0,
             variants: Vec::new(),
         }],
         script: Script { duration_s, cues },
@@ -112,6 +113,46 @@ fn early_access_opens_to_the_segment_first_then_to_everyone() {
     paused.push(entry(T0 + 95_000, ControlAction::Pause));
     let v = TimelineView::compute(&s.script, &paused, T0 + 96_000);
     assert_eq!(v.window("mug", T0 + 96_000, early), ClaimWindow::NotOpen);
+}
+
+#[test]
+fn fair_start_draws_at_the_end_of_the_window_that_opened_for_the_claimant() {
+    let s = spec(vec![reveal(90), Cue::new(600, CueType::Close)], 600);
+    let log = vec![entry(T0, ControlAction::Start)];
+    let reveal_ms = T0 + 90_000;
+    let v = TimelineView::compute(&s.script, &log, reveal_ms);
+    // Off, or not open: no draw.
+    assert_eq!(v.draw_at_ms("mug", reveal_ms, 0, 0), None);
+    assert_eq!(v.draw_at_ms("cup", reveal_ms, 0, 2000), None);
+    let before = TimelineView::compute(&s.script, &log, reveal_ms - 1);
+    assert_eq!(before.draw_at_ms("mug", reveal_ms - 1, 0, 2000), None);
+    // No early access: the draw is 2 s after the reveal; inside before it, not at it.
+    assert_eq!(
+        v.draw_at_ms("mug", reveal_ms, 0, 2000),
+        Some(reveal_ms + 2000)
+    );
+    assert!(v.in_draw_window("mug", reveal_ms, 0, 2000));
+    assert!(v.in_draw_window("mug", reveal_ms + 1999, 0, 2000));
+    assert!(!v.in_draw_window("mug", reveal_ms + 2000, 0, 2000));
+    assert!(!v.in_draw_window("mug", reveal_ms + 500_000, 0, 2000));
+    // Early access of 30 s: the segment's draw from the reveal, the public's from public_ms.
+    let early = 30_000;
+    let public_ms = reveal_ms + early;
+    assert_eq!(
+        v.draw_at_ms("mug", reveal_ms + 10, early, 2000),
+        Some(reveal_ms + 2000)
+    );
+    assert!(!v.in_draw_window("mug", reveal_ms + 2500, early, 2000));
+    assert_eq!(
+        v.draw_at_ms("mug", public_ms, early, 2000),
+        Some(public_ms + 2000)
+    );
+    assert!(v.in_draw_window("mug", public_ms + 1999, early, 2000));
+    // Closed or paused: no draw to enter.
+    let mut paused = log.clone();
+    paused.push(entry(reveal_ms + 100, ControlAction::Pause));
+    let v = TimelineView::compute(&s.script, &paused, reveal_ms + 200);
+    assert_eq!(v.draw_at_ms("mug", reveal_ms + 200, 0, 2000), None);
 }
 
 #[test]

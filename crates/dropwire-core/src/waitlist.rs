@@ -157,6 +157,7 @@ mod tests {
             stock: 5,
             per_viewer_limit: 1,
             image_url: None,
+            fair_start_ms: 0,
             variants: variants.iter().map(|v| (*v).to_owned()).collect(),
         };
         DropSpec {

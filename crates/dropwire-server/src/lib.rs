@@ -11,6 +11,7 @@
 //!   that starts drops on schedule
 //!   and fires cues, coalesced figures, claims and coupons, the hold sweeper.
 //! - `ws`: the viewer WebSocket, one task per connection.
+//! - `pending_draws`: a connection's fair-start entries, asked again at their draw's time.
 //! - [`calendar`]: the launch calendar (upcoming drops, their iCalendar feed) and, with
 //!   many nodes, the scan that loads the drops due to start by themselves.
 //! - [`webhooks`]: delivering the ledger's outbox to the makers' endpoints (Standard
@@ -57,6 +58,7 @@ pub mod openapi;
 pub(crate) mod pages;
 pub mod pass_grants;
 pub mod pass_tokens;
+pub(crate) mod pending_draws;
 pub mod recipes;
 pub mod sync;
 pub mod webhooks;

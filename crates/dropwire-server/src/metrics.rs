@@ -188,6 +188,7 @@ impl Metrics {
             "ok",
             "sold_out",
             "limit_reached",
+            "entered",
             "not_open",
             "closed",
             "unauthorized",

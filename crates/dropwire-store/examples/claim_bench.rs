@@ -60,6 +60,8 @@ async fn run(label: &str, config: MemoryStoreConfig, claims: u64, tasks: u64) {
                     refusal: None,
                     members_only: false,
                     per_viewer_limit: None,
+                    draw_at_ms: None,
+                    ticket: None,
                 };
                 let t0 = Instant::now();
                 let outcome = store.claim(req).await.expect("claim");

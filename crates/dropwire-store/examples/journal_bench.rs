@@ -136,6 +136,8 @@ async fn claim_all(store: &MemoryStore, id: &DropId, from: u64, n: u64, now_ms: 
             refusal: None,
             members_only: false,
             per_viewer_limit: None,
+            draw_at_ms: None,
+            ticket: None,
         })
         .collect();
     for chunk in reqs.chunks(512) {

@@ -91,6 +91,8 @@ async fn run(url: &str, max_batch: usize, args: &Args) -> Result<()> {
                             refusal: None,
                             members_only: false,
                             per_viewer_limit: None,
+                            draw_at_ms: None,
+                            ticket: None,
                         })
                         .await?;
                     lat.push(t.elapsed());

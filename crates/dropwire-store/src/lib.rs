@@ -17,6 +17,10 @@
 //!   per drop, so it runs on Redis Cluster too), and [`RedisBus`], its [`Bus`].
 //! - quests: [`Store::award`] puts a quest's points on a drop's board once per viewer
 //!   ([`QuestAward`]); `memory::quests` and `redis::quests` (`award.lua`).
+//! - fair start: a claim with [`ClaimRequest::draw_at_ms`] before that time is entered in
+//!   the SKU's draw ([`dropwire_core::ClaimOutcome::Entered`]); the first claim of the SKU
+//!   at or after it holds the draw, once (`memory::draw`; in Redis, `claim.lua`), and the
+//!   suite's `conformance::draw` cases prove both alike.
 //! - [`bus`]: the cross-node [`Bus`] that orders one drop's broadcasts across hub nodes,
 //!   and [`MemoryBus`], the same contract in one process (for multi-node tests without
 //!   Redis).
@@ -80,6 +84,28 @@ pub struct ClaimRequest {
     /// the larger of this and the SKU's own `per_viewer_limit`, never below the SKU's.
     #[serde(default)]
     pub per_viewer_limit: Option<u32>,
+    /// Fair start: the time of the SKU's draw this claim belongs to (the hub computes it
+    /// from the timeline, [`dropwire_core::TimelineView::draw_at_ms`]). Before it, a new
+    /// rid is *entered* ([`ClaimOutcome::Entered`]) with `ticket`, nothing allocated; at or
+    /// after it, the store first holds every draw of the SKU that is due and not yet held
+    /// (entries in order of (ticket, viewer, rid) granted as ordinary claims until stock or
+    /// the per-viewer limit refuses them), then answers: an entered rid its drawn answer, a
+    /// new rid first come, first served. See `conformance::draw`.
+    #[serde(default)]
+    pub draw_at_ms: Option<u64>,
+    /// Fair start: the entry's random ticket (52 bits, from the OS CSPRNG; see
+    /// [`new_ticket`]); the draw grants entries in ticket order.
+    #[serde(default)]
+    pub ticket: Option<u64>,
+}
+
+/// Tickets are below this: 52 bits, so that a Redis sorted-set score (a double) holds one
+/// exactly.
+pub const TICKET_LIMIT: u64 = 1 << 52;
+
+/// A fresh fair-start ticket: 52 random bits from the OS CSPRNG.
+pub fn new_ticket() -> Result<u64, StoreError> {
+    Ok(u64::from_le_bytes(random_bytes::<8>()?) % TICKET_LIMIT)
 }
 
 /// A viewer earns a quest's points: at most once per (quest, viewer), only while the

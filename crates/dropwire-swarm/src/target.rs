@@ -96,7 +96,12 @@ impl Target {
     ///
     /// The script's reveal and close sit at the end of an hour; the swarm fires the reveal by
     /// index once its viewers are connected, and closes the drop when done.
-    pub async fn create_drop(&self, id: &str, stock: u32) -> anyhow::Result<(String, bool)> {
+    pub async fn create_drop(
+        &self,
+        id: &str,
+        stock: u32,
+        fair_start_ms: u32,
+    ) -> anyhow::Result<(String, bool)> {
         let mut intro = Cue::new(0, CueType::Intro);
         intro.title = Some("dropwire-swarm is connecting its viewers".into());
         let mut reveal = Cue::new(3590, CueType::Reveal);
@@ -115,6 +120,7 @@ impl Target {
                 stock,
                 per_viewer_limit: 1,
                 image_url: None,
+                fair_start_ms,
                 variants: Vec::new(),
             }],
             script: Script {

@@ -292,6 +292,21 @@ export class DropClient extends EventTarget {
       case 'pong':
         if (typeof m.ts === 'number') this.clockSample(m.server_ms, Math.max(0, Date.now() - m.ts));
         return;
+      case 'draw_entered': {
+        // Fair start: the claim is in a draw; its claim_result comes at draw_at_ms. Wait for
+        // it that long (and the usual timeout after); a reconnect sends the rid again.
+        const p = this.pending.get(m.rid);
+        if (p) {
+          clearTimeout(p.timer);
+          const wait = Math.max(0, m.draw_at_ms - this.now()) + REQUEST_TIMEOUT_MS;
+          p.timer = setTimeout(() => {
+            this.pending.delete(m.rid);
+            p.resolve({ type: 'claim_result', rid: m.rid, ok: false, reason: 'unavailable' });
+          }, wait);
+        }
+        this.emit('drawentered', { rid: m.rid, sku: m.sku, draw_at_ms: m.draw_at_ms });
+        return;
+      }
       case 'claim_result':
       case 'coupon_result':
       case 'quest_result': {

@@ -28,6 +28,7 @@ let me = load(VIEWER_KEY, null); // {viewer_id, token, handle}
 const holds = load(HOLDS_KEY, {}); // sku → {code, sku, until}
 const failures = {};               // sku → reason of the last refused claim
 const opensAt = {};                // sku → when the public may claim, from a `not_open` refusal
+const drawAt = {};                 // sku → when the fair-start draw this viewer entered is held
 const uniqueCodes = {};            // coupon expires_ms → personal code
 const questResults = {};           // quest key → {ok, points, reason} of this viewer's "I'm here"
 const QUEST_HOW = {
@@ -221,6 +222,7 @@ function renderClaim(d) {
   else if (early && !early.mine) label = `Opens in ${clock(early.until - now)}`;
   else if (!open) label = 'Not open yet';
   else if (!client.connected) label = 'Reconnecting…';
+  else if (claiming && drawAt[sku]) label = 'In the draw…';
   else if (claiming) label = 'Claiming…';
   else if (!me) { label = 'Join to claim'; enabled = true; }
   else { label = `${early ? 'Claim early' : 'Claim'} · ${money(item.price_cents, d.currency)}`; enabled = true; }
@@ -249,16 +251,24 @@ function renderClaim(d) {
   // A `not_open` during early access is the countdown below, not a refusal to show.
   const reason = sku && !hold && !(early && failures[sku] === 'not_open') ? failures[sku] : null;
   const soldOut = left === 0 || d.state !== 'live';
-  const shown = hold ? `hold:${hold.code}` : reason ? `no:${reason}` : early && !soldOut ? `early:${early.mine}` : 'hint';
+  const entered = sku && !hold ? drawAt[sku] : null;
+  const shown = hold ? `hold:${hold.code}` : entered ? `draw:${entered}` : reason ? `no:${reason}` : early && !soldOut ? `early:${early.mine}` : 'hint';
   out.dataset.early = shown.startsWith('early') ? (early.mine ? 'mine' : 'wait') : 'no';
-  if (out.dataset.shown !== shown) showResult(out, shown, hold, reason, early);
+  if (out.dataset.shown !== shown) showResult(out, shown, hold, reason, early, entered);
   const wait = out.querySelector('.early-time');
   if (wait && early) setText(wait, clock(early.until - now));
 }
 
-function showResult(out, shown, hold, reason, early) {
+function showResult(out, shown, hold, reason, early, entered) {
   out.dataset.shown = shown;
-  if (early && shown.startsWith('early')) {
+  if (entered && shown.startsWith('draw')) {
+    // Fair start: in the draw until its time; the result follows as for any claim.
+    out.dataset.ok = 'draw';
+    const at = new Date(entered).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    out.replaceChildren(
+      el('span', { class: 'draw-entered' }, `Entered the draw — result at ${at}`),
+      el('span', { class: 'early-note' }, 'Everyone who claimed in the first moments is in it, in random order: being fastest gives no edge.'));
+  } else if (early && shown.startsWith('early')) {
     delete out.dataset.ok;
     const time = el('strong', { class: 'early-time' }, '');
     out.replaceChildren(...(early.mine ? [
@@ -403,6 +413,7 @@ async function claim() {
   render();
   const r = await client.claim(sku);
   claiming = false;
+  delete drawAt[sku];
   if (r.ok) {
     holds[r.sku || sku] = { code: r.code, sku: r.sku || sku, until: r.hold_until_ms };
     localStorage.setItem(HOLDS_KEY, JSON.stringify(holds));
@@ -496,6 +507,10 @@ $('join-form').addEventListener('submit', join);
 $('join-skip').addEventListener('click', () => $('join').close());
 $('join').addEventListener('close', () => { afterMint = null; });
 client.addEventListener('change', render);
+client.addEventListener('drawentered', (ev) => {
+  drawAt[ev.detail.sku] = ev.detail.draw_at_ms;
+  render();
+});
 client.addEventListener('status', (ev) => {
   document.body.dataset.connected = ev.detail.connected ? 'yes' : 'no';
   if (ev.detail.connected && client.token && !ev.detail.viewerId) forgetMe(); // the hub refused the token

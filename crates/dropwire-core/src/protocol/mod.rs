@@ -248,6 +248,13 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Fair start: the claim `rid` is entered in the draw for `sku` held at `draw_at_ms`;
+    /// its `claim_result` follows then (to that viewer alone).
+    DrawEntered {
+        rid: String,
+        sku: String,
+        draw_at_ms: u64,
+    },
     /// The answer to `here` (to that viewer alone).
     QuestResult {
         rid: String,

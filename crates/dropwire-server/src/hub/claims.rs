@@ -29,6 +29,11 @@ fn refused(rid: String, reason: ClaimReason) -> ServerMsg {
     }
 }
 
+/// Whether a claim in `window` may be served (or entered in a draw) now.
+fn refusal_free(window: ClaimWindow) -> bool {
+    matches!(window, ClaimWindow::Open | ClaimWindow::EarlyAccess { .. })
+}
+
 fn bad_rid(rid: &str) -> Option<ServerMsg> {
     (rid.is_empty() || rid.len() > MAX_RID)
         .then(|| ServerMsg::error("bad_frame", format!("rid must be 1-{MAX_RID} characters")))
@@ -75,6 +80,11 @@ impl DropHub {
         }
         // A shut window still goes to the store: a rid it decided before keeps its answer.
         // During early access the store grants the drop's segment alone.
+        // Fair start: the draw this claim belongs to (the store enters it before then).
+        let draw_at_ms = match refusal_free(window) {
+            true => self.draw_at(&sku, now),
+            false => None,
+        };
         let (refusal, public_ms) = match window {
             ClaimWindow::Open => (None, None),
             ClaimWindow::EarlyAccess { public_ms } => (None, Some(public_ms)),
@@ -91,12 +101,22 @@ impl DropHub {
             refusal,
             members_only: public_ms.is_some(),
             per_viewer_limit: raised,
+            draw_at_ms,
+            ticket: match draw_at_ms {
+                Some(at) if now < at => dropwire_store::new_ticket().ok(),
+                _ => None,
+            },
         };
+        let req_sku = req.sku.clone();
         let asked = std::time::Instant::now();
         let outcome = self.store().claim(req).await;
         metrics
             .claim_store_seconds
             .observe(asked.elapsed().as_secs_f64());
+        if draw_at_ms.is_some_and(|at| now >= at) {
+            // This claim may have held a draw: its grants change the stock.
+            self.stock_changed();
+        }
         match outcome {
             Ok(ClaimOutcome::Granted(claim)) => {
                 result("ok");
@@ -117,6 +137,14 @@ impl DropHub {
                     reason: None,
                     opens_at_ms: None,
                     follow_up,
+                }
+            }
+            Ok(ClaimOutcome::Entered { draw_at_ms }) => {
+                result("entered");
+                ServerMsg::DrawEntered {
+                    rid,
+                    sku: req_sku,
+                    draw_at_ms,
                 }
             }
             Ok(ClaimOutcome::Refused(reason)) => {

@@ -304,6 +304,26 @@ impl DropHub {
         view.window(sku, now_ms, record.spec.early_access_ms())
     }
 
+    /// The tokio instant at which the hub's clock reads `at_ms`.
+    pub fn instant_at(&self, at_ms: u64) -> tokio::time::Instant {
+        self.ctx.clock.instant_at(at_ms)
+    }
+
+    /// Fair start: the time of the draw a claim of `sku` at `now_ms` belongs to (`None`
+    /// when the SKU has no fair start or is not open), from the timeline.
+    pub fn draw_at(&self, sku: &str, now_ms: u64) -> Option<u64> {
+        let fair = {
+            let sh = self.lock();
+            let item = sh.record.spec.inventory.iter().find(|i| i.sku == sku);
+            item.map_or(0, |i| i.fair_start_ms)
+        };
+        if fair == 0 {
+            return None;
+        }
+        let (record, view) = self.view_at(now_ms);
+        view.draw_at_ms(sku, now_ms, record.spec.early_access_ms(), fair)
+    }
+
     /// Sequences, serializes once, remembers and fans out one broadcast, as the hub's mode
     /// does it (`sequencer`): at once on this node, or through the bus (under `mark`),
     /// coming back through [`Self::ingest`].

@@ -10,7 +10,11 @@ use anyhow::Result;
 const DOCS: &str = include_str!("../../../../docs/api.md");
 const APP: &str = include_str!("../../src/app.rs");
 const ERRORS: &str = include_str!("../../src/error.rs");
-const WS: &str = include_str!("../../src/ws.rs");
+const WS: [&str; 3] = [
+    include_str!("../../src/ws/mod.rs"),
+    include_str!("../../src/ws/close.rs"),
+    include_str!("../../src/ws/requests.rs"),
+];
 const OPERATIONS: &str = include_str!("../../../../docs/operations.md");
 const METRICS: &str = include_str!("../../src/metrics.rs");
 
@@ -67,7 +71,8 @@ fn every_route_and_error_code_is_documented() {
         );
     }
     for line in WS
-        .lines()
+        .iter()
+        .flat_map(|f| f.lines())
         .filter(|l| l.contains("CloseReason::") && l.contains("=> ("))
     {
         let code = line
@@ -81,7 +86,8 @@ fn every_route_and_error_code_is_documented() {
         );
     }
     for line in WS
-        .lines()
+        .iter()
+        .flat_map(|f| f.lines())
         .chain(include_str!("../../src/hub/claims.rs").lines())
         .filter(|l| l.contains("ServerMsg::error(\""))
     {

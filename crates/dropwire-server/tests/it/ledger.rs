@@ -98,6 +98,8 @@ async fn reconciliation_writes_what_the_feed_missed_and_settles_finished_drops()
                 refusal: None,
                 members_only: false,
                 per_viewer_limit: None,
+                draw_at_ms: None,
+                ticket: None,
             })
             .await?;
     }

@@ -16,6 +16,7 @@ mod claims;
 mod coops;
 mod demo;
 mod docs;
+mod fair_start;
 mod fanout;
 mod followup;
 mod healthcheck;

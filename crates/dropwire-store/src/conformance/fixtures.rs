@@ -72,5 +72,7 @@ pub fn req(drop: &DropId, sku: &str, viewer: &str, rid: &str, now_ms: u64) -> Cl
         refusal: None,
         members_only: false,
         per_viewer_limit: None,
+        draw_at_ms: None,
+        ticket: None,
     }
 }

@@ -12,10 +12,16 @@ use dropwire_core::{ClaimOutcome, ClaimReason, ClaimState, DropId};
 use crate::{ClaimRequest, CouponOutcome, CouponRequest, Store, StoreError};
 
 pub mod bus;
+mod draw;
 mod fixtures;
 mod quests;
 mod rules;
 mod viewers;
+pub use self::draw::{
+    DRAW_AT, a_draw_grants_in_ticket_order_and_never_oversells, a_draw_keeps_the_per_viewer_limit,
+    after_the_draw_claims_are_first_come_first_served,
+    an_erased_entrant_is_drawn_under_its_tombstone, entry, many_triggers_hold_one_draw,
+};
 use self::fixtures::{EARLY, T0, new_drop};
 pub use self::fixtures::{fresh_id, record, req};
 pub use self::quests::{
@@ -57,7 +63,12 @@ macro_rules! conformance_tests {
             a_quest_for_the_first_n_awards_exactly_n,
             early_access_grants_the_segment_alone,
             a_raised_limit_lets_its_viewer_alone_claim_more,
-            erasing_a_viewer_keeps_the_counts_and_drops_the_link
+            erasing_a_viewer_keeps_the_counts_and_drops_the_link,
+            a_draw_grants_in_ticket_order_and_never_oversells,
+            a_draw_keeps_the_per_viewer_limit,
+            after_the_draw_claims_are_first_come_first_served,
+            many_triggers_hold_one_draw,
+            an_erased_entrant_is_drawn_under_its_tombstone
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

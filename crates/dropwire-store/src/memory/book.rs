@@ -72,6 +72,21 @@ pub(super) enum Change {
         points: u32,
         at_ms: u64,
     },
+    /// Fair start: a claim entered in the draw of `sku` at `at_ms`.
+    Enter {
+        drop: DropId,
+        sku: String,
+        at_ms: u64,
+        entry: super::draw::DrawEntry,
+    },
+    /// Fair start: the draw of `sku` at `at_ms` was held (its grants are the `Claim`
+    /// records before this one); every entry's answer.
+    Drawn {
+        drop: DropId,
+        sku: String,
+        at_ms: u64,
+        decided: HashMap<String, HashMap<String, super::draw::Decided>>,
+    },
     /// A viewer's id became `tombstone` (and its handle [`crate::ERASED_HANDLE`]) in every drop.
     Erase {
         viewer: String,
@@ -88,6 +103,8 @@ pub(super) struct SkuLedger {
     pub(super) granted: u32,
     /// Claims per viewer that are held or redeemed (expired ones no longer count).
     pub(super) per_viewer: HashMap<String, u32>,
+    /// Fair start: the SKU's draws by their time ([`super::draw`]).
+    pub(super) draws: super::draw::Draws,
 }
 
 impl SkuLedger {
@@ -195,6 +212,8 @@ pub(super) struct Rids {
     pub(super) granted: HashMap<String, ClaimCode>,
     /// The last [`REFUSED_RIDS_KEPT`] refusals.
     pub(super) refused: VecDeque<(String, ClaimReason)>,
+    /// Fair start: rids entered in a draw → (SKU, the draw's time).
+    pub(super) entered: HashMap<String, (String, u64)>,
 }
 
 /// The earlier answer to a request id.
@@ -258,6 +277,7 @@ impl DropSlot {
                     limit: i.per_viewer_limit,
                     granted: 0,
                     per_viewer: HashMap::new(),
+                    draws: Default::default(),
                 };
                 (i.sku.clone(), Mutex::new(ledger))
             })

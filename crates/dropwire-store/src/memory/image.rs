@@ -8,7 +8,7 @@
 //! number and the early-access segment — so a drop rebuilt from its image answers every
 //! `Store` method exactly as before.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use dropwire_core::claim::Score;
 use dropwire_core::protocol::StockItem;
@@ -51,6 +51,9 @@ struct SkuImage {
     limit: u32,
     granted: u32,
     per_viewer: HashMap<String, u32>,
+    /// Fair start: the SKU's draws (entries and answers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    draws: super::draw::Draws,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,9 @@ struct ViewerImage {
     viewer: String,
     granted: HashMap<String, ClaimCode>,
     refused: Vec<(String, ClaimReason)>,
+    /// Fair start: entered rids → (SKU, draw time).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    entered: HashMap<String, (String, u64)>,
 }
 
 impl DropImage {
@@ -72,6 +78,9 @@ impl DropImage {
         viewers.extend(b.members.iter().map(String::as_str));
         for sku in &b.skus {
             viewers.extend(sku.per_viewer.keys().map(String::as_str));
+            for draw in sku.draws.values() {
+                viewers.extend(draw.entries.iter().map(|e| e.viewer.as_str()));
+            }
         }
         for given in b.awards.values() {
             viewers.extend(given.keys().map(String::as_str));
@@ -109,6 +118,7 @@ impl DropSlot {
                     limit: l.limit,
                     granted: l.granted,
                     per_viewer: l.per_viewer.clone(),
+                    draws: l.draws.clone(),
                 }
             })
             .collect();
@@ -130,6 +140,7 @@ impl DropSlot {
                     viewer: viewer.clone(),
                     granted: rids.granted.clone(),
                     refused: rids.refused.iter().cloned().collect(),
+                    entered: rids.entered.clone(),
                 });
             }
         }
@@ -159,6 +170,7 @@ impl DropSlot {
                 l.limit = s.limit;
                 l.granted = s.granted;
                 l.per_viewer = s.per_viewer;
+                l.draws = s.draws;
             }
         }
         {
@@ -186,6 +198,7 @@ impl DropSlot {
             let rids = Rids {
                 granted: v.granted,
                 refused: VecDeque::from(v.refused),
+                entered: v.entered,
             };
             slot.viewers(&v.viewer).insert(v.viewer, rids);
         }

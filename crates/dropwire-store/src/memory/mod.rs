@@ -9,6 +9,10 @@
 //! applied. The journal's order is therefore the order in which each SKU granted. Only
 //! after every lock is released does the caller wait for the group commit.
 //!
+//! Fair start (`draw`): entries wait in their SKU's ledger; the draw is held under the
+//! SKU's lock by the first claim of the SKU at or after its time, journaled as the claims
+//! it grants followed by a record of every entry's answer.
+//!
 //! If the journal cannot take a record (queue full: [`StoreError::Busy`]; a failed write:
 //! [`StoreError::JournalFailed`]) the change is refused before anything is applied. A change
 //! applied in memory whose write then fails answers `JournalFailed` (it may or may not survive a
@@ -65,6 +69,7 @@ use snapshot::ArchivedRef;
 mod archive;
 mod book;
 mod compact;
+mod draw;
 mod image;
 mod index;
 mod quests;

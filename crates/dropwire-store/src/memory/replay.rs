@@ -38,6 +38,10 @@ impl MemoryStore {
                     let mut ledger = lock(sku);
                     ledger.take(&claim.viewer_id);
                     ledger.granted = ledger.granted.max(claim.rank.saturating_add(1));
+                    // A grant of a draw (dated at its time) whose end may not follow.
+                    if let Some(draw) = ledger.draws.get_mut(&claim.created_ms) {
+                        draw.note_grant(&claim);
+                    }
                 }
                 slot.viewers(&claim.viewer_id)
                     .entry(claim.viewer_id.clone())
@@ -94,6 +98,36 @@ impl MemoryStore {
                     self.tick(at_ms);
                     let award = super::book::Award { rid, points };
                     lock(&slot.book).award(&quest, &viewer, &handle, award, at_ms);
+                }
+            }
+            Change::Enter {
+                drop,
+                sku,
+                at_ms,
+                entry,
+            } => {
+                if let Some(slot) = self.replayed_slot(&drop)? {
+                    slot.viewers(&entry.viewer)
+                        .entry(entry.viewer.clone())
+                        .or_default()
+                        .entered
+                        .insert(entry.rid.clone(), (sku.clone(), at_ms));
+                    if let Some(ledger) = slot.skus.get(&sku) {
+                        super::draw::replay_enter(&mut lock(ledger), at_ms, entry);
+                    }
+                }
+            }
+            Change::Drawn {
+                drop,
+                sku,
+                at_ms,
+                decided,
+            } => {
+                if let Some(slot) = self.replayed_slot(&drop)? {
+                    self.tick(at_ms);
+                    if let Some(ledger) = slot.skus.get(&sku) {
+                        super::draw::replay_drawn(&mut lock(ledger), at_ms, decided);
+                    }
                 }
             }
             Change::Erase { viewer, tombstone } => self.replay_erase(&viewer, &tombstone)?,

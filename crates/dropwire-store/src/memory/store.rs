@@ -13,6 +13,7 @@ use dropwire_core::{
 };
 
 use super::book::{Answered, Change, DropSlot, lock, mark};
+use super::draw::Drawn;
 use super::{Entry, MemoryStore, Retry, archive};
 use crate::journal::PendingWrite;
 use crate::{
@@ -97,6 +98,20 @@ impl MemoryStore {
             }
             None => {}
         }
+        if let Some((sku, at)) = rids.entered.get(&req.rid).cloned() {
+            // Entered in a draw: its answer once drawn (drawing it if it is due).
+            let Some(ledger) = slot.skus.get(&sku) else {
+                return Ok(Ok((ClaimOutcome::Refused(ClaimReason::NotOpen), None)));
+            };
+            let mut ledger = lock(ledger);
+            let asked = ClaimRequest { sku, ..req.clone() };
+            let mut drawn = None;
+            match self.in_draw(slot, &asked, &mut ledger, Some(at), &mut drawn)? {
+                Drawn::Granted(code) => return Ok(Err(code)),
+                Drawn::Answer(outcome) => return Ok(Ok((outcome, drawn))),
+                Drawn::Serve => {}
+            }
+        }
         if let Some(reason) = req.refusal {
             // The timeline refused it, and this rid was not decided before: not remembered.
             return Ok(Ok((ClaimOutcome::Refused(reason), None)));
@@ -110,11 +125,24 @@ impl MemoryStore {
         };
         let hold_ms = u64::from(slot.hold_s()) * 1000;
         let mut ledger = lock(sku);
+        // Fair start: draws that are due first, then a new rid inside a draw's window.
+        let mut drawn = None;
+        match self.in_draw(slot, req, &mut ledger, None, &mut drawn)? {
+            Drawn::Serve => {}
+            Drawn::Granted(code) => return Ok(Err(code)),
+            Drawn::Answer(outcome) => {
+                if let ClaimOutcome::Entered { draw_at_ms } = outcome {
+                    rids.entered
+                        .insert(req.rid.clone(), (req.sku.clone(), draw_at_ms));
+                }
+                return Ok(Ok((outcome, drawn)));
+            }
+        }
         if let Some(reason) = ledger.refusal(&req.viewer_id, req.per_viewer_limit) {
             drop(ledger);
             slot.touch();
             rids.refuse(&req.rid, reason);
-            return Ok(Ok((ClaimOutcome::Refused(reason), None)));
+            return Ok(Ok((ClaimOutcome::Refused(reason), drawn)));
         }
         let claim = Claim {
             code: new_claim_code()?,
@@ -132,9 +160,11 @@ impl MemoryStore {
             points: claim_points(ledger.granted),
         };
         // Queued while the SKU is locked, so the journal's order is the order granted.
-        let pending = self.journal(&Change::Claim {
-            claim: claim.clone(),
-        })?;
+        let pending = self
+            .journal(&Change::Claim {
+                claim: claim.clone(),
+            })?
+            .or(drawn);
         slot.touch();
         ledger.take(&req.viewer_id);
         rids.granted.insert(req.rid.clone(), claim.code.clone());
@@ -295,6 +325,12 @@ impl Store for MemoryStore {
             (self.claim_locked(&slot, &req)?, slot)
         };
         match answer {
+            // An entry's answer, or a draw's that another claim may have held: once what
+            // decided it is surely on disk.
+            Ok((outcome, None)) if req.draw_at_ms.is_some() || req.ticket.is_some() => {
+                self.settled_so_far().await?;
+                Ok(outcome)
+            }
             Ok((outcome, pending)) => {
                 Self::durable(pending).await?;
                 Ok(outcome)

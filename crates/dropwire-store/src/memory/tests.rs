@@ -111,6 +111,8 @@ fn req(drop: &DropId, viewer: &str, rid: &str) -> ClaimRequest {
         refusal: None,
         members_only: false,
         per_viewer_limit: None,
+        draw_at_ms: None,
+        ticket: None,
     }
 }
 

@@ -182,7 +182,11 @@ impl MemoryStore {
 /// Rewrites one drop's state of `viewer` under `tombstone`; returns the claims changed.
 fn erase_in(slot: &DropSlot, viewer: &str, tombstone: &str) -> u64 {
     for sku in slot.skus.values() {
-        rename(&mut lock(sku).per_viewer, viewer, tombstone);
+        let mut ledger = lock(sku);
+        rename(&mut ledger.per_viewer, viewer, tombstone);
+        for draw in ledger.draws.values_mut() {
+            draw.erase(viewer, tombstone);
+        }
     }
     let mut changed = 0;
     {

@@ -38,6 +38,8 @@ pub(super) enum Answer {
     Refused(ClaimReason),
     /// The code was taken (in this drop): nothing was written; ask again with another.
     CodeTaken,
+    /// Fair start: entered in the draw at this time.
+    Entered(u64),
 }
 
 /// Runs `claim.lua` once for `items` (all of drop `drop`), records the granted codes in the
@@ -50,7 +52,7 @@ pub(super) async fn run(
     let mut inv = shared.scripts.claim.prepare_invoke();
     for part in [
         "conf", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "holds",
-        "events", "log", "members",
+        "events", "log", "members", "draw", "draws", "entrants",
     ] {
         inv.key(key(drop, part));
     }
@@ -65,6 +67,9 @@ pub(super) async fn run(
             .arg(item.code.as_str())
             .arg(r.refusal.map_or("", ClaimReason::as_str))
             .arg(if r.members_only { "1" } else { "0" })
+            .arg(r.draw_at_ms.map_or(String::new(), |at| at.to_string()))
+            .arg(ticket_arg(r))
+            .arg(r.now_ms)
             .arg(r.per_viewer_limit.map_or(String::new(), |n| n.to_string()));
     }
     // The claims' connection: `WAIT` below must follow the script on the same connection.
@@ -73,16 +78,31 @@ pub(super) async fn run(
     if reply.first().map(String::as_str) == Some("X") {
         return Err(StoreError::NoSuchDrop(drop.clone()));
     }
-    if reply.len() != 2 * items.len() {
+    if reply.len() < 2 * items.len() || reply.len() % 2 != 0 {
         return Err(bad_reply("claim.lua", &reply));
     }
     let mut answers = Vec::with_capacity(items.len());
     let mut fresh: Vec<ClaimCode> = Vec::new();
-    for (pair, item) in reply.chunks(2).zip(items) {
+    // After the answers: the claims a draw held in this call granted (code, deadline).
+    let mut drawn_earliest: Option<u64> = None;
+    for pair in reply[2 * items.len()..].chunks(2) {
+        let code = ClaimCode::parse(&pair[0]).map_err(|_| bad_reply("claim.lua", &reply))?;
+        let until: u64 = pair[1]
+            .parse()
+            .map_err(|_| bad_reply("claim.lua", &reply))?;
+        fresh.push(code);
+        drawn_earliest = Some(drawn_earliest.map_or(until, |e| e.min(until)));
+    }
+    for (pair, item) in reply[..2 * items.len()].chunks(2).zip(items) {
         let answer = match pair[0].as_str() {
             "G" => Answer::Granted(parse(&pair[1])?),
             "R" => Answer::Refused(reason(&pair[1])?),
             "C" => Answer::CodeTaken,
+            "E" => Answer::Entered(
+                pair[1]
+                    .parse()
+                    .map_err(|_| bad_reply("claim.lua", &reply))?,
+            ),
             _ => return Err(bad_reply("claim.lua", &reply)),
         };
         if let Answer::Granted(c) = &answer {
@@ -98,6 +118,7 @@ pub(super) async fn run(
             Answer::Granted(c) if fresh.contains(&c.code) => Some(c.hold_until_ms),
             _ => None,
         })
+        .chain(drawn_earliest)
         .min();
     match earliest {
         // The code index and the index of due holds, together (other slots than the drop).
@@ -109,7 +130,8 @@ pub(super) async fn run(
         }
         None => index_codes(shared, drop, &fresh).await,
     }
-    let any_granted = answers.iter().any(|a| matches!(a, Answer::Granted(_)));
+    let any_granted =
+        drawn_earliest.is_some() || answers.iter().any(|a| matches!(a, Answer::Granted(_)));
     if shared.wait_replicas > 0 && any_granted {
         let reached = within(
             shared.op_timeout * 2,
@@ -155,6 +177,16 @@ async fn index_codes(shared: &RedisLink, drop: &DropId, codes: &[ClaimCode]) {
     for failed in join_all(writes).await.into_iter().filter_map(Result::err) {
         tracing::warn!(drop = %drop, error = %failed, "claim code not indexed; redeem will search");
     }
+}
+
+/// The entry's ticket for `claim.lua`: the hub's, else one drawn here ('' without a draw).
+/// (Randomness that fails here has failed the claim's code already, in [`super::RedisStore`].)
+fn ticket_arg(r: &ClaimRequest) -> String {
+    if r.draw_at_ms.is_none() {
+        return String::new();
+    }
+    let t = r.ticket.unwrap_or_else(|| crate::new_ticket().unwrap_or(0));
+    (t % crate::TICKET_LIMIT).to_string()
 }
 
 fn reason(raw: &str) -> Result<ClaimReason, StoreError> {

@@ -88,9 +88,10 @@ pub enum HoldClock {
 }
 
 /// The drop's keys besides `rec`, `conf` and `holds` (which `retire.lua` names first).
-const OTHER_KEYS: [&str; 18] = [
+const OTHER_KEYS: [&str; 21] = [
     "log", "stock", "granted", "per", "claims", "order", "rids", "refused", "scores", "awards",
-    "events", "coupons", "members", "seq", "bus", "marks", "nodes", "uniq",
+    "events", "coupons", "members", "seq", "bus", "marks", "nodes", "uniq", "draw", "draws",
+    "entrants",
 ];
 
 /// What redeeming a code in one drop came to.

@@ -427,6 +427,7 @@ impl Store for RedisStore {
                 Answer::Granted(claim) => return Ok(ClaimOutcome::Granted(*claim)),
                 Answer::Refused(reason) => return Ok(ClaimOutcome::Refused(reason)),
                 Answer::CodeTaken => continue,
+                Answer::Entered(draw_at_ms) => return Ok(ClaimOutcome::Entered { draw_at_ms }),
             }
         }
         Err(StoreError::CodesTaken(3))

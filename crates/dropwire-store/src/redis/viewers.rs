@@ -30,7 +30,7 @@ impl RedisStore {
             let mut inv = self.shared.scripts.erase.prepare_invoke();
             for part in [
                 "rec", "claims", "order", "per", "rids", "refused", "scores", "coupons", "members",
-                "awards",
+                "awards", "draw", "entrants",
             ] {
                 inv.key(key(&id, part));
             }

@@ -6,6 +6,7 @@
 mod history;
 
 mod archive;
+mod draw;
 mod journal;
 mod memory;
 mod redis;

@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Units of the drop's one SKU.
     #[arg(long, default_value_t = 50)]
     pub stock: u32,
+    /// The SKU's fair-start window (ms, 0-60000; 0: off): claims in it are entered in a
+    /// draw and answered when it is held, so claim latencies include the window.
+    #[arg(long, default_value_t = 0)]
+    pub fair_start_ms: u32,
     /// Measured broadcasts (ad-hoc cues), fired one at a time.
     #[arg(long, default_value_t = 20)]
     pub broadcasts: usize,

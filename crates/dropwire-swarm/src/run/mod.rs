@@ -117,7 +117,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
                 .drop_id
                 .clone()
                 .unwrap_or_else(|| format!("swarm-{}", viewer::now_us() / 1000));
-            target.create_drop(&id, args.stock).await?
+            target
+                .create_drop(&id, args.stock, args.fair_start_ms)
+                .await?
         }
     };
     report.target = if floor { "floor" } else { "dropwire" }.into();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -32,6 +32,12 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::hub::{CatchUp, DropHub, Frame};
+use crate::pending_draws::PendingDraws;
+
+mod close;
+mod requests;
+
+pub use close::CloseReason;
 
 /// Refused frames after which a flooding client is disconnected.
 const FLOOD_STRIKES: u32 = 20;
@@ -45,57 +51,6 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 fn rate_clock() -> QuantaClock {
     static CLOCK: OnceLock<QuantaClock> = OnceLock::new();
     CLOCK.get_or_init(QuantaClock::default).clone()
-}
-
-/// Why the server closes a viewer's socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    Shutdown,
-    SlowConsumer,
-    Flooding,
-    HelloTimeout,
-    /// The client opened too many connections this minute, or holds too many.
-    TooManyConnections,
-    /// The client broke RFC 6455 (an unmasked frame, reserved bits or opcodes, a fragmented
-    /// or oversized control frame, a malformed close frame, a stray continuation).
-    ProtocolError,
-    /// A text message, or a close frame's reason, that is not UTF-8.
-    InvalidUtf8,
-    /// A frame or message over 64 KiB (a frame is refused from its header, unread).
-    TooBig,
-}
-
-impl CloseReason {
-    /// The close code and reason of each: the one place they are decided.
-    pub fn frame(self) -> CloseFrame {
-        let (code, reason) = match self {
-            CloseReason::Shutdown => (1001, "server shutting down; reconnect"),
-            CloseReason::TooManyConnections => (1013, "too many connections; retry later"),
-            CloseReason::SlowConsumer => (4008, "slow consumer: fell too far behind"),
-            CloseReason::Flooding => (4029, "too many frames"),
-            CloseReason::HelloTimeout => (4408, "no hello in time"),
-            CloseReason::ProtocolError => (1002, "protocol error"),
-            CloseReason::InvalidUtf8 => (1007, "text is not UTF-8"),
-            CloseReason::TooBig => (1009, "frames and messages are limited to 64 KiB"),
-        };
-        CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        }
-    }
-
-    /// The close a read error calls for (RFC 6455 §7.4.1), or `None` when the client is
-    /// gone (a reset, an I/O error) and nothing can be said to it.
-    fn of_read_error(e: axum::Error) -> Option<CloseReason> {
-        use tungstenite::error::{Error, ProtocolError};
-        match *e.into_inner().downcast::<Error>().ok()? {
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-            Error::Protocol(_) => Some(CloseReason::ProtocolError),
-            Error::Utf8(_) => Some(CloseReason::InvalidUtf8),
-            Error::Capacity(_) => Some(CloseReason::TooBig),
-            _ => None,
-        }
-    }
 }
 
 /// `GET /ws/v1/drops/{id}`: 404 before the upgrade if the drop is unknown.
@@ -173,10 +128,9 @@ struct Connection {
     /// The answers to the latest chat rids, so a retried rid is answered alike and its
     /// message not sent twice (at most [`CHAT_RIDS`]).
     chat_rids: std::collections::VecDeque<(String, ServerMsg)>,
+    /// Fair start: claims entered in draws, asked again at their draw's time.
+    draws: PendingDraws,
 }
-
-/// Chat rids a connection remembers.
-const CHAT_RIDS: usize = 64;
 
 enum Step {
     Continue,
@@ -213,6 +167,7 @@ impl Connection {
             handshake: None,
             maker: false,
             chat_rids: std::collections::VecDeque::new(),
+            draws: PendingDraws::default(),
             state,
         }
     }
@@ -385,9 +340,15 @@ impl Connection {
         }
         self.handshake = None; // joined: the next viewer may start its handshake
         loop {
+            let draw_due = self.draws.next();
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             let step = tokio::select! {
                 biased;
                 _ = shutdown.changed() => Step::Close(CloseReason::Shutdown),
+                // A draw this viewer entered is due: its result, asked with the same rid.
+                _ = tokio::time::sleep_until(draw_due.unwrap_or(far)), if draw_due.is_some() => {
+                    self.drawn(socket).await
+                }
                 // A viewer's own request (a claim) is answered before queued broadcasts.
                 msg = socket.recv() => match self.read(msg) {
                     Ok(Some(text)) => self.handle(socket, text).await,
@@ -516,9 +477,12 @@ impl Connection {
             },
             ClientMsg::Claim { sku, rid } => {
                 let viewer = self.viewer.as_ref();
-                self.hub
+                let reply = self
+                    .hub
                     .claim_raised(viewer, self.raised_limit, sku, rid)
-                    .await
+                    .await;
+                self.await_draw(&reply, None);
+                reply
             }
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
@@ -542,35 +506,6 @@ impl Connection {
             }
         };
         self.send(socket, &reply).await
-    }
-
-    /// A chat message: a rid seen lately gets its first answer again, and nothing is sent.
-    fn chat(&mut self, text: &str, rid: String) -> ServerMsg {
-        if let Some((_, answer)) = self.chat_rids.iter().find(|(r, _)| *r == rid) {
-            return answer.clone();
-        }
-        let answer = self
-            .hub
-            .chat(self.viewer.as_ref(), self.maker, text, rid.clone());
-        let outcome = match &answer {
-            ServerMsg::ChatResult { ok: true, .. } => "sent",
-            ServerMsg::ChatResult {
-                reason: Some(r), ..
-            } => r.as_str(),
-            _ => "bad_frame",
-        };
-        self.state
-            .metrics
-            .chat_messages
-            .with_label_values(&[outcome])
-            .inc();
-        if matches!(answer, ServerMsg::ChatResult { .. }) {
-            if self.chat_rids.len() >= CHAT_RIDS {
-                self.chat_rids.pop_front();
-            }
-            self.chat_rids.push_back((rid, answer.clone()));
-        }
-        answer
     }
 
     async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {
