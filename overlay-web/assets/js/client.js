@@ -10,6 +10,7 @@
 
 // The DOM helpers live in views.js; re-exported for modules that import them from here.
 export { clock, money, scarcity, el, setText } from './views.js';
+import { applyChat, chatOf } from './chat.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -245,6 +246,11 @@ export class DropClient extends EventTarget {
     return this.request({ type: 'coupon' });
   }
 
+  /** Says `text` in the drop's chat; resolves with the `chat_result`. */
+  chat(text) {
+    return this.request({ type: 'chat', text });
+  }
+
   /** "I'm here" for an open `be_there` quest (`quest`: its script index; null: the latest). */
   here(quest) {
     return this.request(quest === null || quest === undefined ? { type: 'here' } : { type: 'here', quest });
@@ -293,6 +299,7 @@ export class DropClient extends EventTarget {
         if (typeof m.ts === 'number') this.clockSample(m.server_ms, Math.max(0, Date.now() - m.ts));
         return;
       case 'claim_result':
+      case 'chat_result':
       case 'coupon_result':
       case 'quest_result': {
         const p = this.pending.get(m.rid);
@@ -364,6 +371,7 @@ export class DropClient extends EventTarget {
         d.viewers = m.count;
         break;
       default:
+        applyChat(d.chat, m); // chat, chat_delete, chat_pin, chat_settings
         break;
     }
     d.open_skus = openSkus(d, this.now());
@@ -408,6 +416,7 @@ function openSkus(d, now) {
 
 function normalize(d) {
   for (const k of ['inventory', 'fired', 'open_skus', 'early_access', 'coupons', 'stock', 'leaderboard']) d[k] = d[k] || [];
+  d.chat = chatOf(d.chat);
   return d;
 }
 

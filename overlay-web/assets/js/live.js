@@ -6,6 +6,7 @@ import { $, KIND, NEXT, clock, copyText, el, itemOf, money, pad2, renderBoard, r
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
 import { MyPasses } from './passes.js';
+import { LiveChat } from './live-chat.js';
 
 const VIEWER_KEY = 'dropwire.viewer';
 const dropId = dropIdFromPath();
@@ -59,6 +60,8 @@ const waitlist = new Waitlist(dropId, {
 const myPasses = new MyPasses().mount();
 // After a granted claim of a drop with a follow-up: the order details over the reveal card.
 const confirmation = new Confirmation(dropId, { now: () => client.now(), onChange: () => render() }).mount();
+// The chat under the stock and the board: an input once the viewer has a handle.
+const chat = new LiveChat(client, { signedIn: () => !!me, join: () => openJoin('chat'), onUnauthorized: () => forgetMe() }).mount();
 
 function leftOf(d, sku) {
   return d.stock.find((s) => s.sku === sku)?.left;
@@ -93,6 +96,7 @@ function render() {
   renderBoard($('board'), d.leaderboard, { top: 10, mine: me?.handle, empty: 'The first claimers score the most points.' });
   renderCoupon(d);
   renderQuests(d);
+  chat.render();
   tick();
 }
 
@@ -425,7 +429,7 @@ async function claim() {
 
 /** The handle dialog; `why` = 'waitlist' when joining the waitlist waits for it. */
 function openJoin(why = 'claim') {
-  setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : 'Join the drop');
+  setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : why === 'chat' ? 'Join the chat' : 'Join the drop');
   setText($('join-why'), why === 'waitlist' ? 'First pick a handle: the maker sees it on the list, and it is all you need to claim.'
     : 'Pick a handle for the leaderboard. It is all you need to claim.');
   $('join-error').textContent = '';
