@@ -149,7 +149,7 @@ test('the OBS source shows the chat with ?chat=1 (read-only, pinned on top) and 
   assert.equal(interactive, 0, 'read-only: no interactive element');
   await withChat.screenshot({ path: join(SHOTS, 'obs-chat-1920x1080.png'), omitBackground: true });
   // Without ?chat=1: the same drop, no chat layer and no message text at all.
-  await without.waitForFunction(() => document.querySelector('.cue')?.dataset.type === 'intro');
+  await without.waitForFunction(() => !document.querySelector('#countdown').hidden); // connected and drawn
   assert.equal(await without.$('#chat'), null);
   assert.equal(await without.evaluate(() => document.body.innerText.includes('message 10') || document.body.innerText.includes('Mugs at')), false);
   await done();
