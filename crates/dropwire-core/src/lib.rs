@@ -9,6 +9,8 @@
 //! - [`script`]: cues and script validation, with messages that name the cue.
 //! - [`timeline`]: the control log and the drop's visible state at a time, as a pure
 //!   function of (script, control log, now).
+//! - [`chat`]: chat messages, the host's moderation (kept in the control log), the
+//!   rules a message meets.
 //! - [`claim`]: claim records, outcomes, the leaderboard scoring rule.
 //! - [`coop`]: co-ops (makers sharing a launch calendar): their rules, and which of their
 //!   drops' live windows collide.
@@ -23,6 +25,7 @@
 //!   the calendar lists.
 //! - [`error`]: this crate's error type.
 
+pub mod chat;
 pub mod claim;
 pub mod coop;
 pub mod drop;

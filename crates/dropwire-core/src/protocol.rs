@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::ChatMessage;
 use crate::claim::LeaderEntry;
 use crate::drop::{DropKind, DropRecord, InventoryItem, StartsAt};
 use crate::script::{Cue, CueType, Script};
@@ -48,6 +49,11 @@ pub enum ClientMsg {
         #[serde(default)]
         ts: Option<serde_json::Value>,
     },
+    /// A chat message (signed-in viewers and the maker's own connection).
+    Chat {
+        text: String,
+        rid: String,
+    },
 }
 
 /// Why a client frame was refused; the names are the `error` frame's `code` values.
@@ -70,7 +76,7 @@ impl FrameError {
     }
 }
 
-const CLIENT_TYPES: [&str; 5] = ["hello", "claim", "coupon", "here", "ping"];
+const CLIENT_TYPES: [&str; 6] = ["hello", "claim", "coupon", "here", "ping", "chat"];
 
 /// A quest as a client names it: a script cue's index, or a cue key (`s3`, `a7`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +257,46 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The answer to `chat` (to the sender alone).
+    ChatResult {
+        rid: String,
+        ok: bool,
+        /// With `ok`: the message's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Without `ok`: `unauthorized`, `empty`, `too_long`, `rate_limited`, `slow_mode`,
+        /// `muted`, `banned`, `blocked_word`, `chat_off`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// With `rate_limited`, `slow_mode` and `muted`: when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    /// Chat messages, coalesced: at most one frame per drop per 100 ms.
+    Chat {
+        seq: u64,
+        ts: u64,
+        messages: Vec<ChatMessage>,
+    },
+    /// The host deleted messages.
+    ChatDelete {
+        seq: u64,
+        ts: u64,
+        ids: Vec<String>,
+    },
+    /// The host pinned a message (`null`: unpinned).
+    ChatPin {
+        seq: u64,
+        ts: u64,
+        message: Option<ChatMessage>,
+    },
+    /// The host changed the chat's settings.
+    ChatSettings {
+        seq: u64,
+        ts: u64,
+        enabled: bool,
+        slow_mode_s: u32,
+    },
     Pong {
         ts: Option<serde_json::Value>,
         server_ms: u64,
@@ -280,7 +326,11 @@ impl ServerMsg {
             | ServerMsg::Cue { seq, .. }
             | ServerMsg::Stock { seq, .. }
             | ServerMsg::Leaderboard { seq, .. }
-            | ServerMsg::Viewers { seq, .. } => Some(*seq),
+            | ServerMsg::Viewers { seq, .. }
+            | ServerMsg::Chat { seq, .. }
+            | ServerMsg::ChatDelete { seq, .. }
+            | ServerMsg::ChatPin { seq, .. }
+            | ServerMsg::ChatSettings { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -403,6 +453,31 @@ pub struct DropSnapshot {
     /// Admin: the maker the drop belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maker: Option<String>,
+    /// The drop's chat: settings, the pinned message, the latest messages.
+    #[serde(default)]
+    pub chat: ChatView,
+}
+
+/// The chat as a snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ChatView {
+    pub enabled: bool,
+    pub slow_mode_s: u32,
+    pub pinned: Option<ChatMessage>,
+    /// The latest messages (at most 50), oldest first, deleted ones left out.
+    pub recent: Vec<ChatMessage>,
+}
+
+impl Default for ChatView {
+    fn default() -> Self {
+        ChatView {
+            enabled: true,
+            slow_mode_s: 0,
+            pinned: None,
+            recent: Vec::new(),
+        }
+    }
 }
 
 /// A SKU in its early-access window.
@@ -498,6 +573,7 @@ impl DropSnapshot {
             obs_key: admin.then(|| record.obs_key.clone()),
             recipe: if admin { record.recipe.clone() } else { None },
             maker: admin.then(|| record.maker.clone()),
+            chat: ChatView::default(),
         }
     }
 }

@@ -64,7 +64,13 @@ pub enum ControlAction {
     Pause,
     Resume,
     Close,
-    Fire { cue: FireTarget },
+    Fire {
+        cue: FireTarget,
+    },
+    /// A chat moderation step ([`crate::chat`]): the timeline ignores it.
+    Chat {
+        op: crate::chat::ChatOp,
+    },
 }
 
 impl ControlAction {
@@ -75,6 +81,7 @@ impl ControlAction {
             ControlAction::Resume => "resume",
             ControlAction::Close => "close",
             ControlAction::Fire { .. } => "fire",
+            ControlAction::Chat { .. } => "chat",
         }
     }
 }
@@ -239,6 +246,9 @@ impl<'a> Walk<'a> {
     }
 
     fn apply(&mut self, pos: usize, entry: &ControlEntry) {
+        if let ControlAction::Chat { .. } = entry.action {
+            return;
+        }
         self.advance_to(entry.at_ms);
         let t = self.last_t;
         let state = self.view.state;

@@ -338,3 +338,64 @@ proptest! {
         }
     }
 }
+
+/// Chat moderation entries in the log leave the timeline exactly as it was.
+#[test]
+fn chat_entries_leave_the_timeline_unchanged() {
+    use crate::chat::ChatOp;
+    let s = spec(
+        vec![
+            Cue::new(0, CueType::Intro),
+            reveal(90),
+            Cue::new(300, CueType::Scarcity),
+            Cue::new(600, CueType::Close),
+        ],
+        600,
+    );
+    let plain = vec![
+        entry(T0, ControlAction::Start),
+        entry(T0 + 50_000, ControlAction::Pause),
+        entry(T0 + 70_000, ControlAction::Resume),
+        entry(
+            T0 + 80_000,
+            ControlAction::Fire {
+                cue: FireTarget::Script(2),
+            },
+        ),
+    ];
+    let chat = |at_ms: u64| {
+        entry(
+            at_ms,
+            ControlAction::Chat {
+                op: ChatOp::Settings {
+                    enabled: Some(false),
+                    slow_mode_s: Some(5),
+                    blocked_words: None,
+                },
+            },
+        )
+    };
+    let mut with_chat = vec![chat(T0 - 5_000)];
+    for (i, e) in plain.iter().enumerate() {
+        with_chat.push(e.clone());
+        with_chat.push(chat(e.at_ms + 1_000 * i as u64));
+    }
+    for now in [
+        T0 - 1,
+        T0,
+        T0 + 60_000,
+        T0 + 75_000,
+        T0 + 200_000,
+        T0 + 900_000,
+    ] {
+        assert_eq!(
+            TimelineView::compute(&s.script, &with_chat, now),
+            TimelineView::compute(&s.script, &plain, now),
+            "at {now}"
+        );
+    }
+    // And any chat entry may be appended in any state.
+    let closed = TimelineView::compute(&s.script, &plain, T0 + 900_000);
+    assert_eq!(closed.state, DropState::Closed);
+    assert_eq!(closed.check(&chat(0).action, &s), Ok(()));
+}

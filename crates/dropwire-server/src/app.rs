@@ -102,6 +102,8 @@ pub struct Options {
     /// With a bus: how often the node looks for drops due to start by themselves that
     /// another node made ([`calendar::scan`]).
     pub schedule_scan_every: Duration,
+    /// The chat's limits (message length, per-viewer rate).
+    pub chat: crate::hub::ChatLimits,
 }
 
 /// With many nodes, each looks for drops due to start by themselves this often.
@@ -147,6 +149,7 @@ impl Options {
             sweep_every: Duration::from_secs(1),
             public_url: config.public_url.clone(),
             schedule_scan_every: SCHEDULE_SCAN_EVERY,
+            chat: crate::hub::ChatLimits::default(),
         }
     }
 }
@@ -231,6 +234,7 @@ impl AppState {
             shutdown: shutdown.clone(),
             bus: opts.bus,
             publish_patience: opts.publish_patience,
+            chat: opts.chat,
         };
         let per_minute = NonZeroU32::new(opts.mints_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let state = AppState(Arc::new(AppInner {

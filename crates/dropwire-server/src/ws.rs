@@ -166,7 +166,15 @@ struct Connection {
     strikes: u32,
     /// Held from the upgrade request to the welcome and catch-up (`--max-handshakes`).
     handshake: Option<Handshake>,
+    /// The connection is the maker's own (an admin token in its hello).
+    maker: bool,
+    /// The answers to the latest chat rids, so a retried rid is answered alike and its
+    /// message not sent twice (at most [`CHAT_RIDS`]).
+    chat_rids: std::collections::VecDeque<(String, ServerMsg)>,
 }
+
+/// Chat rids a connection remembers.
+const CHAT_RIDS: usize = 64;
 
 enum Step {
     Continue,
@@ -200,6 +208,8 @@ impl Connection {
             limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
             handshake: None,
+            maker: false,
+            chat_rids: std::collections::VecDeque::new(),
             state,
         }
     }
@@ -319,6 +329,7 @@ impl Connection {
             }
         };
 
+        self.maker = maker;
         // A pass holder joins the drop's early-access segment before its welcome.
         if let Some(viewer) = self.viewer.as_ref().filter(|_| !maker) {
             crate::pass_tokens::admit_holder(&self.state, &self.hub, &viewer.id).await;
@@ -501,8 +512,26 @@ impl Connection {
             ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
+            ClientMsg::Chat { text, rid } => self.chat(text, rid),
         };
         self.send(socket, &reply).await
+    }
+
+    /// A chat message: a rid seen lately gets its first answer again, and nothing is sent.
+    fn chat(&mut self, text: String, rid: String) -> ServerMsg {
+        if let Some((_, answer)) = self.chat_rids.iter().find(|(r, _)| *r == rid) {
+            return answer.clone();
+        }
+        let answer = self
+            .hub
+            .chat(self.viewer.as_ref(), self.maker, &text, rid.clone());
+        if matches!(answer, ServerMsg::ChatResult { .. }) {
+            if self.chat_rids.len() >= CHAT_RIDS {
+                self.chat_rids.pop_front();
+            }
+            self.chat_rids.push_back((rid, answer.clone()));
+        }
+        answer
     }
 
     async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {

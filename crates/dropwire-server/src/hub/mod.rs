@@ -20,10 +20,13 @@
 //! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
 //!   figures; `control`: the control log; `task`: the hub's task.
 //! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.
+//! - `chat`: a viewer's chat message, from its checks to the coalesced `chat` broadcast
+//!   (one per drop per 100 ms tick at most), and the chat in snapshots.
 //! - `quests`: quests that award points (`here`, claims and redemptions in a window).
 //! - [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`);
 //!   `sweeper` returns expired holds to stock and evicts idle hubs.
 
+mod chat;
 mod claims;
 mod control;
 mod cues;
@@ -48,6 +51,7 @@ use dropwire_core::{DropId, DropRecord, Fact, TimelineView};
 use dropwire_store::{Bus, Mark, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
+pub use self::chat::{CHAT_TICK, ChatLimits};
 use self::figures::NodeViewers;
 pub use self::figures::ViewerCounts;
 pub use self::registry::Hubs;
@@ -91,6 +95,8 @@ pub struct HubCtx {
     pub feed: Option<Feed>,
     /// How long a cue or state change is retried on the bus before it is given up.
     pub publish_patience: Duration,
+    /// The chat's limits.
+    pub chat: ChatLimits,
 }
 
 /// What the hub's lock guards: the drop as this node last saw it, and what it delivered.
@@ -109,6 +115,8 @@ struct HubState {
     viewers_at: Option<tokio::time::Instant>,
     /// The viewer count over every node, as last heard on the bus.
     viewers_everywhere: Option<u64>,
+    /// The chat: the next tick's messages, the latest ones, the viewers' pace.
+    chat: chat::ChatBook,
 }
 
 impl HubState {
@@ -124,6 +132,7 @@ impl HubState {
 
     /// Keeps what snapshots show up to date with a broadcast being delivered.
     fn note(&mut self, msg: ServerMsg) {
+        self.chat.note(&msg);
         match msg {
             ServerMsg::Stock { items, .. } => self.stock = items,
             ServerMsg::Leaderboard { top, .. } => self.leaderboard = top,
@@ -157,6 +166,8 @@ pub struct DropHub {
     tx: broadcast::Sender<Frame>,
     timeline_changed: Notify,
     figures_changed: Notify,
+    /// The chat buffer went from empty to not: a tick is due.
+    chat_waiting: Notify,
     stock_dirty: AtomicBool,
     viewers: NodeViewers,
     /// The hub's mode: local, or relayed through the bus.
@@ -219,11 +230,13 @@ impl DropHub {
                 leaderboard: figures.leaderboard,
                 viewers_at: None,
                 viewers_everywhere: None,
+                chat: chat::ChatBook::default(),
             }),
             ctx,
             tx,
             timeline_changed: Notify::new(),
             figures_changed: Notify::new(),
+            chat_waiting: Notify::new(),
             stock_dirty: AtomicBool::new(false),
             viewers: NodeViewers::default(),
             own_refs: 2 + sequencer.own_tasks(),
@@ -340,7 +353,7 @@ impl DropHub {
 
     /// Subscribes a viewer: it gets every broadcast after `seq`, and catches up from `since`.
     pub fn join(&self, since: Option<u64>, now_ms: u64) -> Join {
-        let sh = self.lock();
+        let mut sh = self.lock();
         let rx = self.tx.subscribe();
         let seq = sh.seq;
         let catch_up = match since {
@@ -349,7 +362,7 @@ impl DropHub {
                 CatchUp::Frames(sh.history.iter().filter(|f| f.seq > s).cloned().collect())
             }
             _ => {
-                let drop = self.snapshot_locked(&sh, Audience::Viewer, now_ms);
+                let drop = self.snapshot_locked(&mut sh, Audience::Viewer, now_ms);
                 let msg = ServerMsg::Snapshot {
                     seq,
                     drop: Box::new(drop),
@@ -365,7 +378,7 @@ impl DropHub {
         Join { seq, rx, catch_up }
     }
 
-    fn snapshot_locked(&self, sh: &HubState, audience: Audience, now_ms: u64) -> DropSnapshot {
+    fn snapshot_locked(&self, sh: &mut HubState, audience: Audience, now_ms: u64) -> DropSnapshot {
         let view = TimelineView::compute(&sh.record.spec.script, &sh.record.log, now_ms);
         let live = LiveFigures {
             stock: sh.stock.clone(),
@@ -374,15 +387,17 @@ impl DropHub {
                 .viewers_everywhere
                 .unwrap_or_else(|| self.local_viewers()),
         };
-        DropSnapshot::build(&sh.record, &view, live, now_ms, audience)
+        let mut snap = DropSnapshot::build(&sh.record, &view, live, now_ms, audience);
+        snap.chat = self.chat_view(sh, false);
+        snap
     }
 
     /// The drop as `GET /api/v1/drops/{id}` shows it, with fresh figures from the store.
     pub async fn admin_snapshot(&self) -> Result<DropSnapshot, StoreError> {
         let figures = self.ctx.store.figures(&self.id).await?;
         let now = self.ctx.clock.now_ms();
-        let sh = self.lock();
-        let mut snap = self.snapshot_locked(&sh, Audience::Admin, now);
+        let mut sh = self.lock();
+        let mut snap = self.snapshot_locked(&mut sh, Audience::Admin, now);
         snap.stock = figures.stock;
         snap.leaderboard = figures.leaderboard;
         Ok(snap)

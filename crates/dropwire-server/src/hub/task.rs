@@ -1,5 +1,5 @@
 //! The hub's task: starts the drop on schedule ([`dropwire_core::schedule`]), fires cues
-//! on time, publishes coalesced figures, reports viewers to the bus (with one), and keeps
+//! on time, publishes coalesced figures and the chat's ticks, reports viewers to the bus (with one), and keeps
 //! sequence numbers in reserve (without), until the server shuts down or the hub is retired
 //! ([`super::Hubs`] evicts idle hubs).
 
@@ -61,6 +61,7 @@ impl DropHub {
         // After a start on schedule that the store refused to take: when to try again.
         let mut start_again: Option<Instant> = None;
         let mut told_missed = false;
+        let mut chat_due: Option<Instant> = None;
         loop {
             let (next, auto) = {
                 let now = self.ctx.clock.now_ms();
@@ -107,6 +108,13 @@ impl DropHub {
                     figures_due = None;
                     last_figures = tokio::time::Instant::now();
                     self.publish_figures().await;
+                }
+                _ = self.chat_waiting.notified(), if chat_due.is_none() => {
+                    chat_due = Some(Instant::now() + super::CHAT_TICK);
+                }
+                _ = tokio::time::sleep_until(chat_due.unwrap_or(far)), if chat_due.is_some() => {
+                    chat_due = None;
+                    self.flush_chat();
                 }
                 _ = heartbeat.tick(), if beats.is_some() => self.sequencer.beat(&self).await,
                 () = raised(&mut shutdown) => break,

@@ -8,6 +8,7 @@ mod common;
 mod analytics;
 mod bad_input;
 mod calendar;
+mod chat;
 mod claims;
 mod coops;
 mod demo;
