@@ -8,7 +8,7 @@
 #
 #   bash load-tests/chat-bench.sh [VIEWERS] [CHAT_PER_S]
 #
-# Environment (optional): CUES=12 GAP_MS=5000 CHATTERS=100 ROUNDS=1 KEEP=1 (keep the work
+# Environment (optional): CUES=12 GAP_MS=5000 CHATTERS=250 ROUNDS=1 KEEP=1 (keep the work
 # dir: the swarm's JSON reports and the hubs' logs).
 # Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
 set -euo pipefail
@@ -17,7 +17,7 @@ VIEWERS="${1:-10000}"
 CHAT_PER_S="${2:-50}"
 CUES="${CUES:-12}"
 GAP_MS="${GAP_MS:-5000}"
-CHATTERS="${CHATTERS:-100}"
+CHATTERS="${CHATTERS:-250}"
 ROUNDS="${ROUNDS:-1}"
 TOKEN="chat-bench-token-0123456789abcdef"
 BIN=target/release

@@ -37,8 +37,10 @@ pub struct RunArgs {
     /// viewers while the measured broadcasts run (0: no chat).
     #[arg(long, default_value_t = 0.0)]
     pub chat_per_s: f64,
-    /// How many of the viewers chat (they get tokens); each sends every chatters/rate seconds.
-    #[arg(long, default_value_t = 100)]
+    /// How many of the viewers chat (they get tokens); each sends every chatters/rate
+    /// seconds. The default keeps 50 a second at 12 a minute per viewer, under the hub's
+    /// per-viewer rate (20 a minute).
+    #[arg(long, default_value_t = 250)]
     pub chatters: usize,
     /// Where to write the JSON report.
     #[arg(long)]
