@@ -45,6 +45,11 @@ async function say(page, text) {
   await page.click('#chat-send');
 }
 
+/** Where `sel` sits in the document (not the viewport: sending scrolls to the chat). */
+const docBox = (page, sel) => page.$eval(sel, (n) => {
+  const r = n.getBoundingClientRect();
+  return [r.x + scrollX, r.y + scrollY, r.width, r.height].map(Math.round);
+});
 const texts = (page, sel = '#chat-list .chat-msg') => page.$$eval(sel, (ns) => ns.map((n) => n.querySelector('.chat-text').textContent));
 const waitText = (page, text, sel = '#chat-list') => page.waitForFunction(([s, t]) => [...document.querySelectorAll(`${s} .chat-text`)].some((n) => n.textContent === t), [sel, text]);
 
@@ -60,7 +65,7 @@ async function panelOn(id) {
 test('two viewers see each other\'s messages once, also after a reload; the input holds 280 characters', async () => {
   await liveDrop('chat-two');
   const [ana, bo] = await Promise.all([track(viewer(b, hub, 'chat-two', 'ana')), track(viewer(b, hub, 'chat-two', 'bo'))]);
-  const claimBox = await ana.locator('#claim').boundingBox();
+  const claimBox = await docBox(ana, '#claim');
   await say(ana, 'hello from ana');
   await waitText(bo, 'hello from ana');
   await say(bo, 'hi ana, bo here');
@@ -70,7 +75,7 @@ test('two viewers see each other\'s messages once, also after a reload; the inpu
     assert.deepEqual(await p.$$eval('#chat-list .chat-author', (ns) => ns.map((n) => n.textContent)), ['ana', 'bo']);
   }
   assert.equal(await ana.inputValue('#chat-input'), '', 'a sent message leaves the input');
-  assert.deepEqual(await ana.locator('#claim').boundingBox(), claimBox, 'chat does not move the Claim button');
+  assert.deepEqual(await docBox(ana, '#claim'), claimBox, 'chat does not move the Claim button');
   assert.equal(await ana.getAttribute('#chat-list', 'aria-live'), 'polite');
   assert.equal(await ana.textContent('label[for=chat-input]'), 'Your message');
 

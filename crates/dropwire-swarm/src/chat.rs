@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use dropwire_core::protocol::ClientMsg;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -55,12 +56,13 @@ impl ChatPlan {
 
 /// Message `n` of chatter `idx`: a frame with its rid, of a realistic length.
 pub fn frame(idx: usize, n: u64) -> String {
-    serde_json::json!({
-        "type": "chat",
-        "text": format!("viewer {idx} says: love the glaze on these, can't wait for the reveal ({n})"),
-        "rid": format!("m{idx}-{n}"),
-    })
-    .to_string()
+    let msg = ClientMsg::Chat {
+        text: format!(
+            "viewer {idx} says: love the glaze on these, can't wait for the reveal ({n})"
+        ),
+        rid: format!("m{idx}-{n}"),
+    };
+    serde_json::to_string(&msg).unwrap_or_default()
 }
 
 /// What the chatters did, summed over viewers (and processes).
