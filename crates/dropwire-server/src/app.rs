@@ -149,7 +149,12 @@ impl Options {
             sweep_every: Duration::from_secs(1),
             public_url: config.public_url.clone(),
             schedule_scan_every: SCHEDULE_SCAN_EVERY,
-            chat: crate::hub::ChatLimits::default(),
+            chat: crate::hub::ChatLimits {
+                max_chars: limits.chat_max_chars,
+                rate_per_min: limits.chat_rate_per_min,
+                burst: limits.chat_burst,
+                ..crate::hub::ChatLimits::default()
+            },
         }
     }
 }

@@ -43,6 +43,7 @@ pub(crate) const VIEWER: &str = "viewer_token";
     tags(
         (name = "drops", description = "Create drops and move their timeline (admin)"),
         (name = "claims", description = "Claims and live figures (admin)"),
+        (name = "chat", description = "A drop's chat: moderation, host messages, the pin (admin; viewers chat over the WebSocket)"),
         (name = "viewers", description = "Viewer identity (public)"),
         (name = "waitlist", description = "The waitlist before a drop (viewer; the list: admin)"),
         (name = "privacy", description = "A viewer's data: export and erasure (admin)"),

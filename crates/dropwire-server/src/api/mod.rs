@@ -3,6 +3,7 @@
 
 mod analytics;
 mod calendar;
+mod chat;
 mod claims;
 mod coops;
 pub mod csv;
@@ -49,6 +50,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(drops::resume))
         .routes(routes!(drops::close))
         .routes(routes!(drops::fire))
+        .routes(routes!(chat::get, chat::post))
+        .routes(routes!(chat::delete_message))
+        .routes(routes!(chat::settings))
+        .routes(routes!(chat::mute))
+        .routes(routes!(chat::unmute))
+        .routes(routes!(chat::pin))
         .routes(routes!(claims::list))
         .routes(routes!(claims::stats))
         .routes(routes!(claims::redeem))

@@ -58,6 +58,15 @@ pub struct LimitArgs {
     /// With --redis: milliseconds one Redis operation may take [default: 500].
     #[arg(long, env = "DROPWIRE_REDIS_TIMEOUT_MS")]
     pub redis_timeout_ms: Option<u64>,
+    /// The longest chat message, in characters (Unicode scalar values) [default: 280].
+    #[arg(long, env = "DROPWIRE_CHAT_MAX_CHARS")]
+    pub chat_max_chars: Option<usize>,
+    /// Chat messages a viewer may send per minute, on average [default: 20].
+    #[arg(long, env = "DROPWIRE_CHAT_RATE_PER_MIN")]
+    pub chat_rate_per_min: Option<u32>,
+    /// Chat messages a viewer may send at once [default: 5].
+    #[arg(long, env = "DROPWIRE_CHAT_BURST")]
+    pub chat_burst: Option<u32>,
 }
 
 /// The config file's `[limits]` table: the same keys.
@@ -77,6 +86,9 @@ pub struct FileLimits {
     send_timeout_s: Option<u64>,
     history: Option<usize>,
     redis_timeout_ms: Option<u64>,
+    chat_max_chars: Option<usize>,
+    chat_rate_per_min: Option<u32>,
+    chat_burst: Option<u32>,
 }
 
 /// The limits in force.
@@ -95,6 +107,9 @@ pub struct Limits {
     pub send_timeout: Duration,
     pub history: usize,
     pub redis_timeout: Duration,
+    pub chat_max_chars: usize,
+    pub chat_rate_per_min: u32,
+    pub chat_burst: u32,
 }
 
 impl Default for Limits {
@@ -113,6 +128,9 @@ impl Default for Limits {
             send_timeout: Duration::from_secs(5),
             history: 1024,
             redis_timeout: DEFAULT_OP_TIMEOUT,
+            chat_max_chars: dropwire_core::chat::DEFAULT_MAX_CHARS,
+            chat_rate_per_min: 20,
+            chat_burst: 5,
         }
     }
 }
@@ -249,6 +267,31 @@ impl Limits {
                 60_000,
                 " ms",
             )?),
+            chat_max_chars: within(
+                "chat-max-chars",
+                args.chat_max_chars
+                    .or(file.chat_max_chars)
+                    .unwrap_or(d.chat_max_chars),
+                1,
+                4096,
+                " characters",
+            )?,
+            chat_rate_per_min: within(
+                "chat-rate-per-min",
+                args.chat_rate_per_min
+                    .or(file.chat_rate_per_min)
+                    .unwrap_or(d.chat_rate_per_min),
+                1,
+                6000,
+                " a minute",
+            )?,
+            chat_burst: within(
+                "chat-burst",
+                args.chat_burst.or(file.chat_burst).unwrap_or(d.chat_burst),
+                1,
+                1000,
+                "",
+            )?,
         })
     }
 }
@@ -321,6 +364,27 @@ mod tests {
                     ..Default::default()
                 },
                 "trusted-proxies",
+            ),
+            (
+                LimitArgs {
+                    chat_max_chars: Some(0),
+                    ..Default::default()
+                },
+                "chat-max-chars",
+            ),
+            (
+                LimitArgs {
+                    chat_rate_per_min: Some(0),
+                    ..Default::default()
+                },
+                "chat-rate-per-min",
+            ),
+            (
+                LimitArgs {
+                    chat_burst: Some(1001),
+                    ..Default::default()
+                },
+                "chat-burst",
             ),
         ] {
             let err = Limits::resolve(args, None).unwrap_err().to_string();

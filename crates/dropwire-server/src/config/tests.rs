@@ -285,6 +285,9 @@ fn code_defaults() -> Vec<(&'static str, String)> {
         ("send-timeout-s", secs(l.send_timeout)),
         ("history", l.history.to_string()),
         ("redis-timeout-ms", l.redis_timeout.as_millis().to_string()),
+        ("chat-max-chars", l.chat_max_chars.to_string()),
+        ("chat-rate-per-min", l.chat_rate_per_min.to_string()),
+        ("chat-burst", l.chat_burst.to_string()),
     ]
 }
 

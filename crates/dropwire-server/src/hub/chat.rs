@@ -87,6 +87,20 @@ pub(super) struct ChatBook {
 }
 
 impl ChatBook {
+    /// A message among the latest or waiting for the tick.
+    pub(super) fn find(&self, id: &str) -> Option<ChatMessage> {
+        self.recent
+            .iter()
+            .chain(&self.pending)
+            .find(|m| m.id == id)
+            .cloned()
+    }
+
+    /// Takes a message out of the next tick (deleted before it went out).
+    pub(super) fn unqueue(&mut self, id: &str) {
+        self.pending.retain(|m| m.id != id);
+    }
+
     /// Keeps the latest messages up to date with a broadcast being delivered.
     pub(super) fn note(&mut self, msg: &ServerMsg) {
         match msg {

@@ -140,6 +140,11 @@ fn state_since(record: &DropRecord, view: &TimelineView) -> u64 {
         .log
         .iter()
         .rev()
-        .find(|e| !matches!(e.action, ControlAction::Fire { .. }))
+        .find(|e| {
+            !matches!(
+                e.action,
+                ControlAction::Fire { .. } | ControlAction::Chat { .. }
+            )
+        })
         .map_or(0, |e| e.at_ms)
 }

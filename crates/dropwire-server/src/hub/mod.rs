@@ -22,6 +22,8 @@
 //! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.
 //! - `chat`: a viewer's chat message, from its checks to the coalesced `chat` broadcast
 //!   (one per drop per 100 ms tick at most), and the chat in snapshots.
+//! - `moderation`: the host's settings, mutes, deletes and pin (control-log entries),
+//!   and the host's own messages.
 //! - `quests`: quests that award points (`here`, claims and redemptions in a window).
 //! - [`Hubs`] holds a node's hubs: started on first use, evicted once idle (`registry`);
 //!   `sweeper` returns expired holds to stock and evicts idle hubs.
@@ -31,6 +33,7 @@ mod claims;
 mod control;
 mod cues;
 mod figures;
+mod moderation;
 mod quests;
 mod registry;
 mod relay;
@@ -54,6 +57,7 @@ use tokio::sync::{Notify, broadcast, watch};
 pub use self::chat::{CHAT_TICK, ChatLimits};
 use self::figures::NodeViewers;
 pub use self::figures::ViewerCounts;
+pub use self::moderation::{ChatAdmin, ChatSettingsView, DEFAULT_MUTE_S};
 pub use self::registry::Hubs;
 pub use self::relay::PUBLISH_PATIENCE;
 use self::relay::Resend;

@@ -9,6 +9,7 @@ mod analytics;
 mod bad_input;
 mod calendar;
 mod chat;
+mod chat_nodes;
 mod claims;
 mod coops;
 mod demo;

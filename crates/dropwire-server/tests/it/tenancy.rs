@@ -90,6 +90,8 @@ struct OfA {
     coop: String,
     endpoint: String,
     msg: String,
+    /// A chat message in A's drop.
+    chat_msg: String,
     claim: String,
     coupon: String,
     viewer: String,
@@ -119,6 +121,7 @@ impl OfA {
                 "id" if before.ends_with("/passes/rules/") => &self.pass_rule,
                 "id" if before.ends_with("/passes/") => &self.pass,
                 "maker" => &self.maker,
+                "msg_id" if before.ends_with("/chat/messages/") => &self.chat_msg,
                 "msg_id" => &self.msg,
                 "token_id" => &self.spare_token_id,
                 "code" if before.ends_with("/claims/") => &self.claim,
@@ -144,6 +147,9 @@ impl OfA {
                 json!({"recipe": self.recipe, "params": {"item": "Bowl"}})
             }
             ("post", "/api/v1/drops/{id}/fire") => json!({"cue": 0}),
+            ("post", "/api/v1/drops/{id}/chat") => json!({"text": "hello"}),
+            ("post", "/api/v1/drops/{id}/chat/mutes") => json!({"viewer_id": self.viewer}),
+            ("put", "/api/v1/drops/{id}/chat/pin") => json!({"message_id": null}),
             ("post", "/api/v1/drops/{id}/recipe") => json!({"id": "lifted"}),
             ("post", "/api/v1/recipes") => recipe("copied", "Copied"),
             ("patch", "/api/v1/recipes/{id}") => json!({"description": "changed"}),
@@ -361,7 +367,16 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
         json!({"id": "a-circle", "name": "A secret co-op", "makers": ["maker-a"]}),
     )
     .await?;
+    let chat = json_of(
+        server,
+        a,
+        "post",
+        &format!("/api/v1/drops/{drop_id}/chat"),
+        json!({"text": "A secret chat line"}),
+    )
+    .await?;
     Ok(OfA {
+        chat_msg: chat["id"].as_str().context("chat message id")?.to_owned(),
         maker: "maker-a".into(),
         drop: drop_id,
         recipe: recipe_id,
@@ -378,6 +393,7 @@ async fn furnish_a(server: &TestServer, a: &str) -> Result<OfA> {
             "A secret drop title".into(),
             "A secret recipe name".into(),
             "A secret co-op".into(),
+            "A secret chat line".into(),
             "A secret pass rule".into(),
             "a-secret-hook".into(),
             "a-secret-fan".into(),
