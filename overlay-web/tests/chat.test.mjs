@@ -135,13 +135,15 @@ test('slow mode: a second message too soon is refused with its wait', async () =
 
 test('the OBS source shows the chat with ?chat=1 (read-only, pinned on top) and nothing without', async () => {
   const { obs_key: key } = await liveDrop('chat-obs');
-  const ana = await track(viewer(b, hub, 'chat-obs', 'ana'));
+  // Three viewers take turns: each stays inside the hub's burst (5) of the per-viewer rate.
+  const talkers = await Promise.all(['ana', 'bo', 'cy'].map((h) => track(viewer(b, hub, 'chat-obs', h))));
+  const ana = talkers[0];
   const withChat = await track(openPage(b, 'obs-chat', { width: 1920, height: 1080 }));
   const without = await track(openPage(b, 'obs-plain', { width: 1920, height: 1080 }));
   await withChat.goto(`${hub.base}/obs/chat-obs?key=${encodeURIComponent(key)}&chat=1`);
   await without.goto(`${hub.base}/obs/chat-obs?key=${encodeURIComponent(key)}`);
   for (let i = 1; i <= 10; i += 1) {
-    await say(ana, `message ${i}`);
+    await say(talkers[i % 3], `message ${i}`);
     await waitText(ana, `message ${i}`);
   }
   await withChat.waitForFunction(() => document.querySelectorAll('#chat-list .chat-msg').length === 8
