@@ -10,7 +10,8 @@
 #
 # Environment (optional): CUES=12 GAP_MS=5000 CHATTERS=250 ROUNDS=1 KEEP=1 (keep the work
 # dir: the swarm's JSON reports and the hubs' logs).
-# Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm
+# Needs release builds: cargo build --release --bin dropwire --bin dropwire-swarm (BIN=target/debug
+# for a quick check of the script itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIEWERS="${1:-10000}"
@@ -20,7 +21,7 @@ GAP_MS="${GAP_MS:-5000}"
 CHATTERS="${CHATTERS:-250}"
 ROUNDS="${ROUNDS:-1}"
 TOKEN="chat-bench-token-0123456789abcdef"
-BIN=target/release
+BIN="${BIN:-target/release}"
 WORK="$(mktemp -d)"
 ulimit -n "$(ulimit -Hn)"
 
