@@ -70,6 +70,8 @@ pub enum QuestKind {
     ClaimWithin,
     /// Redeem a claim within the window.
     RedeemWithin,
+    /// Send the cue's `word` in chat within the window (the first `first_n`, or all).
+    Keyword,
 }
 
 impl QuestKind {
@@ -78,6 +80,7 @@ impl QuestKind {
             QuestKind::BeThere => "be_there",
             QuestKind::ClaimWithin => "claim_within",
             QuestKind::RedeemWithin => "redeem_within",
+            QuestKind::Keyword => "keyword",
         }
     }
 }
@@ -122,6 +125,14 @@ pub struct Cue {
     /// `quest`: what earns the points within the window (`ttl_s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quest: Option<QuestKind>,
+    /// `keyword` quest: the word to send in chat (1–40 characters; whole word, any case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 40))]
+    pub word: Option<String>,
+    /// `keyword` quest: only the first this many viewers earn it (1–100000; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 100000))]
+    pub first_n: Option<u32>,
 }
 
 impl Cue {
@@ -141,6 +152,8 @@ impl Cue {
             limit: None,
             points: None,
             quest: None,
+            word: None,
+            first_n: None,
         }
     }
 
@@ -261,6 +274,21 @@ impl Cue {
                             "ttl_s",
                             "quest cue: needs its window, ttl_s 1-86400 seconds after it fires"
                                 .into(),
+                        ));
+                    }
+                }
+                if self.quest == Some(QuestKind::Keyword) {
+                    let n = self.word.as_deref().map_or(0, |w| w.trim().chars().count());
+                    if !(1..=40).contains(&n) {
+                        return Err(err(
+                            "word",
+                            "keyword quest: needs its word, 1-40 characters".into(),
+                        ));
+                    }
+                    if self.first_n.is_some_and(|n| !(1..=100_000).contains(&n)) {
+                        return Err(err(
+                            "first_n",
+                            "keyword quest: first_n must be 1-100000".into(),
                         ));
                     }
                 }
@@ -426,6 +454,30 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(kind.quest, Some(QuestKind::RedeemWithin));
+    }
+
+    #[test]
+    fn a_keyword_quest_needs_its_word_and_a_sane_first_n() {
+        let keyword = |word: Option<&str>, first_n: Option<u32>| Cue {
+            quest: Some(QuestKind::Keyword),
+            points: Some(10),
+            ttl_s: Some(60),
+            word: word.map(str::to_owned),
+            first_n,
+            ..Cue::new(10, CueType::Quest)
+        };
+        let ok = script(vec![keyword(Some("glaze"), Some(3))]).validate(&inventory());
+        assert_eq!(ok, Ok(()));
+        for (cue, field) in [
+            (keyword(None, None), "word"),
+            (keyword(Some("  "), None), "word"),
+            (keyword(Some(&"w".repeat(41)), None), "word"),
+            (keyword(Some("glaze"), Some(0)), "first_n"),
+            (keyword(Some("glaze"), Some(100_001)), "first_n"),
+        ] {
+            let m = message(&script(vec![reveal(1, "mug"), cue]));
+            assert!(m.starts_with(&format!("script.cues[1].{field}:")), "{m}");
+        }
     }
 
     #[test]

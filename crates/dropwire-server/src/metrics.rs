@@ -26,6 +26,8 @@ pub struct Metrics {
     pub slow_disconnects: IntCounter,
     pub flood_disconnects: IntCounter,
     pub frame_errors: IntCounterVec,
+    /// Chat messages by outcome: `sent`, or the refusal's reason.
+    pub chat_messages: IntCounterVec,
     pub claims: IntCounterVec,
     /// Time the store took to decide a claim (the window check before it is not counted).
     pub claim_store_seconds: Histogram,
@@ -98,6 +100,7 @@ impl Metrics {
             slow_disconnects: must(IntCounter::new("slow_consumer_disconnects_total", "Viewers dropped for falling behind")),
             flood_disconnects: must(IntCounter::new("flood_disconnects_total", "Viewers dropped for flooding")),
             frame_errors: must(IntCounterVec::new(Opts::new("frame_errors_total", "Client frames refused, by error code"), &["code"])),
+            chat_messages: must(IntCounterVec::new(Opts::new("chat_messages_total", "Chat messages over the WebSocket, by outcome (sent, or the refusal reason)"), &["outcome"])),
             claims: must(IntCounterVec::new(Opts::new("claims_total", "Claim results, by result"), &["result"])),
             claim_store_seconds: must(Histogram::with_opts(
                 HistogramOpts::new("claim_store_seconds", "Time from asking the store for a claim to its answer (journal fsync or Redis script, batching included)").buckets(buckets.clone()),
@@ -140,6 +143,7 @@ impl Metrics {
         must(r.register(Box::new(m.slow_disconnects.clone())));
         must(r.register(Box::new(m.flood_disconnects.clone())));
         must(r.register(Box::new(m.frame_errors.clone())));
+        must(r.register(Box::new(m.chat_messages.clone())));
         must(r.register(Box::new(m.claims.clone())));
         must(r.register(Box::new(m.claim_store_seconds.clone())));
         must(r.register(Box::new(m.http_requests.clone())));

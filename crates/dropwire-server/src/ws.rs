@@ -512,19 +512,48 @@ impl Connection {
             ClientMsg::Claim { sku, rid } => self.hub.claim(self.viewer.as_ref(), sku, rid).await,
             ClientMsg::Coupon { rid } => self.hub.coupon(self.viewer.as_ref(), rid).await,
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
-            ClientMsg::Chat { text, rid } => self.chat(text, rid),
+            ClientMsg::Chat { text, rid } => {
+                let reply = self.chat(&text, rid.clone());
+                let step = self.send(socket, &reply).await;
+                let accepted = matches!(reply, ServerMsg::ChatResult { ok: true, .. });
+                if let (Step::Continue, true, Some(viewer)) = (&step, accepted, &self.viewer) {
+                    if !self.maker {
+                        let viewer = viewer.clone();
+                        for msg in self.hub.keyword_quests(&viewer, &text, &rid).await {
+                            if let step @ (Step::Gone | Step::Close(_)) =
+                                self.send(socket, &msg).await
+                            {
+                                return step;
+                            }
+                        }
+                    }
+                }
+                return step;
+            }
         };
         self.send(socket, &reply).await
     }
 
     /// A chat message: a rid seen lately gets its first answer again, and nothing is sent.
-    fn chat(&mut self, text: String, rid: String) -> ServerMsg {
+    fn chat(&mut self, text: &str, rid: String) -> ServerMsg {
         if let Some((_, answer)) = self.chat_rids.iter().find(|(r, _)| *r == rid) {
             return answer.clone();
         }
         let answer = self
             .hub
-            .chat(self.viewer.as_ref(), self.maker, &text, rid.clone());
+            .chat(self.viewer.as_ref(), self.maker, text, rid.clone());
+        let outcome = match &answer {
+            ServerMsg::ChatResult { ok: true, .. } => "sent",
+            ServerMsg::ChatResult {
+                reason: Some(r), ..
+            } => r.as_str(),
+            _ => "bad_frame",
+        };
+        self.state
+            .metrics
+            .chat_messages
+            .with_label_values(&[outcome])
+            .inc();
         if matches!(answer, ServerMsg::ChatResult { .. }) {
             if self.chat_rids.len() >= CHAT_RIDS {
                 self.chat_rids.pop_front();

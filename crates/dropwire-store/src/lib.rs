@@ -99,6 +99,10 @@ pub struct QuestAward {
     /// [`AwardOutcome::Closed`], and nothing is recorded.
     pub opens_ms: u64,
     pub closes_ms: u64,
+    /// At most this many viewers earn the quest (a `keyword` quest's `first_n`); the
+    /// next hear [`AwardOutcome::Full`]. `None`: everyone who earns it in the window.
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// What the store answers to a [`QuestAward`].
@@ -111,6 +115,8 @@ pub enum AwardOutcome {
     AlreadyAwarded,
     /// Outside the quest's window.
     Closed,
+    /// The quest's `limit` of viewers earned it already; nothing is recorded.
+    Full,
 }
 
 /// The handle an erased viewer's claims and score show.

@@ -87,6 +87,17 @@ pub(super) struct ChatBook {
 }
 
 impl ChatBook {
+    /// The latest messages as the broadcasts `texts` (oldest first) leave them.
+    pub(super) fn from_history<'a>(texts: impl Iterator<Item = &'a str>) -> Self {
+        let mut book = ChatBook::default();
+        for text in texts.filter(|t| t.starts_with(r#"{"type":"chat"#)) {
+            if let Ok(msg) = serde_json::from_str::<ServerMsg>(text) {
+                book.note(&msg);
+            }
+        }
+        book
+    }
+
     /// A message among the latest or waiting for the tick.
     pub(super) fn find(&self, id: &str) -> Option<ChatMessage> {
         self.recent

@@ -212,6 +212,8 @@ impl DropHub {
         }
         let (tx, _) = broadcast::channel(ctx.viewer_queue);
         let now_instant = Instant::now();
+        // A hub joining other nodes knows the latest messages from the broadcasts it reads.
+        let chat = chat::ChatBook::from_history(opened.recent.iter().map(|(_, t)| t.as_str()));
         let history = opened
             .recent
             .into_iter()
@@ -234,7 +236,7 @@ impl DropHub {
                 leaderboard: figures.leaderboard,
                 viewers_at: None,
                 viewers_everywhere: None,
-                chat: chat::ChatBook::default(),
+                chat,
             }),
             ctx,
             tx,

@@ -1,6 +1,7 @@
 //! Quests that award points: a `quest` cue opens a window of `ttl_s` after it fires, in
 //! which a viewer earns its points once — by tapping "I'm here" (`be_there`, the `here`
-//! frame), by being granted a claim (`claim_within`) or by redeeming one
+//! frame), by sending the quest's word in chat (`keyword`; only the first `first_n` with
+//! one, counted by the store), by being granted a claim (`claim_within`) or by redeeming one
 //! (`redeem_within`). The hub finds the open quests from the timeline (the same on every
 //! node); the store awards each viewer once, inside the window, onto the drop's board
 //! ([`Store::award`](dropwire_store::Store::award)); each award is a `quest.awarded` fact
@@ -58,6 +59,10 @@ impl DropHub {
             now_ms: now,
             opens_ms: fired.at_ms,
             closes_ms,
+            limit: fired
+                .cue
+                .first_n
+                .filter(|_| fired.cue.quest == Some(QuestKind::Keyword)),
         };
         let outcome = self.store().award(req).await?;
         if outcome == (AwardOutcome::Awarded { points }) {
@@ -109,11 +114,39 @@ impl DropHub {
             Ok(AwardOutcome::Awarded { points }) => result(rid, key, Ok(points)),
             Ok(AwardOutcome::AlreadyAwarded) => result(rid, key, Err("already_awarded")),
             Ok(AwardOutcome::Closed) => result(rid, key, Err("not_open")),
+            Ok(AwardOutcome::Full) => result(rid, key, Err("full")),
             Err(e) => {
                 tracing::warn!(error = %e, "quest award failed in the store");
                 result(rid, key, Err("unavailable"))
             }
         }
+    }
+
+    /// A viewer's accepted chat message `text` (rid `rid`): it earns every open `keyword`
+    /// quest whose word it holds (whole word, any case). Answers `quest_result`s with the
+    /// chat's rid: earned, or `full` (the first `first_n` earned it already); a quest the
+    /// viewer earned before is not answered again. Costs nothing while none is open.
+    pub async fn keyword_quests(&self, viewer: &Viewer, text: &str, rid: &str) -> Vec<ServerMsg> {
+        let now = self.now_ms();
+        let mut out = Vec::new();
+        for (fired, closes_ms) in self.open_quests(QuestKind::Keyword, now) {
+            let word = fired.cue.word.as_deref().unwrap_or_default().trim();
+            if word.is_empty() || !dropwire_core::chat::has_word(text, word) {
+                continue;
+            }
+            let key = Some(fired.key.tag());
+            let answer = match self.award(&fired, closes_ms, viewer, rid, now).await {
+                Ok(AwardOutcome::Awarded { points }) => Ok(points),
+                Ok(AwardOutcome::Full) => Err("full"),
+                Ok(AwardOutcome::AlreadyAwarded | AwardOutcome::Closed) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "quest award failed in the store");
+                    Err("unavailable")
+                }
+            };
+            out.push(result(rid.to_owned(), key, answer));
+        }
+        out
     }
 
     /// A viewer was granted a claim (`claim_within`) or redeemed one (`redeem_within`) at

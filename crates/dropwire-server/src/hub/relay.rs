@@ -481,7 +481,12 @@ mod tests {
             ts: 5,
             count: 0,
         };
-        for msg in [stock, viewers] {
+        let chat = ServerMsg::ChatDelete {
+            seq: 0,
+            ts: 1,
+            ids: vec!["seq".into()],
+        };
+        for msg in [stock, viewers, chat] {
             let text = serde_json::to_string(&msg).unwrap();
             let (prefix, suffix) = split_seq(&text).unwrap();
             let whole = format!("{prefix}42{suffix}");

@@ -48,6 +48,15 @@ async fn chat_and_its_moderation_hold_on_every_node() -> Result<()> {
         Some(msg_id.as_str())
     );
 
+    // A node that loads the drop later knows the message from the broadcasts it reads.
+    let c = common::redis_node(&redis, "c", Clock::System).await?;
+    let (_, snap) = c.get(&format!("/api/v1/drops/{id}")).await?;
+    assert_eq!(
+        snap["chat"]["recent"][0]["id"].as_str(),
+        Some(msg_id.as_str())
+    );
+    drop(c);
+
     // Slow mode set through node A holds on node B.
     assert_eq!(
         put(&a, &format!("{base}/settings"), json!({"slow_mode_s": 30})).await?,

@@ -19,7 +19,8 @@ mod viewers;
 use self::fixtures::{EARLY, T0, new_drop};
 pub use self::fixtures::{fresh_id, record, req};
 pub use self::quests::{
-    a_quest_awards_each_viewer_once_in_its_window, a_quest_storm_awards_each_viewer_once, award,
+    a_quest_awards_each_viewer_once_in_its_window, a_quest_for_the_first_n_awards_exactly_n,
+    a_quest_storm_awards_each_viewer_once, award,
 };
 pub use self::rules::{
     an_expired_hold_keeps_no_points, points_and_the_board_follow_the_core_rules,
@@ -52,6 +53,7 @@ macro_rules! conformance_tests {
             an_expired_hold_keeps_no_points,
             a_quest_awards_each_viewer_once_in_its_window,
             a_quest_storm_awards_each_viewer_once,
+            a_quest_for_the_first_n_awards_exactly_n,
             early_access_grants_the_segment_alone,
             erasing_a_viewer_keeps_the_counts_and_drops_the_link
         );
@@ -169,8 +171,26 @@ pub async fn the_control_log_is_compare_and_append<S: Store>(store: Arc<S>) {
             .expect("read")
             .expect("exists")
             .log,
-        vec![start, pause]
+        vec![start.clone(), pause.clone()]
     );
+    // A chat moderation entry is kept like any other (the timeline ignores it).
+    let mute = ControlEntry {
+        at_ms: T0 + 6,
+        action: ControlAction::Chat {
+            op: dropwire_core::chat::ChatOp::Mute {
+                viewer_id: "v1".into(),
+                until_ms: Some(T0 + 60_000),
+                ban: false,
+            },
+        },
+    };
+    let log = store
+        .append_control(&id, 2, mute.clone())
+        .await
+        .expect("append a chat entry");
+    assert_eq!(log, vec![start, pause, mute]);
+    let stored = store.drop_record(&id).await.expect("read").expect("exists");
+    assert_eq!(stored.log, log);
 }
 
 pub async fn a_storm_never_oversells<S: Store>(store: Arc<S>) {

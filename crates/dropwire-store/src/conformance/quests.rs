@@ -27,6 +27,7 @@ pub fn award(
         now_ms,
         opens_ms: T0 + 100,
         closes_ms: T0 + 200,
+        limit: None,
     }
 }
 
@@ -129,5 +130,77 @@ pub async fn a_quest_storm_awards_each_viewer_once<S: Store>(store: Arc<S>) {
         f.leaderboard.iter().all(|e| e.points == 50),
         "{:?}",
         f.leaderboard
+    );
+}
+
+/// A quest for the first N (`limit`): 30 viewers at once, each twice with different rids,
+/// for a limit of 7: exactly 7 viewers earn it, once each; the rest hear `Full`, and
+/// nothing of theirs is recorded. A retried rid of a winner is answered alike; another
+/// quest counts apart.
+pub async fn a_quest_for_the_first_n_awards_exactly_n<S: Store>(store: Arc<S>) {
+    let id = new_drop(&*store, "quest-first-n", 5, 1, 900).await;
+    let limited = |viewer: &str, rid: &str, now: u64| QuestAward {
+        limit: Some(7),
+        ..award(&id, "s4", viewer, rid, now)
+    };
+    let tasks: Vec<_> = (0..30)
+        .flat_map(|i| (0..2).map(move |k| (i, k)))
+        .map(|(i, k)| {
+            let store = Arc::clone(&store);
+            let a = limited(&format!("v{i:02}"), &format!("r{k}"), T0 + 150);
+            tokio::spawn(async move { (i, k, store.award(a).await.expect("award")) })
+        })
+        .collect();
+    let mut won = [0u32; 30];
+    let mut winners = Vec::new();
+    let mut full = 0;
+    for t in tasks {
+        let (i, k, outcome) = t.await.expect("task");
+        match outcome {
+            AwardOutcome::Awarded { points: 50 } => {
+                won[i] += 1;
+                winners.push((i, k));
+            }
+            AwardOutcome::AlreadyAwarded => {}
+            AwardOutcome::Full => full += 1,
+            other => panic!("v{i:02}: {other:?}"),
+        }
+    }
+    assert_eq!(won.iter().filter(|n| **n == 1).count(), 7, "{won:?}");
+    assert!(won.iter().all(|n| *n <= 1), "{won:?}");
+    assert_eq!(full, 46, "the 23 others hear full, both times");
+    let f = store.figures(&id).await.expect("figures");
+    assert_eq!((f.awards, f.leaderboard.len()), (7, 7));
+    // A winner's rid again: the same answer, though the quest is full.
+    let (i, k) = winners[0];
+    assert_eq!(
+        store
+            .award(limited(&format!("v{i:02}"), &format!("r{k}"), T0 + 160))
+            .await
+            .expect("award"),
+        AwardOutcome::Awarded { points: 50 }
+    );
+    assert_eq!(
+        store
+            .award(limited("late", "x", T0 + 160))
+            .await
+            .expect("award"),
+        AwardOutcome::Full
+    );
+    // Outside the window it is closed, full or not; another quest counts apart.
+    assert_eq!(
+        store
+            .award(limited("late", "y", T0 + 200))
+            .await
+            .expect("award"),
+        AwardOutcome::Closed
+    );
+    let other = QuestAward {
+        limit: Some(1),
+        ..award(&id, "s5", "late", "z", T0 + 150)
+    };
+    assert_eq!(
+        store.award(other).await.expect("award"),
+        AwardOutcome::Awarded { points: 50 }
     );
 }

@@ -1,5 +1,6 @@
 //! Quests on the embedded store: [`Store::award`](crate::Store::award) under the drop's
-//! book lock, journaled (`Change::Award`) before the points land on the board.
+//! book lock, journaled (`Change::Award`) before the points land on the board. A quest
+//! with a `limit` (first N) is full once that many viewers hold its award.
 
 use super::MemoryStore;
 use super::book::{Award, Change, lock};
@@ -42,6 +43,11 @@ impl MemoryStore {
                 (answer, None)
             } else if req.now_ms < req.opens_ms || req.now_ms >= req.closes_ms {
                 return Ok(AwardOutcome::Closed);
+            } else if req
+                .limit
+                .is_some_and(|n| book.awards.get(&req.quest).map_or(0, |q| q.len()) >= n as usize)
+            {
+                return Ok(AwardOutcome::Full);
             } else {
                 let pending = self.journal(&Change::Award {
                     drop: req.drop_id.clone(),

@@ -1,9 +1,11 @@
 -- A quest's points for one viewer, at most once per (quest, viewer), inside the window,
 -- onto the drop's board in the same step.
 -- KEYS: rec, conf, awards, scores, events.
--- ARGV: quest, viewer, handle, points, rid, now_ms, opens_ms, closes_ms.
+-- ARGV: quest, viewer, handle, points, rid, now_ms, opens_ms, closes_ms, limit ('' for none).
 -- Returns {'X'} (no such drop), {'A', points} (awarded, now or earlier to this rid),
---   {'D'} (awarded earlier to another rid), {'C'} (outside the window: nothing recorded).
+--   {'D'} (awarded earlier to another rid), {'C'} (outside the window: nothing recorded),
+--   {'F'} (the quest's limit of viewers earned it already: nothing recorded).
+-- With a limit, `conf`'s field `awarded:QUEST` counts the quest's awards.
 local rec, conf, awards, scores, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local quest, viewer, handle, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local points, now, opens, closes =
@@ -24,6 +26,14 @@ if prev then
 end
 if now < opens or now >= closes then
   return {'C'}
+end
+local limit = tonumber(ARGV[9])
+if limit then
+  local count = tonumber(redis.call('HGET', conf, 'awarded:' .. quest) or '0')
+  if count >= limit then
+    return {'F'}
+  end
+  redis.call('HINCRBY', conf, 'awarded:' .. quest, 1)
 end
 local made = redis.call('EXISTS', awards) == 0
 redis.call('HSET', awards, field, cjson.encode({rid = rid, points = points}))
