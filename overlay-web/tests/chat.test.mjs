@@ -219,3 +219,21 @@ test('the panel mutes a viewer for 5 minutes and that viewer is told; unmuted, i
   await waitText(ana, 'sorry');
   await done();
 });
+
+test('a keyword quest is earned by saying its word in the chat', async () => {
+  await hub.api('POST', '/drops', dropSpec('chat-quest', {
+    cues: [
+      { at_s: 0, type: 'intro', title: 'Welcome to the studio' },
+      { at_s: 1000, type: 'quest', quest: 'keyword', word: 'kiln', points: 30, ttl_s: 600, title: 'Name the oven' },
+      { at_s: 3600, type: 'close' },
+    ],
+  }));
+  await hub.api('POST', '/drops/chat-quest/start', {});
+  const ana = await track(viewer(b, hub, 'chat-quest', 'ana'));
+  await hub.api('POST', '/drops/chat-quest/fire', { cue: 1 });
+  await ana.waitForFunction(() => document.querySelector('#quests:not([hidden]) [data-quest="s1"] .quest-how')?.textContent === 'Say “kiln” in the chat');
+  await say(ana, 'that KILN is huge');
+  await ana.waitForFunction(() => document.querySelector('[data-quest="s1"] .quest-done')?.textContent === '+30 pts ✓');
+  await ana.waitForFunction(() => document.querySelector('#my-points').dataset.points === '30');
+  await done();
+});

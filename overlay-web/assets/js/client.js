@@ -303,6 +303,8 @@ export class DropClient extends EventTarget {
       case 'coupon_result':
       case 'quest_result': {
         const p = this.pending.get(m.rid);
+        // A keyword quest earned by a chat message: after its chat_result, with the chat's rid.
+        if (!p && m.type === 'quest_result') this.emit('quest', m);
         if (!p) return;
         this.pending.delete(m.rid);
         clearTimeout(p.timer);
@@ -427,7 +429,7 @@ export function openQuests(d, now) {
     .filter((f) => f.cue.type === 'quest' && f.cue.ttl_s && f.at_ms <= now && f.at_ms + f.cue.ttl_s * 1000 > now)
     .map((f) => ({
       key: f.index === null || f.index === undefined ? `at${f.at_ms}` : `s${f.index}`,
-      index: f.index ?? null, kind: f.cue.quest || null, title: f.cue.title || null,
+      index: f.index ?? null, kind: f.cue.quest || null, title: f.cue.title || null, word: f.cue.word || null,
       points: f.cue.points || 0, closes_ms: f.at_ms + f.cue.ttl_s * 1000,
     }));
 }

@@ -35,9 +35,11 @@ const QUEST_HOW = {
   be_there: 'Tap “I’m here” in time',
   claim_within: 'Claim a piece in time',
   redeem_within: 'Check out in time',
+  keyword: 'Say the word in the chat',
 };
 const QUEST_REASONS = {
   already_awarded: 'Already yours ✓',
+  full: 'Too late: the first ones got it.',
   not_open: 'This quest has ended.',
   unauthorized: 'Pick a handle first.',
   unavailable: 'Connection hiccup — try again.',
@@ -114,8 +116,12 @@ function renderQuests(d) {
       const row = el('li', { class: 'quest', 'data-quest': q.key, 'data-kind': q.kind || '' },
         el('span', { class: 'quest-title' }, q.title || 'Quest'),
         el('span', { class: 'quest-pts' }, `+${q.points} pts`),
-        el('span', { class: 'quest-how' }, QUEST_HOW[q.kind] || ''),
+        el('span', { class: 'quest-how' }, q.kind === 'keyword' && q.word ? `Say “${q.word}” in the chat` : QUEST_HOW[q.kind] || ''),
         el('span', { class: 'quest-time' }, ''));
+      if (q.kind === 'keyword' && done) {
+        row.append(done.ok ? el('span', { class: 'quest-done' }, `+${done.points} pts ✓`)
+          : el('span', { class: 'reason', 'data-reason': done.reason }, QUEST_REASONS[done.reason] || done.reason));
+      }
       if (q.kind === 'be_there') {
         if (done?.ok) row.append(el('span', { class: 'quest-done' }, `+${done.points} pts ✓`));
         else {
@@ -500,6 +506,14 @@ $('join-form').addEventListener('submit', join);
 $('join-skip').addEventListener('click', () => $('join').close());
 $('join').addEventListener('close', () => { afterMint = null; });
 client.addEventListener('change', render);
+// A keyword quest earned (or missed: `full`) by one of this viewer's chat messages.
+client.addEventListener('quest', (ev) => {
+  const m = ev.detail;
+  if (!m.quest) return;
+  questResults[m.quest] = m.ok ? { ok: true, points: m.points || 0 } : { ok: false, reason: m.reason };
+  if (m.ok && me) myPasses.setToken(me.token); // quest points may complete a pass
+  render();
+});
 client.addEventListener('status', (ev) => {
   document.body.dataset.connected = ev.detail.connected ? 'yes' : 'no';
   if (ev.detail.connected && client.token && !ev.detail.viewerId) forgetMe(); // the hub refused the token
