@@ -24,6 +24,9 @@ pub enum Kind {
     /// `stock`, `leaderboard`, `viewers`: the coalesced figures.
     Figures,
     ClaimResult,
+    /// A `chat` broadcast (a tick's messages).
+    Chat,
+    ChatResult,
     Error,
     Other,
 }
@@ -40,6 +43,8 @@ impl Kind {
             Kind::State { .. } => "state",
             Kind::Figures => "figures",
             Kind::ClaimResult => "claim_result",
+            Kind::Chat => "chat",
+            Kind::ChatResult => "chat_result",
             Kind::Error => "error",
             Kind::Other => "other",
         }
@@ -57,6 +62,8 @@ pub struct Frame<'a> {
     pub reason: Option<Cow<'a, str>>,
     /// `reveal`: the SKU it opens.
     pub sku: Option<Cow<'a, str>>,
+    /// `chat`: how many messages it carries.
+    pub messages: usize,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +84,8 @@ struct Raw<'a> {
     state: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     cue: Option<RawCue<'a>>,
+    #[serde(default)]
+    messages: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +116,8 @@ pub fn parse(text: &str) -> Option<Frame<'_>> {
         },
         "stock" | "leaderboard" | "viewers" => Kind::Figures,
         "claim_result" => Kind::ClaimResult,
+        "chat" => Kind::Chat,
+        "chat_result" => Kind::ChatResult,
         "error" => Kind::Error,
         _ => Kind::Other,
     };
@@ -122,6 +133,7 @@ pub fn parse(text: &str) -> Option<Frame<'_>> {
         ok: raw.ok,
         reason,
         sku,
+        messages: raw.messages.map_or(0, |m| m.len()),
     })
 }
 
@@ -205,5 +217,20 @@ mod tests {
         let f = parse(r#"{"type":"error","code":"rate_limited","message":"slow down"}"#).unwrap();
         assert_eq!(f.kind, Kind::Error);
         assert_eq!(f.reason.as_deref(), Some("rate_limited"));
+    }
+
+    #[test]
+    fn reads_chat_frames() {
+        let f = parse(
+            r#"{"type":"chat","seq":9,"ts":5,"messages":[{"id":"a","author":"ana","text":"hi","at_ms":5,"host":false},{"id":"b","author":"bo","text":"yo","at_ms":5,"host":false}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.kind, f.seq, f.ts, f.messages),
+            (Kind::Chat, Some(9), Some(5), 2)
+        );
+        let f = parse(r#"{"type":"chat_result","rid":"m1-0","ok":false,"reason":"slow_mode","retry_after_ms":900}"#).unwrap();
+        assert_eq!((f.kind, f.ok), (Kind::ChatResult, Some(false)));
+        assert_eq!(f.reason.as_deref(), Some("slow_mode"));
     }
 }

@@ -7,6 +7,8 @@
 //!   optionally reveals the item so every viewer claims at once, closes the drop, prints a
 //!   summary and writes a JSON report (HDR-histogram percentiles, connections, gaps,
 //!   claims, the server's RSS and CPU time from `/proc` when it runs here).
+//!   `--chat-per-s R [--chatters N]` adds chat load: N signed-in viewers send R chat
+//!   messages a second in all while the measured broadcasts run.
 //! - `--join ID` watches a drop another swarm process created, for runs larger than one
 //!   process's open-file limit; `dropwire-swarm merge A.json B.json --report ALL.json`
 //!   merges their reports exactly (histograms are carried whole).
@@ -15,6 +17,7 @@
 //!   `floor --single-thread` the real floor: one thread, one epoll loop, each broadcast
 //!   framed once and that one buffer written to every socket.
 
+mod chat;
 mod floor;
 mod frame;
 mod procfs;

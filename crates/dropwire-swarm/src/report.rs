@@ -11,6 +11,8 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::chat::ChatCounts;
+
 /// Latencies in microseconds, 1 µs to 10 minutes, 3 significant figures.
 #[derive(Debug, Clone)]
 pub struct Latency(Histogram<u64>);
@@ -157,6 +159,9 @@ pub struct Report {
     pub server_claims: Option<u64>,
     /// Claims granted beyond the stock (by the viewers' count or the server's), 0 when sound.
     pub oversell: Option<u64>,
+    /// The chat load's messages and answers (`--chat-per-s`).
+    #[serde(default)]
+    pub chat: ChatCounts,
 
     pub server_pid: Option<u32>,
     pub server_rss_base_kib: Option<u64>,
@@ -291,6 +296,7 @@ impl Report {
             for (k, v) in r.claims_other {
                 *out.claims_other.entry(k).or_default() += v;
             }
+            out.chat.add(&r.chat);
             cue.add(&Latency::from_pairs(&r.hist.cue_latency_us));
             claim.add(&Latency::from_pairs(&r.hist.claim_latency_us));
             for row in r.per_broadcast {
@@ -459,6 +465,7 @@ impl Report {
                 c.p50, c.p90, c.p99, c.p999, c.max
             );
         }
+        self.chat.human(&mut s, self.connected);
         if let Some(pid) = self.server_pid {
             let _ = writeln!(
                 s,

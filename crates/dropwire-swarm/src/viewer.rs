@@ -3,6 +3,7 @@
 //! gaps in `seq`; at a reveal it claims at once if it holds a token. With `resume`, a
 //! viewer whose connection ends early (its node died) connects again with `since` = the
 //! last seq it saw and re-sends an unanswered claim with the same rid, as the overlay does.
+//! A chatter (see [`crate::chat`]) also sends its chat messages on its schedule.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use crate::chat::{self, ChatCounts, ChatPlan};
 use crate::frame::{self, Kind};
 
 /// How long a viewer may take from connect to `welcome`.
@@ -50,6 +52,8 @@ pub struct Plan {
     pub resume: bool,
     /// Where to reconnect (another node), if not `ws_url`/`server`.
     pub resume_to: Option<(String, SocketAddr)>,
+    /// The chat load, if any.
+    pub chat: Option<ChatPlan>,
 }
 
 /// One broadcast as one viewer saw it.
@@ -86,6 +90,7 @@ pub struct Outcome {
     pub snapshot_gaps: u64,
     /// When the last resume of this viewer was done (welcome and catch-up read), µs.
     pub resumed_us: Option<u64>,
+    pub chat: ChatCounts,
 }
 
 /// What a viewer carries from one connection to the next.
@@ -97,6 +102,8 @@ struct Seen {
     pending_claim: Option<String>,
     /// Frames stamped before this (µs) are replays after a resume: not timed.
     replay_before_us: u64,
+    /// Chat messages this viewer sent (numbers its rids).
+    chat_n: u64,
 }
 
 /// How long a viewer keeps trying to resume.
@@ -327,6 +334,8 @@ async fn watch_drop(
 ) {
     let progress = &plan.progress;
     let mut done = plan.done.clone();
+    let chatter = plan.chat.as_ref().filter(|c| may_claim && idx < c.chatters);
+    let mut turn = chatter.map(|c| c.next_turn(idx, tokio::time::Instant::now()));
     if let Some(text) = seen.pending_claim.clone() {
         // Asked on a connection that ended before the answer: the same rid gets the same
         // answer, on whichever node.
@@ -339,6 +348,20 @@ async fn watch_drop(
         let msg = tokio::select! {
             biased;
             _ = done.changed() => break,
+            () = tokio::time::sleep_until(turn.unwrap_or_else(tokio::time::Instant::now)), if turn.is_some() => {
+                let Some(c) = chatter else { continue };
+                turn = Some(c.next_turn(idx, tokio::time::Instant::now() + Duration::from_millis(1)));
+                if *c.on.borrow() {
+                    let text = chat::frame(idx, seen.chat_n);
+                    seen.chat_n += 1;
+                    out.chat.sent += 1;
+                    if let Err(e) = ws.send(Message::text(text)).await {
+                        out.dropped = Some(format!("chat send: {}", short(&e)));
+                        return;
+                    }
+                }
+                continue;
+            }
             msg = ws.next() => msg,
         };
         let text = match msg {
@@ -365,6 +388,21 @@ async fn watch_drop(
         };
         match f.kind {
             Kind::Welcome => {}
+            Kind::Chat => {
+                // Counted and checked for gaps, not timed: chat is not what the run measures,
+                // and a sample per chat frame per viewer would cost the swarm much memory.
+                out.chat.frames += 1;
+                out.chat.messages += f.messages as u64;
+                if let Some(seq) = f.seq {
+                    match seen.last_seq {
+                        Some(l) if seq == l + 1 => {}
+                        Some(l) if seq > l => out.gaps += seq - l - 1,
+                        Some(_) => out.out_of_order += 1,
+                        None => {}
+                    }
+                    seen.last_seq = Some(seen.last_seq.map_or(seq, |l| l.max(seq)));
+                }
+            }
             Kind::Snapshot => {
                 if let Some(seq) = f.seq {
                     if let Some(l) = seen.last_seq.filter(|l| seq > *l) {
@@ -427,6 +465,13 @@ async fn watch_drop(
                 out.claim = Some((answer, lat));
                 progress.claims_answered.fetch_add(1, Ordering::AcqRel);
             }
+            Kind::ChatResult => match (f.ok, f.reason) {
+                (Some(true), _) => out.chat.ok += 1,
+                (_, reason) => {
+                    let r = reason.map_or_else(|| "no reason".to_owned(), |r| r.into_owned());
+                    *out.chat.refused.entry(r).or_default() += 1;
+                }
+            },
             Kind::State { closed: true } => {
                 progress.closed_seen.fetch_add(1, Ordering::AcqRel);
                 break;

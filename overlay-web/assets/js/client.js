@@ -10,6 +10,7 @@
 
 // The DOM helpers live in views.js; re-exported for modules that import them from here.
 export { clock, money, scarcity, el, setText } from './views.js';
+import { applyChat, chatOf } from './chat.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -245,6 +246,11 @@ export class DropClient extends EventTarget {
     return this.request({ type: 'coupon' });
   }
 
+  /** Says `text` in the drop's chat; resolves with the `chat_result`. */
+  chat(text) {
+    return this.request({ type: 'chat', text });
+  }
+
   /** "I'm here" for an open `be_there` quest (`quest`: its script index; null: the latest). */
   here(quest) {
     return this.request(quest === null || quest === undefined ? { type: 'here' } : { type: 'here', quest });
@@ -308,9 +314,12 @@ export class DropClient extends EventTarget {
         return;
       }
       case 'claim_result':
+      case 'chat_result':
       case 'coupon_result':
       case 'quest_result': {
         const p = this.pending.get(m.rid);
+        // A keyword quest earned by a chat message: after its chat_result, with the chat's rid.
+        if (!p && m.type === 'quest_result') this.emit('quest', m);
         if (!p) return;
         this.pending.delete(m.rid);
         clearTimeout(p.timer);
@@ -379,6 +388,7 @@ export class DropClient extends EventTarget {
         d.viewers = m.count;
         break;
       default:
+        applyChat(d.chat, m); // chat, chat_delete, chat_pin, chat_settings
         break;
     }
     d.open_skus = openSkus(d, this.now());
@@ -423,6 +433,7 @@ function openSkus(d, now) {
 
 function normalize(d) {
   for (const k of ['inventory', 'fired', 'open_skus', 'early_access', 'coupons', 'stock', 'leaderboard']) d[k] = d[k] || [];
+  d.chat = chatOf(d.chat);
   return d;
 }
 
@@ -433,7 +444,7 @@ export function openQuests(d, now) {
     .filter((f) => f.cue.type === 'quest' && f.cue.ttl_s && f.at_ms <= now && f.at_ms + f.cue.ttl_s * 1000 > now)
     .map((f) => ({
       key: f.index === null || f.index === undefined ? `at${f.at_ms}` : `s${f.index}`,
-      index: f.index ?? null, kind: f.cue.quest || null, title: f.cue.title || null,
+      index: f.index ?? null, kind: f.cue.quest || null, title: f.cue.title || null, word: f.cue.word || null,
       points: f.cue.points || 0, closes_ms: f.at_ms + f.cue.ttl_s * 1000,
     }));
 }

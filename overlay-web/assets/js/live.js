@@ -6,6 +6,7 @@ import { $, KIND, NEXT, clock, copyText, el, itemOf, money, pad2, renderBoard, r
 import { Waitlist } from './waitlist.js';
 import { Confirmation } from './confirmation.js';
 import { MyPasses } from './passes.js';
+import { LiveChat } from './live-chat.js';
 
 const VIEWER_KEY = 'dropwire.viewer';
 const dropId = dropIdFromPath();
@@ -35,9 +36,11 @@ const QUEST_HOW = {
   be_there: 'Tap “I’m here” in time',
   claim_within: 'Claim a piece in time',
   redeem_within: 'Check out in time',
+  keyword: 'Say the word in the chat',
 };
 const QUEST_REASONS = {
   already_awarded: 'Already yours ✓',
+  full: 'Too late: the first ones got it.',
   not_open: 'This quest has ended.',
   unauthorized: 'Pick a handle first.',
   unavailable: 'Connection hiccup — try again.',
@@ -60,6 +63,8 @@ const waitlist = new Waitlist(dropId, {
 const myPasses = new MyPasses().mount();
 // After a granted claim of a drop with a follow-up: the order details over the reveal card.
 const confirmation = new Confirmation(dropId, { now: () => client.now(), onChange: () => render() }).mount();
+// The chat under the stock and the board: an input once the viewer has a handle.
+const chat = new LiveChat(client, { signedIn: () => !!me, join: () => openJoin('chat'), onUnauthorized: () => forgetMe() }).mount();
 
 function leftOf(d, sku) {
   return d.stock.find((s) => s.sku === sku)?.left;
@@ -94,6 +99,7 @@ function render() {
   renderBoard($('board'), d.leaderboard, { top: 10, mine: me?.handle, empty: 'The first claimers score the most points.' });
   renderCoupon(d);
   renderQuests(d);
+  chat.render();
   tick();
 }
 
@@ -111,8 +117,12 @@ function renderQuests(d) {
       const row = el('li', { class: 'quest', 'data-quest': q.key, 'data-kind': q.kind || '' },
         el('span', { class: 'quest-title' }, q.title || 'Quest'),
         el('span', { class: 'quest-pts' }, `+${q.points} pts`),
-        el('span', { class: 'quest-how' }, QUEST_HOW[q.kind] || ''),
+        el('span', { class: 'quest-how' }, q.kind === 'keyword' && q.word ? `Say “${q.word}” in the chat` : QUEST_HOW[q.kind] || ''),
         el('span', { class: 'quest-time' }, ''));
+      if (q.kind === 'keyword' && done) {
+        row.append(done.ok ? el('span', { class: 'quest-done' }, `+${done.points} pts ✓`)
+          : el('span', { class: 'reason', 'data-reason': done.reason }, QUEST_REASONS[done.reason] || done.reason));
+      }
       if (q.kind === 'be_there') {
         if (done?.ok) row.append(el('span', { class: 'quest-done' }, `+${done.points} pts ✓`));
         else {
@@ -436,7 +446,7 @@ async function claim() {
 
 /** The handle dialog; `why` = 'waitlist' when joining the waitlist waits for it. */
 function openJoin(why = 'claim') {
-  setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : 'Join the drop');
+  setText($('join-h'), why === 'waitlist' ? 'Join the waitlist' : why === 'chat' ? 'Join the chat' : 'Join the drop');
   setText($('join-why'), why === 'waitlist' ? 'First pick a handle: the maker sees it on the list, and it is all you need to claim.'
     : 'Pick a handle for the leaderboard. It is all you need to claim.');
   $('join-error').textContent = '';
@@ -509,6 +519,14 @@ $('join').addEventListener('close', () => { afterMint = null; });
 client.addEventListener('change', render);
 client.addEventListener('drawentered', (ev) => {
   drawAt[ev.detail.sku] = ev.detail.draw_at_ms;
+  render();
+});
+// A keyword quest earned (or missed: `full`) by one of this viewer's chat messages.
+client.addEventListener('quest', (ev) => {
+  const m = ev.detail;
+  if (!m.quest) return;
+  questResults[m.quest] = m.ok ? { ok: true, points: m.points || 0 } : { ok: false, reason: m.reason };
+  if (m.ok && me) myPasses.setToken(me.token); // quest points may complete a pass
   render();
 });
 client.addEventListener('status', (ev) => {

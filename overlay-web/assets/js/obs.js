@@ -1,10 +1,15 @@
 // The OBS browser source: display only, transparent, laid out at 1920×1080. Each cue
 // enters with an animation; the countdown, the top five and the stock bar keep to fixed
 // corners. It never needs a click: it reconnects on its own and runs on server time.
+// With `?chat=1` the chat is a layer too (right, between the board and the stock): the
+// pinned message and the last CHAT_SHOWN messages, read-only, host ones marked.
 import { DropClient, dropIdFromPath, activeCoupons } from './client.js';
 import { $, KIND, NEXT, clock, el, itemOf, money, renderBoard, renderStock, setText } from './views.js';
+import { messageRow } from './chat.js';
 
 const LINGER_MS = 15000; // intro, cta, scarcity, soft_close leave the screen after this
+const CHAT_SHOWN = 8;
+const withChat = new URLSearchParams(location.search).get('chat') === '1';
 
 const client = new DropClient(dropIdFromPath(), { log: (m) => console.warn(m) });
 let shownKey = null;
@@ -78,7 +83,22 @@ function render() {
   showCue(d);
   renderStock($('stock'), d);
   $('board').hidden = !renderBoard($('board-list'), d.leaderboard, { top: 5 });
+  if (withChat) renderChat(d.chat);
   tick();
+}
+
+/** The chat layer: the pin, then the newest messages (oldest first), nothing when silent. */
+function renderChat(c) {
+  const shown = c.recent.slice(-CHAT_SHOWN);
+  const key = JSON.stringify([c.pinned?.id ?? null, shown.map((m) => m.id)]);
+  const box = $('chat');
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.hidden = !c.pinned && !shown.length;
+  $('chat-pinned').replaceChildren(...(c.pinned ? [messageRow(c.pinned, { tag: 'div', pinned: true })] : []));
+  const list = $('chat-list');
+  const had = new Map([...list.children].map((n) => [n.dataset.id, n]));
+  list.replaceChildren(...shown.map((m) => had.get(m.id) || messageRow(m, { tag: 'div' })));
 }
 
 function tick() {
@@ -118,6 +138,7 @@ function tick() {
 
 addEventListener('resize', fit);
 fit();
+if (!withChat) $('chat').remove(); // no chat layer at all without ?chat=1
 client.addEventListener('change', render);
 setInterval(tick, 250);
 client.start();

@@ -9,6 +9,7 @@ import { loadWaitlist, downloadCsv } from './panel-waitlist.js';
 import { setupWebhooks, showWebhooks } from './panel-webhooks.js';
 import { setupAnalytics, showAnalytics } from './panel-analytics.js';
 import { setupRecipes, showRecipes, saveDropAsRecipe } from './panel-recipes.js';
+import { setupChat, showChat, chatChanged } from './panel-chat.js';
 
 const TOKEN_KEY = 'dropwire.admin';
 const EVERY_MS = 1000;
@@ -174,10 +175,14 @@ function watch(id) {
   current = id;
   shownState = null;
   $('f-claims').replaceChildren();
+  showChat(id);
   if (!id) return;
   live = new LiveDrop(id, {
     admin: token, api, serverNow,
-    onChange: (kind) => { if (kind === 'snapshot' || kind === 'state' || kind === 'cue') renderDrop(); },
+    onChange: (kind) => {
+      if (kind === 'snapshot' || kind === 'state' || kind === 'cue') renderDrop();
+      chatChanged(kind);
+    },
     onRefused: () => logout('The admin token was refused; log in again.'),
   }).start();
 }
@@ -378,6 +383,7 @@ setupForm();
 setupWebhooks(api);
 setupRecipes(api);
 setupAnalytics(api, () => token);
+setupChat(api);
 setInterval(() => {
   tickCount += 1;
   if (token && current) live?.tick();

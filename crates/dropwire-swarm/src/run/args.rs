@@ -1,5 +1,5 @@
 //! The command line of `dropwire-swarm run`: the server, the viewers, the measured
-//! broadcasts and claims, and the hub node to kill mid-run.
+//! broadcasts and claims, the chat load, and the hub node to kill mid-run.
 
 use std::path::PathBuf;
 
@@ -37,6 +37,15 @@ pub struct RunArgs {
     /// Pause after each broadcast has reached every viewer, in ms.
     #[arg(long, default_value_t = 100)]
     pub gap_ms: u64,
+    /// Chat load: this many chat messages a second in all, sent by `--chatters` signed-in
+    /// viewers while the measured broadcasts run (0: no chat).
+    #[arg(long, default_value_t = 0.0)]
+    pub chat_per_s: f64,
+    /// How many of the viewers chat (they get tokens); each sends every chatters/rate
+    /// seconds. The default keeps 50 a second at 12 a minute per viewer, under the hub's
+    /// per-viewer rate (20 a minute).
+    #[arg(long, default_value_t = 250)]
+    pub chatters: usize,
     /// Where to write the JSON report.
     #[arg(long)]
     pub report: Option<PathBuf>,

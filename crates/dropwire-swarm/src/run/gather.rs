@@ -29,6 +29,7 @@ pub(super) fn gather(report: &mut Report, outcomes: &[Outcome]) -> BTreeMap<u64,
         report.resumed += o.resumed;
         report.snapshot_gaps += o.snapshot_gaps;
         report.out_of_order += o.out_of_order;
+        report.chat.add(&o.chat);
         for s in &o.samples {
             let lat = s.recv_us.saturating_sub(s.ts_ms * 1000);
             if matches!(s.kind, Kind::BenchCue | Kind::Reveal | Kind::Cue) {

@@ -1,6 +1,7 @@
 //! One swarm run: create and start a drop, connect the viewers, fire the measured
-//! broadcasts one at a time, optionally reveal and let every viewer claim at once, close,
-//! and gather what every viewer saw into a [`Report`].
+//! broadcasts one at a time (with `--chat-per-s`, while chatters talk), optionally reveal
+//! and let every viewer claim at once, close, and gather what every viewer saw into a
+//! [`Report`].
 //!
 //! - `args`: [`RunArgs`], the command line.
 //! - `probe`: the server's RSS and CPU time, and the machine's meanwhile.
@@ -19,6 +20,7 @@ use anyhow::{Context, bail};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::chat::ChatPlan;
 use crate::procfs;
 use crate::report::Report;
 use crate::target::Target;
@@ -129,17 +131,25 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         report.target, args.server
     ));
 
-    // Tokens, when the viewers will claim.
-    let tokens = if args.claim {
+    // Tokens, when the viewers will claim (all of them) or chat (the chatters).
+    let chatters = if args.chat_per_s > 0.0 {
+        args.chatters.min(args.viewers)
+    } else {
+        0
+    };
+    let tokens = if args.claim || chatters > 0 {
         let t0 = Instant::now();
-        let tokens = mint_all(&target, args.viewers, &drop_id).await?;
-        report.mint_rate_per_s = Some(args.viewers as f64 / t0.elapsed().as_secs_f64().max(1e-6));
+        let minted = if args.claim { args.viewers } else { chatters };
+        let tokens = mint_all(&target, minted, &drop_id).await?;
+        report.mint_rate_per_s = Some(minted as f64 / t0.elapsed().as_secs_f64().max(1e-6));
         say(format!(
             "minted {} tokens in {:.2} s",
             tokens.len(),
             t0.elapsed().as_secs_f64()
         ));
-        tokens.into_iter().map(Some).collect()
+        let mut tokens: Vec<Option<String>> = tokens.into_iter().map(Some).collect();
+        tokens.resize(args.viewers, None);
+        tokens
     } else {
         vec![None; args.viewers]
     };
@@ -156,6 +166,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
     // Connect everyone.
     let progress = Arc::new(Progress::default());
     let (done_tx, done_rx) = watch::channel(false);
+    let (chat_tx, chat_rx) = watch::channel(false);
     let sources = if server.ip().is_loopback() && args.source_ips > 0 {
         (1..=args.source_ips)
             .map(|x| IpAddr::V4(Ipv4Addr::new(127, 0, 0, x)))
@@ -178,6 +189,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             )),
             None => None,
         },
+        chat: ChatPlan::new(args.chat_per_s, chatters, chat_rx),
     });
     let killed_us = std::cell::Cell::new(None::<u64>);
     let kill_now = |at: KillAt| -> anyhow::Result<()> {
@@ -235,7 +247,16 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
         report.server_rss_kib = probe.rss();
         note_peak(report.server_rss_kib);
 
-        // The measured broadcasts, one at a time.
+        // The measured broadcasts, one at a time (the chatters talk meanwhile).
+        if chatters > 0 {
+            let _ = chat_tx.send(true);
+            // A full round of every chatter before the first measured cue.
+            tokio::time::sleep(Duration::from_secs_f64(chatters as f64 / args.chat_per_s)).await;
+            say(format!(
+                "{chatters} viewers chat, {} messages/s in all",
+                args.chat_per_s
+            ));
+        }
         let cpu0 = probe.cpu_us();
         let window = Window::open();
         for b in 0..args.broadcasts {
@@ -264,6 +285,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
             }
         }
         let cpu1 = probe.cpu_us();
+        let _ = chat_tx.send(false);
         report.server_cpu_broadcast_ms = cpu_ms(cpu0, cpu1);
         let m = window.close(report.server_cpu_broadcast_ms);
         report.broadcast_window_s = m.window_s;
