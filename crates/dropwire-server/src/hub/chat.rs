@@ -29,8 +29,22 @@ use super::relay::Resend;
 use super::{DropHub, HubState};
 use crate::auth::Viewer;
 
-/// The coalescing tick: at most one `chat` broadcast per drop this often.
+/// The coalescing tick of a small drop: at most one `chat` broadcast per drop this often.
 pub const CHAT_TICK: Duration = Duration::from_millis(100);
+/// Viewers per step of the tick: past this many, the tick grows by [`CHAT_TICK`] per this
+/// many more viewers, up to [`CHAT_TICK_STEPS`] ticks.
+const VIEWERS_PER_STEP: u64 = 1_000;
+const CHAT_TICK_STEPS: u64 = 10;
+
+/// The coalescing tick of a drop watched by `viewers` (every node's): 100 ms up to 1,999
+/// viewers, 100 ms more per 1,000 viewers beyond, at most 1 s (from 10,000). Each tick's
+/// broadcast is one frame per viewer, so the chat costs about the same number of writes a
+/// second at any audience past 1,000 (about 10,000 a second: at 10,000 viewers one frame a
+/// second carries the second's messages), and a cue never queues behind many chat frames.
+pub fn chat_tick(viewers: u64) -> Duration {
+    let steps = (viewers / VIEWERS_PER_STEP).clamp(1, CHAT_TICK_STEPS);
+    CHAT_TICK * u32::try_from(steps).unwrap_or(1)
+}
 /// Viewers whose pace a hub remembers at most; beyond it the stale ones are forgotten.
 const PACES: usize = 50_000;
 /// Authors of recent messages kept for the maker's moderation view.
@@ -340,4 +354,20 @@ fn pace(
         },
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tick_grows_with_the_audience_to_a_second() {
+        let ms = |viewers| chat_tick(viewers).as_millis();
+        assert_eq!([ms(0), ms(999), ms(1_999)], [100, 100, 100]);
+        assert_eq!([ms(2_000), ms(5_500), ms(9_999)], [200, 500, 900]);
+        assert_eq!(
+            [ms(10_000), ms(60_000), ms(u64::MAX)],
+            [1_000, 1_000, 1_000]
+        );
+    }
 }

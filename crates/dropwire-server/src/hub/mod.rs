@@ -54,7 +54,7 @@ use dropwire_core::{DropId, DropRecord, Fact, TimelineView};
 use dropwire_store::{Bus, Mark, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
-pub use self::chat::{CHAT_TICK, ChatLimits};
+pub use self::chat::{CHAT_TICK, ChatLimits, chat_tick};
 use self::figures::NodeViewers;
 pub use self::figures::ViewerCounts;
 pub use self::moderation::{ChatAdmin, ChatSettingsView, DEFAULT_MUTE_S};

@@ -110,7 +110,7 @@ impl DropHub {
                     self.publish_figures().await;
                 }
                 _ = self.chat_waiting.notified(), if chat_due.is_none() => {
-                    chat_due = Some(Instant::now() + super::CHAT_TICK);
+                    chat_due = Some(Instant::now() + super::chat_tick(self.viewer_counts().now));
                 }
                 _ = tokio::time::sleep_until(chat_due.unwrap_or(far)), if chat_due.is_some() => {
                     chat_due = None;
