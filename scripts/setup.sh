@@ -21,7 +21,7 @@ version_at_least() {
 
 # The Rust toolchain: cargo, and a rustc at least the workspace's rust-version (edition 2024).
 rust_min=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
-rust_min=${rust_min:-1.85}
+rust_min=${rust_min:-1.88}
 command -v cargo >/dev/null ||
   fail "cargo not found: install the Rust toolchain (https://rustup.rs), open a new shell, then rerun"
 command -v rustc >/dev/null ||

@@ -202,13 +202,13 @@ impl Cue {
                 Some(_) => {}
             },
             CueType::Scarcity => {
-                if let Some(s) = &self.sku {
-                    if !known_sku(s) {
-                        return Err(err(
-                            "sku",
-                            format!("scarcity cue: unknown sku {s:?}; it is not in the inventory"),
-                        ));
-                    }
+                if let Some(s) = &self.sku
+                    && !known_sku(s)
+                {
+                    return Err(err(
+                        "sku",
+                        format!("scarcity cue: unknown sku {s:?}; it is not in the inventory"),
+                    ));
                 }
             }
             CueType::FlashCoupon => {
@@ -352,13 +352,13 @@ impl Script {
                     "close cue: must be the last cue",
                 ));
             }
-            if let Some(code) = &cue.code {
-                if !coupon_codes.insert(code.to_ascii_uppercase()) {
-                    return Err(CoreError::invalid(
-                        format!("{field}.code"),
-                        format!("flash_coupon cue: duplicate code {code:?}"),
-                    ));
-                }
+            if let Some(code) = &cue.code
+                && !coupon_codes.insert(code.to_ascii_uppercase())
+            {
+                return Err(CoreError::invalid(
+                    format!("{field}.code"),
+                    format!("flash_coupon cue: duplicate code {code:?}"),
+                ));
             }
             cue.validate(&field, inventory)?;
             prev = cue.at_s;

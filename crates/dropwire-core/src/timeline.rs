@@ -197,10 +197,10 @@ impl<'a> Walk<'a> {
         if let CueKey::Script(i) = key {
             self.view.fired_script[i] = true;
         }
-        if cue.kind == CueType::Reveal {
-            if let Some(sku) = &cue.sku {
-                self.view.revealed.entry(sku.clone()).or_insert(at_ms);
-            }
+        if cue.kind == CueType::Reveal
+            && let Some(sku) = &cue.sku
+        {
+            self.view.revealed.entry(sku.clone()).or_insert(at_ms);
         }
         let closes = cue.kind == CueType::Close;
         self.view.fired.push(FiredCue {

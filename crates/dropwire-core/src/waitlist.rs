@@ -99,13 +99,13 @@ impl WaitlistJoin {
                 return Err(CoreError::invalid("intent.size", message));
             }
         }
-        if let Some(note) = &intent.note {
-            if note.chars().count() > MAX_NOTE {
-                return Err(CoreError::invalid(
-                    "intent.note",
-                    format!("at most {MAX_NOTE} characters"),
-                ));
-            }
+        if let Some(note) = &intent.note
+            && note.chars().count() > MAX_NOTE
+        {
+            return Err(CoreError::invalid(
+                "intent.note",
+                format!("at most {MAX_NOTE} characters"),
+            ));
         }
         if let Some(contact) = &self.contact {
             if !self.consent.marketing {

@@ -109,13 +109,13 @@ impl PassRuleSpec {
         if !(1..=MAX_COUNT).contains(&self.earned_by.count()) {
             return bad(field, format!("a count from 1 to {MAX_COUNT}"));
         }
-        if let Some(n) = self.grants.per_viewer_limit {
-            if !(1..=MAX_PER_VIEWER_LIMIT).contains(&n) {
-                return bad(
-                    "grants.per_viewer_limit",
-                    format!("from 1 to {MAX_PER_VIEWER_LIMIT}"),
-                );
-            }
+        if let Some(n) = self.grants.per_viewer_limit
+            && !(1..=MAX_PER_VIEWER_LIMIT).contains(&n)
+        {
+            return bad(
+                "grants.per_viewer_limit",
+                format!("from 1 to {MAX_PER_VIEWER_LIMIT}"),
+            );
         }
         Ok(())
     }

@@ -288,10 +288,10 @@ impl IntoResponse for AppError {
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_s } | AppError::Busy { retry_after_s } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_s.max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let AppError::RateLimited { retry_after_s } | AppError::Busy { retry_after_s } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_s.max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

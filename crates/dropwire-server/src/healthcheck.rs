@@ -106,10 +106,10 @@ pub fn target(
     if let Some(bind) = bind_env {
         return readyz_of(bind, "DROPWIRE_BIND");
     }
-    if let Some(path) = config_file {
-        if let Some(bind) = crate::config::bind_in_file(path)? {
-            return readyz_of(&bind, &format!("bind in {}", path.display()));
-        }
+    if let Some(path) = config_file
+        && let Some(bind) = crate::config::bind_in_file(path)?
+    {
+        return readyz_of(&bind, &format!("bind in {}", path.display()));
     }
     readyz_of(DEFAULT_BIND, "the default bind")
 }

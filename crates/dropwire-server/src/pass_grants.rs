@@ -84,10 +84,11 @@ pub(crate) async fn apply_passes(
             return None;
         }
     };
-    if held.early_access && record.spec.early_access_s > 0 {
-        if let Err(e) = state.store.admit(&hub.id, viewer_id).await {
-            tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
-        }
+    if held.early_access
+        && record.spec.early_access_s > 0
+        && let Err(e) = state.store.admit(&hub.id, viewer_id).await
+    {
+        tracing::warn!(error = %e, drop = %hub.id, "could not admit a pass holder");
     }
     held.per_viewer_limit
 }

@@ -102,10 +102,10 @@ pub fn pid_listening_on(port: u16) -> Option<u32> {
             continue;
         };
         for fd in fds.flatten() {
-            if let Ok(target) = fs::read_link(fd.path()) {
-                if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
-                    return Some(pid);
-                }
+            if let Ok(target) = fs::read_link(fd.path())
+                && inodes.iter().any(|i| target.as_os_str() == i.as_str())
+            {
+                return Some(pid);
             }
         }
     }

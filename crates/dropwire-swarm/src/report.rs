@@ -369,13 +369,13 @@ impl Report {
         if let Some(n) = self.oversell.filter(|n| *n > 0) {
             p.push(format!("oversold by {n}"));
         }
-        if let (Some(stock), Some(left)) = (self.stock, self.stock_left) {
-            if self.claims_ok + left != stock {
-                p.push(format!(
-                    "{} ok claims + {left} left != stock {stock}",
-                    self.claims_ok
-                ));
-            }
+        if let (Some(stock), Some(left)) = (self.stock, self.stock_left)
+            && self.claims_ok + left != stock
+        {
+            p.push(format!(
+                "{} ok claims + {left} left != stock {stock}",
+                self.claims_ok
+            ));
         }
         p
     }

@@ -200,17 +200,17 @@ fn at<'a>(template: &'a Value, path: &str) -> Option<&'a Value> {
 pub(super) fn blame(template: &Value, field: &str, message: &str) -> CoreError {
     let field = field.trim_start_matches('.');
     let mut message = message.to_owned();
-    if let Some(rest) = field.strip_prefix("script.cues[") {
-        if let Some(n) = rest.split(']').next().and_then(|n| n.parse::<usize>().ok()) {
-            let kind = at(template, &format!("script.cues[{n}].type"))
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let bare = message
-                .strip_prefix(&format!("{kind} cue: "))
-                .unwrap_or(&message)
-                .to_owned();
-            message = format!("cue {n} ({kind}): {bare}");
-        }
+    if let Some(rest) = field.strip_prefix("script.cues[")
+        && let Some(n) = rest.split(']').next().and_then(|n| n.parse::<usize>().ok())
+    {
+        let kind = at(template, &format!("script.cues[{n}].type"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let bare = message
+            .strip_prefix(&format!("{kind} cue: "))
+            .unwrap_or(&message)
+            .to_owned();
+        message = format!("cue {n} ({kind}): {bare}");
     }
     if let Some(Value::String(s)) = at(template, field) {
         let names: Vec<String> = pieces(s)

@@ -84,12 +84,11 @@ async fn maker_of(
     caller: &Caller,
     only: Option<&str>,
 ) -> Result<String, AppError> {
-    if let (true, Some(id)) = (caller.sees_all(), only) {
-        if let Ok(id) = dropwire_core::DropId::parse(id) {
-            if let Some(record) = state.store.drop_record(&id).await? {
-                return Ok(record.maker);
-            }
-        }
+    if let (true, Some(id)) = (caller.sees_all(), only)
+        && let Ok(id) = dropwire_core::DropId::parse(id)
+        && let Some(record) = state.store.drop_record(&id).await?
+    {
+        return Ok(record.maker);
     }
     Ok(caller.maker().to_owned())
 }

@@ -170,12 +170,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     // JSON Schema, and so the OpenAPI document, counts `2.0` as the integer 2; serde
     // does not. A body refused for its shape is read once more with such numbers
     // written as integers; if that fails too, the first error is the answer.
-    if refused.inner().is_data() {
-        if let Some(body) =
+    if refused.inner().is_data()
+        && let Some(body) =
             whole_numbers_as_integers(bytes).and_then(|v| serde_json::from_value::<T>(v).ok())
-        {
-            return Ok(body);
-        }
+    {
+        return Ok(body);
     }
     let path = refused.path().to_string();
     let field = (path != ".").then_some(path);

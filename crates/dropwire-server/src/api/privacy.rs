@@ -70,11 +70,11 @@ pub async fn export(
     let ledger = state.ledger()?.export_viewer(id).await?;
     let mut claims: Vec<Claim> = Vec::new();
     for drop in drops_of(&ledger) {
-        if let Ok(drop) = dropwire_core::DropId::parse(&drop) {
-            if state.store.drop_record(&drop).await?.is_some() {
-                let all = state.store.claims(&drop).await?;
-                claims.extend(all.into_iter().filter(|c| c.viewer_id == id));
-            }
+        if let Ok(drop) = dropwire_core::DropId::parse(&drop)
+            && state.store.drop_record(&drop).await?.is_some()
+        {
+            let all = state.store.claims(&drop).await?;
+            claims.extend(all.into_iter().filter(|c| c.viewer_id == id));
         }
     }
     Ok(Json(Export {

@@ -88,10 +88,10 @@ impl CalendarCache {
 
 /// The drops on the calendar now, in order of their start (then id).
 pub async fn upcoming(state: &AppState) -> Result<Arc<Vec<CalendarEntry>>, AppError> {
-    if let Some((at, list)) = state.calendar.kept().as_ref() {
-        if at.elapsed() < CACHE_FOR {
-            return Ok(Arc::clone(list));
-        }
+    if let Some((at, list)) = state.calendar.kept().as_ref()
+        && at.elapsed() < CACHE_FOR
+    {
+        return Ok(Arc::clone(list));
     }
     let now = state.clock.now_ms();
     let mut list: Vec<CalendarEntry> = state

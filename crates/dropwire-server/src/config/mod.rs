@@ -382,10 +382,10 @@ impl Config {
         if self.signing_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return invalid("signing-secret", "must be at least 16 characters");
         }
-        if let Some(s) = &self.jwt_secret {
-            if s.len() < 32 {
-                return invalid("jwt-secret", "must be at least 32 bytes");
-            }
+        if let Some(s) = &self.jwt_secret
+            && s.len() < 32
+        {
+            return invalid("jwt-secret", "must be at least 32 bytes");
         }
         if self.redis_nodes.len() > 1 && !self.redis_cluster {
             return invalid(
@@ -420,10 +420,10 @@ impl Config {
         if !(1..=86_400).contains(&self.hub_idle_grace_s) {
             return invalid("hub-idle-grace-s", "must be 1-86400 seconds");
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return invalid("public-url", "must start with http:// or https://");
-            }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid("public-url", "must start with http:// or https://");
         }
         if !(8..=65_536).contains(&self.viewer_queue) {
             return invalid("viewer-queue", "must be 8-65536");

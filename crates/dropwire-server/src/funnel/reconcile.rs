@@ -133,7 +133,7 @@ pub(crate) async fn reconcile_forever(state: AppState) {
         }
         let now = state.clock.now_ms();
         let (store, ledger, keys) = (&*state.store, &funnel.ledger, &*state.keys);
-        let pass = if passes % FULL_EVERY == 0 {
+        let pass = if passes.is_multiple_of(FULL_EVERY) {
             settled.clear();
             reconcile_once(store, ledger, keys, now, &mut settled).await
         } else {

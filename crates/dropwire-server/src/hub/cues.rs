@@ -131,10 +131,10 @@ impl DropHub {
 
 /// When the drop entered its current state: the close, or the last start, pause or resume.
 fn state_since(record: &DropRecord, view: &TimelineView) -> u64 {
-    if view.state == DropState::Closed {
-        if let Some(at) = view.closed_ms {
-            return at;
-        }
+    if view.state == DropState::Closed
+        && let Some(at) = view.closed_ms
+    {
+        return at;
     }
     record
         .log

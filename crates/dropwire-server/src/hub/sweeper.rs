@@ -28,7 +28,7 @@ impl Hubs {
             }
             ticks += 1;
             self.expire_holds().await;
-            if ticks % EVICT_EVERY_TICKS == 0 {
+            if ticks.is_multiple_of(EVICT_EVERY_TICKS) {
                 self.evict_idle();
             }
         }

@@ -72,11 +72,11 @@ pub(crate) async fn deliver_forever(state: AppState, settings: WebhookSettings) 
                 Err(e) => tracing::warn!(error = %e, "cannot prune the webhook outbox"),
             }
         }
-        if ticks % 20 == 1 {
-            if let Ok((pending, dead)) = worker.ledger.outbox_counts().await {
-                state.metrics.webhook_backlog.set(pending as i64);
-                state.metrics.webhook_dead.set(dead as i64);
-            }
+        if ticks % 20 == 1
+            && let Ok((pending, dead)) = worker.ledger.outbox_counts().await
+        {
+            state.metrics.webhook_backlog.set(pending as i64);
+            state.metrics.webhook_dead.set(dead as i64);
         }
     }
 }

@@ -381,7 +381,7 @@ impl Connection {
         loop {
             if frame.seq > self.last_seq {
                 self.last_seq = frame.seq;
-                if self.conn % SAMPLE_EVERY == 0 {
+                if self.conn.is_multiple_of(SAMPLE_EVERY) {
                     let metrics = &self.state.metrics;
                     metrics
                         .delivery_seconds
@@ -490,15 +490,14 @@ impl Connection {
                 let reply = self.chat(&text, rid.clone());
                 let step = self.send(socket, &reply).await;
                 let accepted = matches!(reply, ServerMsg::ChatResult { ok: true, .. });
-                if let (Step::Continue, true, Some(viewer)) = (&step, accepted, &self.viewer) {
-                    if !self.maker {
-                        let viewer = viewer.clone();
-                        for msg in self.hub.keyword_quests(&viewer, &text, &rid).await {
-                            if let step @ (Step::Gone | Step::Close(_)) =
-                                self.send(socket, &msg).await
-                            {
-                                return step;
-                            }
+                if let (Step::Continue, true, Some(viewer)) = (&step, accepted, &self.viewer)
+                    && !self.maker
+                {
+                    let viewer = viewer.clone();
+                    for msg in self.hub.keyword_quests(&viewer, &text, &rid).await {
+                        if let step @ (Step::Gone | Step::Close(_)) = self.send(socket, &msg).await
+                        {
+                            return step;
                         }
                     }
                 }

@@ -99,10 +99,10 @@ async fn storm_kill_and_reconcile(args: Vec<OsString>) -> Result<()> {
     let storm = viewers.into_iter().enumerate().map(|(i, mut v)| {
         let told = told_tx.clone();
         async move {
-            if let Ok(r) = v.claim("mug", &format!("r{i}")).await {
-                if let Some(code) = r["code"].as_str() {
-                    let _ = told.send(code.to_owned());
-                }
+            if let Ok(r) = v.claim("mug", &format!("r{i}")).await
+                && let Some(code) = r["code"].as_str()
+            {
+                let _ = told.send(code.to_owned());
             }
         }
     });

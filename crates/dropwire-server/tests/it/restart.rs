@@ -144,10 +144,10 @@ async fn storm_kill_restart(args: &[&str], grants: usize) -> Result<()> {
     let storm = viewers.into_iter().enumerate().map(|(i, mut v)| {
         let told = told_tx.clone();
         async move {
-            if let Ok(r) = v.claim("mug", &format!("r{i}")).await {
-                if let Some(code) = r["code"].as_str() {
-                    let _ = told.send(code.to_owned());
-                }
+            if let Ok(r) = v.claim("mug", &format!("r{i}")).await
+                && let Some(code) = r["code"].as_str()
+            {
+                let _ = told.send(code.to_owned());
             }
         }
     });

@@ -161,15 +161,15 @@ impl Raw {
     /// The server's next frame, or `None` when the connection ended.
     async fn frame(&mut self) -> Result<Option<Frame>> {
         loop {
-            if let Some((first, len, at)) = parse_header(&self.buf)? {
-                if self.buf.len() >= at + len {
-                    let payload = self.buf[at..at + len].to_vec();
-                    self.buf.drain(..at + len);
-                    return Ok(Some(Frame {
-                        opcode: first & 0x0f,
-                        payload,
-                    }));
-                }
+            if let Some((first, len, at)) = parse_header(&self.buf)?
+                && self.buf.len() >= at + len
+            {
+                let payload = self.buf[at..at + len].to_vec();
+                self.buf.drain(..at + len);
+                return Ok(Some(Frame {
+                    opcode: first & 0x0f,
+                    payload,
+                }));
             }
             if !self.fill().await? {
                 return Ok(None);

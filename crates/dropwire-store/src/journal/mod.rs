@@ -436,13 +436,13 @@ fn writer<D: Disk>(
                 Err(_) => break,
             }
         }
-        if broken.is_none() {
-            if let Err(e) = write_batch(&mut out, &batch, fsync, &mut counts) {
-                tracing::error!(error = %e, "journal write failed; the store refuses writes until restarted");
-                let e = Arc::new(e);
-                let _ = failed.set(Arc::clone(&e));
-                broken = Some(e);
-            }
+        if broken.is_none()
+            && let Err(e) = write_batch(&mut out, &batch, fsync, &mut counts)
+        {
+            tracing::error!(error = %e, "journal write failed; the store refuses writes until restarted");
+            let e = Arc::new(e);
+            let _ = failed.set(Arc::clone(&e));
+            broken = Some(e);
         }
         let result = match &broken {
             None => Ok(()),
@@ -458,13 +458,13 @@ fn writer<D: Disk>(
                 }
             }
         }
-        if broken.is_none() && !counts.asked {
-            if let Some(trigger) = &counts.trigger {
-                if trigger.due(counts.records, counts.bytes) {
-                    counts.asked = true;
-                    (trigger.ask)();
-                }
-            }
+        if broken.is_none()
+            && !counts.asked
+            && let Some(trigger) = &counts.trigger
+            && trigger.due(counts.records, counts.bytes)
+        {
+            counts.asked = true;
+            (trigger.ask)();
         }
     }
     // Never flush on the way out: after a failure the buffer may hold half a batch.

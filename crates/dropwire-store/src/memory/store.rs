@@ -315,10 +315,10 @@ impl Store for MemoryStore {
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         self.tick(req.now_ms);
-        if let Some(reason) = req.refusal {
-            if let Some(outcome) = self.refused_in_archive(&req, reason).await? {
-                return Ok(outcome);
-            }
+        if let Some(reason) = req.refusal
+            && let Some(outcome) = self.refused_in_archive(&req, reason).await?
+        {
+            return Ok(outcome);
         }
         let (answer, slot) = {
             let (_gate, slot) = self.resident(&req.drop_id)?;

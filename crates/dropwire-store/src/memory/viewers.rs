@@ -46,10 +46,10 @@ impl MemoryStore {
     /// Adds `viewer` to the drop's segment (journaled); a member already in it costs nothing
     /// (an archived drop answers that from its file).
     pub(super) async fn admit_viewer(&self, drop: &DropId, viewer: &str) -> Result<(), StoreError> {
-        if let Some(slot) = self.archived(drop)? {
-            if lock(&slot.members).contains(viewer) {
-                return self.settled_so_far().await;
-            }
+        if let Some(slot) = self.archived(drop)?
+            && lock(&slot.members).contains(viewer)
+        {
+            return self.settled_so_far().await;
         }
         let pending = {
             let (_gate, slot) = self.resident(drop)?;

@@ -78,7 +78,7 @@ pub(super) async fn run(
     if reply.first().map(String::as_str) == Some("X") {
         return Err(StoreError::NoSuchDrop(drop.clone()));
     }
-    if reply.len() < 2 * items.len() || reply.len() % 2 != 0 {
+    if reply.len() < 2 * items.len() || !reply.len().is_multiple_of(2) {
         return Err(bad_reply("claim.lua", &reply));
     }
     let mut answers = Vec::with_capacity(items.len());
@@ -105,10 +105,11 @@ pub(super) async fn run(
             ),
             _ => return Err(bad_reply("claim.lua", &reply)),
         };
-        if let Answer::Granted(c) = &answer {
-            if c.code == item.code && !fresh.contains(&c.code) {
-                fresh.push(c.code.clone());
-            }
+        if let Answer::Granted(c) = &answer
+            && c.code == item.code
+            && !fresh.contains(&c.code)
+        {
+            fresh.push(c.code.clone());
         }
         answers.push(answer);
     }

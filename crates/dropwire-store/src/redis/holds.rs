@@ -228,11 +228,11 @@ impl RedisStore {
 
     /// `expire_due`: the slow pass when it is time, then the drops the index says are due.
     pub(super) async fn sweep(&self, now_ms: u64) -> Result<Vec<Claim>, StoreError> {
-        if self.reindex_due() {
-            if let Err(e) = self.reindex(now_ms).await {
-                tracing::warn!(error = %e, "cannot walk the live drops; will retry");
-                self.reindex_soon();
-            }
+        if self.reindex_due()
+            && let Err(e) = self.reindex(now_ms).await
+        {
+            tracing::warn!(error = %e, "cannot walk the live drops; will retry");
+            self.reindex_soon();
         }
         let now = self.now_arg(now_ms);
         let mut inv = self.shared.scripts.due.prepare_invoke();

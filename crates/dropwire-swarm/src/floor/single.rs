@@ -392,10 +392,10 @@ impl Single {
                 PING => Some(wire::server_frame(PONG, &frame.payload)),
                 _ => None,
             };
-            if let Some(bytes) = answer {
-                if send_own(conn, bytes).is_err() {
-                    return false;
-                }
+            if let Some(bytes) = answer
+                && send_own(conn, bytes).is_err()
+            {
+                return false;
             }
             if conn.closing {
                 return true;

@@ -76,13 +76,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Report> {
     let started = Instant::now();
     let overall = Duration::from_secs(args.timeout_s);
     let server = resolve(&args.server)?;
-    if let Some((soft, _)) = procfs::open_files_limit() {
-        if (soft as usize) < args.viewers + 64 {
-            bail!(
-                "this process may open {soft} files, too few for {} viewers: raise it with `ulimit -n` (or split the viewers over several processes)",
-                args.viewers
-            );
-        }
+    if let Some((soft, _)) = procfs::open_files_limit()
+        && (soft as usize) < args.viewers + 64
+    {
+        bail!(
+            "this process may open {soft} files, too few for {} viewers: raise it with `ulimit -n` (or split the viewers over several processes)",
+            args.viewers
+        );
     }
     let mut target = Target::new(&args.server, &args.admin_token)?;
     let probe = Probe(if args.server_pid.is_empty() {

@@ -306,10 +306,10 @@ impl Viewer {
                     if v["type"] == "snapshot" {
                         self.last_seq = v["seq"].as_u64();
                     } else if let (Some(seq), true) = (v["seq"].as_u64(), v.get("ts").is_some()) {
-                        if let Some(last) = self.last_seq {
-                            if seq != last + 1 {
-                                bail!("gap: seq {seq} after {last} ({v})");
-                            }
+                        if let Some(last) = self.last_seq
+                            && seq != last + 1
+                        {
+                            bail!("gap: seq {seq} after {last} ({v})");
                         }
                         self.last_seq = Some(seq);
                         self.seen.push(v.clone());
