@@ -102,9 +102,9 @@ pub async fn get(
     security(("admin_token" = [])),
     responses(
         (status = 201, description = "The message", body = ChatMessage),
-        (status = 400, description = "`bad_request`: empty or too long", body = ErrorBody),
+        (status = 400, description = "`bad_request`: the body is not a host message", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
-        (status = 422, description = "`drop_closed`: the drop is closed", body = ErrorBody),
+        (status = 422, description = "`invalid` (field `text`): empty or too long; `drop_closed`: the drop is closed", body = ErrorBody),
     )
 )]
 pub async fn post(
@@ -157,8 +157,9 @@ pub async fn delete_message(
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The settings", body = ChatSettingsView),
-        (status = 400, description = "`bad_request`: a value out of range", body = ErrorBody),
+        (status = 400, description = "`bad_request`: the body is not the settings", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a value out of range, a blocked word empty once trimmed or over 40 characters", body = ErrorBody),
     )
 )]
 pub async fn settings(
@@ -186,8 +187,9 @@ pub async fn settings(
     security(("admin_token" = [])),
     responses(
         (status = 201, description = "The mute", body = ChatMute),
-        (status = 400, description = "`bad_request`: a value out of range", body = ErrorBody),
+        (status = 400, description = "`bad_request`: the body is not a mute", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a value out of range", body = ErrorBody),
     )
 )]
 pub async fn mute(
@@ -215,8 +217,8 @@ pub async fn mute(
     security(("admin_token" = [])),
     responses(
         (status = 204, description = "Lifted (or there was none)"),
-        (status = 400, description = "`bad_request`: a viewer id over 128 characters", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 422, description = "`invalid` (field `viewer_id`): over 128 characters", body = ErrorBody),
     )
 )]
 pub async fn unmute(

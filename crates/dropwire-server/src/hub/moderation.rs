@@ -45,8 +45,13 @@ pub struct ChatSettingsView {
     pub blocked_words: Vec<String>,
 }
 
+/// A moderation request the hub refuses: 422 `invalid`, naming the field (as every other
+/// value the API checks beyond its schema).
 fn bad(message: impl Into<String>, field: &str) -> AppError {
-    AppError::bad_request("bad_request", message, Some(field.into()))
+    AppError::Domain(dropwire_core::CoreError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    })
 }
 
 impl DropHub {

@@ -109,15 +109,34 @@ async fn the_host_moderates_bans_blocks_deletes_and_pins() -> Result<()> {
     let (_, view) = server.get(&base).await?;
     assert_eq!(view["mutes"], json!([]));
 
-    // Bad moderation input: clear 400s.
-    for (path, body) in [
-        (format!("{base}/settings"), json!({"slow_mode_s": 3601})),
-        (format!("{base}/settings"), json!({"blocked_words": [""]})),
-        (format!("{base}/settings"), json!({"colour": "red"})),
+    // Bad moderation input: a clear 422 `invalid` naming the field, or 400 for a body that
+    // is not the route's.
+    for (path, body, want, field) in [
+        (
+            format!("{base}/settings"),
+            json!({"slow_mode_s": 3601}),
+            422,
+            "slow_mode_s",
+        ),
+        (
+            format!("{base}/settings"),
+            json!({"blocked_words": [" "]}),
+            422,
+            "blocked_words",
+        ),
+        (
+            format!("{base}/settings"),
+            json!({"colour": "red"}),
+            400,
+            "",
+        ),
     ] {
         let (status, err) = put(&server, &path, body).await?;
-        assert_eq!(status, 400, "{err}");
+        assert_eq!(status, want, "{err}");
         assert!(err["error"]["code"].is_string());
+        if want == 422 {
+            assert_eq!(err["error"]["field"], field, "{err}");
+        }
     }
     let (status, _) = server
         .post(
@@ -125,9 +144,9 @@ async fn the_host_moderates_bans_blocks_deletes_and_pins() -> Result<()> {
             json!({"viewer_id": "v", "for_s": 0}),
         )
         .await?;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     let (status, _) = server.post(&base, json!({"text": "  "})).await?;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
 
     // A host message, pinned: host:true in the chat frame, then chat_pin.
     let (status, host) = server
