@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use common::{TestServer, Viewer, drop_spec, far_script};
+use dropwire_core::DropSpec;
 use dropwire_core::protocol::ServerMsg;
-use dropwire_core::{DropId, DropRecord, DropSpec};
 use dropwire_server::AppState;
 use dropwire_server::auth::Viewer as Who;
 use dropwire_server::clock::Clock;
@@ -136,19 +136,7 @@ pub async fn paused_hub(id: &str, cues: Value) -> Result<(AppState, Arc<DropHub>
     opts.clock = Clock::tokio_anchored();
     let state = AppState::start(opts).await?;
     let spec: DropSpec = serde_json::from_value(drop_spec(id, 5, 1, cues))?;
-    spec.validate()?;
-    let drop_id = DropId::parse(id)?;
-    let record = DropRecord {
-        id: drop_id.clone(),
-        spec,
-        obs_key: "k".into(),
-        created_ms: state.clock.now_ms(),
-        log: vec![],
-        recipe: None,
-        maker: "default".into(),
-    };
-    state.store.create_drop(record).await?;
-    let hub = state.hub(&drop_id).await?;
+    let hub = common::hub_of(&state, id, spec).await?;
     Ok((state, hub))
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use common::{TestServer, Viewer, drop_spec, eventually};
+use dropwire_core::DropSpec;
 use dropwire_core::protocol::{QuestRef, ServerMsg};
-use dropwire_core::{DropId, DropRecord, DropSpec};
 use dropwire_server::AppState;
 use dropwire_server::auth::Viewer as Who;
 use dropwire_server::clock::Clock;
@@ -182,19 +182,7 @@ async fn a_be_there_window_ends_ttl_after_the_quest_fires() -> Result<()> {
             {"at_s": 3600, "type": "close"}
         ]),
     ))?;
-    spec.validate()?;
-    let id = DropId::parse("quest-window")?;
-    let record = DropRecord {
-        id: id.clone(),
-        spec,
-        obs_key: "k".into(),
-        created_ms: state.clock.now_ms(),
-        log: vec![],
-        recipe: None,
-        maker: "default".into(),
-    };
-    state.store.create_drop(record).await?;
-    let hub = state.hub(&id).await?;
+    let hub = common::hub_of(&state, "quest-window", spec).await?;
     hub.control(dropwire_core::ControlAction::Start).await?;
     let who = |name: &str| Who {
         id: format!("v-{name}"),
@@ -220,7 +208,7 @@ async fn a_be_there_window_ends_ttl_after_the_quest_fires() -> Result<()> {
         ask(Arc::clone(&hub), "cy").await,
         (false, None, Some("not_open".into()))
     );
-    let f = state.store.figures(&id).await?;
+    let f = state.store.figures(&hub.id).await?;
     assert_eq!((f.awards, f.leaderboard.len()), (2, 2));
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::common;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use dropwire_core::{ControlAction, DropId, DropRecord, DropSpec, FireTarget};
+use dropwire_core::{ControlAction, DropSpec, FireTarget};
 use dropwire_server::AppState;
 use dropwire_server::auth::Viewer;
 use dropwire_server::clock::Clock;
@@ -23,19 +23,7 @@ async fn drop_with(state: &AppState, id: &str, cues: Value, hold_s: u32) -> Resu
     let mut spec: DropSpec = serde_json::from_value(common::drop_spec(id, 40, 1, cues))?;
     spec.hold_s = hold_s;
     spec.script.duration_s = 600;
-    spec.validate()?;
-    let id = DropId::parse(id)?;
-    let record = DropRecord {
-        id: id.clone(),
-        spec,
-        obs_key: "k".into(),
-        created_ms: state.clock.now_ms(),
-        log: vec![],
-        recipe: None,
-        maker: "default".into(),
-    };
-    state.store.create_drop(record).await?;
-    Ok(state.hub(&id).await?)
+    common::hub_of(state, id, spec).await
 }
 
 /// The next broadcast of one of `kinds`, as JSON.
@@ -159,21 +147,8 @@ async fn the_early_access_window_opens_to_everyone_on_time() -> Result<()> {
     let mut spec: DropSpec = serde_json::from_value(common::drop_spec("early-timed", 40, 1, cues))?;
     spec.script.duration_s = 600;
     spec.early_access_s = 120;
-    let id = DropId::parse("early-timed")?;
-    state
-        .store
-        .create_drop(DropRecord {
-            id: id.clone(),
-            spec,
-            obs_key: "k".into(),
-            created_ms: state.clock.now_ms(),
-            log: vec![],
-            recipe: None,
-            maker: "default".into(),
-        })
-        .await?;
-    let hub = state.hub(&id).await?;
-    state.store.admit(&id, "member").await?;
+    let hub = common::hub_of(&state, "early-timed", spec).await?;
+    state.store.admit(&hub.id, "member").await?;
     let viewer = |name: &str| Viewer {
         id: name.into(),
         handle: name.into(),

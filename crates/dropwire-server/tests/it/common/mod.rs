@@ -241,6 +241,28 @@ impl Drop for TestServer {
 }
 
 /// A script with the speckled mugs inventory and the given cues.
+/// Creates the drop `id` of `spec` (checked) straight in the state's store, as the maker
+/// `default`, and returns its hub: for tests that drive a hub on tokio's paused clock.
+pub async fn hub_of(
+    state: &AppState,
+    id: &str,
+    spec: dropwire_core::DropSpec,
+) -> Result<Arc<dropwire_server::hub::DropHub>> {
+    spec.validate()?;
+    let id = dropwire_core::DropId::parse(id)?;
+    let record = dropwire_core::DropRecord {
+        id: id.clone(),
+        spec,
+        obs_key: "k".into(),
+        created_ms: state.clock.now_ms(),
+        log: vec![],
+        recipe: None,
+        maker: "default".into(),
+    };
+    state.store.create_drop(record).await?;
+    Ok(state.hub(&id).await?)
+}
+
 pub fn drop_spec(id: &str, stock: u32, limit: u32, cues: Value) -> Value {
     json!({
         "id": id,
