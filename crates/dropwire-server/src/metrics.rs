@@ -167,6 +167,7 @@ impl Metrics {
         must(r.register(Box::new(m.publish_failures.clone())));
         must(r.register(Box::new(m.schedule_starts.clone())));
         must(r.register(Box::new(m.hubs.clone())));
+        must(r.register(Box::new(crate::encode::failures().clone())));
         for outcome in ["started", "elsewhere", "missed", "failed"] {
             m.schedule_starts.with_label_values(&[outcome]).inc_by(0);
         }

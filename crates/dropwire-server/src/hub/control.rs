@@ -25,7 +25,7 @@ impl DropHub {
     /// (viewers tapping before the reveal) cost the store a bounded number of reads; a
     /// caller that waited for a re-read begun after it arrived takes that one's answer.
     pub(super) async fn recheck_log(&self, arrived: Instant) {
-        if !self.sequencer.other_nodes() {
+        if !self.shared {
             return;
         }
         // An async lock, held across the read on purpose: it is the queue of callers.
@@ -115,7 +115,7 @@ impl DropHub {
             let now = self.ctx.clock.now_ms();
             let view = TimelineView::compute(&record.spec.script, &record.log, now);
             if let Err(refused) = view.check(&action, &record.spec) {
-                if confirmed || !self.sequencer.other_nodes() {
+                if confirmed || !self.shared {
                     return Err(refused.into());
                 }
                 // Re-read the log once: refuse only what the store's log refuses.

@@ -185,6 +185,8 @@ pub struct DropHub {
     log_recheck: tokio::sync::Mutex<Option<Instant>>,
     /// References the hub's own tasks and the registry hold: more means someone uses it.
     own_refs: usize,
+    /// Other nodes share the drop: they may change its control log behind this node's back.
+    shared: bool,
 }
 
 impl std::fmt::Debug for DropHub {
@@ -245,7 +247,8 @@ impl DropHub {
             chat_waiting: Notify::new(),
             stock_dirty: AtomicBool::new(false),
             viewers: NodeViewers::default(),
-            own_refs: 2 + sequencer.own_tasks(),
+            own_refs: 2 + opened.own_tasks,
+            shared: opened.shared,
             sequencer,
             stop: watch::channel(false).0,
             last_used: Mutex::new(tokio::time::Instant::now()),

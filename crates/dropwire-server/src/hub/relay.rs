@@ -105,8 +105,19 @@ type Queues = (mpsc::Receiver<BusEvent>, mpsc::Receiver<Outgoing>);
 pub(super) struct Relay {
     bus: Arc<dyn Bus>,
     out: mpsc::Sender<Outgoing>,
-    tally: Mutex<AudienceTally>,
+    reporter: Reporter,
     queues: Mutex<Option<Queues>>,
+}
+
+/// Reports this node's viewers of a drop to the bus; shared by the hub's figures and the
+/// relay's heartbeat task.
+#[derive(Debug, Clone)]
+struct Reporter {
+    bus: Arc<dyn Bus>,
+    tally: Arc<Mutex<AudienceTally>>,
+    /// One report at a time (an async lock, held across the call on purpose), so the bus
+    /// hears this node's counts in the order they were taken.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Relay {
@@ -121,25 +132,28 @@ impl Relay {
         let (last, recent) = bus.recent(id, history).await?;
         let (out, queue) = mpsc::channel(OUTGOING);
         let relay = Relay {
+            reporter: Reporter {
+                bus: Arc::clone(&bus),
+                tally: Arc::default(),
+                turn: Arc::default(),
+            },
             bus,
             out,
-            tally: Mutex::default(),
             queues: Mutex::new(Some((events, queue))),
         };
         Ok(Opened {
             sequencer: Box::new(relay),
+            // The reader, the writer and the heartbeat.
+            own_tasks: 3,
+            shared: true,
             last,
             recent,
         })
     }
 
-    fn tally(&self) -> MutexGuard<'_, AudienceTally> {
-        crate::sync::lock(&self.tally)
-    }
-
     /// Queues a broadcast for the bus. `msg` was built with `seq` 0.
     fn send(&self, msg: &ServerMsg, mark: Mark, resend: Resend) -> Result<(), String> {
-        let text = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+        let text = crate::encode::to_json("a broadcast", msg).map_err(|e| e.to_string())?;
         let (prefix, suffix) =
             split_seq(&text).ok_or_else(|| format!("a broadcast without a seq: {text}"))?;
         let out = Outgoing {
@@ -152,10 +166,17 @@ impl Relay {
             .try_send(out)
             .map_err(|_| "the bus writer is too far behind; broadcast dropped".to_owned())
     }
+}
+
+impl Reporter {
+    fn tally(&self) -> MutexGuard<'_, AudienceTally> {
+        crate::sync::lock(&self.tally)
+    }
 
     /// Reports this node's viewers if anything changed (or `always`); `leaving` says it
     /// holds none any more.
     async fn report(&self, hub: &DropHub, count: u64, always: bool, leaving: bool) {
+        let _turn = self.turn.lock().await;
         let report = {
             let mut a = self.tally();
             if !always && !leaving && a.reported == Some(count) && a.new_ids.is_empty() {
@@ -192,14 +213,26 @@ impl Relay {
             }
         }
     }
+
+    /// Reports even when nothing changed, every [`HEARTBEAT`] (a report counts for three),
+    /// from the hub's start until it stops; then leaves the viewer count at once rather
+    /// than when the last report runs out.
+    async fn heartbeat(self, hub: Arc<DropHub>, mut stop: watch::Receiver<bool>) {
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = beat.tick() => self.report(&hub, hub.local_viewers(), true, false).await,
+                () = raised(&mut stop) => break,
+            }
+        }
+        let leave = self.report(&hub, 0, true, true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
+    }
 }
 
 #[async_trait]
 impl Sequencer for Relay {
-    fn own_tasks(&self) -> usize {
-        2
-    }
-
     fn start(&self, hub: &Arc<DropHub>) {
         let queues = crate::sync::lock(&self.queues).take();
         let Some((events, outgoing)) = queues else {
@@ -209,6 +242,7 @@ impl Sequencer for Relay {
         let stop = || hub.stop.subscribe();
         tokio::spawn(read(Arc::clone(hub), Arc::clone(bus), events, stop()));
         tokio::spawn(write(Arc::clone(hub), Arc::clone(bus), outgoing, stop()));
+        tokio::spawn(self.reporter.clone().heartbeat(Arc::clone(hub), stop()));
     }
 
     fn publish(
@@ -228,7 +262,7 @@ impl Sequencer for Relay {
     fn viewer_joined(&self, viewer_id: Option<&str>) {
         // Unique viewers are counted by the bus over every node (in Redis, a HyperLogLog);
         // this node keeps no set of its own.
-        let mut a = self.tally();
+        let mut a = self.reporter.tally();
         match viewer_id {
             Some(id) if a.new_ids.len() < PENDING_IDS => a.new_ids.push(id.to_owned()),
             Some(_) => {}
@@ -238,7 +272,7 @@ impl Sequencer for Relay {
 
     /// Every node's viewers as of this node's last report (before it: this node's).
     fn viewer_counts(&self, now: u64, peak: u64) -> ViewerCounts {
-        match self.tally().totals {
+        match self.reporter.tally().totals {
             Some(totals) => ViewerCounts {
                 now: totals.now,
                 peak: totals.peak,
@@ -254,34 +288,16 @@ impl Sequencer for Relay {
 
     /// Whether this node has something new to report: another count, or new viewers.
     fn viewers_changed(&self, count: u64) -> bool {
-        let a = self.tally();
+        let a = self.reporter.tally();
         a.reported != Some(count) || !a.new_ids.is_empty() || a.anonymous_joins > 0
     }
 
     /// The bus sums every node's viewers and publishes the total when it changed.
     async fn send_viewers(&self, hub: &DropHub, count: u64) {
-        self.report(hub, count, false, false).await;
-    }
-
-    fn heartbeat(&self) -> Option<Duration> {
-        Some(HEARTBEAT)
-    }
-
-    async fn beat(&self, hub: &DropHub) {
-        self.report(hub, hub.local_viewers(), true, false).await;
+        self.reporter.report(hub, count, false, false).await;
     }
 
     async fn top_up(&self, _hub: &DropHub) {}
-
-    /// Leaves the viewer count now rather than when the last report runs out.
-    async fn leave(&self, hub: &DropHub) {
-        let leave = self.report(hub, 0, true, true);
-        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
-    }
-
-    fn other_nodes(&self) -> bool {
-        true
-    }
 
     /// The other nodes would find out at their next cue (`stale`); told now, a pause or a
     /// fire-now takes effect everywhere at once.

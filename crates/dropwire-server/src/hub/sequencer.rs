@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
@@ -29,13 +29,13 @@ use super::{DropHub, Frame, HubCtx, HubState, ViewerCounts};
 /// Sequence numbers reserved from the store at a time.
 const SEQ_BLOCK: u64 = 1 << 20;
 
-/// What a hub's mode does (module docs).
+/// What a hub's mode does (module docs). What differs only in a fact (how many tasks of
+/// its own the mode runs, whether other nodes share the drop) is in [`Opened`]; the relay's
+/// heartbeat and its leaving the viewer count are its own task's.
 #[async_trait]
 pub(super) trait Sequencer: Send + Sync + std::fmt::Debug {
-    /// How many tasks of its own [`Sequencer::start`] starts, each holding the hub.
-    fn own_tasks(&self) -> usize;
-
-    /// Starts its own tasks once the hub exists; they end with the hub's `stop`.
+    /// Starts its own tasks once the hub exists ([`Opened::own_tasks`] of them); they end
+    /// with the hub's `stop`.
     fn start(&self, hub: &Arc<DropHub>);
 
     /// Numbers, serializes once and delivers one broadcast (local), or hands it to the bus
@@ -61,28 +61,21 @@ pub(super) trait Sequencer: Send + Sync + std::fmt::Debug {
     /// Sends this node's viewer count: a broadcast (local), a report the bus sums (relay).
     async fn send_viewers(&self, hub: &DropHub, count: u64);
 
-    /// How often the hub reports its viewers even when nothing changed, if at all.
-    fn heartbeat(&self) -> Option<Duration>;
-
-    /// The heartbeat's report.
-    async fn beat(&self, hub: &DropHub);
-
     /// After each turn of the hub's task: keeps sequence numbers in reserve (local).
     async fn top_up(&self, hub: &DropHub);
 
-    /// The hub's task ends: its viewers leave the count now (relay).
-    async fn leave(&self, hub: &DropHub);
-
-    /// Whether other nodes may change the drop's control log behind this node's back.
-    fn other_nodes(&self) -> bool;
-
-    /// Tells the other nodes that the control log now has `len` entries.
+    /// Tells the other nodes that the control log now has `len` entries (relay).
     async fn announce_log(&self, hub: &DropHub, len: u64);
 }
 
 /// A new hub's mode, and where its numbering stands.
 pub(super) struct Opened {
     pub sequencer: Box<dyn Sequencer>,
+    /// How many tasks of its own the mode starts, each holding the hub.
+    pub own_tasks: usize,
+    /// Whether other nodes share the drop (and may change its control log behind this
+    /// node's back).
+    pub shared: bool,
     /// The last `seq` given out; the hub's first broadcast gets the next.
     pub last: u64,
     /// The latest broadcasts, oldest first, for viewers resuming with `since`.
@@ -129,6 +122,8 @@ impl Local {
         };
         Ok(Opened {
             sequencer: Box::new(local),
+            own_tasks: 0,
+            shared: false,
             last: first.saturating_sub(1),
             recent: Vec::new(),
         })
@@ -159,10 +154,6 @@ impl Local {
 
 #[async_trait]
 impl Sequencer for Local {
-    fn own_tasks(&self) -> usize {
-        0
-    }
-
     fn start(&self, _hub: &Arc<DropHub>) {}
 
     fn publish(
@@ -178,13 +169,10 @@ impl Sequencer for Local {
         if sh.delivered_already(&msg) {
             return;
         }
-        let text = match serde_json::to_string(&msg) {
-            Ok(s) => Utf8Bytes::from(s),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize a broadcast");
-                return;
-            }
+        let Ok(text) = crate::encode::to_json("a broadcast", &msg) else {
+            return;
         };
+        let text = Utf8Bytes::from(text);
         self.take(seq);
         sh.seq = seq;
         sh.note(msg);
@@ -232,12 +220,6 @@ impl Sequencer for Local {
         });
     }
 
-    fn heartbeat(&self) -> Option<Duration> {
-        None
-    }
-
-    async fn beat(&self, _hub: &DropHub) {}
-
     async fn top_up(&self, hub: &DropHub) {
         let last = hub.last_seq();
         let needs = {
@@ -252,12 +234,6 @@ impl Sequencer for Local {
                 }
             }
         }
-    }
-
-    async fn leave(&self, _hub: &DropHub) {}
-
-    fn other_nodes(&self) -> bool {
-        false
     }
 
     async fn announce_log(&self, _hub: &DropHub, _len: u64) {}

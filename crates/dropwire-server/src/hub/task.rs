@@ -1,7 +1,7 @@
 //! The hub's task: starts the drop on schedule ([`dropwire_core::schedule`]), fires cues
-//! on time, publishes coalesced figures and the chat's ticks, reports viewers to the bus (with one), and keeps
-//! sequence numbers in reserve (without), until the server shuts down or the hub is retired
-//! ([`super::Hubs`] evicts idle hubs).
+//! on time, publishes coalesced figures (the viewer count among them) and the chat's ticks,
+//! and keeps sequence numbers in reserve (without a bus), until the server shuts down or the
+//! hub is retired ([`super::Hubs`] evicts idle hubs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,9 +55,6 @@ impl DropHub {
         let mut retired = self.stop.subscribe();
         let mut last_figures = tokio::time::Instant::now() - COALESCE;
         let mut figures_due: Option<tokio::time::Instant> = None;
-        let beats = self.sequencer.heartbeat();
-        let mut heartbeat = tokio::time::interval(beats.unwrap_or(Duration::from_secs(3600)));
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // After a start on schedule that the store refused to take: when to try again.
         let mut start_again: Option<Instant> = None;
         let mut told_missed = false;
@@ -116,14 +113,12 @@ impl DropHub {
                     chat_due = None;
                     self.flush_chat();
                 }
-                _ = heartbeat.tick(), if beats.is_some() => self.sequencer.beat(&self).await,
                 () = raised(&mut shutdown) => break,
                 () = raised(&mut retired) => break,
             }
             self.sequencer.top_up(&self).await;
         }
-        self.sequencer.leave(&self).await;
-        // The relay's tasks end too.
+        // The mode's own tasks end too (the relay's heartbeat leaves the viewer count).
         self.retire();
     }
 }
