@@ -1,6 +1,13 @@
-//! Why the server closes a viewer's socket, and the close code each reason sends.
+//! Why the server closes a viewer's socket, the close code each reason sends, and the
+//! goodbye itself.
 
-use axum::extract::ws::{CloseFrame, Utf8Bytes};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+
+use super::Step;
+use crate::app::AppState;
 
 /// Why the server closes a viewer's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +56,41 @@ impl CloseReason {
             Error::Utf8(_) => Some(CloseReason::InvalidUtf8),
             Error::Capacity(_) => Some(CloseReason::TooBig),
             _ => None,
+        }
+    }
+}
+
+/// Ends a connection after `step`: flushes the answer to a client's close, or sends the
+/// server's close frame and reads until the client's (bounded), so the kernel sends FIN,
+/// not RST, and the client gets to read it.
+pub(super) async fn goodbye(state: &AppState, socket: &mut WebSocket, step: Step) {
+    let reason = match step {
+        Step::Close(reason) => Some(reason),
+        Step::ClosedByClient => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+            None
+        }
+        Step::Continue | Step::Gone => None,
+    };
+    if let Some(reason) = reason {
+        match reason {
+            CloseReason::SlowConsumer => state.metrics.slow_disconnects.inc(),
+            CloseReason::Flooding => state.metrics.flood_disconnects.inc(),
+            _ => {}
+        }
+        tracing::debug!(?reason, "closing viewer");
+        let close = socket.send(Message::Close(Some(reason.frame())));
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), close).await {
+            // Read until the client's close (bounded), so the kernel sends FIN, not RST,
+            // and the client gets to read our close frame.
+            let drain = async {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if let Message::Close(_) = msg {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         }
     }
 }
