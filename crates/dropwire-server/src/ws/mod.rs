@@ -1,5 +1,8 @@
 //! The viewer WebSocket, `GET /ws/v1/drops/{id}`: one task per connection that owns all of
-//! its state (viewer, rate limiter, position in the drop's broadcast ring).
+//! its state (viewer, rate limiter) and reads the client. Broadcasts are written by the
+//! hub's fan-out writer into the socket's writing half (the connection's outlet); the task
+//! takes that half back to write its own replies and to catch up when the writer could not
+//! write (`sink`; the policy is in the hub's `fanout`).
 //!
 //! hello (within 10 s) → welcome → missed broadcasts or a snapshot → live broadcasts,
 //! with the client's requests (claim, coupon, ping) answered in between.
@@ -17,11 +20,10 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::SinkExt;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 use governor::clock::QuantaClock;
 use governor::{Quota, RateLimiter};
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
 use dropwire_core::protocol::{ClientMsg, MAX_CLIENT_FRAME, ServerMsg, valid_visitor};
@@ -31,18 +33,17 @@ use crate::admission::Handshake;
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::hub::{CatchUp, DropHub, Frame};
+use crate::hub::{CatchUp, DropHub, Registration, WsSink};
 use crate::pending_draws::PendingDraws;
 
 mod close;
 mod requests;
+mod sink;
 
 pub use close::CloseReason;
 
 /// Refused frames after which a flooding client is disconnected.
 const FLOOD_STRIKES: u32 = 20;
-/// One connection in this many records its delivery latency.
-const SAMPLE_EVERY: u64 = 64;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -114,6 +115,11 @@ struct Connection {
     viewer: Option<Viewer>,
     /// The per-viewer limit the viewer's passes raise it to in this drop, read at hello.
     raised_limit: Option<u32>,
+    /// The writing half of the socket while the task holds it (always before the welcome).
+    sink: Option<WsSink>,
+    /// The outlet the hub's writer fills, from the welcome on.
+    outlet: Option<Registration>,
+    /// The seq of the last broadcast written, while the task holds the sink.
     last_seq: u64,
     limiter: RateLimiter<
         governor::state::NotKeyed,
@@ -161,6 +167,8 @@ impl Connection {
             conn,
             viewer: None,
             raised_limit: None,
+            sink: None,
+            outlet: None,
             last_seq: 0,
             limiter: RateLimiter::direct_with_clock(quota, rate_clock()),
             strikes: 0,
@@ -172,16 +180,29 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, mut socket: WebSocket) {
+    async fn run(mut self, socket: WebSocket) {
         let state = self.state.clone();
         state.metrics.connections.inc();
         state.metrics.connections_total.inc();
         state.connections.fetch_add(1, Ordering::AcqRel);
         let _presence = Presence(&state);
-        let reason = match self.serve(&mut socket).await {
+        let (sink, mut stream) = socket.split();
+        self.sink = Some(sink);
+        let step = self.serve(&mut stream).await;
+        // Out of the writer's outlets, and the sink back with the task.
+        let outlet = self.outlet.take();
+        let sink = self
+            .sink
+            .take()
+            .or_else(|| outlet.and_then(|o| o.outlet().take().0));
+        let Some(mut sink) = sink else {
+            tracing::debug!("viewer gone");
+            return;
+        };
+        let reason = match step {
             Step::Close(reason) => Some(reason),
             Step::ClosedByClient => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.flush()).await;
                 None
             }
             Step::Continue | Step::Gone => None,
@@ -193,12 +214,12 @@ impl Connection {
                 _ => {}
             }
             tracing::debug!(?reason, "closing viewer");
-            let close = socket.send(Message::Close(Some(reason.frame())));
+            let close = sink.send(Message::Close(Some(reason.frame())));
             if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), close).await {
                 // Read until the client's close (bounded), so the kernel sends FIN, not RST,
                 // and the client gets to read our close frame.
                 let drain = async {
-                    while let Some(Ok(msg)) = socket.recv().await {
+                    while let Some(Ok(msg)) = stream.next().await {
                         if let Message::Close(_) = msg {
                             break;
                         }
@@ -210,16 +231,16 @@ impl Connection {
         tracing::debug!("viewer gone");
     }
 
-    async fn serve(&mut self, socket: &mut WebSocket) -> Step {
+    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) -> Step {
         let mut shutdown = self.state.shutdown.clone();
         // Phase 1: the hello.
         let deadline = tokio::time::Instant::now() + self.state.hello_timeout;
         let (since, visitor, maker) = loop {
             let msg = tokio::select! {
-                m = socket.recv() => m,
+                m = stream.next() => m,
                 _ = tokio::time::sleep_until(deadline) => {
                     let within = self.state.hello_timeout.as_secs_f64();
-                    let _ = self.send(socket, &ServerMsg::error("hello_timeout", format!("send {{\"type\":\"hello\"}} within {within} s of connecting"))).await;
+                    let _ = self.send(&ServerMsg::error("hello_timeout", format!("send {{\"type\":\"hello\"}} within {within} s of connecting"))).await;
                     return Step::Close(CloseReason::HelloTimeout);
                 }
                 _ = shutdown.changed() => return Step::Close(CloseReason::Shutdown),
@@ -229,7 +250,7 @@ impl Connection {
                 Ok(None) => continue,
                 Err(step) => return step,
             };
-            match self.parse(socket, text).await {
+            match self.parse(text).await {
                 Ok(Some(ClientMsg::Hello {
                     token,
                     since,
@@ -252,7 +273,7 @@ impl Connection {
                                 "bad_admin_token",
                                 "the admin token is wrong; watching as a viewer",
                             );
-                            if let Step::Gone = self.send(socket, &m).await {
+                            if let Step::Gone = self.send(&m).await {
                                 return Step::Gone;
                             }
                             false
@@ -266,7 +287,7 @@ impl Connection {
                                 "bad_token",
                                 "the token is forged, expired or from another hub; watching without one",
                             );
-                            if let Step::Gone = self.send(socket, &m).await {
+                            if let Step::Gone = self.send(&m).await {
                                 return Step::Gone;
                             }
                         }
@@ -278,7 +299,7 @@ impl Connection {
                         "hello_required",
                         "the first frame must be {\"type\":\"hello\"}",
                     );
-                    if let Step::Gone = self.send(socket, &m).await {
+                    if let Step::Gone = self.send(&m).await {
                         return Step::Gone;
                     }
                 }
@@ -297,8 +318,9 @@ impl Connection {
 
         // Phase 2: welcome, catch up, then live.
         let now = self.hub.now_ms();
-        let join = self.hub.join(since, now);
-        let mut rx = join.rx;
+        let join = self.hub.join(self.conn, since, now);
+        let outlet = std::sync::Arc::clone(join.outlet.outlet());
+        self.outlet = Some(join.outlet);
         self.last_seq = join.seq;
         // Who is watching: the viewer of the token, else the anonymous visitor id its browser
         // keeps (so a returning viewer counts once), else nobody in particular. The maker is
@@ -325,7 +347,7 @@ impl Connection {
             seq: join.seq,
             maker,
         };
-        if let Step::Gone = self.send(socket, &welcome).await {
+        if let Step::Gone = self.send(&welcome).await {
             return Step::Gone;
         }
         let catch_up = match join.catch_up {
@@ -334,9 +356,13 @@ impl Connection {
             CatchUp::Snapshot(text) => vec![text],
         };
         for text in catch_up {
-            if let step @ (Step::Gone | Step::Close(_)) = self.write(socket, text).await {
+            if let step @ (Step::Gone | Step::Close(_)) = self.write(text).await {
                 return step;
             }
+        }
+        // The sink to the writer, once caught up with what was delivered meanwhile.
+        if let step @ (Step::Gone | Step::Close(_)) = self.release().await {
+            return step;
         }
         self.handshake = None; // joined: the next viewer may start its handshake
         loop {
@@ -347,63 +373,26 @@ impl Connection {
                 _ = shutdown.changed() => Step::Close(CloseReason::Shutdown),
                 // A draw this viewer entered is due: its result, asked with the same rid.
                 _ = tokio::time::sleep_until(draw_due.unwrap_or(far)), if draw_due.is_some() => {
-                    self.drawn(socket).await
+                    self.drawn().await
                 }
-                // A viewer's own request (a claim) is answered before queued broadcasts.
-                msg = socket.recv() => match self.read(msg) {
-                    Ok(Some(text)) => self.handle(socket, text).await,
+                // A viewer's own request (a claim) is answered before broadcasts to catch up.
+                msg = stream.next() => match self.read(msg) {
+                    Ok(Some(text)) => self.handle(text).await,
                     Ok(None) => Step::Continue,
                     Err(step) => step,
                 },
-                frame = rx.recv() => self.deliver(socket, &mut rx, frame).await,
+                // The writer could not write a broadcast (or left it unflushed).
+                () = outlet.woken() => self.hold(),
             };
             if !matches!(step, Step::Continue) {
                 return step;
             }
-        }
-    }
-
-    /// Writes one broadcast (and whatever else is already queued), skipping any already sent.
-    async fn deliver(
-        &mut self,
-        socket: &mut WebSocket,
-        rx: &mut broadcast::Receiver<Frame>,
-        frame: Result<Frame, RecvError>,
-    ) -> Step {
-        let mut frame = match frame {
-            Ok(f) => f,
-            Err(RecvError::Lagged(n)) => {
-                tracing::debug!(missed = n, "viewer fell behind");
-                return Step::Close(CloseReason::SlowConsumer);
+            // Whatever wrote (a reply, or a wake-up) catches up and hands the sink back.
+            if self.sink.is_some()
+                && let step @ (Step::Gone | Step::Close(_)) = self.release().await
+            {
+                return step;
             }
-            Err(RecvError::Closed) => return Step::Close(CloseReason::Shutdown),
-        };
-        loop {
-            if frame.seq > self.last_seq {
-                self.last_seq = frame.seq;
-                if self.conn.is_multiple_of(SAMPLE_EVERY) {
-                    let metrics = &self.state.metrics;
-                    metrics
-                        .delivery_seconds
-                        .observe(frame.published.elapsed().as_secs_f64());
-                    metrics.queue_lag.observe(rx.len() as f64);
-                }
-                let write = tokio::time::timeout(
-                    self.state.send_timeout,
-                    socket.send(Message::Text(frame.text)),
-                );
-                match write.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Step::Gone,
-                    Err(_) => return Step::Close(CloseReason::SlowConsumer),
-                }
-            }
-            frame = match rx.try_recv() {
-                Ok(next) => next,
-                Err(TryRecvError::Empty) => return Step::Continue,
-                Err(TryRecvError::Lagged(_)) => return Step::Close(CloseReason::SlowConsumer),
-                Err(TryRecvError::Closed) => return Step::Close(CloseReason::Shutdown),
-            };
         }
     }
 
@@ -423,11 +412,7 @@ impl Connection {
     }
 
     /// Rate-limits and parses one frame; refusals answer with an `error` frame.
-    async fn parse(
-        &mut self,
-        socket: &mut WebSocket,
-        text: Option<Utf8Bytes>,
-    ) -> Result<Option<ClientMsg>, Step> {
+    async fn parse(&mut self, text: Option<Utf8Bytes>) -> Result<Option<ClientMsg>, Step> {
         let refusal = if self.limiter.check().is_err() {
             self.strikes += 1;
             if self.strikes >= FLOOD_STRIKES {
@@ -454,15 +439,15 @@ impl Connection {
                 .frame_errors
                 .with_label_values(&[&code])
                 .inc();
-            if let Step::Gone = self.send(socket, &ServerMsg::Error { code, message }).await {
+            if let Step::Gone = self.send(&ServerMsg::Error { code, message }).await {
                 return Err(Step::Gone);
             }
         }
         Ok(None)
     }
 
-    async fn handle(&mut self, socket: &mut WebSocket, text: Option<Utf8Bytes>) -> Step {
-        let msg = match self.parse(socket, text).await {
+    async fn handle(&mut self, text: Option<Utf8Bytes>) -> Step {
+        let msg = match self.parse(text).await {
             Ok(Some(msg)) => msg,
             Ok(None) => return Step::Continue,
             Err(step) => return step,
@@ -488,15 +473,14 @@ impl Connection {
             ClientMsg::Here { quest, rid } => self.hub.here(self.viewer.as_ref(), quest, rid).await,
             ClientMsg::Chat { text, rid } => {
                 let reply = self.chat(&text, rid.clone());
-                let step = self.send(socket, &reply).await;
+                let step = self.send(&reply).await;
                 let accepted = matches!(reply, ServerMsg::ChatResult { ok: true, .. });
                 if let (Step::Continue, true, Some(viewer)) = (&step, accepted, &self.viewer)
                     && !self.maker
                 {
                     let viewer = viewer.clone();
                     for msg in self.hub.keyword_quests(&viewer, &text, &rid).await {
-                        if let step @ (Step::Gone | Step::Close(_)) = self.send(socket, &msg).await
-                        {
+                        if let step @ (Step::Gone | Step::Close(_)) = self.send(&msg).await {
                             return step;
                         }
                     }
@@ -504,23 +488,13 @@ impl Connection {
                 return step;
             }
         };
-        self.send(socket, &reply).await
+        self.send(&reply).await
     }
 
-    async fn send(&mut self, socket: &mut WebSocket, msg: &ServerMsg) -> Step {
+    async fn send(&mut self, msg: &ServerMsg) -> Step {
         match crate::encode::to_json("a message to a viewer", msg) {
-            Ok(text) => self.write(socket, Utf8Bytes::from(text)).await,
+            Ok(text) => self.write(Utf8Bytes::from(text)).await,
             Err(_) => Step::Continue,
-        }
-    }
-
-    async fn write(&mut self, socket: &mut WebSocket, text: Utf8Bytes) -> Step {
-        self.state.metrics.messages_sent.inc();
-        match tokio::time::timeout(self.state.send_timeout, socket.send(Message::Text(text))).await
-        {
-            Ok(Ok(())) => Step::Continue,
-            Ok(Err(_)) => Step::Gone,
-            Err(_) => Step::Close(CloseReason::SlowConsumer),
         }
     }
 }
