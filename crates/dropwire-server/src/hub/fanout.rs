@@ -160,7 +160,14 @@ impl Outlet {
 /// A hub's outlets, by connection number.
 #[derive(Debug, Default)]
 pub struct Outlets {
-    map: Mutex<HashMap<u64, Arc<Outlet>>>,
+    map: Mutex<Registered>,
+}
+
+/// The outlets, and the list the writer walks (built again after a join or a leave).
+#[derive(Debug, Default)]
+struct Registered {
+    by_conn: HashMap<u64, Arc<Outlet>>,
+    list: Option<Arc<[Arc<Outlet>]>>,
 }
 
 impl Outlets {
@@ -176,15 +183,20 @@ impl Outlets {
             }),
             wake: Notify::new(),
         });
-        crate::sync::lock(&self.map).insert(conn, Arc::clone(&outlet));
+        let mut registered = crate::sync::lock(&self.map);
+        registered.by_conn.insert(conn, Arc::clone(&outlet));
+        registered.list = None;
+        drop(registered);
         Registration {
             outlets: Arc::clone(self),
             outlet,
         }
     }
 
-    fn all(&self) -> Vec<Arc<Outlet>> {
-        crate::sync::lock(&self.map).values().cloned().collect()
+    fn all(&self) -> Arc<[Arc<Outlet>]> {
+        let mut registered = crate::sync::lock(&self.map);
+        let Registered { by_conn, list } = &mut *registered;
+        Arc::clone(list.get_or_insert_with(|| by_conn.values().cloned().collect()))
     }
 }
 
@@ -203,7 +215,9 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        crate::sync::lock(&self.outlets.map).remove(&self.outlet.conn);
+        let mut registered = crate::sync::lock(&self.outlets.map);
+        registered.by_conn.remove(&self.outlet.conn);
+        registered.list = None;
     }
 }
 

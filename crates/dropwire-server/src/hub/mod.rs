@@ -2,9 +2,9 @@
 //!
 //! Every broadcast goes through `DropHub::publish`, under the hub's lock: it takes the
 //! next `seq`, serializes the message **once**, keeps the bytes in a bounded history (for
-//! viewers resuming with `since`) and hands the same bytes to every connection through one
-//! `tokio::sync::broadcast` ring, which the hub's fan-out writer (`fanout`) reads: it writes
-//! each broadcast into every viewer's socket without waiting, and wakes the connection of a
+//! viewers resuming with `since`) and hands the same bytes, through a
+//! `tokio::sync::broadcast` ring, to the hub's fan-out writer (`fanout`): it writes each
+//! broadcast into every viewer's socket without waiting, and wakes the connection of a
 //! viewer it could not write to, which catches up from the history. A viewer that falls more
 //! than `viewer_queue` broadcasts behind is dropped as slow, and no viewer can delay another
 //! or grow memory.
@@ -19,6 +19,7 @@
 //! Redis), it hands it to the bus (`relay`), which numbers it, and delivers what comes back
 //! (`DropHub::ingest`), so every node's viewers see one `seq` order.
 //!
+//! - `fanout`: the viewers' outlets and the writer that fills them.
 //! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
 //!   figures; `control`: the control log; `task`: the hub's task.
 //! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.

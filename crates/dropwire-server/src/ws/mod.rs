@@ -84,13 +84,17 @@ pub async fn upgrade(
         .max_message_size(4 * MAX_CLIENT_FRAME)
         .max_frame_size(4 * MAX_CLIENT_FRAME)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |mut socket| {
+        .on_upgrade(move |socket| {
+            // Split before the connection's future exists: it keeps the two halves (the
+            // socket itself lives in their shared lock), not a moved-out socket besides.
+            let (mut sink, stream) = socket.split();
             async move {
                 match ticket {
                     Ok(_admitted) => {
                         let mut connection = Connection::new(state, hub, conn);
                         connection.handshake = Some(handshake);
-                        connection.run(socket).await
+                        connection.sink = Some(sink);
+                        connection.run(stream).await
                     }
                     Err(refusal) => {
                         tracing::debug!(%client, reason = refusal.as_str(), "connection refused");
@@ -100,7 +104,7 @@ pub async fn upgrade(
                             .with_label_values(&[refusal.as_str()])
                             .inc();
                         let close = CloseReason::TooManyConnections.frame();
-                        let _ = socket.send(Message::Close(Some(close))).await;
+                        let _ = sink.send(Message::Close(Some(close))).await;
                     }
                 }
             }
@@ -180,14 +184,13 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    /// Serves the viewer, the writing half of its socket in `self.sink`, until it goes.
+    async fn run(mut self, mut stream: SplitStream<WebSocket>) {
         let state = self.state.clone();
         state.metrics.connections.inc();
         state.metrics.connections_total.inc();
         state.connections.fetch_add(1, Ordering::AcqRel);
         let _presence = Presence(&state);
-        let (sink, mut stream) = socket.split();
-        self.sink = Some(sink);
         let step = self.serve(&mut stream).await;
         // Out of the writer's outlets, and the sink back with the task.
         let outlet = self.outlet.take();
