@@ -92,7 +92,7 @@ impl Metrics {
             messages_sent: must(IntCounter::new("messages_sent_total", "Frames handed to viewer connections (broadcast copies and replies)")),
             broadcasts: must(IntCounter::new("broadcasts_total", "Broadcasts published (each serialized once)")),
             publish_seconds: must(Histogram::with_opts(
-                HistogramOpts::new("broadcast_publish_seconds", "Time to sequence, serialize and hand a broadcast to every connection's queue").buckets(buckets.clone()),
+                HistogramOpts::new("broadcast_publish_seconds", "Time to sequence, serialize and hand a broadcast to the hub's fan-out writer").buckets(buckets.clone()),
             )),
             delivery_seconds: must(Histogram::with_opts(
                 HistogramOpts::new("broadcast_fanout_seconds", "Time from publishing a broadcast to writing it to a viewer's socket (sampled viewers)").buckets(buckets.clone()),
@@ -119,7 +119,7 @@ impl Metrics {
             webhook_dead: must(IntGauge::new("webhook_dead_letters", "Webhook messages that ran out of tries (the dead letter list)")),
             nurture: must(IntCounterVec::new(Opts::new("nurture_steps_total", "Nurture steps reached, by outcome (offered, no_consent, erased)"), &["outcome"])),
             queue_lag: must(Histogram::with_opts(
-                HistogramOpts::new("viewer_queue_lag_frames", "Frames a sampled viewer is behind when a broadcast is written to it (the ring closes it 4008 when it falls off)").buckets(vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+                HistogramOpts::new("viewer_queue_lag_frames", "Frames a sampled viewer is behind when a broadcast is written to it (closed 4008 past --viewer-queue)").buckets(vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             )),
             store_seconds: must(HistogramVec::new(HistogramOpts::new("store_seconds", "Store calls by operation (a Redis round trip or the embedded journal)").buckets(buckets), &["op"])),
             store_errors: must(IntCounterVec::new(Opts::new("store_errors_total", "Store calls that failed in the backend (unreachable, timed out, refused), by operation"), &["op"])),

@@ -2,10 +2,12 @@
 //!
 //! Every broadcast goes through `DropHub::publish`, under the hub's lock: it takes the
 //! next `seq`, serializes the message **once**, keeps the bytes in a bounded history (for
-//! viewers resuming with `since`) and hands the same bytes to every connection through one
-//! `tokio::sync::broadcast` ring. The ring is each connection's bounded send queue: a
-//! viewer that falls more than `viewer_queue` broadcasts behind is dropped as slow, and no
-//! viewer can delay another or grow memory.
+//! viewers resuming with `since`) and hands the same bytes, through a
+//! `tokio::sync::broadcast` ring, to the hub's fan-out writer (`fanout`): it writes each
+//! broadcast into every viewer's socket without waiting, and wakes the connection of a
+//! viewer it could not write to, which catches up from the history. A viewer that falls more
+//! than `viewer_queue` broadcasts behind is dropped as slow, and no viewer can delay another
+//! or grow memory.
 //!
 //! Each hub runs one task (`DropHub::run`) that fires cues on time (the timeline is
 //! recomputed from the control log and the clock, never counted by ticks) and publishes
@@ -17,6 +19,7 @@
 //! Redis), it hands it to the bus (`relay`), which numbers it, and delivers what comes back
 //! (`DropHub::ingest`), so every node's viewers see one `seq` order.
 //!
+//! - `fanout`: the viewers' outlets and the writer that fills them.
 //! - `cues`: the timeline's broadcasts (state changes, cues); `figures`: the coalesced
 //!   figures; `control`: the control log; `task`: the hub's task.
 //! - `claims`: a viewer's claims and unique coupons, from the window check to the answer.
@@ -32,6 +35,7 @@ mod chat;
 mod claims;
 mod control;
 mod cues;
+mod fanout;
 mod figures;
 mod moderation;
 mod quests;
@@ -55,6 +59,8 @@ use dropwire_store::{Bus, Mark, Store, StoreError};
 use tokio::sync::{Notify, broadcast, watch};
 
 pub use self::chat::{CHAT_TICK, ChatLimits, chat_tick};
+use self::fanout::Outlets;
+pub use self::fanout::{Outlet, Registration, WsSink};
 use self::figures::NodeViewers;
 pub use self::figures::ViewerCounts;
 pub use self::moderation::{ChatAdmin, ChatSettingsView, DEFAULT_MUTE_S};
@@ -76,6 +82,8 @@ const COALESCE: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub seq: u64,
+    /// The seq of the broadcast delivered before it on this node.
+    pub prev: u64,
     pub published: Instant,
     pub text: Utf8Bytes,
 }
@@ -111,6 +119,10 @@ struct HubState {
     viewed_at_ms: u64,
     /// The last seq delivered to this node's viewers.
     seq: u64,
+    /// The seq of the last frame handed to the writer (`seq`, once delivered).
+    delivered: u64,
+    /// The latest broadcasts: `history` of them for viewers resuming with `since`, and at
+    /// least `viewer_queue` for viewers catching up.
     history: VecDeque<Frame>,
     /// The figures as last delivered (what snapshots show).
     stock: Vec<StockItem>,
@@ -159,7 +171,9 @@ pub enum CatchUp {
 #[derive(Debug)]
 pub struct Join {
     pub seq: u64,
-    pub rx: broadcast::Receiver<Frame>,
+    /// The viewer's outlet, registered with the hub's writer as having every broadcast up to
+    /// `seq`, its sink still with the connection.
+    pub outlet: Registration,
     pub catch_up: CatchUp,
 }
 
@@ -168,6 +182,8 @@ pub struct DropHub {
     ctx: HubCtx,
     state: Mutex<HubState>,
     tx: broadcast::Sender<Frame>,
+    /// The viewers' outlets the writer fills.
+    outlets: Arc<Outlets>,
     timeline_changed: Notify,
     figures_changed: Notify,
     /// The chat buffer went from empty to not: a tick is due.
@@ -216,11 +232,13 @@ impl DropHub {
         let now_instant = Instant::now();
         // A hub joining other nodes knows the latest messages from the broadcasts it reads.
         let chat = chat::ChatBook::from_history(opened.recent.iter().map(|(_, t)| t.as_str()));
+        let mut prev = None;
         let history = opened
             .recent
             .into_iter()
             .map(|(seq, text)| Frame {
                 seq,
+                prev: prev.replace(seq).unwrap_or(seq.saturating_sub(1)),
                 published: now_instant,
                 text: Utf8Bytes::from(text),
             })
@@ -233,6 +251,7 @@ impl DropHub {
                 view,
                 viewed_at_ms: now,
                 seq: opened.last,
+                delivered: opened.last,
                 history,
                 stock,
                 leaderboard: figures.leaderboard,
@@ -242,6 +261,7 @@ impl DropHub {
             }),
             ctx,
             tx,
+            outlets: Arc::default(),
             timeline_changed: Notify::new(),
             figures_changed: Notify::new(),
             chat_waiting: Notify::new(),
@@ -254,6 +274,24 @@ impl DropHub {
             last_used: Mutex::new(tokio::time::Instant::now()),
             log_recheck: tokio::sync::Mutex::new(None),
         });
+        // One writer per worker thread, each for its share of the viewers, so a fan-out
+        // uses every core (one writer alone: the last viewer waits for one core's walk).
+        let writers = tokio::runtime::Handle::current()
+            .metrics()
+            .num_workers()
+            .max(1);
+        for shard in 0..writers as u64 {
+            tokio::spawn(fanout::write(
+                fanout::Share {
+                    outlets: Arc::clone(&hub.outlets),
+                    shard,
+                    of: writers as u64,
+                },
+                hub.tx.subscribe(),
+                hub.stop.subscribe(),
+                hub.ctx.metrics.clone(),
+            ));
+        }
         hub.sequencer.start(&hub);
         tokio::spawn(Arc::clone(&hub).run());
         Ok(hub)
@@ -339,16 +377,22 @@ impl DropHub {
         self.sequencer.publish(self, sh, &mark, &build);
     }
 
-    /// Remembers a sequenced broadcast and hands it to every connection on this node.
-    fn deliver(&self, sh: &mut HubState, frame: Frame) {
-        let started = frame.published;
-        if sh.history.len() >= self.ctx.history.max(1) {
+    /// Remembers a sequenced broadcast and hands it to the writer (`fanout`), which writes
+    /// it to every connection on this node (and counts those).
+    fn deliver(&self, sh: &mut HubState, seq: u64, started: Instant, text: Utf8Bytes) {
+        let frame = Frame {
+            seq,
+            prev: sh.delivered,
+            published: started,
+            text,
+        };
+        sh.delivered = seq;
+        if sh.history.len() >= self.ctx.history.max(self.ctx.viewer_queue).max(1) {
             sh.history.pop_front();
         }
         sh.history.push_back(frame.clone());
-        let receivers = self.tx.send(frame).unwrap_or(0);
+        let _ = self.tx.send(frame);
         self.ctx.metrics.broadcasts.inc();
-        self.ctx.metrics.messages_sent.inc_by(receivers as u64);
         self.ctx
             .metrics
             .publish_seconds
@@ -372,23 +416,43 @@ impl DropHub {
             }
         }
         sh.seq = seq;
-        let frame = Frame {
-            seq,
-            published: Instant::now(),
-            text: Utf8Bytes::from(text),
-        };
-        self.deliver(&mut sh, frame);
+        self.deliver(&mut sh, seq, Instant::now(), Utf8Bytes::from(text));
     }
 
-    /// Subscribes a viewer: it gets every broadcast after `seq`, and catches up from `since`.
-    pub fn join(&self, since: Option<u64>, now_ms: u64) -> Join {
+    /// The broadcasts after `last_seq`, for a viewer catching up (none when it has them
+    /// all); `None` when it is too far behind: more than `viewer_queue` broadcasts, or
+    /// beyond the history.
+    pub fn frames_after(&self, last_seq: u64) -> Option<Vec<Frame>> {
+        let sh = self.lock();
+        if last_seq >= sh.delivered {
+            return Some(Vec::new());
+        }
+        let start = sh.history.partition_point(|f| f.seq <= last_seq);
+        let first = sh.history.get(start)?;
+        if first.prev > last_seq || sh.history.len() - start > self.ctx.viewer_queue {
+            return None;
+        }
+        Some(sh.history.range(start..).cloned().collect())
+    }
+
+    /// Every broadcast delivered on this node from now on, as the fan-out writer gets them
+    /// (for observers in the process, and tests).
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.tx.subscribe()
+    }
+
+    /// Subscribes connection `conn`: its outlet gets every broadcast after `seq`, and it
+    /// catches up from `since` (within the last `history` broadcasts).
+    pub fn join(&self, conn: u64, since: Option<u64>, now_ms: u64) -> Join {
         let mut sh = self.lock();
-        let rx = self.tx.subscribe();
         let seq = sh.seq;
+        let outlet = self.outlets.register(conn, seq);
+        let kept = sh.history.len().saturating_sub(self.ctx.history);
         let catch_up = match since {
             Some(s) if s == seq => CatchUp::Nothing,
-            Some(s) if s < seq && sh.history.front().is_some_and(|f| f.seq <= s + 1) => {
-                CatchUp::Frames(sh.history.iter().filter(|f| f.seq > s).cloned().collect())
+            Some(s) if s < seq && sh.history.get(kept).is_some_and(|f| f.seq <= s + 1) => {
+                let frames = sh.history.range(kept..).filter(|f| f.seq > s);
+                CatchUp::Frames(frames.cloned().collect())
             }
             _ => {
                 let drop = self.snapshot_locked(&mut sh, Audience::Viewer, now_ms);
@@ -404,7 +468,11 @@ impl DropHub {
                 }
             }
         };
-        Join { seq, rx, catch_up }
+        Join {
+            seq,
+            outlet,
+            catch_up,
+        }
     }
 
     fn snapshot_locked(&self, sh: &mut HubState, audience: Audience, now_ms: u64) -> DropSnapshot {

@@ -24,7 +24,7 @@ use dropwire_core::protocol::ServerMsg;
 use dropwire_store::{Mark, StoreError};
 
 use super::relay::{Relay, Resend};
-use super::{DropHub, Frame, HubCtx, HubState, ViewerCounts};
+use super::{DropHub, HubCtx, HubState, ViewerCounts};
 
 /// Sequence numbers reserved from the store at a time.
 const SEQ_BLOCK: u64 = 1 << 20;
@@ -176,12 +176,7 @@ impl Sequencer for Local {
         self.take(seq);
         sh.seq = seq;
         sh.note(msg);
-        let frame = Frame {
-            seq,
-            published: started,
-            text,
-        };
-        hub.deliver(sh, frame);
+        hub.deliver(sh, seq, started, text);
     }
 
     fn viewer_joined(&self, viewer_id: Option<&str>) {

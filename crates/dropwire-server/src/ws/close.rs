@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 
 use super::Step;
 use crate::app::AppState;
+use crate::hub::WsSink;
 
 /// Why the server closes a viewer's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +65,16 @@ impl CloseReason {
 /// Ends a connection after `step`: flushes the answer to a client's close, or sends the
 /// server's close frame and reads until the client's (bounded), so the kernel sends FIN,
 /// not RST, and the client gets to read it.
-pub(super) async fn goodbye(state: &AppState, socket: &mut WebSocket, step: Step) {
+pub(super) async fn goodbye(
+    state: &AppState,
+    sink: &mut WsSink,
+    stream: &mut SplitStream<WebSocket>,
+    step: Step,
+) {
     let reason = match step {
         Step::Close(reason) => Some(reason),
         Step::ClosedByClient => {
-            let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.flush()).await;
             None
         }
         Step::Continue | Step::Gone => None,
@@ -79,12 +86,12 @@ pub(super) async fn goodbye(state: &AppState, socket: &mut WebSocket, step: Step
             _ => {}
         }
         tracing::debug!(?reason, "closing viewer");
-        let close = socket.send(Message::Close(Some(reason.frame())));
+        let close = sink.send(Message::Close(Some(reason.frame())));
         if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), close).await {
             // Read until the client's close (bounded), so the kernel sends FIN, not RST,
             // and the client gets to read our close frame.
             let drain = async {
-                while let Some(Ok(msg)) = socket.recv().await {
+                while let Some(Ok(msg)) = stream.next().await {
                     if let Message::Close(_) = msg {
                         break;
                     }

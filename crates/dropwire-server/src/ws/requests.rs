@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::WebSocket;
 use dropwire_core::protocol::ServerMsg;
 
 use super::{Connection, Step};
@@ -58,7 +57,7 @@ impl Connection {
     }
 
     /// Asks again for the entries whose draw is due and sends each its `claim_result`.
-    pub(super) async fn drawn(&mut self, socket: &mut WebSocket) -> Step {
+    pub(super) async fn drawn(&mut self) -> Step {
         let now = tokio::time::Instant::now();
         for (sku, rid) in self.draws.take_due(now) {
             let viewer = self.viewer.as_ref();
@@ -68,7 +67,7 @@ impl Connection {
                 .await;
             self.await_draw(&reply, Some(now + Duration::from_millis(10)));
             if !matches!(reply, ServerMsg::DrawEntered { .. }) {
-                let step = self.send(socket, &reply).await;
+                let step = self.send(&reply).await;
                 if !matches!(step, Step::Continue) {
                     return step;
                 }

@@ -179,7 +179,7 @@ pub async fn settle() {
 #[tokio::test(start_paused = true)]
 async fn messages_are_coalesced_into_one_frame_per_tick() -> Result<()> {
     let (_state, hub) = paused_hub("chat-tick", far_script()).await?;
-    let mut rx = hub.join(None, hub.now_ms()).rx;
+    let mut rx = hub.subscribe();
     for (i, name) in ["ana", "bo", "cy", "di"].into_iter().enumerate() {
         let a = hub.chat(Some(&who(name)), false, &format!("m{i}"), format!("r{i}"));
         assert_eq!(answer(&a), (true, None, None));

@@ -1,4 +1,5 @@
-//! Fan-out: many viewers, gapless order, resume with `since`, control actions, slow consumers.
+//! Fan-out: many viewers, gapless order, resume with `since`, control actions, slow consumers
+//! (closed 4008 after a gapless prefix, while the others get everything).
 
 use crate::common;
 
@@ -233,7 +234,15 @@ async fn a_viewer_that_stops_reading_is_dropped_while_fifty_others_get_everythin
         v.next_of("snapshot").await?;
         viewers.push(v);
     }
-    let _stalled = stalled_viewer(&server, &id).await?;
+    let stalled = stalled_viewer(&server, &id).await?;
+    // Once the server gives up on it, the stalled viewer reads again: what it was sent.
+    let metrics = server.state.metrics.clone();
+    let drained = tokio::spawn(async move {
+        while metrics.slow_disconnects.get() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        read_to_close(stalled).await
+    });
     server
         .ok(&format!("/api/v1/drops/{id}/start"), json!({}))
         .await?;
@@ -274,5 +283,41 @@ async fn a_viewer_that_stops_reading_is_dropped_while_fifty_others_get_everythin
     })
     .await?;
     assert_eq!(server.state.metrics.slow_disconnects.get(), 1);
+    // It got a gapless prefix of the broadcasts, then the close frame: 4008, slow consumer.
+    let (seqs, code) = tokio::time::timeout(Duration::from_secs(30), drained).await???;
+    assert_eq!(code, Some(4008), "after {} broadcasts", seqs.len());
+    assert!(
+        seqs.len() < CUES,
+        "it fell behind: {} broadcasts",
+        seqs.len()
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, no gap, no duplicate: {seqs:?}"
+    );
     server.stop().await
+}
+
+/// Reads a socket to its close frame: the `seq` of each broadcast (from the snapshot's on),
+/// and the close code.
+async fn read_to_close(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Result<(Vec<u64>, Option<u16>)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seqs = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(&t)?;
+                if v["type"] == "snapshot" || v.get("ts").is_some() {
+                    seqs.extend(v["seq"].as_u64());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => return Ok((seqs, frame.map(|f| f.code.into()))),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => anyhow::bail!("after {} broadcasts: {e}", seqs.len()),
+            None => anyhow::bail!("no close frame after {} broadcasts", seqs.len()),
+        }
+    }
 }

@@ -108,7 +108,7 @@ async fn a_drop_starts_by_itself_once_at_its_start_unless_the_streamer_acted_fir
         state.hub(&DropId::parse(id)?).await?;
     }
     let hub = state.hub(&DropId::parse("auto")?).await?;
-    let mut rx = hub.join(None, now).rx;
+    let mut rx = hub.subscribe();
     // The streamer starts one early and pauses it; closes another before its start.
     let early = state.hub(&DropId::parse("started-early")?).await?;
     early.control(ControlAction::Start).await?;

@@ -58,7 +58,7 @@ async fn cues_fire_on_live_time_pause_holds_fire_now_fires_once_and_close_ends()
         {"at_s": 600, "type": "close"}
     ]);
     let hub = drop_with(&state, "timeline", cues, 900).await?;
-    let mut rx = hub.join(None, state.clock.now_ms()).rx;
+    let mut rx = hub.subscribe();
     let t0 = state.clock.now_ms();
     hub.control(ControlAction::Start).await?;
     let kinds = ["cue", "state"];
@@ -105,7 +105,7 @@ async fn an_expired_hold_returns_its_unit_and_the_stock_is_broadcast() -> Result
     let state = paused_server().await?;
     let cues = json!([{"at_s": 0, "type": "reveal", "sku": "mug"}, {"at_s": 600, "type": "close"}]);
     let hub = drop_with(&state, "holds", cues, 60).await?;
-    let mut rx = hub.join(None, state.clock.now_ms()).rx;
+    let mut rx = hub.subscribe();
     let t0 = state.clock.now_ms();
     hub.control(ControlAction::Start).await?;
     assert_eq!(
