@@ -7,10 +7,12 @@
 //!   [`serve`] (which tests call on an ephemeral port).
 //! - [`hub`]: one fan-out hub per drop: sequencing (alone, or with Redis through the bus to
 //!   the other hub nodes: one `seq` order across nodes, gaps filled from the drop's stream,
-//!   one copy of each cue), serialize-once broadcast, history for resume, the timeline task
-//!   that starts drops on schedule
-//!   and fires cues, coalesced figures, claims and coupons, the hold sweeper.
-//! - `ws`: the viewer WebSocket, one task per connection.
+//!   one copy of each cue), serialize-once broadcast written into every viewer's socket by
+//!   the hub's writers (one per worker thread), history for resume and for viewers catching
+//!   up, the timeline task that starts drops on schedule and fires cues, coalesced figures,
+//!   claims and coupons, the hold sweeper.
+//! - `ws`: the viewer WebSocket, one task per connection that reads the viewer's requests
+//!   and writes whatever the hub's writer could not (its replies, a catch-up).
 //! - `pending_draws`: a connection's fair-start entries, asked again at their draw's time.
 //! - [`calendar`]: the launch calendar (upcoming drops, their iCalendar feed) and, with
 //!   many nodes, the scan that loads the drops due to start by themselves.
